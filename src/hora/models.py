@@ -1,0 +1,140 @@
+"""The records hora stores, as frozen dataclasses.
+
+Stores build these from rows; nothing else constructs them from scratch, so a ``Job`` in
+hand is always a snapshot of what the database held at the moment it was read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from hora.states import JobState
+
+T = TypeVar("T")
+
+DEFAULT_QUEUE = "default"
+DEFAULT_TENANT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """A failure, kept as data so it can be listed, filtered and shown without a log search."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "message": self.message, "traceback": self.traceback}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> ErrorInfo | None:
+        if not d:
+            return None
+        return cls(type=d.get("type", ""), message=d.get("message", ""),
+                   traceback=d.get("traceback"))
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One try of a job, from start to outcome."""
+
+    job_id: str
+    number: int
+    worker_id: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None  # succeeded | failed | retry | cancelled | timeout | lost | released
+    error: ErrorInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """One state transition. A job's history is the ordered list of these."""
+
+    id: int
+    job_id: str
+    at: datetime
+    from_state: JobState | None  # None for the enqueue event
+    to_state: JobState
+    attempt: int
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    task: str
+    payload: dict[str, Any]
+    queue: str
+    priority: int
+    state: JobState
+    due_at: datetime
+    attempt: int
+    max_attempts: int
+    retry_policy: dict[str, Any] | None
+    timeout: float | None
+    idempotency_key: str | None
+    correlation_id: str | None
+    tenant_id: str
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: Any
+    last_error: ErrorInfo | None
+    cancel_requested: bool
+    state_reason: str | None
+    replay_of: str | None
+    replayed_as: str | None
+    attempts: tuple[Attempt, ...] = field(default=())
+    events: tuple[JobEvent, ...] = field(default=())
+
+    @property
+    def is_final(self) -> bool:
+        return self.state.is_final
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a keyset-paginated listing; pass ``next_cursor`` back for the next one."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A validated enqueue request, ready for the store (payload already JSON-encoded)."""
+
+    id: str
+    task: str
+    payload_json: str
+    fingerprint: str
+    queue: str
+    priority: int
+    due_at: datetime
+    max_attempts: int
+    retry_policy_json: str | None
+    timeout: float | None
+    idempotency_key: str | None
+    correlation_id: str | None
+    tenant_id: str
+    replay_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """What ``list_jobs`` selects. Every field narrows; ``None`` means any."""
+
+    tenant_id: str = DEFAULT_TENANT
+    states: tuple[JobState, ...] | None = None
+    task: str | None = None
+    queue: str | None = None
+    correlation_id: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None

@@ -1,0 +1,122 @@
+"""The store seam: what hora needs from a database, in the domain's own words.
+
+Two implementations, ``SQLiteStore`` (one file, zero set-up) and ``PostgresStore`` (many
+nodes), pass one conformance suite (``tests/store/``). Methods are synchronous: both drivers
+block, a sync core serves sync callers (a Django view, a script) without an event loop, and
+the asyncio worker calls it from a thread. Every method takes ``now`` from the caller's clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from hora.errors import ConfigError
+from hora.models import ErrorInfo, Job, JobFilter, NewJob, Page
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one attempt ended, as the worker reports it for a batched write.
+
+    ``state`` is the job's next state (succeeded, retrying, dead, cancelled or scheduled for a
+    release); ``outcome`` is the attempt's label (succeeded, failed, retry, timeout, cancelled,
+    released).
+    """
+
+    job_id: str
+    attempt: int
+    owner: str
+    state: str
+    outcome: str
+    result_json: str | None = None
+    error: ErrorInfo | None = None
+    due_at: datetime | None = None  # for retrying: when to try again
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseStatus:
+    """What a heartbeat learns about the jobs one worker holds."""
+
+    held: frozenset[str]
+    cancel_requested: frozenset[str]
+
+
+class Store(Protocol):
+    dialect: str
+    #: How many threads may usefully call the store at once from one process.
+    max_concurrency: int
+
+    def migrate(self) -> list[int]: ...
+    def close(self) -> None: ...
+
+    # enqueue
+    def insert_jobs(self, jobs: Sequence[NewJob], now: datetime) -> list[tuple[str, bool]]:
+        """Insert in one transaction; per job (id, created). An existing idempotency key with
+        the same fingerprint yields that job's id and False; a different one raises
+        IdempotencyConflict and inserts nothing."""
+        ...
+
+    # the worker's moves
+    def claim_jobs(self, *, owner: str, queues: Sequence[str], tasks: Sequence[str] | None,
+                   now: datetime, lease_until: datetime, limit: int,
+                   horizon: datetime | None = None, reserve_limit: int = 0,
+                   ) -> tuple[list[Job], list[Job]]:
+        """Start up to ``limit`` due jobs (now running) and reserve up to ``reserve_limit``
+        jobs due by ``horizon`` (leased, still waiting). Returns (started, reserved)."""
+        ...
+
+    def start_reserved(self, job_ids: Sequence[str], *, owner: str, now: datetime,
+                       lease_until: datetime) -> list[Job]: ...
+    def finish_jobs(self, outcomes: Sequence[Outcome], now: datetime) -> list[str]:
+        """Apply outcomes in one transaction; returns the ids applied (others lost their
+        lease and are left alone)."""
+        ...
+
+    def extend_leases(self, *, owner: str, now: datetime, lease_until: datetime) -> LeaseStatus:
+        ...
+
+    def rescue_expired(self, now: datetime, limit: int = 500) -> list[str]: ...
+    def release_jobs(self, outcomes: Sequence[Outcome], *, owner: str, now: datetime) -> int: ...
+    def next_due_at(self, *, queues: Sequence[str], tasks: Sequence[str] | None,
+                    now: datetime) -> datetime | None: ...
+
+    # visibility and control
+    def get_job(self, job_id: str, *, tenant_id: str, history: bool = True) -> Job: ...
+    def list_jobs(self, flt: JobFilter, *, limit: int = 50, cursor: str | None = None,
+                  ) -> Page[Job]: ...
+    def cancel_job(self, job_id: str, *, tenant_id: str, now: datetime, reason: str) -> Job: ...
+    def replay_jobs(self, job_ids: Sequence[str], *, tenant_id: str, now: datetime,
+                    ) -> list[Job]: ...
+    def discard_jobs(self, job_ids: Sequence[str], *, tenant_id: str, now: datetime,
+                     ) -> list[str]: ...
+    def count_jobs(self, *, tenant_id: str) -> dict[str, int]: ...
+
+
+def open_store(url: str, **options: object) -> Store:
+    """Open the store a database URL names: ``sqlite:///path``, a bare path, or
+    ``postgresql://...``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from hora.store.postgres import PostgresStore
+
+        return PostgresStore(url, **options)  # type: ignore[arg-type]
+    if url.startswith("sqlite:"):
+        from hora.store.sqlite import SQLiteStore
+
+        prefix = "sqlite:///"
+        if not url.startswith(prefix):
+            raise ConfigError(f"SQLite URL {url!r} must look like sqlite:///path/to/file.db")
+        return SQLiteStore(url[len(prefix):], **options)  # type: ignore[arg-type]
+    if "://" in url:
+        scheme = url.split("://", 1)[0]
+        raise ConfigError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or "
+                          "postgresql://")
+    from hora.store.sqlite import SQLiteStore
+
+    return SQLiteStore(url, **options)  # type: ignore[arg-type]
+
+
+__all__ = ["LeaseStatus", "Outcome", "Store", "open_store"]

@@ -1,0 +1,76 @@
+"""Pieces both stores share: instant encoding, JSON, turning rows into records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from hora.models import Attempt, ErrorInfo, Job, JobEvent
+from hora.states import JobState
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(dt: datetime) -> int:
+    """Microseconds since the epoch; exact, unlike a float timestamp."""
+    delta = dt - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads_or_none(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def error_json(error: ErrorInfo | None) -> str | None:
+    return None if error is None else dumps(error.to_dict())
+
+
+def job_from_row(r: Mapping[str, Any], ts: Any, *, decoded: bool = False,
+                 attempts: tuple[Attempt, ...] = (), events: tuple[JobEvent, ...] = ()) -> Job:
+    """Build a Job from a row mapping. ``ts`` converts the store's instants to datetimes;
+    ``decoded`` says JSON columns already arrive as Python values (PostgreSQL jsonb)."""
+
+    def j(v: Any) -> Any:
+        return v if decoded or v is None else json.loads(v)
+
+    def t(v: Any) -> datetime | None:
+        return None if v is None else ts(v)
+
+    return Job(
+        id=r["id"], task=r["task"], payload=j(r["payload"]), queue=r["queue"],
+        priority=r["priority"], state=JobState(r["state"]), due_at=ts(r["due_at"]),
+        attempt=r["attempt"], max_attempts=r["max_attempts"],
+        retry_policy=j(r["retry_policy"]), timeout=r["timeout"],
+        idempotency_key=r["idempotency_key"], correlation_id=r["correlation_id"],
+        tenant_id=r["tenant_id"], lease_owner=r["lease_owner"],
+        lease_expires_at=t(r["lease_expires_at"]), created_at=ts(r["created_at"]),
+        updated_at=ts(r["updated_at"]), started_at=t(r["started_at"]),
+        finished_at=t(r["finished_at"]), result=j(r["result"]),
+        last_error=ErrorInfo.from_dict(j(r["last_error"])),
+        cancel_requested=bool(r["cancel_requested"]), state_reason=r["state_reason"],
+        replay_of=r["replay_of"], replayed_as=r["replayed_as"],
+        attempts=attempts, events=events,
+    )
+
+
+def attempt_from_row(r: tuple[Any, ...], ts: Any) -> Attempt:
+    job_id, number, worker_id, started, ended, outcome, etype, emsg, tb = r
+    err = ErrorInfo(etype, emsg or "", tb) if etype else None
+    return Attempt(job_id, number, worker_id, ts(started), None if ended is None else ts(ended),
+                   outcome, err)
+
+
+def event_from_row(r: tuple[Any, ...], ts: Any) -> JobEvent:
+    eid, job_id, at, from_state, to_state, attempt, reason = r
+    return JobEvent(eid, job_id, ts(at), JobState(from_state) if from_state else None,
+                    JobState(to_state), attempt, reason)

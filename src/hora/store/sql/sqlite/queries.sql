@@ -1,0 +1,153 @@
+-- Named queries for the SQLite store. Instants are microseconds since the epoch (UTC).
+-- Lists (queues, tasks, states) arrive as JSON arrays and are unpacked with json_each.
+
+-- name: insert_job
+INSERT INTO hora_jobs (id, tenant_id, task, payload, fingerprint, queue, priority, state, due_at,
+                       max_attempts, retry_policy, timeout, idempotency_key, correlation_id,
+                       replay_of, state_reason, created_at, updated_at)
+VALUES (:id, :tenant_id, :task, :payload, :fingerprint, :queue, :priority, 'scheduled', :due_at,
+        :max_attempts, :retry_policy, :timeout, :idempotency_key, :correlation_id,
+        :replay_of, :state_reason, :now, :now)
+ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
+
+-- name: job_by_idempotency_key
+SELECT id, fingerprint FROM hora_jobs WHERE tenant_id = :tenant_id AND idempotency_key = :key;
+
+-- name: claim_due
+-- Due jobs go straight to running in priority order; the attempt row is opened by a trigger.
+UPDATE hora_jobs
+SET state = 'running', attempt = attempt + 1, lease_owner = :owner,
+    lease_expires_at = :lease_until, started_at = :now, updated_at = :now,
+    state_reason = NULL, cancel_requested = 0
+WHERE id IN (
+    SELECT id FROM hora_jobs
+    WHERE state IN ('scheduled', 'retrying')
+      AND queue IN (SELECT value FROM json_each(:queues))
+      AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
+      AND due_at <= :now
+      AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+    ORDER BY priority, due_at, id
+    LIMIT :limit)
+RETURNING *;
+
+-- name: reserve_upcoming
+-- Jobs due within the horizon are leased without changing state, so the worker can hold them
+-- in a timer and start them on the instant; an expired reservation is claimable again.
+UPDATE hora_jobs
+SET lease_owner = :owner, lease_expires_at = :lease_until
+WHERE id IN (
+    SELECT id FROM hora_jobs
+    WHERE state IN ('scheduled', 'retrying')
+      AND queue IN (SELECT value FROM json_each(:queues))
+      AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
+      AND due_at > :now AND due_at <= :horizon
+      AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+    ORDER BY due_at, priority, id
+    LIMIT :limit)
+RETURNING *;
+
+-- name: start_reserved
+UPDATE hora_jobs
+SET state = 'running', attempt = attempt + 1, lease_expires_at = :lease_until,
+    started_at = :now, updated_at = :now, state_reason = NULL, cancel_requested = 0
+WHERE id = :id AND state IN ('scheduled', 'retrying') AND lease_owner = :owner
+RETURNING *;
+
+-- name: finish_job
+-- Guarded by owner and attempt: a worker whose lease was lost cannot complete the job again.
+UPDATE hora_jobs
+SET state = :state, due_at = COALESCE(:due_at, due_at), lease_owner = NULL,
+    lease_expires_at = NULL, result = :result, last_error = COALESCE(:error, last_error),
+    state_reason = :reason, updated_at = :now, cancel_requested = 0,
+    finished_at = CASE WHEN :state IN ('succeeded', 'cancelled', 'dead') THEN :now END
+WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempt = :attempt;
+
+-- name: end_attempt
+UPDATE hora_job_attempts
+SET ended_at = :now, outcome = :outcome, error_type = :error_type,
+    error_message = :error_message, traceback = :traceback
+WHERE job_id = :id AND attempt = :attempt;
+
+-- name: extend_leases
+UPDATE hora_jobs SET lease_expires_at = :lease_until
+WHERE lease_owner = :owner AND state IN ('running', 'scheduled', 'retrying')
+RETURNING id, state, cancel_requested;
+
+-- name: expired_running
+SELECT id, attempt, max_attempts, lease_owner FROM hora_jobs
+WHERE state = 'running' AND lease_expires_at <= :now
+ORDER BY lease_expires_at
+LIMIT :limit;
+
+-- name: rescue_job
+UPDATE hora_jobs
+SET state = :state, lease_owner = NULL, lease_expires_at = NULL, due_at = :now,
+    last_error = :error, state_reason = :reason, updated_at = :now,
+    finished_at = CASE WHEN :state = 'dead' THEN :now END
+WHERE id = :id AND state = 'running' AND attempt = :attempt AND lease_expires_at <= :now;
+
+-- name: release_running
+UPDATE hora_jobs
+SET state = 'scheduled', lease_owner = NULL, lease_expires_at = NULL, due_at = :now,
+    state_reason = :reason, updated_at = :now
+WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempt = :attempt;
+
+-- name: release_reserved
+UPDATE hora_jobs SET lease_owner = NULL, lease_expires_at = NULL
+WHERE lease_owner = :owner AND state IN ('scheduled', 'retrying');
+
+-- name: next_due_at
+SELECT min(due_at) FROM hora_jobs
+WHERE state IN ('scheduled', 'retrying')
+  AND queue IN (SELECT value FROM json_each(:queues))
+  AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
+  AND (lease_expires_at IS NULL OR lease_expires_at <= :now);
+
+-- name: get_job
+SELECT * FROM hora_jobs WHERE id = :id AND tenant_id = :tenant_id;
+
+-- name: get_attempts
+SELECT job_id, attempt, worker_id, started_at, ended_at, outcome, error_type, error_message,
+       traceback
+FROM hora_job_attempts WHERE job_id = :id ORDER BY attempt;
+
+-- name: get_events
+SELECT id, job_id, at, from_state, to_state, attempt, reason
+FROM hora_job_events WHERE job_id = :id ORDER BY id;
+
+-- name: list_jobs
+SELECT * FROM hora_jobs
+WHERE tenant_id = :tenant_id
+  AND (:cursor IS NULL OR id < :cursor)
+  AND (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
+  AND (:task IS NULL OR task = :task)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:correlation_id IS NULL OR correlation_id = :correlation_id)
+  AND (:created_after IS NULL OR created_at >= :created_after)
+  AND (:created_before IS NULL OR created_at < :created_before)
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: cancel_waiting
+UPDATE hora_jobs
+SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, state_reason = :reason,
+    updated_at = :now, finished_at = :now
+WHERE id = :id AND tenant_id = :tenant_id AND state IN ('scheduled', 'retrying');
+
+-- name: request_cancel
+UPDATE hora_jobs SET cancel_requested = 1, state_reason = :reason, updated_at = :now
+WHERE id = :id AND tenant_id = :tenant_id AND state = 'running';
+
+-- name: mark_replayed
+UPDATE hora_jobs
+SET state = 'replayed', replayed_as = :new_id, state_reason = :reason, updated_at = :now,
+    finished_at = :now
+WHERE id = :id AND tenant_id = :tenant_id AND state = 'dead';
+
+-- name: discard_dead
+UPDATE hora_jobs
+SET state = 'discarded', state_reason = :reason, updated_at = :now, finished_at = :now
+WHERE id = :id AND tenant_id = :tenant_id AND state = 'dead';
+
+-- name: count_by_state
+SELECT state, count(*) FROM hora_jobs WHERE tenant_id = :tenant_id GROUP BY state;

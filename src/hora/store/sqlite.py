@@ -1,0 +1,432 @@
+"""The embedded store: one SQLite file, WAL, every write in ``BEGIN IMMEDIATE``.
+
+``BEGIN IMMEDIATE`` takes the write lock up front, so two writers queue on ``busy_timeout``
+instead of deadlocking on a read-to-write upgrade; WAL lets readers go on meanwhile. With
+``synchronous=FULL`` (the default) a committed enqueue survives a power cut; ``NORMAL`` is an
+opt-in that can lose the last transactions on a crash of the machine (not of the process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from hora.errors import (
+    HoraError,
+    IdempotencyConflict,
+    NotFound,
+    StoreError,
+    TransitionConflict,
+)
+from hora.ids import new_id
+from hora.models import Job, JobFilter, NewJob, Page
+from hora.states import JobState
+from hora.store import LeaseStatus, Outcome
+from hora.store.common import (
+    attempt_from_row,
+    dumps,
+    error_json,
+    event_from_row,
+    from_us,
+    job_from_row,
+    to_us,
+)
+from hora.store.queries import load_migrations, load_queries
+
+Q = load_queries("sqlite")
+
+
+class SQLiteStore:
+    dialect = "sqlite"
+    # One writer at a time is all SQLite allows; more threads would only wait on the lock.
+    max_concurrency = 1
+
+    def __init__(self, path: str, *, synchronous: str = "FULL", busy_timeout_ms: int = 30_000,
+                 migrate: bool = True) -> None:
+        if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
+        if path == ":memory:":
+            raise ValueError("use a file path (a temporary file is fast): every thread opens "
+                             "its own connection and :memory: would give each its own database")
+        self.path = os.path.abspath(path)
+        self._synchronous = synchronous.upper()
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        self._closed = False
+        if migrate:
+            self.migrate()
+
+    # -- connections and transactions -------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise StoreError("store is closed")
+            try:
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                       timeout=self._busy_timeout_ms / 1000)
+                conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA cache_size = -32000")
+            except sqlite3.Error as e:
+                raise StoreError(f"cannot open SQLite database {self.path}: {e}") from e
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as e:
+            raise StoreError(f"SQLite: cannot begin a write: {e}") from e
+        try:
+            yield conn
+        except BaseException as e:
+            conn.execute("ROLLBACK")
+            if isinstance(e, sqlite3.IntegrityError) and "illegal job state" in str(e):
+                raise TransitionConflict("?", "a legal move", None) from e
+            if isinstance(e, sqlite3.Error):
+                raise StoreError(f"SQLite: {e}") from e
+            raise
+        else:
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as e:
+                conn.execute("ROLLBACK")
+                raise StoreError(f"SQLite: commit failed: {e}") from e
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+        except HoraError:
+            raise
+        except sqlite3.Error as e:
+            raise StoreError(f"SQLite: {e}") from e
+
+    def close(self) -> None:
+        self._closed = True
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
+
+    # -- migrations ---------------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations in one transaction under SQLite's write lock."""
+        applied: list[int] = []
+        with self._write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS hora_migrations (version INTEGER PRIMARY KEY, "
+                "name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+            done = {r[0] for r in conn.execute("SELECT version FROM hora_migrations")}
+            for mig in load_migrations(self.dialect):
+                if mig.version in done:
+                    continue
+                for stmt in _statements(mig.sql):
+                    conn.execute(stmt)
+                conn.execute("INSERT INTO hora_migrations VALUES (?, ?, ?)",
+                             (mig.version, mig.name, to_us(datetime.now().astimezone())))
+                applied.append(mig.version)
+        return applied
+
+    def applied_migrations(self) -> list[int]:
+        with self._read() as conn:
+            try:
+                return [r[0] for r in conn.execute(
+                    "SELECT version FROM hora_migrations ORDER BY version")]
+            except sqlite3.OperationalError:
+                return []
+
+    # -- enqueue ------------------------------------------------------------------------------
+
+    def insert_jobs(self, jobs: Sequence[NewJob], now: datetime) -> list[tuple[str, bool]]:
+        n = to_us(now)
+        out: list[tuple[str, bool]] = []
+        with self._write() as conn:
+            for job in jobs:
+                cur = conn.execute(Q["insert_job"], _insert_params(job, n))
+                if cur.rowcount == 1:
+                    out.append((job.id, True))
+                    continue
+                row = conn.execute(Q["job_by_idempotency_key"],
+                                   {"tenant_id": job.tenant_id, "key": job.idempotency_key},
+                                   ).fetchone()
+                if row is None:  # pragma: no cover - the conflict target guarantees a row
+                    raise StoreError(f"insert of job {job.id} was ignored without a conflict")
+                if row[1] != job.fingerprint:
+                    raise IdempotencyConflict(job.idempotency_key or "", row[0])
+                out.append((row[0], False))
+        return out
+
+    # -- the worker's moves -------------------------------------------------------------------
+
+    def claim_jobs(self, *, owner: str, queues: Sequence[str], tasks: Sequence[str] | None,
+                   now: datetime, lease_until: datetime, limit: int,
+                   horizon: datetime | None = None, reserve_limit: int = 0,
+                   ) -> tuple[list[Job], list[Job]]:
+        params: dict[str, Any] = {
+            "owner": owner, "queues": json.dumps(list(queues)),
+            "tasks": None if tasks is None else json.dumps(list(tasks)),
+            "now": to_us(now), "lease_until": to_us(lease_until), "limit": limit,
+        }
+        with self._write() as conn:
+            started = _jobs(conn.execute(Q["claim_due"], params)) if limit > 0 else []
+            reserved: list[Job] = []
+            if horizon is not None and reserve_limit > 0:
+                params.update(horizon=to_us(horizon), limit=reserve_limit)
+                reserved = _jobs(conn.execute(Q["reserve_upcoming"], params))
+        started.sort(key=lambda j: (j.priority, j.due_at, j.id))
+        reserved.sort(key=lambda j: (j.due_at, j.priority, j.id))
+        return started, reserved
+
+    def start_reserved(self, job_ids: Sequence[str], *, owner: str, now: datetime,
+                       lease_until: datetime) -> list[Job]:
+        params = {"owner": owner, "now": to_us(now), "lease_until": to_us(lease_until)}
+        out: list[Job] = []
+        with self._write() as conn:
+            for job_id in job_ids:
+                out.extend(_jobs(conn.execute(Q["start_reserved"], {**params, "id": job_id})))
+        return out
+
+    def finish_jobs(self, outcomes: Sequence[Outcome], now: datetime) -> list[str]:
+        n = to_us(now)
+        applied: list[str] = []
+        with self._write() as conn:
+            for o in outcomes:
+                cur = conn.execute(Q["finish_job"], {
+                    "id": o.job_id, "owner": o.owner, "attempt": o.attempt, "state": o.state,
+                    "due_at": None if o.due_at is None else to_us(o.due_at),
+                    "result": o.result_json, "error": error_json(o.error),
+                    "reason": o.reason, "now": n,
+                })
+                if cur.rowcount != 1:
+                    continue
+                applied.append(o.job_id)
+                conn.execute(Q["end_attempt"], _attempt_params(o, n))
+        return applied
+
+    def extend_leases(self, *, owner: str, now: datetime, lease_until: datetime) -> LeaseStatus:
+        with self._write() as conn:
+            rows = conn.execute(Q["extend_leases"],
+                                {"owner": owner, "lease_until": to_us(lease_until)}).fetchall()
+        return LeaseStatus(held=frozenset(r[0] for r in rows),
+                           cancel_requested=frozenset(r[0] for r in rows if r[2]))
+
+    def rescue_expired(self, now: datetime, limit: int = 500) -> list[str]:
+        n = to_us(now)
+        rescued: list[str] = []
+        with self._write() as conn:
+            rows = conn.execute(Q["expired_running"], {"now": n, "limit": limit}).fetchall()
+            for job_id, attempt, max_attempts, owner in rows:
+                state, reason, err = _rescue_decision(attempt, max_attempts, owner)
+                cur = conn.execute(Q["rescue_job"], {
+                    "id": job_id, "attempt": attempt, "state": state, "now": n,
+                    "error": dumps(err), "reason": reason})
+                if cur.rowcount == 1:
+                    rescued.append(job_id)
+                    conn.execute(Q["end_attempt"], {
+                        "id": job_id, "attempt": attempt, "now": n, "outcome": "lost",
+                        "error_type": err["type"], "error_message": err["message"],
+                        "traceback": None})
+        return rescued
+
+    def release_jobs(self, outcomes: Sequence[Outcome], *, owner: str, now: datetime) -> int:
+        n = to_us(now)
+        count = 0
+        with self._write() as conn:
+            for o in outcomes:
+                cur = conn.execute(Q["release_running"], {
+                    "id": o.job_id, "owner": owner, "attempt": o.attempt, "now": n,
+                    "reason": o.reason})
+                if cur.rowcount == 1:
+                    count += 1
+                    conn.execute(Q["end_attempt"], _attempt_params(o, n))
+            count += conn.execute(Q["release_reserved"], {"owner": owner}).rowcount
+        return count
+
+    def next_due_at(self, *, queues: Sequence[str], tasks: Sequence[str] | None,
+                    now: datetime) -> datetime | None:
+        with self._read() as conn:
+            row = conn.execute(Q["next_due_at"], {
+                "queues": json.dumps(list(queues)),
+                "tasks": None if tasks is None else json.dumps(list(tasks)),
+                "now": to_us(now)}).fetchone()
+        return None if row is None or row[0] is None else from_us(row[0])
+
+    # -- visibility and control ---------------------------------------------------------------
+
+    def get_job(self, job_id: str, *, tenant_id: str, history: bool = True) -> Job:
+        with self._read() as conn:
+            return self._get_job(conn, job_id, tenant_id, history)
+
+    def _get_job(self, conn: sqlite3.Connection, job_id: str, tenant_id: str,
+                 history: bool) -> Job:
+        rows = _rows(conn.execute(Q["get_job"], {"id": job_id, "tenant_id": tenant_id}))
+        if not rows:
+            raise NotFound(f"job {job_id} not found")
+        if not history:
+            return job_from_row(rows[0], from_us)
+        attempts = tuple(attempt_from_row(r, from_us)
+                         for r in conn.execute(Q["get_attempts"], {"id": job_id}))
+        events = tuple(event_from_row(r, from_us)
+                       for r in conn.execute(Q["get_events"], {"id": job_id}))
+        return job_from_row(rows[0], from_us, attempts=attempts, events=events)
+
+    def list_jobs(self, flt: JobFilter, *, limit: int = 50, cursor: str | None = None,
+                  ) -> Page[Job]:
+        params = {
+            "tenant_id": flt.tenant_id, "cursor": cursor,
+            "states": None if flt.states is None else json.dumps([str(s) for s in flt.states]),
+            "task": flt.task, "queue": flt.queue, "correlation_id": flt.correlation_id,
+            "created_after": None if flt.created_after is None else to_us(flt.created_after),
+            "created_before": None if flt.created_before is None else to_us(flt.created_before),
+            "limit": limit + 1,
+        }
+        with self._read() as conn:
+            jobs = [job_from_row(r, from_us) for r in _rows(conn.execute(Q["list_jobs"], params))]
+        more = len(jobs) > limit
+        jobs = jobs[:limit]
+        return Page(jobs, jobs[-1].id if more and jobs else None)
+
+    def cancel_job(self, job_id: str, *, tenant_id: str, now: datetime, reason: str) -> Job:
+        params = {"id": job_id, "tenant_id": tenant_id, "now": to_us(now), "reason": reason}
+        with self._write() as conn:
+            if conn.execute(Q["cancel_waiting"], params).rowcount == 0:
+                if conn.execute(Q["request_cancel"], params).rowcount == 0:
+                    job = self._get_job(conn, job_id, tenant_id, history=False)
+                    raise TransitionConflict(job_id, ("scheduled", "retrying", "running"),
+                                             job.state)
+            return self._get_job(conn, job_id, tenant_id, history=False)
+
+    def replay_jobs(self, job_ids: Sequence[str], *, tenant_id: str, now: datetime,
+                    ) -> list[Job]:
+        n = to_us(now)
+        created: list[Job] = []
+        with self._write() as conn:
+            for job_id in job_ids:
+                old = self._get_job(conn, job_id, tenant_id, history=False)
+                if old.state is not JobState.DEAD:
+                    raise TransitionConflict(job_id, "dead", old.state)
+                new = replay_of(old, now)
+                conn.execute(Q["insert_job"], _insert_params(new, n))
+                conn.execute(Q["mark_replayed"], {"id": job_id, "tenant_id": tenant_id,
+                                                  "new_id": new.id, "now": n,
+                                                  "reason": f"replayed as {new.id}"})
+                created.append(self._get_job(conn, new.id, tenant_id, history=False))
+        return created
+
+    def discard_jobs(self, job_ids: Sequence[str], *, tenant_id: str, now: datetime,
+                     ) -> list[str]:
+        n = to_us(now)
+        with self._write() as conn:
+            for job_id in job_ids:
+                cur = conn.execute(Q["discard_dead"], {"id": job_id, "tenant_id": tenant_id,
+                                                       "now": n, "reason": "discarded"})
+                if cur.rowcount == 0:
+                    old = self._get_job(conn, job_id, tenant_id, history=False)
+                    raise TransitionConflict(job_id, "dead", old.state)
+        return list(job_ids)
+
+    def count_jobs(self, *, tenant_id: str) -> dict[str, int]:
+        with self._read() as conn:
+            return dict(conn.execute(Q["count_by_state"], {"tenant_id": tenant_id}).fetchall())
+
+
+# -- helpers shared by the methods above ------------------------------------------------------
+
+
+def replay_of(old: Job, now: datetime) -> NewJob:
+    """The new job a replay creates: same work, fresh attempts, linked to the original.
+
+    It carries no idempotency key: the original keeps its key, and the replay is a deliberate
+    second run, not a duplicate to be folded into the first.
+    """
+    return NewJob(
+        id=new_id(), task=old.task, payload_json=dumps(old.payload),
+        fingerprint=f"replay:{old.id}", queue=old.queue, priority=old.priority, due_at=now,
+        max_attempts=old.max_attempts,
+        retry_policy_json=None if old.retry_policy is None else dumps(old.retry_policy),
+        timeout=old.timeout, idempotency_key=None, correlation_id=old.correlation_id,
+        tenant_id=old.tenant_id, replay_of=old.id,
+    )
+
+
+def _rescue_decision(attempt: int, max_attempts: int, owner: str | None,
+                     ) -> tuple[str, str, dict[str, str]]:
+    err = {"type": "hora.LeaseExpired",
+           "message": f"worker {owner} stopped renewing its lease (crashed or hung)"}
+    if attempt >= max_attempts:
+        return "dead", f"lease expired on the last attempt ({attempt}/{max_attempts})", err
+    return "retrying", "lease expired; retrying on another worker", err
+
+
+def _insert_params(job: NewJob, now_us: int) -> dict[str, Any]:
+    return {
+        "id": job.id, "tenant_id": job.tenant_id, "task": job.task, "payload": job.payload_json,
+        "fingerprint": job.fingerprint, "queue": job.queue, "priority": job.priority,
+        "due_at": to_us(job.due_at), "max_attempts": job.max_attempts,
+        "retry_policy": job.retry_policy_json, "timeout": job.timeout,
+        "idempotency_key": job.idempotency_key, "correlation_id": job.correlation_id,
+        "replay_of": job.replay_of,
+        "state_reason": f"replay of {job.replay_of}" if job.replay_of else None,
+        "now": now_us,
+    }
+
+
+def _attempt_params(o: Outcome, now_us: int) -> dict[str, Any]:
+    e = o.error
+    return {"id": o.job_id, "attempt": o.attempt, "now": now_us, "outcome": o.outcome,
+            "error_type": e.type if e else None, "error_message": e.message if e else None,
+            "traceback": e.traceback if e else None}
+
+
+def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _jobs(cur: sqlite3.Cursor) -> list[Job]:
+    return [job_from_row(r, from_us) for r in _rows(cur)]
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements (``executescript`` would commit mid-transaction)."""
+    buf: list[str] = []
+    for line in script.splitlines(keepends=True):
+        if not buf and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        buf.append(line)
+        text = "".join(buf)
+        if sqlite3.complete_statement(text):
+            yield text.strip()
+            buf = []
+    if "".join(buf).strip():
+        raise ValueError("migration ends in an incomplete statement")
+
+
+__all__ = ["SQLiteStore", "JobState"]
