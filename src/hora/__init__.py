@@ -1,0 +1,65 @@
+"""hora: durable scheduling and orchestration on SQLite or PostgreSQL.
+
+    from hora import Hora, RetryPolicy
+
+    app = Hora()  # ./hora.db, or Hora("postgresql://...")
+
+    @app.task(retry=RetryPolicy(max_attempts=5))
+    def send_push(user_id: str, title: str) -> None: ...
+
+    send_push.enqueue(user_id="u1", title="Hi", delay=300, idempotency_key="push-u1-42")
+"""
+
+from hora.app import Hora, JobRequest, Task
+from hora.clock import Clock, FakeClock, SystemClock
+from hora.context import JobContext, current_job
+from hora.errors import (
+    Cancel,
+    ConfigError,
+    Conflict,
+    HoraError,
+    IdempotencyConflict,
+    InvalidPayload,
+    NotFound,
+    Retry,
+    StoreError,
+    TransitionConflict,
+    UnknownTask,
+)
+from hora.models import Attempt, ErrorInfo, Job, JobEvent, Page
+from hora.retry import RetryPolicy
+from hora.states import JobState
+from hora.worker import Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Attempt",
+    "Cancel",
+    "Clock",
+    "ConfigError",
+    "Conflict",
+    "ErrorInfo",
+    "FakeClock",
+    "Hora",
+    "HoraError",
+    "IdempotencyConflict",
+    "InvalidPayload",
+    "Job",
+    "JobContext",
+    "JobEvent",
+    "JobRequest",
+    "JobState",
+    "NotFound",
+    "Page",
+    "Retry",
+    "RetryPolicy",
+    "StoreError",
+    "SystemClock",
+    "Task",
+    "TransitionConflict",
+    "UnknownTask",
+    "Worker",
+    "__version__",
+    "current_job",
+]

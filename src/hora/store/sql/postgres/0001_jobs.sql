@@ -1,0 +1,139 @@
+-- Jobs, their attempts and their state history.
+-- Instants are timestamptz (microseconds, UTC on the wire: the store sets TimeZone to UTC).
+-- Job ids compare byte-wise (COLLATE "C"), as in SQLite, whatever the database's collation:
+-- keyset pagination and "newest first" rely on UUIDv7 strings sorting by creation time.
+
+CREATE TABLE hora_jobs (
+    id               text COLLATE "C" PRIMARY KEY,
+    tenant_id        text NOT NULL DEFAULT 'default',
+    task             text NOT NULL CHECK (length(task) BETWEEN 1 AND 200),
+    payload          jsonb NOT NULL,
+    fingerprint      text NOT NULL,
+    queue            text NOT NULL DEFAULT 'default' CHECK (length(queue) BETWEEN 1 AND 200),
+    priority         integer NOT NULL DEFAULT 0,
+    state            text NOT NULL CHECK (state IN ('scheduled', 'running', 'retrying', 'succeeded',
+                                                    'cancelled', 'dead', 'discarded', 'replayed')),
+    due_at           timestamptz NOT NULL,
+    attempt          integer NOT NULL DEFAULT 0 CHECK (attempt >= 0),
+    max_attempts     integer NOT NULL CHECK (max_attempts >= 1),
+    retry_policy     jsonb,
+    timeout          double precision CHECK (timeout IS NULL OR timeout > 0),
+    idempotency_key  text,
+    correlation_id   text,
+    lease_owner      text,
+    lease_expires_at timestamptz,
+    cancel_requested boolean NOT NULL DEFAULT false,
+    state_reason     text,
+    result           jsonb,
+    last_error       jsonb,
+    replay_of        text COLLATE "C",
+    replayed_as      text COLLATE "C",
+    created_at       timestamptz NOT NULL,
+    updated_at       timestamptz NOT NULL,
+    started_at       timestamptz,
+    finished_at      timestamptz,
+    -- A running job is always leased; a finished one never is and always says when it ended.
+    CHECK (state <> 'running' OR (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL
+                                  AND attempt >= 1 AND started_at IS NOT NULL)),
+    CHECK (state NOT IN ('succeeded', 'cancelled', 'dead', 'discarded', 'replayed')
+           OR (lease_owner IS NULL AND finished_at IS NOT NULL)),
+    CHECK (state <> 'replayed' OR replayed_as IS NOT NULL),
+    CHECK ((lease_owner IS NULL) = (lease_expires_at IS NULL))
+);
+
+-- Claiming: due jobs of a queue in priority order, and upcoming ones by due time.
+CREATE INDEX hora_jobs_claim ON hora_jobs (queue, priority, due_at, id)
+    WHERE state IN ('scheduled', 'retrying');
+CREATE INDEX hora_jobs_due ON hora_jobs (due_at) WHERE state IN ('scheduled', 'retrying');
+-- Rescuing jobs whose worker died, and heartbeats of one worker.
+CREATE INDEX hora_jobs_lease ON hora_jobs (lease_owner) WHERE lease_owner IS NOT NULL;
+CREATE INDEX hora_jobs_lease_expiry ON hora_jobs (lease_expires_at) WHERE state = 'running';
+-- Idempotency: one job per key per tenant.
+CREATE UNIQUE INDEX hora_jobs_idempotency ON hora_jobs (tenant_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+-- Listing, newest first, by state or correlation id.
+CREATE INDEX hora_jobs_state ON hora_jobs (tenant_id, state, id);
+CREATE INDEX hora_jobs_correlation ON hora_jobs (tenant_id, correlation_id, id)
+    WHERE correlation_id IS NOT NULL;
+
+CREATE TABLE hora_job_attempts (
+    job_id        text COLLATE "C" NOT NULL REFERENCES hora_jobs (id) ON DELETE CASCADE,
+    attempt       integer NOT NULL CHECK (attempt >= 1),
+    worker_id     text,
+    started_at    timestamptz NOT NULL,
+    ended_at      timestamptz,
+    outcome       text CHECK (outcome IS NULL OR outcome IN ('succeeded', 'failed', 'retry', 'timeout',
+                                                              'cancelled', 'lost', 'released')),
+    error_type    text,
+    error_message text,
+    traceback     text,
+    PRIMARY KEY (job_id, attempt)
+);
+
+CREATE TABLE hora_job_events (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_id     text COLLATE "C" NOT NULL REFERENCES hora_jobs (id) ON DELETE CASCADE,
+    at         timestamptz NOT NULL,
+    from_state text,
+    to_state   text NOT NULL,
+    attempt    integer NOT NULL,
+    reason     text
+);
+CREATE INDEX hora_job_events_job ON hora_job_events (job_id, id);
+
+-- The transition table of hora.states, enforced by the database as well, so no code path
+-- (ours or an operator's hand-written UPDATE) can write an impossible history.
+CREATE FUNCTION hora_jobs_transition_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'hora: illegal job state transition'
+        USING ERRCODE = 'integrity_constraint_violation',
+              DETAIL = format('job %s: %s -> %s', NEW.id, OLD.state, NEW.state);
+END;
+$$;
+
+CREATE TRIGGER hora_jobs_transition_guard BEFORE UPDATE OF state ON hora_jobs
+FOR EACH ROW
+WHEN (OLD.state IS DISTINCT FROM NEW.state AND (OLD.state || '>' || NEW.state) NOT IN (
+    'scheduled>running', 'retrying>running', 'running>succeeded', 'running>retrying',
+    'running>dead', 'running>scheduled', 'scheduled>cancelled', 'retrying>cancelled',
+    'running>cancelled', 'dead>replayed', 'dead>discarded'))
+EXECUTE FUNCTION hora_jobs_transition_guard();
+
+-- Every transition leaves an event row: a job's history is a query.
+CREATE FUNCTION hora_jobs_event_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO hora_job_events (job_id, at, from_state, to_state, attempt, reason)
+    VALUES (NEW.id, NEW.created_at, NULL, NEW.state, NEW.attempt, NEW.state_reason);
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER hora_jobs_event_insert AFTER INSERT ON hora_jobs
+FOR EACH ROW EXECUTE FUNCTION hora_jobs_event_insert();
+
+CREATE FUNCTION hora_jobs_event_update() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO hora_job_events (job_id, at, from_state, to_state, attempt, reason)
+    VALUES (NEW.id, NEW.updated_at, OLD.state, NEW.state, NEW.attempt, NEW.state_reason);
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER hora_jobs_event_update AFTER UPDATE OF state ON hora_jobs
+FOR EACH ROW
+WHEN (OLD.state IS DISTINCT FROM NEW.state)
+EXECUTE FUNCTION hora_jobs_event_update();
+
+-- Every start opens an attempt row; the worker closes it with the outcome.
+CREATE FUNCTION hora_jobs_attempt_start() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO hora_job_attempts (job_id, attempt, worker_id, started_at)
+    VALUES (NEW.id, NEW.attempt, NEW.lease_owner, NEW.started_at);
+    RETURN NULL;
+END;
+$$;
+
+CREATE TRIGGER hora_jobs_attempt_start AFTER UPDATE OF state ON hora_jobs
+FOR EACH ROW
+WHEN (NEW.state = 'running' AND OLD.state IS DISTINCT FROM 'running')
+EXECUTE FUNCTION hora_jobs_attempt_start();

@@ -1,0 +1,618 @@
+"""The worker: claim -> execute -> record the outcome, in batches.
+
+One asyncio loop runs five cooperating loops:
+
+* **claim** takes as many due jobs as there are free slots (they become ``running`` with a
+  lease) and *reserves* jobs due within ``lookahead`` (leased, still ``scheduled``);
+* **timers** hold reserved jobs and start each on its instant, not at the next poll;
+* **flush** writes outcomes (and the starts of reserved jobs) in one transaction per batch —
+  group commit: whatever finished while the previous write was in flight goes in the next;
+* **heartbeat** extends every lease this worker holds in one statement, and learns which
+  jobs were cancelled or lost;
+* **rescue** returns jobs whose worker died (lease expired) to the queue.
+
+Database calls run in a small thread pool (one thread for SQLite, whose writes are serial
+anyway). Async handlers run on the loop; sync handlers in their own thread pool.
+A job's outcome is applied only if this worker still holds its lease for that attempt, so a
+job whose lease was lost is never completed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import os
+import signal
+import socket
+import traceback
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from hora.clock import FakeClock
+from hora.context import JobContext, _current
+from hora.errors import Cancel, Retry, StoreError, UnknownTask
+from hora.ids import new_id
+from hora.models import DEFAULT_QUEUE, ErrorInfo, Job
+from hora.retry import RetryPolicy
+from hora.store import Outcome
+
+if TYPE_CHECKING:
+    from hora.app import Hora
+
+log = logging.getLogger("hora.worker")
+T = TypeVar("T")
+
+TRACEBACK_LIMIT = 16_000
+
+
+class _Running:
+    """One job in flight on this worker."""
+
+    __slots__ = ("ctx", "job", "lost", "released", "task")
+
+    def __init__(self, job: Job, ctx: JobContext) -> None:
+        self.job = job
+        self.ctx = ctx
+        self.task: asyncio.Task[None] | None = None
+        self.lost = False
+        self.released = False
+
+
+class Worker:
+    """Runs the jobs of ``app``'s tasks from the given queues.
+
+    Defaults suit no-op-to-short jobs: 64 slots, sync handlers on up to 16 threads, a 30 s
+    lease renewed every 10 s, jobs due in the next 5 s held in memory to start on time.
+    """
+
+    def __init__(self, app: Hora, *, queues: tuple[str, ...] | list[str] = (DEFAULT_QUEUE,),
+                 concurrency: int = 64, threads: int = 16, batch_size: int = 256,
+                 poll_interval: float = 0.5, lease: float = 30.0,
+                 heartbeat: float | None = None, lookahead: float = 5.0,
+                 max_held: int = 2000, rescue_interval: float | None = None,
+                 grace_period: float = 30.0, worker_id: str | None = None,
+                 only_known_tasks: bool = True) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if lease <= 0 or poll_interval <= 0:
+            raise ValueError("lease and poll_interval must be > 0")
+        self.app = app
+        self.clock = app.clock
+        self.queues = tuple(queues)
+        self.concurrency = concurrency
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.lease = lease
+        self.heartbeat = heartbeat if heartbeat is not None else lease / 3
+        self.lookahead = lookahead
+        self.max_held = max_held
+        self.rescue_interval = rescue_interval if rescue_interval is not None else lease / 2
+        self.grace_period = grace_period
+        self.only_known_tasks = only_known_tasks
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-12:]}"
+        self._threads = threads
+        # counters, for logs, benchmarks and tests
+        self.stats = {"started": 0, "succeeded": 0, "retried": 0, "dead": 0, "cancelled": 0,
+                      "lost": 0, "released": 0}
+        self._running: dict[str, _Running] = {}
+        self._held: dict[str, tuple[Job, asyncio.Task[None]]] = {}
+        self._ready: deque[Job] = deque()  # reserved jobs whose instant came, awaiting a slot
+        self._outcomes: list[Outcome] = []
+        self._starts: list[tuple[str, datetime]] = []
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+        self._flush_wanted: asyncio.Event | None = None
+        self._flushing = False
+        self._db_pool: ThreadPoolExecutor | None = None
+        self._handler_pool: ThreadPoolExecutor | None = None
+        self._stop_event: asyncio.Event | None = None
+
+    # -- public control -----------------------------------------------------------------------
+
+    def run_sync(self, **kwargs: Any) -> None:
+        """Run until stopped (SIGTERM/SIGINT), from sync code."""
+        asyncio.run(self.run(**kwargs))
+
+    async def run(self, *, until_idle: bool = False, handle_signals: bool = False) -> None:
+        """Process jobs until ``stop()`` (or a signal, with ``handle_signals``).
+
+        ``until_idle`` returns once nothing is due, held, running or unwritten; with a
+        ``FakeClock`` it first skips the clock to each next due job, so months of retries
+        and schedules run in milliseconds.
+        """
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._flush_wanted = asyncio.Event()
+        self._stop_event = asyncio.Event()
+        self._stopping = False
+        self._db_pool = ThreadPoolExecutor(self.app.store.max_concurrency,
+                                           thread_name_prefix="hora-db")
+        self._handler_pool = ThreadPoolExecutor(self._threads, thread_name_prefix="hora-job")
+        if handle_signals:
+            self._install_signals()
+        self.app._workers.add(self)
+        loops = [
+            asyncio.create_task(self._flush_loop(), name="hora-flush"),
+            asyncio.create_task(self._heartbeat_loop(), name="hora-heartbeat"),
+            asyncio.create_task(self._rescue_loop(), name="hora-rescue"),
+        ]
+        log.info("worker %s started: queues=%s concurrency=%d", self.id, self.queues,
+                 self.concurrency)
+        try:
+            await self._claim_loop(until_idle)
+        finally:
+            self.app._workers.discard(self)
+            await self._shutdown(loops)
+            log.info("worker %s stopped: %s", self.id, self.stats)
+
+    def stop(self) -> None:
+        """Stop claiming; in-flight jobs get ``grace_period`` to finish. Thread-safe."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._begin_stop)
+
+    def notify(self, earliest_due: datetime) -> None:
+        """An enqueue in this process: wake the claim loop if the job is due soon."""
+        loop = self._loop
+        if loop is None or self._wake is None or loop.is_closed():
+            return
+        if earliest_due <= self.clock.now() + timedelta(seconds=self.lookahead):
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._wake.set)
+
+    def notify_cancel(self, job_id: str, reason: str) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._cancel_local, job_id, reason)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._running)
+
+    # -- the claim loop -----------------------------------------------------------------------
+
+    def _tasks_filter(self) -> list[str] | None:
+        return sorted(self.app.tasks) if self.only_known_tasks else None
+
+    async def _claim_loop(self, until_idle: bool) -> None:
+        assert self._wake is not None
+        store = self.app.store
+        tasks = self._tasks_filter()
+        while not self._stopping:
+            self._wake.clear()
+            self._start_ready()
+            free = self.concurrency - len(self._running)
+            room = self.max_held - len(self._held)
+            limit = min(free, self.batch_size)
+            reserve = min(room, self.batch_size) if self.lookahead > 0 else 0
+            started: list[Job] = []
+            if limit > 0 or reserve > 0:
+                now = self.clock.now()
+                try:
+                    started, reserved = await self._db(
+                        functools.partial(
+                            store.claim_jobs, owner=self.id, queues=self.queues, tasks=tasks,
+                            now=now, lease_until=now + timedelta(seconds=self.lease),
+                            limit=limit, horizon=now + timedelta(seconds=self.lookahead),
+                            reserve_limit=reserve))
+                except StoreError as e:
+                    log.warning("claim failed, retrying after poll interval: %s", e)
+                    await self._idle_wait()
+                    continue
+                for job in started:
+                    self._spawn(job, job.started_at or now, recorded=True)
+                for job in reserved:
+                    self._hold(job)
+            if limit > 0 and len(started) == limit:
+                await asyncio.sleep(0)  # more may be due: claim again at once
+                continue
+            if until_idle and self._quiescent():
+                nxt = await self._next_due()
+                now = self.clock.now()
+                if nxt is None:
+                    return
+                if nxt > now:
+                    if isinstance(self.clock, FakeClock):
+                        # Nothing can happen before nxt: skip straight to it.
+                        self.clock.set(nxt)
+                        await asyncio.sleep(0)
+                        continue
+                    if not self._held:
+                        return
+            await self._idle_wait()
+
+    async def _idle_wait(self) -> None:
+        """Sleep until woken (a slot freed, an enqueue here, a timer) or the poll interval."""
+        assert self._wake is not None
+        if self._wake.is_set():
+            return
+        waiter = asyncio.ensure_future(self._wake.wait())
+        sleeper = asyncio.ensure_future(self.clock.sleep(self.poll_interval))
+        try:
+            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            sleeper.cancel()
+
+    def _quiescent(self) -> bool:
+        """Nothing running, starting or waiting to be written."""
+        return not (self._running or self._ready or self._outcomes or self._starts
+                    or self._flushing)
+
+    async def _next_due(self) -> datetime | None:
+        """The earliest instant at which this worker has something to do."""
+        due = await self._db(functools.partial(
+            self.app.store.next_due_at, queues=self.queues, tasks=self._tasks_filter(),
+            now=self.clock.now()))
+        held = min((job.due_at for job, _ in self._held.values()), default=None)
+        candidates = [d for d in (due, held) if d is not None]
+        return min(candidates) if candidates else None
+
+    # -- holding reserved jobs until their instant --------------------------------------------
+
+    def _hold(self, job: Job) -> None:
+        if job.id in self._held or job.id in self._running:
+            return
+        self._held[job.id] = (job, asyncio.create_task(self._timer(job)))
+
+    async def _timer(self, job: Job) -> None:
+        await self.clock.sleep_until(job.due_at)
+        if self._held.pop(job.id, None) is None or self._stopping:
+            return
+        self._ready.append(job)
+        self._start_ready()
+
+    def _start_ready(self) -> None:
+        while self._ready and len(self._running) < self.concurrency and not self._stopping:
+            job = self._ready.popleft()
+            now = self.clock.now()
+            # Start first, write the start behind: the handler runs on the instant and the
+            # row follows in the next flush (the lease already keeps others away).
+            self._starts.append((job.id, now))
+            self._spawn(job, now, recorded=False)
+            self._request_flush()
+
+    # -- executing ----------------------------------------------------------------------------
+
+    def _spawn(self, job: Job, started_at: datetime, *, recorded: bool) -> None:
+        attempt = job.attempt if recorded else job.attempt + 1
+        ctx = JobContext(job_id=job.id, task=job.task, attempt=attempt,
+                         max_attempts=job.max_attempts, correlation_id=job.correlation_id,
+                         tenant_id=job.tenant_id, due_at=job.due_at, started_at=started_at,
+                         worker_id=self.id)
+        run = _Running(job, ctx)
+        self._running[job.id] = run
+        self.stats["started"] += 1
+        run.task = asyncio.create_task(self._execute(run))
+
+    async def _execute(self, run: _Running) -> None:
+        job, ctx = run.job, run.ctx
+        token = _current.set(ctx)
+        outcome: Outcome | None = None
+        try:
+            outcome = await self._invoke(run)
+        finally:
+            _current.reset(token)
+            self._running.pop(job.id, None)
+            if outcome is not None and not run.lost:
+                self._outcomes.append(outcome)
+                self._request_flush()
+            if self._wake is not None:
+                self._wake.set()
+
+    async def _invoke(self, run: _Running) -> Outcome | None:
+        job, ctx = run.job, run.ctx
+        task = self.app.tasks.get(job.task)
+        timeout = job.timeout if job.timeout is not None else (task.timeout if task else None)
+        policy = self._policy(job)
+        try:
+            if task is None:
+                raise UnknownTask(f"no handler registered for task {job.task!r}")
+            if task.is_async:
+                async with asyncio.timeout(timeout) as cm:
+                    try:
+                        result = await task.fn(**job.payload)
+                    except TimeoutError:
+                        if cm.expired():
+                            raise _Timeout(timeout) from None
+                        raise
+            else:
+                assert self._loop is not None
+                call = functools.partial(_contextual(task.fn), **job.payload)
+                fut = self._loop.run_in_executor(self._handler_pool, call)
+                try:
+                    result = await asyncio.wait_for(asyncio.shield(fut), timeout)
+                except TimeoutError:
+                    if fut.done():
+                        raise
+                    ctx.request_cancel(f"timed out after {timeout}s")
+                    raise _Timeout(timeout) from None
+        except asyncio.CancelledError:
+            if run.lost or run.released:
+                return self._released(run) if run.released else None
+            if ctx.cancelled:
+                self.stats["cancelled"] += 1
+                return self._final(run, "cancelled", "cancelled", reason=ctx.cancel_reason)
+            raise
+        except Cancel as c:
+            self.stats["cancelled"] += 1
+            return self._final(run, "cancelled", "cancelled", reason=c.reason)
+        except Retry as r:
+            return self._failed(run, r, policy, delay=r.delay, outcome="retry")
+        except _Timeout as t:
+            return self._failed(run, t, policy, outcome="timeout")
+        except Exception as e:
+            if isinstance(e, UnknownTask):
+                return self._failed(run, e, policy, final=True)
+            return self._failed(run, e, policy)
+        self.stats["succeeded"] += 1
+        return self._final(run, "succeeded", "succeeded", result_json=_result_json(result))
+
+    def _policy(self, job: Job) -> RetryPolicy:
+        if job.retry_policy:
+            return RetryPolicy.from_dict(job.retry_policy)
+        task = self.app.tasks.get(job.task)
+        return task.retry_policy if task else RetryPolicy()
+
+    def _final(self, run: _Running, state: str, outcome: str, *, result_json: str | None = None,
+               reason: str | None = None, error: ErrorInfo | None = None) -> Outcome:
+        return Outcome(job_id=run.job.id, attempt=run.ctx.attempt, owner=self.id, state=state,
+                       outcome=outcome, result_json=result_json, error=error, reason=reason)
+
+    def _failed(self, run: _Running, err: BaseException, policy: RetryPolicy, *,
+                delay: float | None = None, outcome: str = "failed",
+                final: bool = False) -> Outcome:
+        attempt = run.ctx.attempt
+        info = _error_info(err)
+        exhausted = attempt >= run.job.max_attempts
+        retryable = isinstance(err, (Retry, _Timeout)) or policy.is_retryable(err)
+        if final or exhausted or not retryable:
+            self.stats["dead"] += 1
+            why = ("attempts exhausted" if exhausted and retryable and not final
+                   else "non-retryable error")
+            log.warning("job %s (%s) dead after attempt %d/%d: %s: %s", run.job.id,
+                        run.job.task, attempt, run.job.max_attempts, info.type, info.message)
+            return self._final(run, "dead", outcome, error=info,
+                               reason=f"{why}: {info.type}: {info.message}"[:500])
+        wait = policy.delay(attempt) if delay is None else delay
+        due = self.clock.now() + timedelta(seconds=wait)
+        self.stats["retried"] += 1
+        return Outcome(job_id=run.job.id, attempt=attempt, owner=self.id, state="retrying",
+                       outcome=outcome, error=info, due_at=due,
+                       reason=f"attempt {attempt} {outcome}; retry in {wait:.3f}s")
+
+    def _released(self, run: _Running) -> Outcome:
+        self.stats["released"] += 1
+        return Outcome(job_id=run.job.id, attempt=run.ctx.attempt, owner=self.id,
+                       state="scheduled", outcome="released",
+                       reason=f"released by worker {self.id} at shutdown")
+
+    def _cancel_local(self, job_id: str, reason: str | None) -> None:
+        run = self._running.get(job_id)
+        if run is None:
+            return
+        run.ctx.request_cancel(reason)
+        task = self.app.tasks.get(run.job.task)
+        if task is not None and task.is_async and run.task is not None:
+            run.task.cancel()
+        # Sync handlers cannot be interrupted: they see ctx.cancelled and stop themselves.
+
+    # -- writing outcomes ---------------------------------------------------------------------
+
+    def _request_flush(self) -> None:
+        if self._flush_wanted is not None:
+            self._flush_wanted.set()
+
+    async def _flush_loop(self) -> None:
+        assert self._flush_wanted is not None
+        while True:
+            await self._flush_wanted.wait()
+            self._flush_wanted.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Write pending starts, then outcomes; on a database error keep them and retry."""
+        store = self.app.store
+        self._flushing = True
+        try:
+            while self._starts or self._outcomes:
+                starts, self._starts = self._starts, []
+                outcomes, self._outcomes = self._outcomes, []
+                try:
+                    if starts:
+                        now = min(at for _, at in starts)
+                        ids = [job_id for job_id, _ in starts]
+                        got = await self._db(functools.partial(
+                            store.start_reserved, ids, owner=self.id, now=now,
+                            lease_until=self.clock.now() + timedelta(seconds=self.lease)))
+                        for missing in set(ids) - {j.id for j in got}:
+                            self._lose(missing, "reservation was taken or cancelled")
+                    if outcomes:
+                        applied = set(await self._db(functools.partial(
+                            store.finish_jobs, outcomes, self.clock.now())))
+                        for o in outcomes:
+                            if o.job_id not in applied:
+                                self.stats["lost"] += 1
+                                log.warning("job %s: lease lost before its outcome (%s) was "
+                                            "written; the result is discarded", o.job_id,
+                                            o.outcome)
+                except StoreError as e:
+                    log.warning("writing %d outcomes failed, will retry: %s", len(outcomes), e)
+                    self._starts[:0] = starts
+                    self._outcomes[:0] = outcomes
+                    await asyncio.sleep(0.1)
+        finally:
+            self._flushing = False
+            if self._wake is not None:
+                self._wake.set()
+
+    def _lose(self, job_id: str, why: str) -> None:
+        run = self._running.get(job_id)
+        if run is None:
+            return
+        run.lost = True
+        self.stats["lost"] += 1
+        log.warning("job %s: lease lost (%s); stopping it here", job_id, why)
+        run.ctx.request_cancel(why)
+        if run.task is not None:
+            run.task.cancel()
+
+    # -- leases -------------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.heartbeat)
+            if not self._running and not self._held:
+                continue
+            now = self.clock.now()
+            try:
+                status = await self._db(functools.partial(
+                    self.app.store.extend_leases, owner=self.id, now=now,
+                    lease_until=now + timedelta(seconds=self.lease)))
+            except StoreError as e:
+                log.warning("heartbeat failed: %s", e)
+                continue
+            pending_starts = {job_id for job_id, _ in self._starts}
+            for job_id in list(self._running):
+                if job_id not in status.held and job_id not in pending_starts:
+                    self._lose(job_id, "heartbeat found another owner")
+            for job_id in status.cancel_requested:
+                self._cancel_local(job_id, "cancelled on request")
+            for job_id in list(self._held):
+                if job_id not in status.held:
+                    _job, timer = self._held.pop(job_id)
+                    timer.cancel()
+
+    async def _rescue_loop(self) -> None:
+        while True:
+            await self.clock.sleep(self.rescue_interval)
+            try:
+                rescued = await self._db(functools.partial(
+                    self.app.store.rescue_expired, self.clock.now()))
+            except StoreError as e:
+                log.warning("rescue failed: %s", e)
+                continue
+            if rescued:
+                log.warning("rescued %d job(s) whose lease expired: %s", len(rescued),
+                            ", ".join(rescued[:10]))
+                if self._wake is not None:
+                    self._wake.set()
+
+    # -- shutdown -----------------------------------------------------------------------------
+
+    def _begin_stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
+        if self._stop_event is not None:
+            self._stop_event.set()
+
+    def _install_signals(self) -> None:
+        assert self._loop is not None
+        presses = {"n": 0}
+
+        def on_signal(signame: str) -> None:
+            presses["n"] += 1
+            if presses["n"] == 1:
+                log.info("%s: finishing in-flight jobs (up to %ss); again to stop now",
+                         signame, self.grace_period)
+                self._begin_stop()
+            else:
+                self.grace_period = 0
+                for run in list(self._running.values()):
+                    run.released = True
+                    if run.task is not None:
+                        run.task.cancel()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                self._loop.add_signal_handler(sig, on_signal, sig.name)
+
+    async def _shutdown(self, loops: list[asyncio.Task[None]]) -> None:
+        self._stopping = True
+        for _job, timer in list(self._held.values()):
+            timer.cancel()
+        self._held.clear()
+        self._ready.clear()
+        pending = [r.task for r in self._running.values() if r.task is not None]
+        if pending:
+            _done, not_done = await asyncio.wait(pending, timeout=self.grace_period)
+            if not_done:
+                log.warning("%d job(s) still running after the %ss grace period: releasing "
+                            "them to other workers", len(not_done), self.grace_period)
+                for run in list(self._running.values()):
+                    run.released = True
+                    if run.task is not None:
+                        run.task.cancel()
+                await asyncio.gather(*not_done, return_exceptions=True)
+        await self._flush()  # outcomes, including the released attempts
+        try:
+            # Reservations (leased, not started) go back to the queue at once.
+            await self._db(functools.partial(self.app.store.release_jobs, [],
+                                             owner=self.id, now=self.clock.now()))
+        except StoreError as e:
+            log.error("could not release reservations at shutdown (their leases will "
+                      "expire): %s", e)
+        for t in loops:
+            t.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        if self._db_pool is not None:
+            self._db_pool.shutdown(wait=True)
+        if self._handler_pool is not None:
+            # A sync handler past its grace period cannot be killed; do not wait for it.
+            self._handler_pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    async def _db(self, call: Callable[[], T]) -> T:
+        assert self._loop is not None
+        return await self._loop.run_in_executor(self._db_pool, call)
+
+
+class _Timeout(Exception):  # noqa: N818 - reported to users as "timeout"
+    def __init__(self, seconds: float | None) -> None:
+        super().__init__(f"timed out after {seconds}s")
+
+
+def _contextual(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run ``fn`` in a copy of the caller's context, so current_job() works in threads."""
+    import contextvars
+
+    ctx = contextvars.copy_context()
+
+    def call(*args: Any, **kwargs: Any) -> T:
+        return ctx.run(fn, *args, **kwargs)
+
+    return call
+
+
+def _error_info(err: BaseException) -> ErrorInfo:
+    if isinstance(err, _Timeout):
+        return ErrorInfo("hora.Timeout", str(err), None)
+    t = type(err)
+    name = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    tb = "".join(traceback.format_exception(err))
+    if len(tb) > TRACEBACK_LIMIT:
+        tb = tb[: TRACEBACK_LIMIT // 2] + "\n...\n" + tb[-TRACEBACK_LIMIT // 2 :]
+    return ErrorInfo(name, str(err)[:2000], tb)
+
+
+def _result_json(result: Any) -> str | None:
+    if result is None:
+        return None
+    try:
+        return json.dumps(result, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return json.dumps({"unserialisable": repr(result)[:1000]})
