@@ -7,9 +7,8 @@ and from sync code running in the worker's threads alike.
 
 from __future__ import annotations
 
-import threading
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from hora.errors import Cancel
@@ -26,22 +25,23 @@ class JobContext:
     due_at: datetime
     started_at: datetime
     worker_id: str
-    _cancelled: threading.Event = field(default_factory=threading.Event)
     cancel_reason: str | None = None
+    _cancelled: bool = False
 
     @property
     def cancelled(self) -> bool:
         """True once somebody asked to cancel this job; long sync handlers should check it."""
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def raise_if_cancelled(self) -> None:
         """Stop cooperatively: raises ``Cancel`` if cancellation was requested."""
-        if self._cancelled.is_set():
+        if self._cancelled:
             raise Cancel(self.cancel_reason or "cancelled on request")
 
     def request_cancel(self, reason: str | None = None) -> None:
         self.cancel_reason = reason or self.cancel_reason
-        self._cancelled.set()
+        # A plain flag: set on the loop, read from handler threads; a bool write is atomic.
+        self._cancelled = True
 
 
 _current: ContextVar[JobContext | None] = ContextVar("hora_current_job", default=None)

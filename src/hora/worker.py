@@ -38,7 +38,7 @@ from hora.clock import FakeClock
 from hora.context import JobContext, _current
 from hora.errors import Cancel, Retry, StoreError, UnknownTask
 from hora.ids import new_id
-from hora.models import DEFAULT_QUEUE, ErrorInfo, Job
+from hora.models import DEFAULT_QUEUE, ClaimedJob, ErrorInfo
 from hora.retry import RetryPolicy
 from hora.store import Outcome
 
@@ -56,7 +56,7 @@ class _Running:
 
     __slots__ = ("ctx", "job", "lost", "released", "task")
 
-    def __init__(self, job: Job, ctx: JobContext) -> None:
+    def __init__(self, job: ClaimedJob, ctx: JobContext) -> None:
         self.job = job
         self.ctx = ctx
         self.task: asyncio.Task[None] | None = None
@@ -101,8 +101,8 @@ class Worker:
         self.stats = {"started": 0, "succeeded": 0, "retried": 0, "dead": 0, "cancelled": 0,
                       "lost": 0, "released": 0}
         self._running: dict[str, _Running] = {}
-        self._held: dict[str, tuple[Job, asyncio.Task[None]]] = {}
-        self._ready: deque[Job] = deque()  # reserved jobs whose instant came, awaiting a slot
+        self._held: dict[str, tuple[ClaimedJob, asyncio.Task[None]]] = {}
+        self._ready: deque[ClaimedJob] = deque()  # reserved jobs whose instant came, awaiting a slot
         self._outcomes: list[Outcome] = []
         self._starts: list[tuple[str, datetime]] = []
         self._stopping = False
@@ -195,7 +195,7 @@ class Worker:
             room = self.max_held - len(self._held)
             limit = min(free, self.batch_size)
             reserve = min(room, self.batch_size) if self.lookahead > 0 else 0
-            started: list[Job] = []
+            started: list[ClaimedJob] = []
             if limit > 0 or reserve > 0:
                 now = self.clock.now()
                 try:
@@ -210,7 +210,7 @@ class Worker:
                     await self._idle_wait()
                     continue
                 for job in started:
-                    self._spawn(job, job.started_at or now, recorded=True)
+                    self._spawn(job, now, recorded=True)
                 for job in reserved:
                     self._hold(job)
             if limit > 0 and len(started) == limit:
@@ -260,12 +260,12 @@ class Worker:
 
     # -- holding reserved jobs until their instant --------------------------------------------
 
-    def _hold(self, job: Job) -> None:
+    def _hold(self, job: ClaimedJob) -> None:
         if job.id in self._held or job.id in self._running:
             return
         self._held[job.id] = (job, asyncio.create_task(self._timer(job)))
 
-    async def _timer(self, job: Job) -> None:
+    async def _timer(self, job: ClaimedJob) -> None:
         await self.clock.sleep_until(job.due_at)
         if self._held.pop(job.id, None) is None or self._stopping:
             return
@@ -284,7 +284,7 @@ class Worker:
 
     # -- executing ----------------------------------------------------------------------------
 
-    def _spawn(self, job: Job, started_at: datetime, *, recorded: bool) -> None:
+    def _spawn(self, job: ClaimedJob, started_at: datetime, *, recorded: bool) -> None:
         attempt = job.attempt if recorded else job.attempt + 1
         ctx = JobContext(job_id=job.id, task=job.task, attempt=attempt,
                          max_attempts=job.max_attempts, correlation_id=job.correlation_id,
@@ -358,7 +358,7 @@ class Worker:
         self.stats["succeeded"] += 1
         return self._final(run, "succeeded", "succeeded", result_json=_result_json(result))
 
-    def _policy(self, job: Job) -> RetryPolicy:
+    def _policy(self, job: ClaimedJob) -> RetryPolicy:
         if job.retry_policy:
             return RetryPolicy.from_dict(job.retry_policy)
         task = self.app.tasks.get(job.task)
@@ -435,7 +435,7 @@ class Worker:
                         got = await self._db(functools.partial(
                             store.start_reserved, ids, owner=self.id, now=now,
                             lease_until=self.clock.now() + timedelta(seconds=self.lease)))
-                        for missing in set(ids) - {j.id for j in got}:
+                        for missing in set(ids) - set(got):
                             self._lose(missing, "reservation was taken or cancelled")
                     if outcomes:
                         applied = set(await self._db(functools.partial(

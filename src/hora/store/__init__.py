@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from hora.errors import ConfigError
-from hora.models import ErrorInfo, Job, JobFilter, NewJob, Page
+from hora.models import ClaimedJob, ErrorInfo, Job, JobFilter, NewJob, Page
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +64,16 @@ class Store(Protocol):
     def claim_jobs(self, *, owner: str, queues: Sequence[str], tasks: Sequence[str] | None,
                    now: datetime, lease_until: datetime, limit: int,
                    horizon: datetime | None = None, reserve_limit: int = 0,
-                   ) -> tuple[list[Job], list[Job]]:
+                   ) -> tuple[list[ClaimedJob], list[ClaimedJob]]:
         """Start up to ``limit`` due jobs (now running) and reserve up to ``reserve_limit``
         jobs due by ``horizon`` (leased, still waiting). Returns (started, reserved)."""
         ...
 
     def start_reserved(self, job_ids: Sequence[str], *, owner: str, now: datetime,
-                       lease_until: datetime) -> list[Job]: ...
+                       lease_until: datetime) -> list[str]:
+        """Move reserved jobs to running; returns the ids that moved (the others were
+        cancelled or their reservation was taken)."""
+        ...
     def finish_jobs(self, outcomes: Sequence[Outcome], now: datetime) -> list[str]:
         """Apply outcomes in one transaction; returns the ids applied (others lost their
         lease and are left alone)."""

@@ -36,7 +36,8 @@ def error_json(error: ErrorInfo | None) -> str | None:
 
 
 def job_from_row(r: Mapping[str, Any], ts: Any, *, decoded: bool = False,
-                 attempts: tuple[Attempt, ...] = (), events: tuple[JobEvent, ...] = ()) -> Job:
+                 attempts: tuple[Attempt, ...] = (), events: tuple[JobEvent, ...] = (),
+                 history: bool = False) -> Job:
     """Build a Job from a row mapping. ``ts`` converts the store's instants to datetimes;
     ``decoded`` says JSON columns already arrive as Python values (PostgreSQL jsonb)."""
 
@@ -46,6 +47,11 @@ def job_from_row(r: Mapping[str, Any], ts: Any, *, decoded: bool = False,
     def t(v: Any) -> datetime | None:
         return None if v is None else ts(v)
 
+    if history:
+        # Creation is not a transition, so it has no event row; history starts with it anyway.
+        created = JobEvent(0, r["id"], ts(r["created_at"]), None, JobState.SCHEDULED, 0,
+                           f"replay of {r['replay_of']}" if r["replay_of"] else "enqueued")
+        events = (created, *events)
     return Job(
         id=r["id"], task=r["task"], payload=j(r["payload"]), queue=r["queue"],
         priority=r["priority"], state=JobState(r["state"]), due_at=ts(r["due_at"]),
@@ -74,3 +80,13 @@ def event_from_row(r: tuple[Any, ...], ts: Any) -> JobEvent:
     eid, job_id, at, from_state, to_state, attempt, reason = r
     return JobEvent(eid, job_id, ts(at), JobState(from_state) if from_state else None,
                     JobState(to_state), attempt, reason)
+
+
+def with_current_attempt(r: Mapping[str, Any], attempts: tuple[Attempt, ...], ts: Any,
+                         ) -> tuple[Attempt, ...]:
+    """Append the attempt in progress, which lives on the job row until it ends."""
+    if r["state"] != "running":
+        return attempts
+    current = Attempt(r["id"], r["attempt"], r["lease_owner"], ts(r["started_at"]), None, None,
+                      None)
+    return (*attempts, current)

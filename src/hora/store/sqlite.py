@@ -25,11 +25,12 @@ from hora.errors import (
     TransitionConflict,
 )
 from hora.ids import new_id
-from hora.models import Job, JobFilter, NewJob, Page
+from hora.models import ClaimedJob, Job, JobFilter, NewJob, Page
 from hora.states import JobState
 from hora.store import LeaseStatus, Outcome
 from hora.store.common import (
     attempt_from_row,
+    with_current_attempt,
     dumps,
     error_json,
     event_from_row,
@@ -97,8 +98,6 @@ class SQLiteStore:
             yield conn
         except BaseException as e:
             conn.execute("ROLLBACK")
-            if isinstance(e, sqlite3.IntegrityError) and "illegal job state" in str(e):
-                raise TransitionConflict("?", "a legal move", None) from e
             if isinstance(e, sqlite3.Error):
                 raise StoreError(f"SQLite: {e}") from e
             raise
@@ -188,46 +187,44 @@ class SQLiteStore:
     def claim_jobs(self, *, owner: str, queues: Sequence[str], tasks: Sequence[str] | None,
                    now: datetime, lease_until: datetime, limit: int,
                    horizon: datetime | None = None, reserve_limit: int = 0,
-                   ) -> tuple[list[Job], list[Job]]:
+                   ) -> tuple[list[ClaimedJob], list[ClaimedJob]]:
         params: dict[str, Any] = {
             "owner": owner, "queues": json.dumps(list(queues)),
             "tasks": None if tasks is None else json.dumps(list(tasks)),
             "now": to_us(now), "lease_until": to_us(lease_until), "limit": limit,
         }
         with self._write() as conn:
-            started = _jobs(conn.execute(Q["claim_due"], params)) if limit > 0 else []
-            reserved: list[Job] = []
+            started = (_claimed(conn.execute(Q["claim_due"], params).fetchall())
+                       if limit > 0 else [])
+            reserved: list[ClaimedJob] = []
             if horizon is not None and reserve_limit > 0:
                 params.update(horizon=to_us(horizon), limit=reserve_limit)
-                reserved = _jobs(conn.execute(Q["reserve_upcoming"], params))
+                reserved = _claimed(conn.execute(Q["reserve_upcoming"], params).fetchall())
+        # RETURNING does not promise an order; hand them out as the queries chose them.
         started.sort(key=lambda j: (j.priority, j.due_at, j.id))
         reserved.sort(key=lambda j: (j.due_at, j.priority, j.id))
         return started, reserved
 
     def start_reserved(self, job_ids: Sequence[str], *, owner: str, now: datetime,
-                       lease_until: datetime) -> list[Job]:
+                       lease_until: datetime) -> list[str]:
         params = {"owner": owner, "now": to_us(now), "lease_until": to_us(lease_until)}
-        out: list[Job] = []
+        out: list[str] = []
         with self._write() as conn:
             for job_id in job_ids:
-                out.extend(_jobs(conn.execute(Q["start_reserved"], {**params, "id": job_id})))
+                out.extend(r[0] for r in conn.execute(Q["start_reserved"],
+                                                      {**params, "id": job_id}))
         return out
 
     def finish_jobs(self, outcomes: Sequence[Outcome], now: datetime) -> list[str]:
+        if not outcomes:
+            return []
         n = to_us(now)
-        applied: list[str] = []
+        batch = json.dumps([_outcome_dict(o) for o in outcomes], separators=(",", ":"))
         with self._write() as conn:
-            for o in outcomes:
-                cur = conn.execute(Q["finish_job"], {
-                    "id": o.job_id, "owner": o.owner, "attempt": o.attempt, "state": o.state,
-                    "due_at": None if o.due_at is None else to_us(o.due_at),
-                    "result": o.result_json, "error": error_json(o.error),
-                    "reason": o.reason, "now": n,
-                })
-                if cur.rowcount != 1:
-                    continue
-                applied.append(o.job_id)
-                conn.execute(Q["end_attempt"], _attempt_params(o, n))
+            applied = [r[0] for r in conn.execute(Q["finish_jobs"], {"batch": batch, "now": n})]
+            if applied:
+                conn.execute(Q["record_attempts"], {"batch": batch, "now": n,
+                                                    "applied": json.dumps(applied)})
         return applied
 
     def extend_leases(self, *, owner: str, now: datetime, lease_until: datetime) -> LeaseStatus:
@@ -249,10 +246,10 @@ class SQLiteStore:
                     "error": dumps(err), "reason": reason})
                 if cur.rowcount == 1:
                     rescued.append(job_id)
-                    conn.execute(Q["end_attempt"], {
-                        "id": job_id, "attempt": attempt, "now": n, "outcome": "lost",
-                        "error_type": err["type"], "error_message": err["message"],
-                        "traceback": None})
+                    conn.execute(Q["record_attempt"], {
+                        "id": job_id, "attempt": attempt, "worker_id": owner, "now": n,
+                        "outcome": "lost", "error_type": err["type"],
+                        "error_message": err["message"], "traceback": None})
         return rescued
 
     def release_jobs(self, outcomes: Sequence[Outcome], *, owner: str, now: datetime) -> int:
@@ -265,7 +262,7 @@ class SQLiteStore:
                     "reason": o.reason})
                 if cur.rowcount == 1:
                     count += 1
-                    conn.execute(Q["end_attempt"], _attempt_params(o, n))
+                    conn.execute(Q["record_attempt"], _attempt_params(o, n))
             count += conn.execute(Q["release_reserved"], {"owner": owner}).rowcount
         return count
 
@@ -293,9 +290,10 @@ class SQLiteStore:
             return job_from_row(rows[0], from_us)
         attempts = tuple(attempt_from_row(r, from_us)
                          for r in conn.execute(Q["get_attempts"], {"id": job_id}))
+        attempts = with_current_attempt(rows[0], attempts, from_us)
         events = tuple(event_from_row(r, from_us)
                        for r in conn.execute(Q["get_events"], {"id": job_id}))
-        return job_from_row(rows[0], from_us, attempts=attempts, events=events)
+        return job_from_row(rows[0], from_us, attempts=attempts, events=events, history=True)
 
     def list_jobs(self, flt: JobFilter, *, limit: int = 50, cursor: str | None = None,
                   ) -> Page[Job]:
@@ -400,18 +398,31 @@ def _insert_params(job: NewJob, now_us: int) -> dict[str, Any]:
 
 def _attempt_params(o: Outcome, now_us: int) -> dict[str, Any]:
     e = o.error
-    return {"id": o.job_id, "attempt": o.attempt, "now": now_us, "outcome": o.outcome,
+    return {"id": o.job_id, "attempt": o.attempt, "worker_id": o.owner, "now": now_us,
+            "outcome": o.outcome,
             "error_type": e.type if e else None, "error_message": e.message if e else None,
             "traceback": e.traceback if e else None}
+
+
+def _outcome_dict(o: Outcome) -> dict[str, Any]:
+    e = o.error
+    return {"id": o.job_id, "attempt": o.attempt, "owner": o.owner, "state": o.state,
+            "outcome": o.outcome, "due_at": None if o.due_at is None else to_us(o.due_at),
+            "result": o.result_json, "error": error_json(e), "reason": o.reason,
+            "error_type": e.type if e else None, "error_message": e.message if e else None,
+            "traceback": e.traceback if e else None}
+
+
+def _claimed(rows: list[tuple[Any, ...]]) -> list[ClaimedJob]:
+    loads = json.loads
+    return [ClaimedJob(r[0], r[1], loads(r[2]), r[3], r[4],
+                       None if r[5] is None else loads(r[5]), r[6], r[7], r[8], from_us(r[9]),
+                       r[10]) for r in rows]
 
 
 def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
-def _jobs(cur: sqlite3.Cursor) -> list[Job]:
-    return [job_from_row(r, from_us) for r in _rows(cur)]
 
 
 def _statements(script: str) -> Iterator[str]:

@@ -51,8 +51,9 @@ CREATE INDEX hora_jobs_lease_expiry ON hora_jobs (lease_expires_at) WHERE state 
 -- Idempotency: one job per key per tenant.
 CREATE UNIQUE INDEX hora_jobs_idempotency ON hora_jobs (tenant_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
--- Listing, newest first, by state or correlation id.
-CREATE INDEX hora_jobs_state ON hora_jobs (tenant_id, state, id);
+-- Listing, newest first: the dead-letter queue and a correlation id's jobs. Other listings
+-- walk the primary key newest-first (ids sort by time), which keyset pagination keeps cheap.
+CREATE INDEX hora_jobs_dead ON hora_jobs (tenant_id, id) WHERE state = 'dead';
 CREATE INDEX hora_jobs_correlation ON hora_jobs (tenant_id, correlation_id, id)
     WHERE correlation_id IS NOT NULL;
 
@@ -99,18 +100,8 @@ WHEN (OLD.state IS DISTINCT FROM NEW.state AND (OLD.state || '>' || NEW.state) N
     'running>cancelled', 'dead>replayed', 'dead>discarded'))
 EXECUTE FUNCTION hora_jobs_transition_guard();
 
--- Every transition leaves an event row: a job's history is a query.
-CREATE FUNCTION hora_jobs_event_insert() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO hora_job_events (job_id, at, from_state, to_state, attempt, reason)
-    VALUES (NEW.id, NEW.created_at, NULL, NEW.state, NEW.attempt, NEW.state_reason);
-    RETURN NULL;
-END;
-$$;
-
-CREATE TRIGGER hora_jobs_event_insert AFTER INSERT ON hora_jobs
-FOR EACH ROW EXECUTE FUNCTION hora_jobs_event_insert();
-
+-- Every transition leaves an event row: a job's history is a query. (Creation is not a
+-- transition; its row is the job itself, and get_job puts it first in the history.)
 CREATE FUNCTION hora_jobs_event_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO hora_job_events (job_id, at, from_state, to_state, attempt, reason)

@@ -28,7 +28,8 @@ WHERE id IN (
       AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
     ORDER BY priority, due_at, id
     LIMIT :limit)
-RETURNING *;
+RETURNING id, task, payload, attempt, max_attempts, retry_policy, timeout, correlation_id,
+          tenant_id, due_at, priority;
 
 -- name: reserve_upcoming
 -- Jobs due within the horizon are leased without changing state, so the worker can hold them
@@ -44,29 +45,50 @@ WHERE id IN (
       AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
     ORDER BY due_at, priority, id
     LIMIT :limit)
-RETURNING *;
+RETURNING id, task, payload, attempt, max_attempts, retry_policy, timeout, correlation_id,
+          tenant_id, due_at, priority;
 
 -- name: start_reserved
 UPDATE hora_jobs
 SET state = 'running', attempt = attempt + 1, lease_expires_at = :lease_until,
     started_at = :now, updated_at = :now, state_reason = NULL, cancel_requested = 0
 WHERE id = :id AND state IN ('scheduled', 'retrying') AND lease_owner = :owner
-RETURNING *;
+RETURNING id;
 
--- name: finish_job
--- Guarded by owner and attempt: a worker whose lease was lost cannot complete the job again.
+-- name: finish_jobs
+-- One statement per batch; :batch is a JSON array of outcomes. Guarded by owner and attempt:
+-- a worker whose lease was lost cannot complete the job again.
 UPDATE hora_jobs
-SET state = :state, due_at = COALESCE(:due_at, due_at), lease_owner = NULL,
-    lease_expires_at = NULL, result = :result, last_error = COALESCE(:error, last_error),
-    state_reason = :reason, updated_at = :now, cancel_requested = 0,
-    finished_at = CASE WHEN :state IN ('succeeded', 'cancelled', 'dead') THEN :now END
-WHERE id = :id AND state = 'running' AND lease_owner = :owner AND attempt = :attempt;
+SET state = o.state, due_at = COALESCE(o.due_at, hora_jobs.due_at), lease_owner = NULL,
+    lease_expires_at = NULL, result = o.result, last_error = COALESCE(o.error, last_error),
+    state_reason = o.reason, updated_at = :now, cancel_requested = 0,
+    finished_at = CASE WHEN o.state IN ('succeeded', 'cancelled', 'dead') THEN :now END
+FROM (SELECT value ->> '$.id' AS id, value ->> '$.attempt' AS attempt,
+             value ->> '$.owner' AS owner, value ->> '$.state' AS state,
+             value ->> '$.due_at' AS due_at, value ->> '$.result' AS result,
+             value ->> '$.error' AS error, value ->> '$.reason' AS reason
+      FROM json_each(:batch)) AS o
+WHERE hora_jobs.id = o.id AND hora_jobs.state = 'running'
+  AND hora_jobs.lease_owner = o.owner AND hora_jobs.attempt = o.attempt
+RETURNING hora_jobs.id;
 
--- name: end_attempt
-UPDATE hora_job_attempts
-SET ended_at = :now, outcome = :outcome, error_type = :error_type,
-    error_message = :error_message, traceback = :traceback
-WHERE job_id = :id AND attempt = :attempt;
+-- name: record_attempts
+-- The ended attempts of the jobs finish_jobs applied; the start comes from the job row.
+INSERT INTO hora_job_attempts (job_id, attempt, worker_id, started_at, ended_at, outcome,
+                               error_type, error_message, traceback)
+SELECT o.value ->> '$.id', o.value ->> '$.attempt', o.value ->> '$.owner', j.started_at, :now,
+       o.value ->> '$.outcome', o.value ->> '$.error_type', o.value ->> '$.error_message',
+       o.value ->> '$.traceback'
+FROM json_each(:batch) AS o
+JOIN hora_jobs AS j ON j.id = o.value ->> '$.id'
+WHERE o.value ->> '$.id' IN (SELECT value FROM json_each(:applied));
+
+-- name: record_attempt
+INSERT INTO hora_job_attempts (job_id, attempt, worker_id, started_at, ended_at, outcome,
+                               error_type, error_message, traceback)
+SELECT id, :attempt, :worker_id, started_at, :now, :outcome, :error_type, :error_message,
+       :traceback
+FROM hora_jobs WHERE id = :id;
 
 -- name: extend_leases
 UPDATE hora_jobs SET lease_expires_at = :lease_until
@@ -75,7 +97,7 @@ RETURNING id, state, cancel_requested;
 
 -- name: expired_running
 SELECT id, attempt, max_attempts, lease_owner FROM hora_jobs
-WHERE state = 'running' AND lease_expires_at <= :now
+WHERE state = 'running' AND lease_owner IS NOT NULL AND lease_expires_at <= :now
 ORDER BY lease_expires_at
 LIMIT :limit;
 

@@ -1,0 +1,409 @@
+"""The shared store: PostgreSQL through a psycopg connection pool, for many workers on many nodes.
+
+Writes run in READ COMMITTED transactions. Claiming takes rows with ``FOR UPDATE SKIP
+LOCKED``, so concurrent workers split the due jobs between them instead of queueing on the
+same rows; statements that touch several of one worker's rows lock them in id order first, so
+a heartbeat and a batched finish from two threads of one worker never deadlock. A batch
+(enqueue, finish, release, rescue) is one statement over parallel arrays, not one round trip
+per job. Every session runs with ``TimeZone=UTC``, so instants come back as aware UTC
+datetimes; a ``search_path`` given in the URL's ``options`` decides the schema, which is why
+no query names one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from hora.errors import (
+    HoraError,
+    IdempotencyConflict,
+    NotFound,
+    StoreError,
+    TransitionConflict,
+)
+from hora.models import Job, JobFilter, NewJob, Page
+from hora.states import JobState
+from hora.store import LeaseStatus, Outcome
+from hora.store.common import (
+    attempt_from_row,
+    dumps,
+    error_json,
+    event_from_row,
+    job_from_row,
+)
+from hora.store.queries import load_migrations, load_queries
+from hora.store.sqlite import _rescue_decision, replay_of
+
+Q = load_queries("postgres")
+
+#: The advisory lock ``migrate`` holds for its transaction: b"hora-mig" as a bigint.
+MIGRATION_LOCK = int.from_bytes(b"hora-mig", "big")
+
+Conn = psycopg.Connection[Any]
+
+
+def _configure(conn: Conn) -> None:
+    # The pool hands out autocommit connections; transactions are opened explicitly.
+    conn.execute("SET TimeZone TO 'UTC'")
+
+
+class PostgresStore:
+    dialect = "postgres"
+    # Row locks, not one file lock: a few threads per process keep the pool busy; more would
+    # mostly wait for connections.
+    max_concurrency = 4
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8,
+                 migrate: bool = True) -> None:
+        self.url = url
+        try:
+            self._pool: ConnectionPool[Conn] = ConnectionPool(
+                url, min_size=min_size, max_size=max_size, open=True, configure=_configure,
+                kwargs={"autocommit": True}, name="hora")
+        except psycopg.Error as e:
+            raise StoreError(f"cannot open PostgreSQL pool: {e}") from e
+        try:
+            self._pool.wait()
+        except psycopg.Error as e:
+            self._pool.close()
+            raise StoreError(f"cannot connect to PostgreSQL: {e}") from e
+        if migrate:
+            try:
+                self.migrate()
+            except BaseException:
+                self._pool.close()
+                raise
+
+    # -- connections and transactions -------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Conn]:
+        """One READ COMMITTED transaction; any failure rolls all of it back."""
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield conn
+        except HoraError:
+            raise
+        except psycopg.errors.IntegrityError as e:
+            if "illegal job state" in str(e):
+                raise TransitionConflict("?", "a legal move", None) from e
+            raise StoreError(f"PostgreSQL: {e}") from e
+        except psycopg.Error as e:
+            raise StoreError(f"PostgreSQL: {e}") from e
+
+    @contextmanager
+    def _read(self, *, snapshot: bool = False) -> Iterator[Conn]:
+        """A connection for reading: autocommit for one statement, or with ``snapshot`` a
+        read-only REPEATABLE READ transaction, so several statements see the same data."""
+        try:
+            with self._pool.connection() as conn:
+                if not snapshot:
+                    yield conn
+                    return
+                with conn.transaction():
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    yield conn
+        except HoraError:
+            raise
+        except psycopg.Error as e:
+            raise StoreError(f"PostgreSQL: {e}") from e
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- migrations ---------------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations in one transaction under an advisory lock, so processes
+        starting together apply each migration once."""
+        applied: list[int] = []
+        with self._write() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS hora_migrations (version integer PRIMARY KEY, "
+                "name text NOT NULL, applied_at timestamptz NOT NULL)")
+            done = {r[0] for r in conn.execute("SELECT version FROM hora_migrations")}
+            for mig in load_migrations(self.dialect):
+                if mig.version in done:
+                    continue
+                conn.execute(mig.sql.encode())  # no parameters: the whole script at once
+                conn.execute("INSERT INTO hora_migrations VALUES (%s, %s, %s)",
+                             (mig.version, mig.name, datetime.now(UTC)))
+                applied.append(mig.version)
+        return applied
+
+    def applied_migrations(self) -> list[int]:
+        with self._read(snapshot=True) as conn:
+            row = conn.execute("SELECT to_regclass('hora_migrations') IS NOT NULL").fetchone()
+            if row is None or not row[0]:
+                return []
+            return [r[0] for r in conn.execute(
+                "SELECT version FROM hora_migrations ORDER BY version")]
+
+    # -- enqueue ------------------------------------------------------------------------------
+
+    def insert_jobs(self, jobs: Sequence[NewJob], now: datetime) -> list[tuple[str, bool]]:
+        if not jobs:
+            return []
+        with self._write() as conn:
+            inserted = {r[0] for r in conn.execute(
+                Q["insert_jobs"], _insert_params(_insert_order(jobs), now))}
+            if len(inserted) == len(jobs):
+                return [(job.id, True) for job in jobs]
+            keyed = [job for job in jobs if job.id not in inserted]
+            existing = {(r[0], r[1]): (r[2], r[3]) for r in conn.execute(
+                Q["jobs_by_idempotency_key"],
+                {"tenant_ids": [j.tenant_id for j in keyed],
+                 "keys": [j.idempotency_key for j in keyed]})}
+            out: list[tuple[str, bool]] = []
+            for job in jobs:
+                if job.id in inserted:
+                    out.append((job.id, True))
+                    continue
+                found = existing.get((job.tenant_id, job.idempotency_key))
+                if found is None:  # pragma: no cover - the conflict target guarantees a row
+                    raise StoreError(f"insert of job {job.id} was ignored without a conflict")
+                if found[1] != job.fingerprint:
+                    raise IdempotencyConflict(job.idempotency_key or "", found[0])
+                out.append((found[0], False))
+        return out
+
+    # -- the worker's moves -------------------------------------------------------------------
+
+    def claim_jobs(self, *, owner: str, queues: Sequence[str], tasks: Sequence[str] | None,
+                   now: datetime, lease_until: datetime, limit: int,
+                   horizon: datetime | None = None, reserve_limit: int = 0,
+                   ) -> tuple[list[Job], list[Job]]:
+        params: dict[str, Any] = {
+            "owner": owner, "queues": list(queues),
+            "tasks": None if tasks is None else list(tasks),
+            "now": now, "lease_until": lease_until, "limit": limit,
+        }
+        reserve = horizon is not None and reserve_limit > 0
+        if limit <= 0 and not reserve:
+            return [], []
+        with self._write() as conn:
+            started = _jobs(conn, Q["claim_due"], params) if limit > 0 else []
+            reserved: list[Job] = []
+            if reserve:
+                params.update(horizon=horizon, limit=reserve_limit)
+                reserved = _jobs(conn, Q["reserve_upcoming"], params)
+        started.sort(key=lambda j: (j.priority, j.due_at, j.id))
+        reserved.sort(key=lambda j: (j.due_at, j.priority, j.id))
+        return started, reserved
+
+    def start_reserved(self, job_ids: Sequence[str], *, owner: str, now: datetime,
+                       lease_until: datetime) -> list[Job]:
+        if not job_ids:
+            return []
+        with self._write() as conn:
+            jobs = _jobs(conn, Q["start_reserved"], {
+                "ids": list(job_ids), "owner": owner, "now": now, "lease_until": lease_until})
+        position: dict[str, int] = {}
+        for i, job_id in enumerate(job_ids):
+            position.setdefault(job_id, i)
+        jobs.sort(key=lambda j: position[j.id])
+        return jobs
+
+    def finish_jobs(self, outcomes: Sequence[Outcome], now: datetime) -> list[str]:
+        if not outcomes:
+            return []
+        params: dict[str, Any] = {
+            "ids": [o.job_id for o in outcomes], "attempts": [o.attempt for o in outcomes],
+            "owners": [o.owner for o in outcomes], "states": [o.state for o in outcomes],
+            "due_ats": [o.due_at for o in outcomes],
+            "results": [o.result_json for o in outcomes],
+            "errors": [error_json(o.error) for o in outcomes],
+            "reasons": [o.reason for o in outcomes], "now": now,
+            **_attempt_params(outcomes),
+        }
+        with self._write() as conn:
+            return [r[0] for r in conn.execute(Q["finish_jobs"], params)]
+
+    def extend_leases(self, *, owner: str, now: datetime, lease_until: datetime) -> LeaseStatus:
+        with self._write() as conn:
+            rows = conn.execute(Q["extend_leases"],
+                                {"owner": owner, "lease_until": lease_until}).fetchall()
+        return LeaseStatus(held=frozenset(r[0] for r in rows),
+                           cancel_requested=frozenset(r[0] for r in rows if r[2]))
+
+    def rescue_expired(self, now: datetime, limit: int = 500) -> list[str]:
+        with self._write() as conn:
+            rows = conn.execute(Q["expired_running"], {"now": now, "limit": limit}).fetchall()
+            if not rows:
+                return []
+            decisions = [_rescue_decision(attempt, max_attempts, owner)
+                         for _, attempt, max_attempts, owner in rows]
+            return [r[0] for r in conn.execute(Q["rescue_jobs"], {
+                "ids": [r[0] for r in rows], "attempts": [r[1] for r in rows],
+                "states": [d[0] for d in decisions], "reasons": [d[1] for d in decisions],
+                "errors": [dumps(d[2]) for d in decisions],
+                "error_types": [d[2]["type"] for d in decisions],
+                "error_messages": [d[2]["message"] for d in decisions],
+                "now": now,
+            })]
+
+    def release_jobs(self, outcomes: Sequence[Outcome], *, owner: str, now: datetime) -> int:
+        count = 0
+        with self._write() as conn:
+            if outcomes:
+                row = conn.execute(Q["release_running"], {
+                    "ids": [o.job_id for o in outcomes],
+                    "attempts": [o.attempt for o in outcomes],
+                    "reasons": [o.reason for o in outcomes], "owner": owner, "now": now,
+                    **_attempt_params(outcomes),
+                }).fetchone()
+                count += 0 if row is None else int(row[0])
+            count += conn.execute(Q["release_reserved"], {"owner": owner}).rowcount
+        return count
+
+    def next_due_at(self, *, queues: Sequence[str], tasks: Sequence[str] | None,
+                    now: datetime) -> datetime | None:
+        with self._read() as conn:
+            row = conn.execute(Q["next_due_at"], {
+                "queues": list(queues), "tasks": None if tasks is None else list(tasks),
+                "now": now}).fetchone()
+        return None if row is None or row[0] is None else _utc(row[0])
+
+    # -- visibility and control ---------------------------------------------------------------
+
+    def get_job(self, job_id: str, *, tenant_id: str, history: bool = True) -> Job:
+        with self._read(snapshot=history) as conn:
+            return self._get_job(conn, job_id, tenant_id, history)
+
+    def _get_job(self, conn: Conn, job_id: str, tenant_id: str, history: bool) -> Job:
+        with conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["get_job"], {"id": job_id, "tenant_id": tenant_id}).fetchone()
+        if row is None:
+            raise NotFound(f"job {job_id} not found")
+        if not history:
+            return job_from_row(row, _utc, decoded=True)
+        attempts = tuple(attempt_from_row(r, _utc)
+                         for r in conn.execute(Q["get_attempts"], {"id": job_id}))
+        events = tuple(event_from_row(r, _utc)
+                       for r in conn.execute(Q["get_events"], {"id": job_id}))
+        return job_from_row(row, _utc, decoded=True, attempts=attempts, events=events)
+
+    def list_jobs(self, flt: JobFilter, *, limit: int = 50, cursor: str | None = None,
+                  ) -> Page[Job]:
+        params = {
+            "tenant_id": flt.tenant_id, "cursor": cursor,
+            "states": None if flt.states is None else [str(s) for s in flt.states],
+            "task": flt.task, "queue": flt.queue, "correlation_id": flt.correlation_id,
+            "created_after": flt.created_after, "created_before": flt.created_before,
+            "limit": limit + 1,
+        }
+        with self._read() as conn:
+            jobs = _jobs(conn, Q["list_jobs"], params)
+        more = len(jobs) > limit
+        jobs = jobs[:limit]
+        return Page(jobs, jobs[-1].id if more and jobs else None)
+
+    def cancel_job(self, job_id: str, *, tenant_id: str, now: datetime, reason: str) -> Job:
+        params = {"id": job_id, "tenant_id": tenant_id, "now": now, "reason": reason}
+        with self._write() as conn:
+            if (conn.execute(Q["cancel_waiting"], params).rowcount == 0
+                    and conn.execute(Q["request_cancel"], params).rowcount == 0):
+                job = self._get_job(conn, job_id, tenant_id, history=False)
+                raise TransitionConflict(job_id, ("scheduled", "retrying", "running"),
+                                         job.state)
+            return self._get_job(conn, job_id, tenant_id, history=False)
+
+    def replay_jobs(self, job_ids: Sequence[str], *, tenant_id: str, now: datetime,
+                    ) -> list[Job]:
+        created: list[Job] = []
+        with self._write() as conn:
+            conn.execute(Q["lock_jobs"], {"ids": list(job_ids), "tenant_id": tenant_id})
+            for job_id in job_ids:
+                old = self._get_job(conn, job_id, tenant_id, history=False)
+                if old.state is not JobState.DEAD:
+                    raise TransitionConflict(job_id, "dead", old.state)
+                new = replay_of(old, now)
+                conn.execute(Q["insert_jobs"], _insert_params([new], now))
+                cur = conn.execute(Q["mark_replayed"], {
+                    "id": job_id, "tenant_id": tenant_id, "new_id": new.id, "now": now,
+                    "reason": f"replayed as {new.id}"})
+                if cur.rowcount != 1:  # pragma: no cover - the row is locked and was dead
+                    raise TransitionConflict(job_id, "dead", None)
+                created.append(self._get_job(conn, new.id, tenant_id, history=False))
+        return created
+
+    def discard_jobs(self, job_ids: Sequence[str], *, tenant_id: str, now: datetime,
+                     ) -> list[str]:
+        with self._write() as conn:
+            conn.execute(Q["lock_jobs"], {"ids": list(job_ids), "tenant_id": tenant_id})
+            for job_id in job_ids:
+                cur = conn.execute(Q["discard_dead"], {"id": job_id, "tenant_id": tenant_id,
+                                                       "now": now, "reason": "discarded"})
+                if cur.rowcount == 0:
+                    old = self._get_job(conn, job_id, tenant_id, history=False)
+                    raise TransitionConflict(job_id, "dead", old.state)
+        return list(job_ids)
+
+    def count_jobs(self, *, tenant_id: str) -> dict[str, int]:
+        with self._read() as conn:
+            rows = conn.execute(Q["count_by_state"], {"tenant_id": tenant_id}).fetchall()
+        return {state: int(n) for state, n in rows}
+
+
+# -- helpers shared by the methods above ------------------------------------------------------
+
+
+def _utc(value: datetime) -> datetime:
+    """Instants as aware UTC datetimes, whatever zone the session returned them in."""
+    return value.astimezone(UTC)
+
+
+def _insert_order(jobs: Sequence[NewJob]) -> list[NewJob]:
+    """Keyless jobs first, then keyed ones by (tenant, key, position): concurrent batches then
+    wait on one another's keys in one order (no deadlock), and of two jobs in a batch with one
+    key the earlier is inserted, as when jobs are inserted one by one."""
+
+    def rank(i: int) -> tuple[bool, str, str, int]:
+        job = jobs[i]
+        if job.idempotency_key is None:
+            return False, "", "", i
+        return True, job.tenant_id, job.idempotency_key, i
+
+    return [jobs[i] for i in sorted(range(len(jobs)), key=rank)]
+
+
+def _insert_params(jobs: Sequence[NewJob], now: datetime) -> dict[str, Any]:
+    return {
+        "ids": [j.id for j in jobs], "tenant_ids": [j.tenant_id for j in jobs],
+        "tasks": [j.task for j in jobs], "payloads": [j.payload_json for j in jobs],
+        "fingerprints": [j.fingerprint for j in jobs], "queues": [j.queue for j in jobs],
+        "priorities": [j.priority for j in jobs], "due_ats": [j.due_at for j in jobs],
+        "max_attempts": [j.max_attempts for j in jobs],
+        "retry_policies": [j.retry_policy_json for j in jobs],
+        "timeouts": [j.timeout for j in jobs],
+        "idempotency_keys": [j.idempotency_key for j in jobs],
+        "correlation_ids": [j.correlation_id for j in jobs],
+        "replay_ofs": [j.replay_of for j in jobs],
+        "state_reasons": [f"replay of {j.replay_of}" if j.replay_of else None for j in jobs],
+        "now": now,
+    }
+
+
+def _attempt_params(outcomes: Sequence[Outcome]) -> dict[str, list[str | None]]:
+    return {
+        "outcomes": [o.outcome for o in outcomes],
+        "error_types": [o.error.type if o.error else None for o in outcomes],
+        "error_messages": [o.error.message if o.error else None for o in outcomes],
+        "tracebacks": [o.error.traceback if o.error else None for o in outcomes],
+    }
+
+
+def _jobs(conn: Conn, query: str, params: dict[str, Any]) -> list[Job]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return [job_from_row(r, _utc, decoded=True) for r in cur.execute(query, params)]
+
+
+__all__ = ["MIGRATION_LOCK", "PostgresStore"]

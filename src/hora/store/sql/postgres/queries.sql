@@ -1,0 +1,271 @@
+-- Named queries for the PostgreSQL store. Instants are timestamptz; lists (queues, tasks,
+-- states, ids) arrive as arrays and are matched with = ANY(...); a NULL tasks list means any.
+-- Batches travel as parallel arrays unpacked with unnest, so a batch is one round trip.
+-- Statements that lock several rows one worker may also touch from another thread (heartbeat,
+-- finish, release, start) lock them in id order first, so two of them can never deadlock.
+
+-- name: insert_jobs
+-- One statement per batch. Rows are inserted in array order: the caller puts keyless jobs
+-- first and keyed ones sorted by (tenant_id, idempotency_key), so concurrent batches wait on
+-- each other's keys in one order. RETURNING lists only the jobs actually inserted.
+INSERT INTO hora_jobs (id, tenant_id, task, payload, fingerprint, queue, priority, state, due_at,
+                       max_attempts, retry_policy, timeout, idempotency_key, correlation_id,
+                       replay_of, state_reason, created_at, updated_at)
+SELECT n.id, n.tenant_id, n.task, n.payload, n.fingerprint, n.queue, n.priority, 'scheduled',
+       n.due_at, n.max_attempts, n.retry_policy, n.timeout, n.idempotency_key,
+       n.correlation_id, n.replay_of, n.state_reason, %(now)s, %(now)s
+FROM unnest(%(ids)s::text[], %(tenant_ids)s::text[], %(tasks)s::text[], %(payloads)s::jsonb[],
+            %(fingerprints)s::text[], %(queues)s::text[], %(priorities)s::integer[],
+            %(due_ats)s::timestamptz[], %(max_attempts)s::integer[],
+            %(retry_policies)s::jsonb[], %(timeouts)s::double precision[],
+            %(idempotency_keys)s::text[], %(correlation_ids)s::text[],
+            %(replay_ofs)s::text[], %(state_reasons)s::text[])
+     WITH ORDINALITY AS n (id, tenant_id, task, payload, fingerprint, queue, priority, due_at,
+                           max_attempts, retry_policy, timeout, idempotency_key,
+                           correlation_id, replay_of, state_reason, ord)
+ORDER BY n.ord
+ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id;
+
+-- name: jobs_by_idempotency_key
+SELECT j.tenant_id, j.idempotency_key, j.id, j.fingerprint
+FROM hora_jobs j
+JOIN unnest(%(tenant_ids)s::text[], %(keys)s::text[]) AS k (tenant_id, idempotency_key)
+  ON j.tenant_id = k.tenant_id AND j.idempotency_key = k.idempotency_key;
+
+-- name: claim_due
+-- Due jobs go straight to running in priority order; the attempt row is opened by a trigger.
+-- SKIP LOCKED: concurrent claimers take disjoint jobs instead of queueing on the same rows.
+WITH due AS (
+    SELECT id FROM hora_jobs
+    WHERE state IN ('scheduled', 'retrying')
+      AND queue = ANY(%(queues)s::text[])
+      AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
+      AND due_at <= %(now)s
+      AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+    ORDER BY priority, due_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED)
+UPDATE hora_jobs j
+SET state = 'running', attempt = j.attempt + 1, lease_owner = %(owner)s,
+    lease_expires_at = %(lease_until)s, started_at = %(now)s, updated_at = %(now)s,
+    state_reason = NULL, cancel_requested = false
+FROM due
+WHERE j.id = due.id
+RETURNING j.*;
+
+-- name: reserve_upcoming
+-- Jobs due within the horizon are leased without changing state, so the worker can hold them
+-- in a timer and start them on the instant; an expired reservation is claimable again.
+WITH upcoming AS (
+    SELECT id FROM hora_jobs
+    WHERE state IN ('scheduled', 'retrying')
+      AND queue = ANY(%(queues)s::text[])
+      AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
+      AND due_at > %(now)s AND due_at <= %(horizon)s
+      AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+    ORDER BY due_at, priority, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED)
+UPDATE hora_jobs j
+SET lease_owner = %(owner)s, lease_expires_at = %(lease_until)s
+FROM upcoming
+WHERE j.id = upcoming.id
+RETURNING j.*;
+
+-- name: start_reserved
+WITH mine AS (
+    SELECT id FROM hora_jobs
+    WHERE id = ANY(%(ids)s::text[]) AND state IN ('scheduled', 'retrying')
+      AND lease_owner = %(owner)s
+    ORDER BY id
+    FOR UPDATE)
+UPDATE hora_jobs j
+SET state = 'running', attempt = j.attempt + 1, lease_expires_at = %(lease_until)s,
+    started_at = %(now)s, updated_at = %(now)s, state_reason = NULL, cancel_requested = false
+FROM mine
+WHERE j.id = mine.id AND j.state IN ('scheduled', 'retrying') AND j.lease_owner = %(owner)s
+RETURNING j.*;
+
+-- name: finish_jobs
+-- Guarded by owner and attempt: a worker whose lease was lost cannot complete the job again.
+-- The attempt rows are closed only for the jobs actually updated; the first outcome for an id
+-- wins, as when outcomes are applied one by one. Returns the applied ids in batch order.
+WITH o AS (
+    SELECT DISTINCT ON (id) *
+    FROM unnest(%(ids)s::text[], %(attempts)s::integer[], %(owners)s::text[],
+                %(states)s::text[], %(due_ats)s::timestamptz[], %(results)s::jsonb[],
+                %(errors)s::jsonb[], %(reasons)s::text[], %(outcomes)s::text[],
+                %(error_types)s::text[], %(error_messages)s::text[], %(tracebacks)s::text[])
+         WITH ORDINALITY AS o (id, attempt, owner, state, due_at, result, error, reason,
+                               outcome, error_type, error_message, traceback, ord)
+    ORDER BY id, ord),
+locked AS (
+    SELECT id FROM hora_jobs WHERE id IN (SELECT id FROM o) ORDER BY id FOR UPDATE),
+done AS (
+    UPDATE hora_jobs j
+    SET state = o.state, due_at = COALESCE(o.due_at, j.due_at), lease_owner = NULL,
+        lease_expires_at = NULL, result = o.result, last_error = COALESCE(o.error, j.last_error),
+        state_reason = o.reason, updated_at = %(now)s, cancel_requested = false,
+        finished_at = CASE WHEN o.state IN ('succeeded', 'cancelled', 'dead')
+                           THEN %(now)s::timestamptz END
+    FROM o, locked
+    WHERE j.id = o.id AND j.id = locked.id
+      AND j.state = 'running' AND j.lease_owner = o.owner AND j.attempt = o.attempt
+    RETURNING j.id, j.attempt),
+ended AS (
+    UPDATE hora_job_attempts a
+    SET ended_at = %(now)s, outcome = o.outcome, error_type = o.error_type,
+        error_message = o.error_message, traceback = o.traceback
+    FROM done JOIN o ON o.id = done.id
+    WHERE a.job_id = done.id AND a.attempt = done.attempt)
+SELECT o.id FROM o JOIN done ON done.id = o.id ORDER BY o.ord;
+
+-- name: extend_leases
+WITH mine AS (
+    SELECT id FROM hora_jobs
+    WHERE lease_owner = %(owner)s AND state IN ('running', 'scheduled', 'retrying')
+    ORDER BY id
+    FOR UPDATE)
+UPDATE hora_jobs j SET lease_expires_at = %(lease_until)s
+FROM mine
+WHERE j.id = mine.id AND j.lease_owner = %(owner)s
+  AND j.state IN ('running', 'scheduled', 'retrying')
+RETURNING j.id, j.state, j.cancel_requested;
+
+-- name: expired_running
+-- SKIP LOCKED: a job a worker is finishing right now is left to that worker.
+SELECT id, attempt, max_attempts, lease_owner FROM hora_jobs
+WHERE state = 'running' AND lease_expires_at <= %(now)s
+ORDER BY lease_expires_at, id
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: rescue_jobs
+-- The jobs come from expired_running (locked by this transaction); the decision per job
+-- (retrying or dead) is made by the caller. Returns the rescued ids in the given order.
+WITH r AS (
+    SELECT *
+    FROM unnest(%(ids)s::text[], %(attempts)s::integer[], %(states)s::text[],
+                %(errors)s::jsonb[], %(reasons)s::text[], %(error_types)s::text[],
+                %(error_messages)s::text[])
+         WITH ORDINALITY AS r (id, attempt, state, error, reason, error_type, error_message,
+                               ord)),
+done AS (
+    UPDATE hora_jobs j
+    SET state = r.state, lease_owner = NULL, lease_expires_at = NULL, due_at = %(now)s,
+        last_error = r.error, state_reason = r.reason, updated_at = %(now)s,
+        finished_at = CASE WHEN r.state = 'dead' THEN %(now)s::timestamptz END
+    FROM r
+    WHERE j.id = r.id AND j.state = 'running' AND j.attempt = r.attempt
+      AND j.lease_expires_at <= %(now)s
+    RETURNING j.id, j.attempt),
+ended AS (
+    UPDATE hora_job_attempts a
+    SET ended_at = %(now)s, outcome = 'lost', error_type = r.error_type,
+        error_message = r.error_message, traceback = NULL
+    FROM done JOIN r ON r.id = done.id
+    WHERE a.job_id = done.id AND a.attempt = done.attempt)
+SELECT r.id FROM r JOIN done ON done.id = r.id ORDER BY r.ord;
+
+-- name: release_running
+-- Like finish_jobs, for one owner's running jobs going back to scheduled; returns the count.
+WITH o AS (
+    SELECT DISTINCT ON (id) *
+    FROM unnest(%(ids)s::text[], %(attempts)s::integer[], %(reasons)s::text[],
+                %(outcomes)s::text[], %(error_types)s::text[], %(error_messages)s::text[],
+                %(tracebacks)s::text[])
+         WITH ORDINALITY AS o (id, attempt, reason, outcome, error_type, error_message,
+                               traceback, ord)
+    ORDER BY id, ord),
+locked AS (
+    SELECT id FROM hora_jobs WHERE id IN (SELECT id FROM o) ORDER BY id FOR UPDATE),
+done AS (
+    UPDATE hora_jobs j
+    SET state = 'scheduled', lease_owner = NULL, lease_expires_at = NULL, due_at = %(now)s,
+        state_reason = o.reason, updated_at = %(now)s
+    FROM o, locked
+    WHERE j.id = o.id AND j.id = locked.id
+      AND j.state = 'running' AND j.lease_owner = %(owner)s AND j.attempt = o.attempt
+    RETURNING j.id, j.attempt),
+ended AS (
+    UPDATE hora_job_attempts a
+    SET ended_at = %(now)s, outcome = o.outcome, error_type = o.error_type,
+        error_message = o.error_message, traceback = o.traceback
+    FROM done JOIN o ON o.id = done.id
+    WHERE a.job_id = done.id AND a.attempt = done.attempt)
+SELECT count(*) FROM done;
+
+-- name: release_reserved
+WITH mine AS (
+    SELECT id FROM hora_jobs
+    WHERE lease_owner = %(owner)s AND state IN ('scheduled', 'retrying')
+    ORDER BY id
+    FOR UPDATE)
+UPDATE hora_jobs j SET lease_owner = NULL, lease_expires_at = NULL
+FROM mine
+WHERE j.id = mine.id AND j.lease_owner = %(owner)s AND j.state IN ('scheduled', 'retrying');
+
+-- name: next_due_at
+SELECT min(due_at) FROM hora_jobs
+WHERE state IN ('scheduled', 'retrying')
+  AND queue = ANY(%(queues)s::text[])
+  AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
+  AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s);
+
+-- name: get_job
+SELECT * FROM hora_jobs WHERE id = %(id)s AND tenant_id = %(tenant_id)s;
+
+-- name: lock_jobs
+-- Replay and discard lock their jobs in id order up front, so two overlapping batches queue
+-- instead of deadlocking.
+SELECT id FROM hora_jobs
+WHERE id = ANY(%(ids)s::text[]) AND tenant_id = %(tenant_id)s
+ORDER BY id
+FOR UPDATE;
+
+-- name: get_attempts
+SELECT job_id, attempt, worker_id, started_at, ended_at, outcome, error_type, error_message,
+       traceback
+FROM hora_job_attempts WHERE job_id = %(id)s ORDER BY attempt;
+
+-- name: get_events
+SELECT id, job_id, at, from_state, to_state, attempt, reason
+FROM hora_job_events WHERE job_id = %(id)s ORDER BY id;
+
+-- name: list_jobs
+SELECT * FROM hora_jobs
+WHERE tenant_id = %(tenant_id)s
+  AND (%(cursor)s::text IS NULL OR id < %(cursor)s::text)
+  AND (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
+  AND (%(task)s::text IS NULL OR task = %(task)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(correlation_id)s::text IS NULL OR correlation_id = %(correlation_id)s::text)
+  AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s::timestamptz)
+  AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s::timestamptz)
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: cancel_waiting
+UPDATE hora_jobs
+SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL, state_reason = %(reason)s,
+    updated_at = %(now)s, finished_at = %(now)s
+WHERE id = %(id)s AND tenant_id = %(tenant_id)s AND state IN ('scheduled', 'retrying');
+
+-- name: request_cancel
+UPDATE hora_jobs SET cancel_requested = true, state_reason = %(reason)s, updated_at = %(now)s
+WHERE id = %(id)s AND tenant_id = %(tenant_id)s AND state = 'running';
+
+-- name: mark_replayed
+UPDATE hora_jobs
+SET state = 'replayed', replayed_as = %(new_id)s, state_reason = %(reason)s, updated_at = %(now)s,
+    finished_at = %(now)s
+WHERE id = %(id)s AND tenant_id = %(tenant_id)s AND state = 'dead';
+
+-- name: discard_dead
+UPDATE hora_jobs
+SET state = 'discarded', state_reason = %(reason)s, updated_at = %(now)s, finished_at = %(now)s
+WHERE id = %(id)s AND tenant_id = %(tenant_id)s AND state = 'dead';
+
+-- name: count_by_state
+SELECT state, count(*) FROM hora_jobs WHERE tenant_id = %(tenant_id)s GROUP BY state;
