@@ -319,13 +319,14 @@ class Worker:
             if task is None:
                 raise UnknownTask(f"no handler registered for task {job.task!r}")
             if task.is_async:
-                async with asyncio.timeout(timeout) as cm:
-                    try:
+                cm = asyncio.timeout(timeout)
+                try:
+                    async with cm:
                         result = await task.fn(**job.payload)
-                    except TimeoutError:
-                        if cm.expired():
-                            raise _Timeout(timeout) from None
-                        raise
+                except TimeoutError:
+                    if cm.expired():  # ours, not one the handler raised itself
+                        raise _Timeout(timeout) from None
+                    raise
             else:
                 assert self._loop is not None
                 call = functools.partial(_contextual(task.fn), **job.payload)

@@ -1,0 +1,97 @@
+"""The clock seam, time-sortable ids and the transition table."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hora.clock import FakeClock, SystemClock, utc
+from hora.ids import new_id
+from hora.states import CLAIMABLE_STATES, MOVES, JobState, allowed_targets
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_fake_clock_wakes_sleepers_in_due_order() -> None:
+    clock = FakeClock(T0)
+    woke: list[tuple[str, datetime]] = []
+
+    async def sleeper(name: str, seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append((name, clock.now()))
+
+    async def main() -> None:
+        tasks = [asyncio.create_task(sleeper(n, s)) for n, s in
+                 [("c", 30), ("a", 10), ("b", 20)]]
+        await asyncio.sleep(0)
+        for _ in range(3):
+            nxt = clock.next_deadline()
+            assert nxt is not None
+            clock.set(nxt)
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert [n for n, _ in woke] == ["a", "b", "c"]
+    assert [t for _, t in woke] == [T0 + timedelta(seconds=s) for s in (10, 20, 30)]
+
+
+def test_fake_clock_advance_wakes_everything_due_and_nothing_else() -> None:
+    clock = FakeClock(T0)
+
+    async def main() -> tuple[bool, bool]:
+        short = asyncio.create_task(clock.sleep(5))
+        long = asyncio.create_task(clock.sleep(500))
+        await asyncio.sleep(0)
+        clock.advance(timedelta(seconds=60))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        done = short.done(), long.done()
+        long.cancel()
+        return done
+
+    assert asyncio.run(main()) == (True, False)
+    assert clock.now() == T0 + timedelta(seconds=60)
+
+
+def test_fake_clock_refuses_to_go_backwards_and_naive_times() -> None:
+    clock = FakeClock(T0)
+    with pytest.raises(ValueError):
+        clock.set(T0 - timedelta(seconds=1))
+    with pytest.raises(ValueError):
+        clock.advance(-1)
+    with pytest.raises(ValueError, match="naive"):
+        utc(datetime(2030, 1, 1))
+
+
+def test_system_clock_sleep_until_never_returns_early() -> None:
+    clock = SystemClock()
+
+    async def main() -> timedelta:
+        target = clock.now() + timedelta(milliseconds=30)
+        await clock.sleep_until(target)
+        return clock.now() - target
+
+    assert asyncio.run(main()) >= timedelta(0)
+
+
+def test_ids_sort_by_creation_and_are_unique() -> None:
+    ids = [new_id() for _ in range(20_000)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 36 and i[14] == "7" for i in ids[:10])  # UUID version 7
+
+
+def test_transition_table() -> None:
+    assert allowed_targets(JobState.SCHEDULED) == {JobState.RUNNING, JobState.CANCELLED}
+    assert allowed_targets(JobState.RUNNING) == {
+        JobState.SUCCEEDED, JobState.RETRYING, JobState.DEAD, JobState.SCHEDULED,
+        JobState.CANCELLED}
+    assert allowed_targets(JobState.DEAD) == {JobState.REPLAYED, JobState.DISCARDED}
+    for final in (JobState.SUCCEEDED, JobState.CANCELLED, JobState.DISCARDED,
+                  JobState.REPLAYED):
+        assert final.is_final and allowed_targets(final) == frozenset()
+    assert MOVES["start"].sources == CLAIMABLE_STATES
