@@ -16,7 +16,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from hora.clock import Clock, SystemClock, utc
 from hora.errors import ConfigError, InvalidPayload
@@ -170,11 +170,30 @@ class Hora:
     def migrate(self) -> list[int]:
         return self.store.migrate()
 
-    def task(self, fn: Callable[P, R] | None = None, *, name: str | None = None,
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+
+    @overload
+    def task(self, fn: None = None, /, *, name: str | None = None,
              queue: str = DEFAULT_QUEUE, priority: int = 0, retry: RetryPolicy | None = None,
              timeout: float | timedelta | None = None,
-             ) -> Any:
-        """Register a handler: ``@app.task`` or ``@app.task(retry=RetryPolicy(...))``."""
+             ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    @overload
+    def task(self, fn: Callable[P, R], /, *, name: str | None = None,
+             queue: str = DEFAULT_QUEUE, priority: int = 0, retry: RetryPolicy | None = None,
+             timeout: float | timedelta | None = None) -> Task[P, R]: ...
+
+    def task(self, fn: Callable[P, R] | None = None, /, *, name: str | None = None,
+             queue: str = DEFAULT_QUEUE, priority: int = 0, retry: RetryPolicy | None = None,
+             timeout: float | timedelta | None = None,
+             ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+        """Register a handler: ``@app.task`` or ``@app.task(retry=RetryPolicy(...))``.
+
+        The task's name defaults to ``module.qualname``: jobs store the name, so renaming a
+        function or moving it to another module strands the jobs already enqueued under the
+        old name unless ``name=`` pins it.
+        """
 
         def register(f: Callable[P, R]) -> Task[P, R]:
             task_name = name or f"{f.__module__}.{f.__qualname__}"

@@ -50,13 +50,6 @@ dlq_cli = typer.Typer(help="The dead-letter queue: list, show, replay, discard."
 cli.add_typer(jobs_cli, name="jobs")
 cli.add_typer(dlq_cli, name="dlq")
 
-
-
-def console() -> Console:
-    """Rich output on stdout; piped output is not squeezed into 80 columns."""
-    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
-    return Console(highlight=False, width=PIPED_WIDTH if piped else None)
-
 DatabaseUrl = Annotated[str | None, typer.Option(
     "--database-url", show_default=False,
     help="sqlite:///path.db or postgresql://... [default: $HORA_DATABASE_URL, else "
@@ -140,6 +133,12 @@ def open_app(database_url: str | None, **options: Any) -> Iterator[Hora]:
         yield app
     finally:
         app.close()
+
+
+def console() -> Console:
+    """Rich output on stdout; piped output is not squeezed into 80 columns."""
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(highlight=False, width=PIPED_WIDTH if piped else None)
 
 
 def print_json(value: Any) -> None:
@@ -441,8 +440,9 @@ def dlq_replay(job_ids: JobIds = None, all_: AllDead = False, task: TaskFilter =
         print_json({"replayed": len(jobs), "skipped": skipped,
                     "ids": [j.replay_of for j in jobs], "new_ids": [j.id for j in jobs]})
         return
-    for j in jobs:
-        say(f"{j.replay_of} -> {j.id}")
+    if len(jobs) <= 20:
+        for j in jobs:
+            say(f"{j.replay_of} -> {j.id}")
     say(f"replayed {len(jobs)} job(s)" + (f", skipped {skipped} no longer dead" if skipped
                                           else ""))
 
@@ -480,8 +480,8 @@ def demo(
     """Enqueue a few demo jobs, run a worker until idle, and show what happened."""
     from hora import demo as demo_tasks
 
-    if not 0 <= jobs <= 1000:
-        raise BadInput("--jobs must be between 0 and 1000")
+    if not 0 <= jobs <= 100:
+        raise BadInput("--jobs must be between 0 and 100")
     app = demo_tasks.create_app(database_url)
     try:
         run = demo_tasks.enqueue_demo_jobs(app, jobs)

@@ -8,6 +8,7 @@ of schedule in milliseconds with ``FakeClock`` and get exactly what production w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import threading
@@ -122,10 +123,8 @@ class FakeClock:
         for _deadline, _seq, loop, fut in woken:
             if loop.is_closed():
                 continue
-            try:
+            with contextlib.suppress(RuntimeError):  # loop closed between check and call
                 loop.call_soon_threadsafe(_wake, fut)
-            except RuntimeError:  # loop closed between the check and the call
-                pass
         return instant
 
     def _drop_cancelled(self) -> None:

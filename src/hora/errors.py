@@ -4,12 +4,12 @@ The tree::
 
     HoraError
     ├── ConfigError            (also ValueError)   bad settings, an unknown database URL
-    ├── InvalidPayload         (also ValueError)   a payload that is not JSON, bad enqueue options
+    ├── InvalidPayload         (also ValueError)   a payload that is not JSON, bad options
     ├── NotFound               (also LookupError)  no such job (or not visible to the caller)
     ├── Conflict
     │   ├── TransitionConflict                     the record was not in the state the move needs
     │   └── IdempotencyConflict                    same idempotency key, different request
-    ├── StoreError                                 the database failed; the driver's error is __cause__
+    ├── StoreError                                 the database failed (driver error: __cause__)
     └── UnknownTask            (also LookupError)  no handler registered under that name
 
 Handlers raise the two *control* exceptions below to steer their own job. They are not
@@ -81,7 +81,7 @@ class StoreError(HoraError):
     """The database failed. The driver's own exception is kept as ``__cause__``."""
 
 
-class Retry(Exception):  # noqa: N818 - a control signal, named for what the handler asks
+class Retry(Exception):
     """Raised by a handler to be tried again after ``delay`` (or the policy's backoff)."""
 
     def __init__(self, delay: timedelta | float | None = None, reason: str = "") -> None:
@@ -94,7 +94,7 @@ class Retry(Exception):  # noqa: N818 - a control signal, named for what the han
         super().__init__(reason or (f"retry in {delay}s" if delay is not None else "retry"))
 
 
-class Cancel(Exception):  # noqa: N818 - a control signal
+class Cancel(Exception):
     """Raised by a handler to stop its job for good without burying it in the DLQ."""
 
     def __init__(self, reason: str = "cancelled by handler") -> None:

@@ -35,9 +35,11 @@ def run_until_idle(app: Hora, **worker_options: Any) -> dict[str, int]:
     return asyncio.run(arun_until_idle(app, **worker_options))
 
 
-async def await_condition(predicate: Callable[[], bool | Awaitable[bool]], *,
-                          timeout: float = 10.0, interval: float = 0.01,
-                          message: str = "condition") -> None:
+async def await_condition(
+    predicate: Callable[[], bool | Awaitable[bool]], *,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a deadline for polling, not a cancel scope
+    interval: float = 0.01, message: str = "condition",
+) -> None:
     """Poll ``predicate`` until true; raise TimeoutError after ``timeout`` wall seconds.
 
     For waiting on real concurrency (another task, thread or process) without a bare sleep.

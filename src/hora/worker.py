@@ -102,10 +102,13 @@ class Worker:
                       "lost": 0, "released": 0}
         self._running: dict[str, _Running] = {}
         self._held: dict[str, tuple[ClaimedJob, asyncio.Task[None]]] = {}
-        self._ready: deque[ClaimedJob] = deque()  # reserved jobs whose instant came, awaiting a slot
+        # reserved jobs whose instant came, waiting for a free slot
+        self._ready: deque[ClaimedJob] = deque()
         self._outcomes: list[Outcome] = []
         self._starts: list[tuple[str, datetime]] = []
         self._stopping = False
+        self._maybe_more = True
+        self._until_idle = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._flush_wanted: asyncio.Event | None = None
@@ -132,6 +135,7 @@ class Worker:
         self._flush_wanted = asyncio.Event()
         self._stop_event = asyncio.Event()
         self._stopping = False
+        self._until_idle = until_idle
         self._db_pool = ThreadPoolExecutor(self.app.store.max_concurrency,
                                            thread_name_prefix="hora-db")
         self._handler_pool = ThreadPoolExecutor(self._threads, thread_name_prefix="hora-job")
@@ -213,6 +217,8 @@ class Worker:
                     self._spawn(job, now, recorded=True)
                 for job in reserved:
                     self._hold(job)
+            # Whether a freed slot is worth a claim: only if the last one came back full.
+            self._maybe_more = limit == 0 or len(started) == limit
             if limit > 0 and len(started) == limit:
                 await asyncio.sleep(0)  # more may be due: claim again at once
                 continue
@@ -307,7 +313,9 @@ class Worker:
             if outcome is not None and not run.lost:
                 self._outcomes.append(outcome)
                 self._request_flush()
-            if self._wake is not None:
+            if self._ready:
+                self._start_ready()
+            elif self._maybe_more and self._wake is not None:
                 self._wake.set()
 
     async def _invoke(self, run: _Running) -> Outcome | None:
@@ -454,7 +462,8 @@ class Worker:
                     await asyncio.sleep(0.1)
         finally:
             self._flushing = False
-            if self._wake is not None:
+            # until_idle must notice the last write landing; a live worker does not need to.
+            if self._wake is not None and (self._until_idle or self._maybe_more):
                 self._wake.set()
 
     def _lose(self, job_id: str, why: str) -> None:
@@ -582,7 +591,7 @@ class Worker:
         return await self._loop.run_in_executor(self._db_pool, call)
 
 
-class _Timeout(Exception):  # noqa: N818 - reported to users as "timeout"
+class _Timeout(Exception):
     def __init__(self, seconds: float | None) -> None:
         super().__init__(f"timed out after {seconds}s")
 

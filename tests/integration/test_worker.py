@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,7 +42,7 @@ def test_three_days_and_four_retries_reach_the_dlq_without_waiting(
     assert done.state is JobState.DEAD and stats["dead"] == 1
     starts = [a.started_at for a in done.attempts]
     assert len(starts) == 5 and starts[0] == T0 + timedelta(days=3)
-    for n, (a, b) in enumerate(zip(starts, starts[1:], strict=False), start=1):
+    for n, (a, b) in enumerate(itertools.pairwise(starts), start=1):
         assert timedelta(0) <= b - a <= timedelta(seconds=policy.cap(n))  # full jitter
     assert all(a.outcome == "failed" and a.error is not None
                and a.error.type == "ConnectionError" and "o-1" in a.error.message

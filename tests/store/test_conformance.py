@@ -78,7 +78,7 @@ def test_check_constraints_reject_impossible_rows(store: Store, database_url: st
     for bad in ("UPDATE hora_jobs SET state = 'bogus' WHERE id = '{id}'",
                 "UPDATE hora_jobs SET state = 'running' WHERE id = '{id}'",  # no lease
                 "UPDATE hora_jobs SET state = 'succeeded' WHERE id = '{id}'"):  # no finished_at
-        with raw(database_url) as conn, pytest.raises(Exception, match="(?i)check"):
+        with raw(database_url) as conn, pytest.raises(Exception, match=r"(?i)check"):
             conn.execute(bad.format(id=job_id))
     assert state_of(store, job_id) is JobState.SCHEDULED
 

@@ -8,6 +8,7 @@ opt-in that can lose the last transactions on a crash of the machine (not of the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -30,13 +31,13 @@ from hora.states import JobState
 from hora.store import LeaseStatus, Outcome
 from hora.store.common import (
     attempt_from_row,
-    with_current_attempt,
     dumps,
     error_json,
     event_from_row,
     from_us,
     job_from_row,
     to_us,
+    with_current_attempt,
 )
 from hora.store.queries import load_migrations, load_queries
 
@@ -127,10 +128,8 @@ class SQLiteStore:
         with self._all_lock:
             conns, self._all = self._all, []
         for conn in conns:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.close()
-            except sqlite3.Error:
-                pass
         self._local = threading.local()
 
     # -- migrations ---------------------------------------------------------------------------
@@ -314,11 +313,11 @@ class SQLiteStore:
     def cancel_job(self, job_id: str, *, tenant_id: str, now: datetime, reason: str) -> Job:
         params = {"id": job_id, "tenant_id": tenant_id, "now": to_us(now), "reason": reason}
         with self._write() as conn:
-            if conn.execute(Q["cancel_waiting"], params).rowcount == 0:
-                if conn.execute(Q["request_cancel"], params).rowcount == 0:
-                    job = self._get_job(conn, job_id, tenant_id, history=False)
-                    raise TransitionConflict(job_id, ("scheduled", "retrying", "running"),
-                                             job.state)
+            if (conn.execute(Q["cancel_waiting"], params).rowcount == 0
+                    and conn.execute(Q["request_cancel"], params).rowcount == 0):
+                job = self._get_job(conn, job_id, tenant_id, history=False)
+                raise TransitionConflict(job_id, ("scheduled", "retrying", "running"),
+                                         job.state)
             return self._get_job(conn, job_id, tenant_id, history=False)
 
     def replay_jobs(self, job_ids: Sequence[str], *, tenant_id: str, now: datetime,
@@ -440,4 +439,4 @@ def _statements(script: str) -> Iterator[str]:
         raise ValueError("migration ends in an incomplete statement")
 
 
-__all__ = ["SQLiteStore", "JobState"]
+__all__ = ["JobState", "SQLiteStore"]
