@@ -113,6 +113,7 @@ class Worker:
         self._wake: asyncio.Event | None = None
         self._flush_wanted: asyncio.Event | None = None
         self._flushing = False
+        self._flush_lock: asyncio.Lock | None = None
         self._db_pool: ThreadPoolExecutor | None = None
         self._handler_pool: ThreadPoolExecutor | None = None
         self._stop_event: asyncio.Event | None = None
@@ -133,6 +134,7 @@ class Worker:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._flush_wanted = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
         self._stop_event = asyncio.Event()
         self._stopping = False
         self._until_idle = until_idle
@@ -147,6 +149,8 @@ class Worker:
             asyncio.create_task(self._heartbeat_loop(), name="hora-heartbeat"),
             asyncio.create_task(self._rescue_loop(), name="hora-rescue"),
         ]
+        for t in loops:
+            t.add_done_callback(self._loop_died)
         log.info("worker %s started: queues=%s concurrency=%d", self.id, self.queues,
                  self.concurrency)
         try:
@@ -297,6 +301,11 @@ class Worker:
                          tenant_id=job.tenant_id, due_at=job.due_at, started_at=started_at,
                          worker_id=self.id)
         run = _Running(job, ctx)
+        previous = self._running.get(job.id)
+        if previous is not None:
+            # Our own earlier attempt outlived its lease and the job came back to us: that
+            # attempt's outcome must not be written, and it must not shadow this one.
+            self._lose(job.id, "the job was claimed again after its lease expired")
         self._running[job.id] = run
         self.stats["started"] += 1
         run.task = asyncio.create_task(self._execute(run))
@@ -309,7 +318,8 @@ class Worker:
             outcome = await self._invoke(run)
         finally:
             _current.reset(token)
-            self._running.pop(job.id, None)
+            if self._running.get(job.id) is run:
+                del self._running[job.id]
             if outcome is not None and not run.lost:
                 self._outcomes.append(outcome)
                 self._request_flush()
@@ -429,8 +439,36 @@ class Worker:
             self._flush_wanted.clear()
             await self._flush()
 
+    async def _write_outcomes(self, outcomes: list[Outcome]) -> None:
+        store = self.app.store
+        applied = set(await self._db(functools.partial(
+            store.finish_jobs, outcomes, self.clock.now())))
+        for o in outcomes:
+            if o.job_id not in applied:
+                self.stats["lost"] += 1
+                log.warning("job %s: lease lost before its outcome (%s) was written; the "
+                            "result is discarded", o.job_id, o.outcome)
+
+    async def _write_one_by_one(self, outcomes: list[Outcome]) -> None:
+        """After an unexpected error on a batch: isolate the outcome that causes it, so one
+        bad row cannot block every other job's outcome. What still fails is dropped (its
+        lease will expire and the job will be retried elsewhere)."""
+        for o in outcomes:
+            try:
+                await self._write_outcomes([o])
+            except StoreError:
+                raise
+            except Exception:
+                log.exception("job %s: cannot write its outcome (%s); leaving it to lease "
+                              "expiry", o.job_id, o.outcome)
+
     async def _flush(self) -> None:
         """Write pending starts, then outcomes; on a database error keep them and retry."""
+        assert self._flush_lock is not None
+        async with self._flush_lock:  # the flush loop and shutdown never write at once
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
         store = self.app.store
         self._flushing = True
         try:
@@ -447,19 +485,22 @@ class Worker:
                         for missing in set(ids) - set(got):
                             self._lose(missing, "reservation was taken or cancelled")
                     if outcomes:
-                        applied = set(await self._db(functools.partial(
-                            store.finish_jobs, outcomes, self.clock.now())))
-                        for o in outcomes:
-                            if o.job_id not in applied:
-                                self.stats["lost"] += 1
-                                log.warning("job %s: lease lost before its outcome (%s) was "
-                                            "written; the result is discarded", o.job_id,
-                                            o.outcome)
+                        await self._write_outcomes(outcomes)
                 except StoreError as e:
+                    # The database is unreachable or busy: keep everything and try again.
                     log.warning("writing %d outcomes failed, will retry: %s", len(outcomes), e)
                     self._starts[:0] = starts
                     self._outcomes[:0] = outcomes
                     await asyncio.sleep(0.1)
+                except Exception:
+                    log.exception("unexpected error writing a batch of %d outcomes",
+                                  len(outcomes))
+                    self._starts[:0] = starts
+                    try:
+                        await self._write_one_by_one(outcomes)
+                    except StoreError:
+                        self._outcomes[:0] = outcomes
+                        await asyncio.sleep(0.1)
         finally:
             self._flushing = False
             # until_idle must notice the last write landing; a live worker does not need to.
@@ -489,8 +530,8 @@ class Worker:
                 status = await self._db(functools.partial(
                     self.app.store.extend_leases, owner=self.id, now=now,
                     lease_until=now + timedelta(seconds=self.lease)))
-            except StoreError as e:
-                log.warning("heartbeat failed: %s", e)
+            except Exception as e:  # a heartbeat must outlive any one failure
+                log.warning("heartbeat failed: %s", e, exc_info=not isinstance(e, StoreError))
                 continue
             pending_starts = {job_id for job_id, _ in self._starts}
             for job_id in list(self._running):
@@ -509,9 +550,12 @@ class Worker:
             try:
                 rescued = await self._db(functools.partial(
                     self.app.store.rescue_expired, self.clock.now()))
-            except StoreError as e:
-                log.warning("rescue failed: %s", e)
+            except Exception as e:
+                log.warning("rescue failed: %s", e, exc_info=not isinstance(e, StoreError))
                 continue
+            for job_id in rescued:
+                if job_id in self._running:  # our own attempt outlived its lease
+                    self._lose(job_id, "its lease expired while it ran here")
             if rescued:
                 log.warning("rescued %d job(s) whose lease expired: %s", len(rescued),
                             ", ".join(rescued[:10]))
@@ -519,6 +563,15 @@ class Worker:
                     self._wake.set()
 
     # -- shutdown -----------------------------------------------------------------------------
+
+    def _loop_died(self, task: asyncio.Task[None]) -> None:
+        """A background loop ended on its own: without it the worker is unsafe, so stop."""
+        if task.cancelled() or self._stopping:
+            return
+        exc = task.exception()
+        log.critical("worker %s: %s stopped unexpectedly (%r); shutting down", self.id,
+                     task.get_name(), exc, exc_info=exc)
+        self._begin_stop()
 
     def _begin_stop(self) -> None:
         if self._stopping:

@@ -80,7 +80,7 @@ SELECT o.value ->> '$.id', o.value ->> '$.attempt', o.value ->> '$.owner', j.sta
        o.value ->> '$.outcome', o.value ->> '$.error_type', o.value ->> '$.error_message',
        o.value ->> '$.traceback'
 FROM json_each(:batch) AS o
-JOIN hora_jobs AS j ON j.id = o.value ->> '$.id'
+JOIN hora_jobs AS j ON j.id = o.value ->> '$.id' AND j.attempt = o.value ->> '$.attempt'
 WHERE o.value ->> '$.id' IN (SELECT value FROM json_each(:applied));
 
 -- name: record_attempt
