@@ -183,7 +183,7 @@ def worker(
     queue: Annotated[list[str] | None, typer.Option(
         "--queue", "-q", metavar="QUEUE",
         help="Queue to work (repeat for several) [default: default].")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Jobs in flight [default: 64].")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Jobs in flight [default: 100].")] = None,
     threads: Annotated[int | None, typer.Option(
         help="Threads for sync handlers [default: 16].")] = None,
     lease: Annotated[float | None, typer.Option(help="Lease seconds [default: 30].")] = None,

@@ -67,12 +67,12 @@ class _Running:
 class Worker:
     """Runs the jobs of ``app``'s tasks from the given queues.
 
-    Defaults suit no-op-to-short jobs: 64 slots, sync handlers on up to 16 threads, a 30 s
+    Defaults suit short jobs: 100 slots, sync handlers on up to 16 threads, a 30 s
     lease renewed every 10 s, jobs due in the next 5 s held in memory to start on time.
     """
 
     def __init__(self, app: Hora, *, queues: tuple[str, ...] | list[str] = (DEFAULT_QUEUE,),
-                 concurrency: int = 64, threads: int = 16, batch_size: int = 256,
+                 concurrency: int = 100, threads: int = 16, batch_size: int = 256,
                  poll_interval: float = 0.5, lease: float = 30.0,
                  heartbeat: float | None = None, lookahead: float = 5.0,
                  max_held: int = 2000, rescue_interval: float | None = None,
