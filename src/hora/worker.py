@@ -104,6 +104,7 @@ class Worker:
         self._held: dict[str, tuple[ClaimedJob, asyncio.Task[None]]] = {}
         # reserved jobs whose instant came, waiting for a free slot
         self._ready: deque[ClaimedJob] = deque()
+        self._early_cancels: dict[str, str | None] = {}
         self._outcomes: list[Outcome] = []
         self._starts: list[tuple[str, datetime]] = []
         self._stopping = False
@@ -309,6 +310,8 @@ class Worker:
         self._running[job.id] = run
         self.stats["started"] += 1
         run.task = asyncio.create_task(self._execute(run))
+        if self._early_cancels and job.id in self._early_cancels:
+            self._cancel_local(job.id, self._early_cancels.pop(job.id))
 
     async def _execute(self, run: _Running) -> None:
         job, ctx = run.job, run.ctx
@@ -357,11 +360,13 @@ class Worker:
                     ctx.request_cancel(f"timed out after {timeout}s")
                     raise _Timeout(timeout) from None
         except asyncio.CancelledError:
-            if run.lost or run.released:
-                return self._released(run) if run.released else None
-            if ctx.cancelled:
+            if run.lost:
+                return None
+            if ctx.cancelled:  # asked to stop: that wins over a release at shutdown
                 self.stats["cancelled"] += 1
                 return self._final(run, "cancelled", "cancelled", reason=ctx.cancel_reason)
+            if run.released:
+                return self._released(run)
             raise
         except Cancel as c:
             self.stats["cancelled"] += 1
@@ -419,6 +424,11 @@ class Worker:
     def _cancel_local(self, job_id: str, reason: str | None) -> None:
         run = self._running.get(job_id)
         if run is None:
+            # The claim may have committed before this loop registered the job: remember the
+            # request for a moment (bounded), and honour it when the job is spawned.
+            self._early_cancels[job_id] = reason
+            while len(self._early_cancels) > 1000:
+                del self._early_cancels[next(iter(self._early_cancels))]
             return
         run.ctx.request_cancel(reason)
         task = self.app.tasks.get(run.job.task)

@@ -453,3 +453,13 @@ def test_list_by_time_range(store: Store) -> None:
     assert [j.id for j in got] == late
     got = store.list_jobs(JobFilter(created_before=T0 + timedelta(minutes=30)), limit=10).items
     assert [j.id for j in got] == early
+
+
+def test_rescue_honours_a_cancel_requested_before_the_worker_died(store: Store) -> None:
+    job_id, _ = _run_one(store, "w1")
+    store.cancel_job(job_id, tenant_id="default", now=T0, reason="stop it")
+    later = T0 + LEASE + timedelta(seconds=1)
+    assert store.rescue_expired(later) == [job_id]
+    job = store.get_job(job_id, tenant_id="default")
+    assert job.state is JobState.CANCELLED and job.finished_at == later
+    assert not job.cancel_requested and job.attempts[0].outcome == "lost"

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from hora.models import Attempt, ErrorInfo, Job, JobEvent
+from hora.ids import new_id
+from hora.models import Attempt, ErrorInfo, Job, JobEvent, NewJob
 from hora.states import JobState
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,3 +91,32 @@ def with_current_attempt(r: Mapping[str, Any], attempts: tuple[Attempt, ...], ts
     current = Attempt(r["id"], r["attempt"], r["lease_owner"], ts(r["started_at"]), None, None,
                       None)
     return (*attempts, current)
+
+
+def replay_of(old: Job, now: datetime) -> NewJob:
+    """The new job a replay creates: same work, fresh attempts, linked to the original.
+
+    It carries no idempotency key: the original keeps its key, and the replay is a deliberate
+    second run, not a duplicate to be folded into the first.
+    """
+    return NewJob(
+        id=new_id(), task=old.task, payload_json=dumps(old.payload),
+        fingerprint=f"replay:{old.id}", queue=old.queue, priority=old.priority, due_at=now,
+        max_attempts=old.max_attempts,
+        retry_policy_json=None if old.retry_policy is None else dumps(old.retry_policy),
+        timeout=old.timeout, idempotency_key=None, correlation_id=old.correlation_id,
+        tenant_id=old.tenant_id, replay_of=old.id,
+    )
+
+
+def rescue_decision(attempt: int, max_attempts: int, owner: str | None,
+                    cancel_requested: bool = False) -> tuple[str, str, dict[str, str]]:
+    """Where a running job whose lease expired goes: cancelled if that was asked for,
+    dead on its last attempt, else back to retrying at once."""
+    err = {"type": "hora.LeaseExpired",
+           "message": f"worker {owner} stopped renewing its lease (crashed or hung)"}
+    if cancel_requested:
+        return "cancelled", "cancel requested; its worker stopped before finishing", err
+    if attempt >= max_attempts:
+        return "dead", f"lease expired on the last attempt ({attempt}/{max_attempts})", err
+    return "retrying", "lease expired; retrying on another worker", err

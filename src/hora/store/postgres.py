@@ -28,7 +28,7 @@ from hora.errors import (
     StoreError,
     TransitionConflict,
 )
-from hora.models import Job, JobFilter, NewJob, Page
+from hora.models import ClaimedJob, Job, JobFilter, NewJob, Page
 from hora.states import JobState
 from hora.store import LeaseStatus, Outcome
 from hora.store.common import (
@@ -37,9 +37,11 @@ from hora.store.common import (
     error_json,
     event_from_row,
     job_from_row,
+    replay_of,
+    rescue_decision,
+    with_current_attempt,
 )
 from hora.store.queries import load_migrations, load_queries
-from hora.store.sqlite import _rescue_decision, replay_of
 
 Q = load_queries("postgres")
 
@@ -62,7 +64,6 @@ class PostgresStore:
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8,
                  migrate: bool = True) -> None:
-        self.url = url
         try:
             self._pool: ConnectionPool[Conn] = ConnectionPool(
                 url, min_size=min_size, max_size=max_size, open=True, configure=_configure,
@@ -73,7 +74,8 @@ class PostgresStore:
             self._pool.wait()
         except psycopg.Error as e:
             self._pool.close()
-            raise StoreError(f"cannot connect to PostgreSQL: {e}") from e
+            cause = _why_not_connected(url) or e
+            raise StoreError(f"cannot connect to PostgreSQL: {cause}") from cause
         if migrate:
             try:
                 self.migrate()
@@ -180,9 +182,10 @@ class PostgresStore:
     def claim_jobs(self, *, owner: str, queues: Sequence[str], tasks: Sequence[str] | None,
                    now: datetime, lease_until: datetime, limit: int,
                    horizon: datetime | None = None, reserve_limit: int = 0,
-                   ) -> tuple[list[Job], list[Job]]:
+                   ) -> tuple[list[ClaimedJob], list[ClaimedJob]]:
         params: dict[str, Any] = {
-            "owner": owner, "queues": list(queues),
+            # each queue once: claim_due scans one index range per queue
+            "owner": owner, "queues": list(dict.fromkeys(queues)),
             "tasks": None if tasks is None else list(tasks),
             "now": now, "lease_until": lease_until, "limit": limit,
         }
@@ -190,27 +193,25 @@ class PostgresStore:
         if limit <= 0 and not reserve:
             return [], []
         with self._write() as conn:
-            started = _jobs(conn, Q["claim_due"], params) if limit > 0 else []
-            reserved: list[Job] = []
+            started = _claimed(conn.execute(Q["claim_due"], params)) if limit > 0 else []
+            reserved: list[ClaimedJob] = []
             if reserve:
                 params.update(horizon=horizon, limit=reserve_limit)
-                reserved = _jobs(conn, Q["reserve_upcoming"], params)
+                reserved = _claimed(conn.execute(Q["reserve_upcoming"], params))
+        # RETURNING does not promise an order; hand them out as the queries chose them.
         started.sort(key=lambda j: (j.priority, j.due_at, j.id))
         reserved.sort(key=lambda j: (j.due_at, j.priority, j.id))
         return started, reserved
 
     def start_reserved(self, job_ids: Sequence[str], *, owner: str, now: datetime,
-                       lease_until: datetime) -> list[Job]:
+                       lease_until: datetime) -> list[str]:
         if not job_ids:
             return []
         with self._write() as conn:
-            jobs = _jobs(conn, Q["start_reserved"], {
-                "ids": list(job_ids), "owner": owner, "now": now, "lease_until": lease_until})
-        position: dict[str, int] = {}
-        for i, job_id in enumerate(job_ids):
-            position.setdefault(job_id, i)
-        jobs.sort(key=lambda j: position[j.id])
-        return jobs
+            started = {r[0] for r in conn.execute(Q["start_reserved"], {
+                "ids": list(job_ids), "owner": owner, "now": now, "lease_until": lease_until})}
+        # In the order asked for, each once, as when they are started one by one.
+        return [job_id for job_id in dict.fromkeys(job_ids) if job_id in started]
 
     def finish_jobs(self, outcomes: Sequence[Outcome], now: datetime) -> list[str]:
         if not outcomes:
@@ -239,10 +240,11 @@ class PostgresStore:
             rows = conn.execute(Q["expired_running"], {"now": now, "limit": limit}).fetchall()
             if not rows:
                 return []
-            decisions = [_rescue_decision(attempt, max_attempts, owner)
-                         for _, attempt, max_attempts, owner in rows]
+            decisions = [rescue_decision(attempt, max_attempts, owner, bool(cancel))
+                         for _, attempt, max_attempts, owner, cancel in rows]
             return [r[0] for r in conn.execute(Q["rescue_jobs"], {
                 "ids": [r[0] for r in rows], "attempts": [r[1] for r in rows],
+                "owners": [r[3] for r in rows],
                 "states": [d[0] for d in decisions], "reasons": [d[1] for d in decisions],
                 "errors": [dumps(d[2]) for d in decisions],
                 "error_types": [d[2]["type"] for d in decisions],
@@ -257,6 +259,7 @@ class PostgresStore:
                 row = conn.execute(Q["release_running"], {
                     "ids": [o.job_id for o in outcomes],
                     "attempts": [o.attempt for o in outcomes],
+                    "owners": [o.owner for o in outcomes],
                     "reasons": [o.reason for o in outcomes], "owner": owner, "now": now,
                     **_attempt_params(outcomes),
                 }).fetchone()
@@ -287,9 +290,11 @@ class PostgresStore:
             return job_from_row(row, _utc, decoded=True)
         attempts = tuple(attempt_from_row(r, _utc)
                          for r in conn.execute(Q["get_attempts"], {"id": job_id}))
+        attempts = with_current_attempt(row, attempts, _utc)
         events = tuple(event_from_row(r, _utc)
                        for r in conn.execute(Q["get_events"], {"id": job_id}))
-        return job_from_row(row, _utc, decoded=True, attempts=attempts, events=events)
+        return job_from_row(row, _utc, decoded=True, attempts=attempts, events=events,
+                            history=True)
 
     def list_jobs(self, flt: JobFilter, *, limit: int = 50, cursor: str | None = None,
                   ) -> Page[Job]:
@@ -356,6 +361,15 @@ class PostgresStore:
 # -- helpers shared by the methods above ------------------------------------------------------
 
 
+def _why_not_connected(url: str) -> psycopg.Error | None:
+    """The pool only says it timed out; one direct attempt says why (refused, bad password)."""
+    try:
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.Error as e:
+        return e
+    return None
+
+
 def _utc(value: datetime) -> datetime:
     """Instants as aware UTC datetimes, whatever zone the session returned them in."""
     return value.astimezone(UTC)
@@ -383,7 +397,8 @@ def _insert_params(jobs: Sequence[NewJob], now: datetime) -> dict[str, Any]:
         "priorities": [j.priority for j in jobs], "due_ats": [j.due_at for j in jobs],
         "max_attempts": [j.max_attempts for j in jobs],
         "retry_policies": [j.retry_policy_json for j in jobs],
-        "timeouts": [j.timeout for j in jobs],
+        # float(): an int timeout next to a float one would make a list of mixed types.
+        "timeouts": [None if j.timeout is None else float(j.timeout) for j in jobs],
         "idempotency_keys": [j.idempotency_key for j in jobs],
         "correlation_ids": [j.correlation_id for j in jobs],
         "replay_ofs": [j.replay_of for j in jobs],
@@ -399,6 +414,12 @@ def _attempt_params(outcomes: Sequence[Outcome]) -> dict[str, list[str | None]]:
         "error_messages": [o.error.message if o.error else None for o in outcomes],
         "tracebacks": [o.error.traceback if o.error else None for o in outcomes],
     }
+
+
+def _claimed(cur: psycopg.Cursor[Any]) -> list[ClaimedJob]:
+    # jsonb arrives decoded; the row is already in CLAIM_COLUMNS order.
+    return [ClaimedJob(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], _utc(r[9]), r[10])
+            for r in cur]
 
 
 def _jobs(conn: Conn, query: str, params: dict[str, Any]) -> list[Job]:

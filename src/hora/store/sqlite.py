@@ -25,7 +25,6 @@ from hora.errors import (
     StoreError,
     TransitionConflict,
 )
-from hora.ids import new_id
 from hora.models import ClaimedJob, Job, JobFilter, NewJob, Page
 from hora.states import JobState
 from hora.store import LeaseStatus, Outcome
@@ -36,6 +35,8 @@ from hora.store.common import (
     event_from_row,
     from_us,
     job_from_row,
+    replay_of,
+    rescue_decision,
     to_us,
     with_current_attempt,
 )
@@ -238,8 +239,9 @@ class SQLiteStore:
         rescued: list[str] = []
         with self._write() as conn:
             rows = conn.execute(Q["expired_running"], {"now": n, "limit": limit}).fetchall()
-            for job_id, attempt, max_attempts, owner in rows:
-                state, reason, err = _rescue_decision(attempt, max_attempts, owner)
+            for job_id, attempt, max_attempts, owner, cancel in rows:
+                state, reason, err = rescue_decision(attempt, max_attempts, owner,
+                                                     bool(cancel))
                 cur = conn.execute(Q["rescue_job"], {
                     "id": job_id, "attempt": attempt, "state": state, "now": n,
                     "error": dumps(err), "reason": reason})
@@ -355,31 +357,6 @@ class SQLiteStore:
 
 
 # -- helpers shared by the methods above ------------------------------------------------------
-
-
-def replay_of(old: Job, now: datetime) -> NewJob:
-    """The new job a replay creates: same work, fresh attempts, linked to the original.
-
-    It carries no idempotency key: the original keeps its key, and the replay is a deliberate
-    second run, not a duplicate to be folded into the first.
-    """
-    return NewJob(
-        id=new_id(), task=old.task, payload_json=dumps(old.payload),
-        fingerprint=f"replay:{old.id}", queue=old.queue, priority=old.priority, due_at=now,
-        max_attempts=old.max_attempts,
-        retry_policy_json=None if old.retry_policy is None else dumps(old.retry_policy),
-        timeout=old.timeout, idempotency_key=None, correlation_id=old.correlation_id,
-        tenant_id=old.tenant_id, replay_of=old.id,
-    )
-
-
-def _rescue_decision(attempt: int, max_attempts: int, owner: str | None,
-                     ) -> tuple[str, str, dict[str, str]]:
-    err = {"type": "hora.LeaseExpired",
-           "message": f"worker {owner} stopped renewing its lease (crashed or hung)"}
-    if attempt >= max_attempts:
-        return "dead", f"lease expired on the last attempt ({attempt}/{max_attempts})", err
-    return "retrying", "lease expired; retrying on another worker", err
 
 
 def _insert_params(job: NewJob, now_us: int) -> dict[str, Any]:

@@ -45,9 +45,9 @@ CREATE TABLE hora_jobs (
 CREATE INDEX hora_jobs_claim ON hora_jobs (queue, priority, due_at, id)
     WHERE state IN ('scheduled', 'retrying');
 CREATE INDEX hora_jobs_due ON hora_jobs (due_at) WHERE state IN ('scheduled', 'retrying');
--- Rescuing jobs whose worker died, and heartbeats of one worker.
-CREATE INDEX hora_jobs_lease ON hora_jobs (lease_owner) WHERE lease_owner IS NOT NULL;
-CREATE INDEX hora_jobs_lease_expiry ON hora_jobs (lease_expires_at) WHERE state = 'running';
+-- Leased jobs (running or reserved): rescuing those whose worker died, and heartbeats.
+CREATE INDEX hora_jobs_leased ON hora_jobs (lease_owner, lease_expires_at)
+    WHERE lease_owner IS NOT NULL;
 -- Idempotency: one job per key per tenant.
 CREATE UNIQUE INDEX hora_jobs_idempotency ON hora_jobs (tenant_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
@@ -57,14 +57,16 @@ CREATE INDEX hora_jobs_dead ON hora_jobs (tenant_id, id) WHERE state = 'dead';
 CREATE INDEX hora_jobs_correlation ON hora_jobs (tenant_id, correlation_id, id)
     WHERE correlation_id IS NOT NULL;
 
+-- One row per *ended* attempt, written with its outcome in the same transaction as the job's
+-- move (an attempt in progress is the job row itself: attempt, started_at, lease_owner).
 CREATE TABLE hora_job_attempts (
     job_id        text COLLATE "C" NOT NULL REFERENCES hora_jobs (id) ON DELETE CASCADE,
     attempt       integer NOT NULL CHECK (attempt >= 1),
     worker_id     text,
     started_at    timestamptz NOT NULL,
-    ended_at      timestamptz,
-    outcome       text CHECK (outcome IS NULL OR outcome IN ('succeeded', 'failed', 'retry', 'timeout',
-                                                              'cancelled', 'lost', 'released')),
+    ended_at      timestamptz NOT NULL,
+    outcome       text NOT NULL CHECK (outcome IN ('succeeded', 'failed', 'retry', 'timeout',
+                                                   'cancelled', 'lost', 'released')),
     error_type    text,
     error_message text,
     traceback     text,
@@ -83,7 +85,9 @@ CREATE TABLE hora_job_events (
 CREATE INDEX hora_job_events_job ON hora_job_events (job_id, id);
 
 -- The transition table of hora.states, enforced by the database as well, so no code path
--- (ours or an operator's hand-written UPDATE) can write an impossible history.
+-- (ours or an operator's hand-written UPDATE) can write an impossible history. An AFTER
+-- trigger, so a row that breaks a CHECK constraint is reported as that first; the WHEN clause
+-- keeps legal moves from queueing anything.
 CREATE FUNCTION hora_jobs_transition_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'hora: illegal job state transition'
@@ -92,7 +96,7 @@ BEGIN
 END;
 $$;
 
-CREATE TRIGGER hora_jobs_transition_guard BEFORE UPDATE OF state ON hora_jobs
+CREATE TRIGGER hora_jobs_transition_guard AFTER UPDATE OF state ON hora_jobs
 FOR EACH ROW
 WHEN (OLD.state IS DISTINCT FROM NEW.state AND (OLD.state || '>' || NEW.state) NOT IN (
     'scheduled>running', 'retrying>running', 'running>succeeded', 'running>retrying',
@@ -114,17 +118,3 @@ CREATE TRIGGER hora_jobs_event_update AFTER UPDATE OF state ON hora_jobs
 FOR EACH ROW
 WHEN (OLD.state IS DISTINCT FROM NEW.state)
 EXECUTE FUNCTION hora_jobs_event_update();
-
--- Every start opens an attempt row; the worker closes it with the outcome.
-CREATE FUNCTION hora_jobs_attempt_start() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO hora_job_attempts (job_id, attempt, worker_id, started_at)
-    VALUES (NEW.id, NEW.attempt, NEW.lease_owner, NEW.started_at);
-    RETURN NULL;
-END;
-$$;
-
-CREATE TRIGGER hora_jobs_attempt_start AFTER UPDATE OF state ON hora_jobs
-FOR EACH ROW
-WHEN (NEW.state = 'running' AND OLD.state IS DISTINCT FROM 'running')
-EXECUTE FUNCTION hora_jobs_attempt_start();

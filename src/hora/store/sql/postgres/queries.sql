@@ -1,6 +1,7 @@
 -- Named queries for the PostgreSQL store. Instants are timestamptz; lists (queues, tasks,
 -- states, ids) arrive as arrays and are matched with = ANY(...); a NULL tasks list means any.
--- Batches travel as parallel arrays unpacked with unnest, so a batch is one round trip.
+-- Batches travel as parallel arrays unpacked with unnest, so a batch is one round trip; they
+-- are sent in binary (%(x)b), which spares the client quoting every element.
 -- Statements that lock several rows one worker may also touch from another thread (heartbeat,
 -- finish, release, start) lock them in id order first, so two of them can never deadlock.
 
@@ -14,12 +15,12 @@ INSERT INTO hora_jobs (id, tenant_id, task, payload, fingerprint, queue, priorit
 SELECT n.id, n.tenant_id, n.task, n.payload, n.fingerprint, n.queue, n.priority, 'scheduled',
        n.due_at, n.max_attempts, n.retry_policy, n.timeout, n.idempotency_key,
        n.correlation_id, n.replay_of, n.state_reason, %(now)s, %(now)s
-FROM unnest(%(ids)s::text[], %(tenant_ids)s::text[], %(tasks)s::text[], %(payloads)s::jsonb[],
-            %(fingerprints)s::text[], %(queues)s::text[], %(priorities)s::integer[],
-            %(due_ats)s::timestamptz[], %(max_attempts)s::integer[],
-            %(retry_policies)s::jsonb[], %(timeouts)s::double precision[],
-            %(idempotency_keys)s::text[], %(correlation_ids)s::text[],
-            %(replay_ofs)s::text[], %(state_reasons)s::text[])
+FROM unnest(%(ids)b::text[], %(tenant_ids)b::text[], %(tasks)b::text[], %(payloads)b::jsonb[],
+            %(fingerprints)b::text[], %(queues)b::text[], %(priorities)b::integer[],
+            %(due_ats)b::timestamptz[], %(max_attempts)b::integer[],
+            %(retry_policies)b::jsonb[], %(timeouts)b::double precision[],
+            %(idempotency_keys)b::text[], %(correlation_ids)b::text[],
+            %(replay_ofs)b::text[], %(state_reasons)b::text[])
      WITH ORDINALITY AS n (id, tenant_id, task, payload, fingerprint, queue, priority, due_at,
                            max_attempts, retry_policy, timeout, idempotency_key,
                            correlation_id, replay_of, state_reason, ord)
@@ -30,29 +31,39 @@ RETURNING id;
 -- name: jobs_by_idempotency_key
 SELECT j.tenant_id, j.idempotency_key, j.id, j.fingerprint
 FROM hora_jobs j
-JOIN unnest(%(tenant_ids)s::text[], %(keys)s::text[]) AS k (tenant_id, idempotency_key)
+JOIN unnest(%(tenant_ids)b::text[], %(keys)b::text[]) AS k (tenant_id, idempotency_key)
   ON j.tenant_id = k.tenant_id AND j.idempotency_key = k.idempotency_key;
 
 -- name: claim_due
--- Due jobs go straight to running in priority order; the attempt row is opened by a trigger.
+-- Due jobs go straight to running in priority order. The attempt in progress lives on the
+-- job row (attempt, started_at, lease_owner); its hora_job_attempts row is written when it ends.
+-- One index range per queue (LATERAL), so hora_jobs_claim yields rows already in order and a
+-- claim reads about :limit rows, not every due job; the per-queue candidates are then merged.
 -- SKIP LOCKED: concurrent claimers take disjoint jobs instead of queueing on the same rows.
+-- (With several queues, candidates beyond the first :limit stay locked until commit.)
 WITH due AS (
-    SELECT id FROM hora_jobs
-    WHERE state IN ('scheduled', 'retrying')
-      AND queue = ANY(%(queues)s::text[])
-      AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
-      AND due_at <= %(now)s
-      AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
-    ORDER BY priority, due_at, id
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED)
+    SELECT c.id
+    FROM unnest(%(queues)s::text[]) AS q (name)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, due_at FROM hora_jobs
+        WHERE queue = q.name
+          AND state IN ('scheduled', 'retrying')
+          AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
+          AND due_at <= %(now)s
+          AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+        ORDER BY priority, due_at, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED) AS c
+    ORDER BY c.priority, c.due_at, c.id
+    LIMIT %(limit)s)
 UPDATE hora_jobs j
 SET state = 'running', attempt = j.attempt + 1, lease_owner = %(owner)s,
     lease_expires_at = %(lease_until)s, started_at = %(now)s, updated_at = %(now)s,
     state_reason = NULL, cancel_requested = false
 FROM due
 WHERE j.id = due.id
-RETURNING j.*;
+RETURNING j.id, j.task, j.payload, j.attempt, j.max_attempts, j.retry_policy, j.timeout,
+          j.correlation_id, j.tenant_id, j.due_at, j.priority;
 
 -- name: reserve_upcoming
 -- Jobs due within the horizon are leased without changing state, so the worker can hold them
@@ -71,7 +82,8 @@ UPDATE hora_jobs j
 SET lease_owner = %(owner)s, lease_expires_at = %(lease_until)s
 FROM upcoming
 WHERE j.id = upcoming.id
-RETURNING j.*;
+RETURNING j.id, j.task, j.payload, j.attempt, j.max_attempts, j.retry_policy, j.timeout,
+          j.correlation_id, j.tenant_id, j.due_at, j.priority;
 
 -- name: start_reserved
 WITH mine AS (
@@ -85,18 +97,19 @@ SET state = 'running', attempt = j.attempt + 1, lease_expires_at = %(lease_until
     started_at = %(now)s, updated_at = %(now)s, state_reason = NULL, cancel_requested = false
 FROM mine
 WHERE j.id = mine.id AND j.state IN ('scheduled', 'retrying') AND j.lease_owner = %(owner)s
-RETURNING j.*;
+RETURNING j.id;
 
 -- name: finish_jobs
 -- Guarded by owner and attempt: a worker whose lease was lost cannot complete the job again.
--- The attempt rows are closed only for the jobs actually updated; the first outcome for an id
--- wins, as when outcomes are applied one by one. Returns the applied ids in batch order.
+-- The ended attempts are written only for the jobs actually moved, their start taken from the
+-- job row; the first outcome for an id wins, as when outcomes are applied one by one.
+-- Returns the applied ids in batch order.
 WITH o AS (
     SELECT DISTINCT ON (id) *
-    FROM unnest(%(ids)s::text[], %(attempts)s::integer[], %(owners)s::text[],
-                %(states)s::text[], %(due_ats)s::timestamptz[], %(results)s::jsonb[],
-                %(errors)s::jsonb[], %(reasons)s::text[], %(outcomes)s::text[],
-                %(error_types)s::text[], %(error_messages)s::text[], %(tracebacks)s::text[])
+    FROM unnest(%(ids)b::text[], %(attempts)b::integer[], %(owners)b::text[],
+                %(states)b::text[], %(due_ats)b::timestamptz[], %(results)b::jsonb[],
+                %(errors)b::jsonb[], %(reasons)b::text[], %(outcomes)b::text[],
+                %(error_types)b::text[], %(error_messages)b::text[], %(tracebacks)b::text[])
          WITH ORDINALITY AS o (id, attempt, owner, state, due_at, result, error, reason,
                                outcome, error_type, error_message, traceback, ord)
     ORDER BY id, ord),
@@ -112,13 +125,13 @@ done AS (
     FROM o, locked
     WHERE j.id = o.id AND j.id = locked.id
       AND j.state = 'running' AND j.lease_owner = o.owner AND j.attempt = o.attempt
-    RETURNING j.id, j.attempt),
+    RETURNING j.id, j.started_at),
 ended AS (
-    UPDATE hora_job_attempts a
-    SET ended_at = %(now)s, outcome = o.outcome, error_type = o.error_type,
-        error_message = o.error_message, traceback = o.traceback
-    FROM done JOIN o ON o.id = done.id
-    WHERE a.job_id = done.id AND a.attempt = done.attempt)
+    INSERT INTO hora_job_attempts (job_id, attempt, worker_id, started_at, ended_at, outcome,
+                                   error_type, error_message, traceback)
+    SELECT o.id, o.attempt, o.owner, done.started_at, %(now)s, o.outcome, o.error_type,
+           o.error_message, o.traceback
+    FROM done JOIN o ON o.id = done.id)
 SELECT o.id FROM o JOIN done ON done.id = o.id ORDER BY o.ord;
 
 -- name: extend_leases
@@ -135,47 +148,49 @@ RETURNING j.id, j.state, j.cancel_requested;
 
 -- name: expired_running
 -- SKIP LOCKED: a job a worker is finishing right now is left to that worker.
-SELECT id, attempt, max_attempts, lease_owner FROM hora_jobs
-WHERE state = 'running' AND lease_expires_at <= %(now)s
+SELECT id, attempt, max_attempts, lease_owner, cancel_requested FROM hora_jobs
+WHERE state = 'running' AND lease_owner IS NOT NULL AND lease_expires_at <= %(now)s
 ORDER BY lease_expires_at, id
 LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED;
 
 -- name: rescue_jobs
 -- The jobs come from expired_running (locked by this transaction); the decision per job
--- (retrying or dead) is made by the caller. Returns the rescued ids in the given order.
+-- (retrying or dead) is made by the caller, and the lost attempt is recorded under the owner
+-- that held it. Returns the rescued ids in the given order.
 WITH r AS (
     SELECT *
-    FROM unnest(%(ids)s::text[], %(attempts)s::integer[], %(states)s::text[],
-                %(errors)s::jsonb[], %(reasons)s::text[], %(error_types)s::text[],
-                %(error_messages)s::text[])
-         WITH ORDINALITY AS r (id, attempt, state, error, reason, error_type, error_message,
-                               ord)),
+    FROM unnest(%(ids)b::text[], %(attempts)b::integer[], %(owners)b::text[],
+                %(states)b::text[], %(errors)b::jsonb[], %(reasons)b::text[],
+                %(error_types)b::text[], %(error_messages)b::text[])
+         WITH ORDINALITY AS r (id, attempt, owner, state, error, reason, error_type,
+                               error_message, ord)),
 done AS (
     UPDATE hora_jobs j
     SET state = r.state, lease_owner = NULL, lease_expires_at = NULL, due_at = %(now)s,
         last_error = r.error, state_reason = r.reason, updated_at = %(now)s,
-        finished_at = CASE WHEN r.state = 'dead' THEN %(now)s::timestamptz END
+        cancel_requested = false,
+        finished_at = CASE WHEN r.state IN ('dead', 'cancelled') THEN %(now)s::timestamptz END
     FROM r
     WHERE j.id = r.id AND j.state = 'running' AND j.attempt = r.attempt
       AND j.lease_expires_at <= %(now)s
-    RETURNING j.id, j.attempt),
+    RETURNING j.id, j.started_at),
 ended AS (
-    UPDATE hora_job_attempts a
-    SET ended_at = %(now)s, outcome = 'lost', error_type = r.error_type,
-        error_message = r.error_message, traceback = NULL
-    FROM done JOIN r ON r.id = done.id
-    WHERE a.job_id = done.id AND a.attempt = done.attempt)
+    INSERT INTO hora_job_attempts (job_id, attempt, worker_id, started_at, ended_at, outcome,
+                                   error_type, error_message, traceback)
+    SELECT r.id, r.attempt, r.owner, done.started_at, %(now)s, 'lost', r.error_type,
+           r.error_message, NULL
+    FROM done JOIN r ON r.id = done.id)
 SELECT r.id FROM r JOIN done ON done.id = r.id ORDER BY r.ord;
 
 -- name: release_running
 -- Like finish_jobs, for one owner's running jobs going back to scheduled; returns the count.
 WITH o AS (
     SELECT DISTINCT ON (id) *
-    FROM unnest(%(ids)s::text[], %(attempts)s::integer[], %(reasons)s::text[],
-                %(outcomes)s::text[], %(error_types)s::text[], %(error_messages)s::text[],
-                %(tracebacks)s::text[])
-         WITH ORDINALITY AS o (id, attempt, reason, outcome, error_type, error_message,
+    FROM unnest(%(ids)b::text[], %(attempts)b::integer[], %(owners)b::text[],
+                %(reasons)b::text[], %(outcomes)b::text[], %(error_types)b::text[],
+                %(error_messages)b::text[], %(tracebacks)b::text[])
+         WITH ORDINALITY AS o (id, attempt, owner, reason, outcome, error_type, error_message,
                                traceback, ord)
     ORDER BY id, ord),
 locked AS (
@@ -187,13 +202,13 @@ done AS (
     FROM o, locked
     WHERE j.id = o.id AND j.id = locked.id
       AND j.state = 'running' AND j.lease_owner = %(owner)s AND j.attempt = o.attempt
-    RETURNING j.id, j.attempt),
+    RETURNING j.id, j.started_at),
 ended AS (
-    UPDATE hora_job_attempts a
-    SET ended_at = %(now)s, outcome = o.outcome, error_type = o.error_type,
-        error_message = o.error_message, traceback = o.traceback
-    FROM done JOIN o ON o.id = done.id
-    WHERE a.job_id = done.id AND a.attempt = done.attempt)
+    INSERT INTO hora_job_attempts (job_id, attempt, worker_id, started_at, ended_at, outcome,
+                                   error_type, error_message, traceback)
+    SELECT o.id, o.attempt, o.owner, done.started_at, %(now)s, o.outcome, o.error_type,
+           o.error_message, o.traceback
+    FROM done JOIN o ON o.id = done.id)
 SELECT count(*) FROM done;
 
 -- name: release_reserved

@@ -44,7 +44,8 @@ CREATE INDEX hora_jobs_claim ON hora_jobs (queue, priority, due_at, id)
     WHERE state IN ('scheduled', 'retrying');
 CREATE INDEX hora_jobs_due ON hora_jobs (due_at) WHERE state IN ('scheduled', 'retrying');
 -- Leased jobs (running or reserved): rescuing those whose worker died, and heartbeats.
-CREATE INDEX hora_jobs_leased ON hora_jobs (lease_expires_at) WHERE lease_owner IS NOT NULL;
+CREATE INDEX hora_jobs_leased ON hora_jobs (lease_owner, lease_expires_at)
+    WHERE lease_owner IS NOT NULL;
 -- Idempotency: one job per key per tenant.
 CREATE UNIQUE INDEX hora_jobs_idempotency ON hora_jobs (tenant_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;

@@ -96,16 +96,17 @@ WHERE lease_owner = :owner AND state IN ('running', 'scheduled', 'retrying')
 RETURNING id, state, cancel_requested;
 
 -- name: expired_running
-SELECT id, attempt, max_attempts, lease_owner FROM hora_jobs
+SELECT id, attempt, max_attempts, lease_owner, cancel_requested FROM hora_jobs
 WHERE state = 'running' AND lease_owner IS NOT NULL AND lease_expires_at <= :now
-ORDER BY lease_expires_at
+ORDER BY lease_expires_at, id
 LIMIT :limit;
 
 -- name: rescue_job
 UPDATE hora_jobs
 SET state = :state, lease_owner = NULL, lease_expires_at = NULL, due_at = :now,
     last_error = :error, state_reason = :reason, updated_at = :now,
-    finished_at = CASE WHEN :state = 'dead' THEN :now END
+    cancel_requested = 0,
+    finished_at = CASE WHEN :state IN ('dead', 'cancelled') THEN :now END
 WHERE id = :id AND state = 'running' AND attempt = :attempt AND lease_expires_at <= :now;
 
 -- name: release_running
