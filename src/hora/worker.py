@@ -105,6 +105,7 @@ class Worker:
         # reserved jobs whose instant came, waiting for a free slot
         self._ready: deque[ClaimedJob] = deque()
         self._early_cancels: dict[str, str | None] = {}
+        self._unwritten = 0  # outcomes not yet in the database: their slots are still taken
         self._outcomes: list[Outcome] = []
         self._starts: list[tuple[str, datetime]] = []
         self._stopping = False
@@ -138,6 +139,7 @@ class Worker:
         self._flush_lock = asyncio.Lock()
         self._stop_event = asyncio.Event()
         self._stopping = False
+        self._unwritten = 0
         self._until_idle = until_idle
         self._db_pool = ThreadPoolExecutor(self.app.store.max_concurrency,
                                            thread_name_prefix="hora-db")
@@ -200,7 +202,9 @@ class Worker:
         while not self._stopping:
             self._wake.clear()
             self._start_ready()
-            free = self.concurrency - len(self._running)
+            # A job holds its slot until its outcome is written, so a slow database pushes
+            # back on claiming instead of piling up unwritten outcomes whose leases run out.
+            free = self.concurrency - len(self._running) - self._unwritten
             room = self.max_held - len(self._held)
             limit = min(free, self.batch_size)
             reserve = min(room, self.batch_size) if self.lookahead > 0 else 0
@@ -284,7 +288,8 @@ class Worker:
         self._start_ready()
 
     def _start_ready(self) -> None:
-        while self._ready and len(self._running) < self.concurrency and not self._stopping:
+        while (self._ready and len(self._running) + self._unwritten < self.concurrency
+               and not self._stopping):
             job = self._ready.popleft()
             now = self.clock.now()
             # Start first, write the start behind: the handler runs on the instant and the
@@ -325,11 +330,12 @@ class Worker:
                 del self._running[job.id]
             if outcome is not None and not run.lost:
                 self._outcomes.append(outcome)
+                self._unwritten += 1
                 self._request_flush()
+            elif self._maybe_more and self._wake is not None:
+                self._wake.set()  # the slot is free already: nothing to write
             if self._ready:
                 self._start_ready()
-            elif self._maybe_more and self._wake is not None:
-                self._wake.set()
 
     async def _invoke(self, run: _Running) -> Outcome | None:
         job, ctx = run.job, run.ctx
@@ -496,6 +502,7 @@ class Worker:
                             self._lose(missing, "reservation was taken or cancelled")
                     if outcomes:
                         await self._write_outcomes(outcomes)
+                        self._unwritten -= len(outcomes)
                 except StoreError as e:
                     # The database is unreachable or busy: keep everything and try again.
                     log.warning("writing %d outcomes failed, will retry: %s", len(outcomes), e)
@@ -508,6 +515,7 @@ class Worker:
                     self._starts[:0] = starts
                     try:
                         await self._write_one_by_one(outcomes)
+                        self._unwritten -= len(outcomes)
                     except StoreError:
                         self._outcomes[:0] = outcomes
                         await asyncio.sleep(0.1)
@@ -533,7 +541,7 @@ class Worker:
     async def _heartbeat_loop(self) -> None:
         while True:
             await self.clock.sleep(self.heartbeat)
-            if not self._running and not self._held:
+            if not (self._running or self._held or self._unwritten or self._starts):
                 continue
             now = self.clock.now()
             try:
