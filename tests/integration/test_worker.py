@@ -384,3 +384,36 @@ def test_enqueue_many_and_async_enqueue(app: Hora) -> None:
     asyncio.run(main())
     assert app.count_jobs() == {"succeeded": 51}
     assert app.list_jobs(queue="math", limit=100).items[-1].result == 0
+
+
+class _SlowWrites:
+    """A real store whose outcome writes take a while, as under a loaded database."""
+
+    def __init__(self, inner: Any, delay_per_job: float) -> None:
+        self._inner = inner
+        self._delay = delay_per_job
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def finish_jobs(self, outcomes: Any, now: Any) -> Any:
+        # the database being slow (per row written), not the test waiting
+        threading.Event().wait(self._delay * len(outcomes))
+        return self._inner.finish_jobs(outcomes, now)
+
+
+def test_slow_outcome_writes_push_back_instead_of_losing_leases(database_url: str) -> None:
+    from hora.store import open_store
+
+    store = open_store(database_url)
+    app = Hora(store=_SlowWrites(store, 0.004))  # type: ignore[arg-type]
+
+    @app.task
+    async def quick(i: int) -> int:
+        return i
+
+    app.enqueue_many([quick.request(i=i) for i in range(600)])
+    stats = run_until_idle(app, concurrency=50, lease=0.6, heartbeat=0.15, rescue_interval=0.1)
+    assert stats["lost"] == 0 and stats["started"] == 600
+    assert app.count_jobs() == {"succeeded": 600}
+    store.close()
