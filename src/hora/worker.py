@@ -202,9 +202,11 @@ class Worker:
         while not self._stopping:
             self._wake.clear()
             self._start_ready()
-            # A job holds its slot until its outcome is written, so a slow database pushes
-            # back on claiming instead of piling up unwritten outcomes whose leases run out.
-            free = self.concurrency - len(self._running) - self._unwritten
+            # Up to one slot's worth of outcomes may wait for the database while the next jobs
+            # run (double buffering: a claim overlaps the previous batch's write); beyond that
+            # a job holds its slot until its outcome is written, so a slow database pushes back
+            # on claiming instead of piling up outcomes whose leases would run out.
+            free = self.concurrency - len(self._running) - self._backlog()
             room = self.max_held - len(self._held)
             limit = min(free, self.batch_size)
             reserve = min(room, self.batch_size) if self.lookahead > 0 else 0
@@ -259,6 +261,10 @@ class Worker:
             waiter.cancel()
             sleeper.cancel()
 
+    def _backlog(self) -> int:
+        """Unwritten outcomes beyond the one batch allowed in flight: they hold slots."""
+        return max(0, self._unwritten - self.concurrency)
+
     def _quiescent(self) -> bool:
         """Nothing running, starting or waiting to be written."""
         return not (self._running or self._ready or self._outcomes or self._starts
@@ -288,7 +294,7 @@ class Worker:
         self._start_ready()
 
     def _start_ready(self) -> None:
-        while (self._ready and len(self._running) + self._unwritten < self.concurrency
+        while (self._ready and len(self._running) + self._backlog() < self.concurrency
                and not self._stopping):
             job = self._ready.popleft()
             now = self.clock.now()
@@ -397,6 +403,7 @@ class Worker:
     def _final(self, run: _Running, state: str, outcome: str, *, result_json: str | None = None,
                reason: str | None = None, error: ErrorInfo | None = None) -> Outcome:
         return Outcome(job_id=run.job.id, attempt=run.ctx.attempt, owner=self.id, state=state,
+                       started_at=run.ctx.started_at,
                        outcome=outcome, result_json=result_json, error=error, reason=reason)
 
     def _failed(self, run: _Running, err: BaseException, policy: RetryPolicy, *,
@@ -418,12 +425,14 @@ class Worker:
         due = self.clock.now() + timedelta(seconds=wait)
         self.stats["retried"] += 1
         return Outcome(job_id=run.job.id, attempt=attempt, owner=self.id, state="retrying",
+                       started_at=run.ctx.started_at,
                        outcome=outcome, error=info, due_at=due,
                        reason=f"attempt {attempt} {outcome}; retry in {wait:.3f}s")
 
     def _released(self, run: _Running) -> Outcome:
         self.stats["released"] += 1
         return Outcome(job_id=run.job.id, attempt=run.ctx.attempt, owner=self.id,
+                       started_at=run.ctx.started_at,
                        state="scheduled", outcome="released",
                        reason=f"released by worker {self.id} at shutdown")
 

@@ -277,7 +277,7 @@ def test_a_job_whose_lease_was_lost_is_not_completed_twice(app: Hora, clock: Fak
         (taken,), _ = app.store.claim_jobs(owner="w2", queues=["default"], tasks=None, now=later,
                                            lease_until=later + timedelta(seconds=30), limit=1)
         assert app.store.finish_jobs([Outcome(job.id, taken.attempt, "w2", "succeeded",
-                                              "succeeded", '"from w2"')], later) == [job.id]
+                                              "succeeded", later, '"from w2"')], later) == [job.id]
         release.set()
         await await_condition(lambda: worker.stats["lost"] == 1)
         worker.stop()

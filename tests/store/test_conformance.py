@@ -262,7 +262,7 @@ def test_finish_moves_out_of_running(store: Store, state: str, outcome: str) -> 
     err = None if state == "succeeded" else ErrorInfo("ValueError", "bad", "Traceback...")
     due = T0 + timedelta(seconds=10) if state == "retrying" else None
     later = T0 + timedelta(seconds=1)
-    applied = store.finish_jobs([Outcome(job_id, attempt, "w1", state, outcome,
+    applied = store.finish_jobs([Outcome(job_id, attempt, "w1", state, outcome, T0,
                                          result_json='{"ok":1}' if state == "succeeded" else None,
                                          error=err, due_at=due, reason="why")], later)
     assert applied == [job_id]
@@ -284,11 +284,11 @@ def test_finish_moves_out_of_running(store: Store, state: str, outcome: str) -> 
 
 def test_lost_lease_or_stale_attempt_cannot_finish(store: Store) -> None:
     job_id, attempt = _run_one(store, "w1")
-    stale = [Outcome(job_id, attempt, "w2", "succeeded", "succeeded"),  # not the owner
-             Outcome(job_id, attempt + 1, "w1", "succeeded", "succeeded")]  # not this attempt
+    stale = [Outcome(job_id, attempt, "w2", "succeeded", "succeeded", T0),  # not the owner
+             Outcome(job_id, attempt + 1, "w1", "succeeded", "succeeded", T0)]  # not this attempt
     assert store.finish_jobs(stale, T0) == []
     assert state_of(store, job_id) is JobState.RUNNING
-    ok = Outcome(job_id, attempt, "w1", "succeeded", "succeeded")
+    ok = Outcome(job_id, attempt, "w1", "succeeded", "succeeded", T0)
     assert store.finish_jobs([ok], T0) == [job_id]
     assert store.finish_jobs([ok], T0) == []  # never twice
     assert len(store.get_job(job_id, tenant_id="default").attempts) == 1
@@ -297,8 +297,8 @@ def test_lost_lease_or_stale_attempt_cannot_finish(store: Store) -> None:
 def test_finish_applies_a_batch_and_skips_only_the_stale(store: Store) -> None:
     ids = insert(store, *(new_job() for _ in range(5)))
     started, _ = claim(store, "w1")
-    outcomes = [Outcome(j.id, j.attempt, "w1", "succeeded", "succeeded") for j in started]
-    outcomes[2] = Outcome(started[2].id, 7, "w1", "succeeded", "succeeded")
+    outcomes = [Outcome(j.id, j.attempt, "w1", "succeeded", "succeeded", T0) for j in started]
+    outcomes[2] = Outcome(started[2].id, 7, "w1", "succeeded", "succeeded", T0)
     applied = store.finish_jobs(outcomes, T0)
     assert sorted(applied) == sorted(set(ids) - {started[2].id})
 
@@ -342,7 +342,7 @@ def test_release_puts_running_and_reserved_jobs_back(store: Store) -> None:
     job_id, attempt = _run_one(store, "w1")
     (upcoming,) = insert(store, new_job(due=T0 + timedelta(seconds=2)))
     claim(store, "w1", horizon=T0 + timedelta(seconds=5), reserve_limit=5)
-    n = store.release_jobs([Outcome(job_id, attempt, "w1", "scheduled", "released",
+    n = store.release_jobs([Outcome(job_id, attempt, "w1", "scheduled", "released", T0,
                                     reason="shutdown")], owner="w1", now=T0)
     assert n == 2
     job = store.get_job(job_id, tenant_id="default")
@@ -366,7 +366,7 @@ def test_cancel_waiting_job(store: Store) -> None:
 
 def test_cancel_retrying_job(store: Store) -> None:
     job_id, attempt = _run_one(store)
-    store.finish_jobs([Outcome(job_id, attempt, "w1", "retrying", "failed",
+    store.finish_jobs([Outcome(job_id, attempt, "w1", "retrying", "failed", T0,
                                due_at=T0 + timedelta(minutes=1))], T0)
     assert store.cancel_job(job_id, tenant_id="default", now=T0,
                             reason="x").state is JobState.CANCELLED
@@ -380,7 +380,7 @@ def test_cancel_running_job_requests_it(store: Store) -> None:
 
 def test_cancel_finished_job_conflicts(store: Store) -> None:
     job_id, attempt = _run_one(store)
-    store.finish_jobs([Outcome(job_id, attempt, "w1", "succeeded", "succeeded")], T0)
+    store.finish_jobs([Outcome(job_id, attempt, "w1", "succeeded", "succeeded", T0)], T0)
     with pytest.raises(TransitionConflict) as err:
         store.cancel_job(job_id, tenant_id="default", now=T0, reason="late")
     assert err.value.actual == "succeeded"
@@ -388,7 +388,7 @@ def test_cancel_finished_job_conflicts(store: Store) -> None:
 
 def _bury(store: Store) -> str:
     job_id, attempt = _run_one(store)
-    store.finish_jobs([Outcome(job_id, attempt, "w1", "dead", "failed",
+    store.finish_jobs([Outcome(job_id, attempt, "w1", "dead", "failed", T0,
                                error=ErrorInfo("E", "m"))], T0)
     return job_id
 

@@ -31,6 +31,7 @@ class Outcome:
     owner: str
     state: str
     outcome: str
+    started_at: datetime
     result_json: str | None = None
     error: ErrorInfo | None = None
     due_at: datetime | None = None  # for retrying: when to try again

@@ -9,6 +9,7 @@ opt-in that can lose the last transactions on a crash of the machine (not of the
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -188,14 +189,17 @@ class SQLiteStore:
                    now: datetime, lease_until: datetime, limit: int,
                    horizon: datetime | None = None, reserve_limit: int = 0,
                    ) -> tuple[list[ClaimedJob], list[ClaimedJob]]:
+        queue_list = list(dict.fromkeys(queues))
         params: dict[str, Any] = {
-            "owner": owner, "queues": json.dumps(list(queues)),
+            "owner": owner, "queues": json.dumps(queue_list),
             "tasks": None if tasks is None else json.dumps(list(tasks)),
             "now": to_us(now), "lease_until": to_us(lease_until), "limit": limit,
         }
         with self._write() as conn:
-            started = (_claimed(conn.execute(Q["claim_due"], params).fetchall())
-                       if limit > 0 else [])
+            started: list[ClaimedJob] = []
+            if limit > 0 and queue_list:
+                params.update({f"q{i}": q for i, q in enumerate(queue_list)})
+                started = _claimed(conn.execute(_claim_sql(len(queue_list)), params).fetchall())
             reserved: list[ClaimedJob] = []
             if horizon is not None and reserve_limit > 0:
                 params.update(horizon=to_us(horizon), limit=reserve_limit)
@@ -223,8 +227,10 @@ class SQLiteStore:
         with self._write() as conn:
             applied = [r[0] for r in conn.execute(Q["finish_jobs"], {"batch": batch, "now": n})]
             if applied:
-                conn.execute(Q["record_attempts"], {"batch": batch, "now": n,
-                                                    "applied": json.dumps(applied)})
+                every = len(applied) == len(outcomes)
+                conn.execute(Q["record_attempts"], {
+                    "batch": batch, "now": n,
+                    "applied": None if every else json.dumps(applied)})
         return applied
 
     def extend_leases(self, *, owner: str, now: datetime, lease_until: datetime) -> LeaseStatus:
@@ -380,10 +386,19 @@ def _attempt_params(o: Outcome, now_us: int) -> dict[str, Any]:
             "traceback": e.traceback if e else None}
 
 
+@functools.cache
+def _claim_sql(queues: int) -> str:
+    heads = " UNION ALL ".join(
+        f"SELECT * FROM ({Q['due_in_queue'].replace(':queue', f':q{i}')})"
+        for i in range(queues))
+    return Q["claim_due"].replace("/*HEADS*/", heads)
+
+
 def _outcome_dict(o: Outcome) -> dict[str, Any]:
     e = o.error
     return {"id": o.job_id, "attempt": o.attempt, "owner": o.owner, "state": o.state,
             "outcome": o.outcome, "due_at": None if o.due_at is None else to_us(o.due_at),
+            "started_at": to_us(o.started_at),
             "result": o.result_json, "error": error_json(e), "reason": o.reason,
             "error_type": e.type if e else None, "error_message": e.message if e else None,
             "traceback": e.traceback if e else None}

@@ -59,8 +59,11 @@ CREATE INDEX hora_jobs_correlation ON hora_jobs (tenant_id, correlation_id, id)
 
 -- One row per *ended* attempt, written with its outcome in the same transaction as the job's
 -- move (an attempt in progress is the job row itself: attempt, started_at, lease_owner).
+-- Attempts and events carry job_id without a FOREIGN KEY: they are only ever written in the
+-- transaction that moves their (locked) job, and a per-row referential check on the hottest
+-- path cost more than the rest of the insert. Deleting a job deletes its rows explicitly.
 CREATE TABLE hora_job_attempts (
-    job_id        text COLLATE "C" NOT NULL REFERENCES hora_jobs (id) ON DELETE CASCADE,
+    job_id        text COLLATE "C" NOT NULL,  -- no FOREIGN KEY: see above
     attempt       integer NOT NULL CHECK (attempt >= 1),
     worker_id     text,
     started_at    timestamptz NOT NULL,
@@ -75,7 +78,7 @@ CREATE TABLE hora_job_attempts (
 
 CREATE TABLE hora_job_events (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    job_id     text COLLATE "C" NOT NULL REFERENCES hora_jobs (id) ON DELETE CASCADE,
+    job_id     text COLLATE "C" NOT NULL,  -- no FOREIGN KEY: see above
     at         timestamptz NOT NULL,
     from_state text,
     to_state   text NOT NULL,
@@ -106,15 +109,19 @@ EXECUTE FUNCTION hora_jobs_transition_guard();
 
 -- Every transition leaves an event row: a job's history is a query. (Creation is not a
 -- transition; its row is the job itself, and get_job puts it first in the history.)
-CREATE FUNCTION hora_jobs_event_update() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Statement-level, over the transition tables: one INSERT ... SELECT per batch of moves
+-- instead of one PL/pgSQL call per row, which is what a worker's batched writes need.
+CREATE FUNCTION hora_jobs_events() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO hora_job_events (job_id, at, from_state, to_state, attempt, reason)
-    VALUES (NEW.id, NEW.updated_at, OLD.state, NEW.state, NEW.attempt, NEW.state_reason);
+    SELECT n.id, n.updated_at, o.state, n.state, n.attempt, n.state_reason
+    FROM hora_new_rows n JOIN hora_old_rows o ON o.id = n.id
+    WHERE o.state IS DISTINCT FROM n.state
+    ORDER BY n.updated_at, n.id;
     RETURN NULL;
 END;
 $$;
 
-CREATE TRIGGER hora_jobs_event_update AFTER UPDATE OF state ON hora_jobs
-FOR EACH ROW
-WHEN (OLD.state IS DISTINCT FROM NEW.state)
-EXECUTE FUNCTION hora_jobs_event_update();
+CREATE TRIGGER hora_jobs_events AFTER UPDATE ON hora_jobs
+REFERENCING OLD TABLE AS hora_old_rows NEW TABLE AS hora_new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION hora_jobs_events();

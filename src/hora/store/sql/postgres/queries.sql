@@ -114,7 +114,8 @@ WITH o AS (
                                outcome, error_type, error_message, traceback, ord)
     ORDER BY id, ord),
 locked AS (
-    SELECT id FROM hora_jobs WHERE id IN (SELECT id FROM o) ORDER BY id FOR UPDATE),
+    -- = ANY: an index probe per id even before the planner has statistics
+    SELECT id FROM hora_jobs WHERE id = ANY(%(ids)b::text[]) ORDER BY id FOR UPDATE),
 done AS (
     UPDATE hora_jobs j
     SET state = o.state, due_at = COALESCE(o.due_at, j.due_at), lease_owner = NULL,
@@ -123,7 +124,7 @@ done AS (
         finished_at = CASE WHEN o.state IN ('succeeded', 'cancelled', 'dead')
                            THEN %(now)s::timestamptz END
     FROM o, locked
-    WHERE j.id = o.id AND j.id = locked.id
+    WHERE j.id = o.id AND j.id = locked.id AND j.id = ANY(%(ids)b::text[])
       AND j.state = 'running' AND j.lease_owner = o.owner AND j.attempt = o.attempt
     RETURNING j.id, j.started_at),
 ended AS (
@@ -172,7 +173,8 @@ done AS (
         cancel_requested = false,
         finished_at = CASE WHEN r.state IN ('dead', 'cancelled') THEN %(now)s::timestamptz END
     FROM r
-    WHERE j.id = r.id AND j.state = 'running' AND j.attempt = r.attempt
+    WHERE j.id = r.id AND j.id = ANY(%(ids)b::text[]) AND j.state = 'running'
+      AND j.attempt = r.attempt
       AND j.lease_expires_at <= %(now)s
     RETURNING j.id, j.started_at),
 ended AS (
@@ -194,13 +196,14 @@ WITH o AS (
                                traceback, ord)
     ORDER BY id, ord),
 locked AS (
-    SELECT id FROM hora_jobs WHERE id IN (SELECT id FROM o) ORDER BY id FOR UPDATE),
+    -- = ANY: an index probe per id even before the planner has statistics
+    SELECT id FROM hora_jobs WHERE id = ANY(%(ids)b::text[]) ORDER BY id FOR UPDATE),
 done AS (
     UPDATE hora_jobs j
     SET state = 'scheduled', lease_owner = NULL, lease_expires_at = NULL, due_at = %(now)s,
         state_reason = o.reason, updated_at = %(now)s
     FROM o, locked
-    WHERE j.id = o.id AND j.id = locked.id
+    WHERE j.id = o.id AND j.id = locked.id AND j.id = ANY(%(ids)b::text[])
       AND j.state = 'running' AND j.lease_owner = %(owner)s AND j.attempt = o.attempt
     RETURNING j.id, j.started_at),
 ended AS (

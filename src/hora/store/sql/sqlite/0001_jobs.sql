@@ -57,8 +57,11 @@ CREATE INDEX hora_jobs_correlation ON hora_jobs (tenant_id, correlation_id, id)
 
 -- One row per *ended* attempt, written with its outcome in the same transaction as the job's
 -- move (an attempt in progress is the job row itself: attempt, started_at, lease_owner).
+-- Attempts and events carry job_id without a FOREIGN KEY: they are only ever written in the
+-- transaction that moves their (locked) job, and a per-row referential check on the hottest
+-- path cost more than the rest of the insert. Deleting a job deletes its rows explicitly.
 CREATE TABLE hora_job_attempts (
-    job_id        TEXT NOT NULL REFERENCES hora_jobs (id) ON DELETE CASCADE,
+    job_id        TEXT NOT NULL,  -- no FOREIGN KEY: see above
     attempt       INTEGER NOT NULL CHECK (attempt >= 1),
     worker_id     TEXT,
     started_at    INTEGER NOT NULL,
@@ -73,7 +76,7 @@ CREATE TABLE hora_job_attempts (
 
 CREATE TABLE hora_job_events (
     id         INTEGER PRIMARY KEY,
-    job_id     TEXT NOT NULL REFERENCES hora_jobs (id) ON DELETE CASCADE,
+    job_id     TEXT NOT NULL,  -- no FOREIGN KEY: see above
     at         INTEGER NOT NULL,
     from_state TEXT,
     to_state   TEXT NOT NULL,

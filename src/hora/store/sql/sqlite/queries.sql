@@ -13,21 +13,24 @@ ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NO
 -- name: job_by_idempotency_key
 SELECT id, fingerprint FROM hora_jobs WHERE tenant_id = :tenant_id AND idempotency_key = :key;
 
+-- name: due_in_queue
+-- The head of one queue, read in index order (no sort of the backlog). claim_due unions one
+-- of these per queue: SQLite cannot walk an index in order for "queue IN (...)".
+SELECT id, priority, due_at FROM hora_jobs INDEXED BY hora_jobs_claim
+WHERE queue = :queue AND state IN ('scheduled', 'retrying') AND due_at <= :now
+  AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
+  AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+ORDER BY priority, due_at, id
+LIMIT :limit
+
 -- name: claim_due
--- Due jobs go straight to running in priority order; the attempt row is opened by a trigger.
+-- Due jobs go straight to running in priority order; /*HEADS*/ is the union of due_in_queue
+-- for the worker's queues.
 UPDATE hora_jobs
 SET state = 'running', attempt = attempt + 1, lease_owner = :owner,
     lease_expires_at = :lease_until, started_at = :now, updated_at = :now,
     state_reason = NULL, cancel_requested = 0
-WHERE id IN (
-    SELECT id FROM hora_jobs
-    WHERE state IN ('scheduled', 'retrying')
-      AND queue IN (SELECT value FROM json_each(:queues))
-      AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
-      AND due_at <= :now
-      AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
-    ORDER BY priority, due_at, id
-    LIMIT :limit)
+WHERE id IN (SELECT id FROM (/*HEADS*/) ORDER BY priority, due_at, id LIMIT :limit)
 RETURNING id, task, payload, attempt, max_attempts, retry_policy, timeout, correlation_id,
           tenant_id, due_at, priority;
 
@@ -37,7 +40,7 @@ RETURNING id, task, payload, attempt, max_attempts, retry_policy, timeout, corre
 UPDATE hora_jobs
 SET lease_owner = :owner, lease_expires_at = :lease_until
 WHERE id IN (
-    SELECT id FROM hora_jobs
+    SELECT id FROM hora_jobs INDEXED BY hora_jobs_due
     WHERE state IN ('scheduled', 'retrying')
       AND queue IN (SELECT value FROM json_each(:queues))
       AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
@@ -73,15 +76,15 @@ WHERE hora_jobs.id = o.id AND hora_jobs.state = 'running'
 RETURNING hora_jobs.id;
 
 -- name: record_attempts
--- The ended attempts of the jobs finish_jobs applied; the start comes from the job row.
+-- The ended attempts of the jobs finish_jobs applied (:applied lists them when some were not;
+-- NULL means all were). Their start is the instant the worker started them.
 INSERT INTO hora_job_attempts (job_id, attempt, worker_id, started_at, ended_at, outcome,
                                error_type, error_message, traceback)
-SELECT o.value ->> '$.id', o.value ->> '$.attempt', o.value ->> '$.owner', j.started_at, :now,
-       o.value ->> '$.outcome', o.value ->> '$.error_type', o.value ->> '$.error_message',
-       o.value ->> '$.traceback'
-FROM json_each(:batch) AS o
-JOIN hora_jobs AS j ON j.id = o.value ->> '$.id' AND j.attempt = o.value ->> '$.attempt'
-WHERE o.value ->> '$.id' IN (SELECT value FROM json_each(:applied));
+SELECT value ->> '$.id', value ->> '$.attempt', value ->> '$.owner', value ->> '$.started_at',
+       :now, value ->> '$.outcome', value ->> '$.error_type', value ->> '$.error_message',
+       value ->> '$.traceback'
+FROM json_each(:batch)
+WHERE :applied IS NULL OR value ->> '$.id' IN (SELECT value FROM json_each(:applied));
 
 -- name: record_attempt
 INSERT INTO hora_job_attempts (job_id, attempt, worker_id, started_at, ended_at, outcome,
@@ -120,7 +123,7 @@ UPDATE hora_jobs SET lease_owner = NULL, lease_expires_at = NULL
 WHERE lease_owner = :owner AND state IN ('scheduled', 'retrying');
 
 -- name: next_due_at
-SELECT min(due_at) FROM hora_jobs
+SELECT min(due_at) FROM hora_jobs INDEXED BY hora_jobs_due
 WHERE state IN ('scheduled', 'retrying')
   AND queue IN (SELECT value FROM json_each(:queues))
   AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
