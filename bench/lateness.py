@@ -27,7 +27,7 @@ def one_run(url: str, jobs: int, spread: float) -> dict[str, float]:
                       for i in range(jobs)])
     asyncio.run(app.worker().run(until_idle=True))
     app.close()
-    assert len(lateness_ms) == jobs
+    assert len(lateness_ms) == jobs, (len(lateness_ms), jobs)
     q = statistics.quantiles(lateness_ms, n=100)
     return {"p50": statistics.median(lateness_ms), "p99": q[98], "max": max(lateness_ms),
             "early": sum(1 for x in lateness_ms if x < 0)}

@@ -179,24 +179,31 @@ def load_app(ref: str) -> Hora:
 @cli.command()
 @handled
 def worker(
-    app_ref: Annotated[str, typer.Option("--app", help="Your Hora app as module:attr.")],
+    app_ref: Annotated[str, typer.Option("--app", envvar="HORA_APP",
+                                         help="Your Hora app as module:attr.")],
     queue: Annotated[list[str] | None, typer.Option(
-        "--queue", "-q", metavar="QUEUE",
-        help="Queue to work (repeat for several) [default: default].")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Jobs in flight [default: 100].")] = None,
+        "--queue", "-q", metavar="QUEUE", envvar="HORA_QUEUES",
+        help="Queue to work (repeat for several; the env var takes a space-separated list) "
+             "[default: default].")] = None,
+    concurrency: Annotated[int | None, typer.Option(
+        envvar="HORA_CONCURRENCY", help="Jobs in flight [default: 100].")] = None,
     threads: Annotated[int | None, typer.Option(
-        help="Threads for sync handlers [default: 16].")] = None,
-    lease: Annotated[float | None, typer.Option(help="Lease seconds [default: 30].")] = None,
+        envvar="HORA_THREADS", help="Threads for sync handlers [default: 16].")] = None,
+    lease: Annotated[float | None, typer.Option(
+        envvar="HORA_LEASE", help="Lease seconds [default: 30].")] = None,
     poll_interval: Annotated[float | None, typer.Option(
+        envvar="HORA_POLL_INTERVAL",
         help="Seconds between polls when idle [default: 0.5].")] = None,
     grace_period: Annotated[float | None, typer.Option(
+        envvar="HORA_GRACE_PERIOD",
         help="Seconds in-flight jobs get at shutdown [default: 30].")] = None,
     until_idle: Annotated[bool, typer.Option(
         "--until-idle", help="Exit once nothing is due, running or held.")] = False,
     database_url: Annotated[str | None, typer.Option(
         "--database-url", help="Override the app's database (else the app's own, or "
         "$HORA_DATABASE_URL, or sqlite:///hora.db).")] = None,
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    log_level: Annotated[str, typer.Option(
+        envvar="HORA_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run a worker for the tasks of --app until SIGTERM/SIGINT (or idle, with --until-idle)."""
     level = logging.getLevelNamesMapping().get(log_level.upper())

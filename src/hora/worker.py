@@ -129,9 +129,9 @@ class Worker:
     async def run(self, *, until_idle: bool = False, handle_signals: bool = False) -> None:
         """Process jobs until ``stop()`` (or a signal, with ``handle_signals``).
 
-        ``until_idle`` returns once nothing is due, held, running or unwritten; with a
-        ``FakeClock`` it first skips the clock to each next due job, so months of retries
-        and schedules run in milliseconds.
+        ``until_idle`` returns once nothing is running, held or unwritten and nothing falls
+        due within ``lookahead``; with a ``FakeClock`` it instead skips the clock to each next
+        due job until none is left, so months of retries and schedules run in milliseconds.
         """
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
@@ -244,7 +244,9 @@ class Worker:
                         self.clock.set(nxt)
                         await asyncio.sleep(0)
                         continue
-                    if not self._held:
+                    # Real time: done unless something falls due within the lookahead (it is,
+                    # or is about to be, reserved and held: wait for it).
+                    if not self._held and nxt > now + timedelta(seconds=self.lookahead):
                         return
             await self._idle_wait()
 

@@ -241,6 +241,15 @@ def test_worker_runs_jobs_and_buries_failures(hora: Hora) -> None:
     assert_one_line_error(hora("dlq", "show", ok), ok, "succeeded")
 
 
+def test_worker_settings_from_the_environment(hora: Hora) -> None:
+    elsewhere = hora.json("enqueue", "cli.ok", "-p", '{"n": 2}', "--queue", "other")["id"]
+    hora.env.update(HORA_APP="tests.cli.failing_app:app", HORA_QUEUES="other",
+                    HORA_CONCURRENCY="3", HORA_POLL_INTERVAL="0.05", HORA_LOG_LEVEL="DEBUG")
+    proc = hora.ok("worker", "--until-idle", real=True)
+    assert "concurrency=3" in proc.stderr and "('other',)" in proc.stderr
+    assert hora.json("jobs", "show", elsewhere)["state"] == "succeeded"
+
+
 def test_dlq_list_replay_discard(hora: Hora) -> None:
     ids = [hora.json("enqueue", "cli.boom", "-p", json.dumps({"n": n}),
                      "--max-attempts", "2")["id"] for n in range(4)]

@@ -73,6 +73,30 @@ def test_migrate_is_idempotent_and_recorded(store: Store) -> None:
     assert store.applied_migrations() == [1]  # type: ignore[attr-defined]
 
 
+def test_concurrent_first_starts_migrate_exactly_once(database_url: str) -> None:
+    """Several processes starting at once on an empty database: one applies, none fails."""
+    results: list[list[int]] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def start() -> None:
+        try:
+            s = open_store(database_url, migrate=False)
+            barrier.wait()
+            results.append(s.migrate())
+            s.close()
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert sorted(results) == [[], [], [], [], [], [1]]
+
+
 def test_check_constraints_reject_impossible_rows(store: Store, database_url: str) -> None:
     (job_id,) = insert(store, new_job())
     for bad in ("UPDATE hora_jobs SET state = 'bogus' WHERE id = '{id}'",
