@@ -5,6 +5,7 @@ The tree::
     HoraError
     ├── ConfigError            (also ValueError)   bad settings, an unknown database URL
     ├── InvalidPayload         (also ValueError)   a payload that is not JSON, bad options
+    ├── InvalidTrigger         (also ValueError)   a cron/RRULE/zone/calendar that cannot work
     ├── NotFound               (also LookupError)  no such job (or not visible to the caller)
     ├── Conflict
     │   ├── TransitionConflict                     the record was not in the state the move needs
@@ -34,6 +35,11 @@ class ConfigError(HoraError, ValueError):
 
 class InvalidPayload(HoraError, ValueError):
     """Enqueue input that cannot be stored: not JSON-serialisable, or contradictory options."""
+
+
+class InvalidTrigger(HoraError, ValueError):
+    """A trigger that cannot work: a bad cron field, an unknown zone, an RRULE error, an
+    expression that never fires. The message names the field and says why."""
 
 
 class NotFound(HoraError, LookupError):
