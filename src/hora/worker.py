@@ -109,6 +109,8 @@ class Worker:
         self._outcomes: list[Outcome] = []
         self._starts: list[tuple[str, datetime]] = []
         self._stopping = False
+        #: True once this worker hears other processes' enqueues (PostgreSQL LISTEN).
+        self.listening = False
         self._maybe_more = True
         self._until_idle = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -151,6 +153,7 @@ class Worker:
             asyncio.create_task(self._flush_loop(), name="hora-flush"),
             asyncio.create_task(self._heartbeat_loop(), name="hora-heartbeat"),
             asyncio.create_task(self._rescue_loop(), name="hora-rescue"),
+            asyncio.create_task(self._listen_loop(), name="hora-listen"),
         ]
         for t in loops:
             t.add_done_callback(self._loop_died)
@@ -591,13 +594,43 @@ class Worker:
                 if self._wake is not None:
                     self._wake.set()
 
+    async def _listen_loop(self) -> None:
+        """Wake on other processes' enqueues (PostgreSQL NOTIFY) instead of the next poll."""
+        sub = self.app.store.subscribe()
+        if sub is None:
+            return
+        assert self._loop is not None
+        pool = ThreadPoolExecutor(1, thread_name_prefix="hora-listen")
+        mine = set(self.queues)
+        try:
+            try:
+                await self._loop.run_in_executor(pool, sub.wait, 0.0)  # connect and LISTEN
+                self.listening = True
+            except StoreError as e:
+                log.warning("%s; relying on polling", e)
+            while True:
+                try:
+                    queues = await self._loop.run_in_executor(pool, sub.wait, 1.0)
+                except StoreError as e:
+                    log.warning("%s; falling back to polling for a second", e)
+                    await asyncio.sleep(1.0)
+                    continue
+                if ("*" in queues or queues & mine) and self._wake is not None:
+                    self._wake.set()
+        finally:
+            pool.submit(sub.close)  # after any wait in progress returns
+            pool.shutdown(wait=False)
+
     # -- shutdown -----------------------------------------------------------------------------
 
     def _loop_died(self, task: asyncio.Task[None]) -> None:
-        """A background loop ended on its own: without it the worker is unsafe, so stop."""
+        """A background loop died of an error: without it the worker is unsafe, so stop.
+        (A loop may also finish normally, e.g. the listener where the store has no channel.)"""
         if task.cancelled() or self._stopping:
             return
         exc = task.exception()
+        if exc is None:
+            return
         log.critical("worker %s: %s stopped unexpectedly (%r); shutting down", self.id,
                      task.get_name(), exc, exc_info=exc)
         self._begin_stop()

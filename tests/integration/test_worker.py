@@ -417,3 +417,29 @@ def test_slow_outcome_writes_push_back_instead_of_losing_leases(database_url: st
     assert stats["lost"] == 0 and stats["started"] == 600
     assert app.count_jobs() == {"succeeded": 600}
     store.close()
+
+
+def test_enqueue_from_another_process_wakes_an_idle_worker(pg_schema_url: str) -> None:
+    """PostgreSQL NOTIFY: with a 60 s poll interval, only the notification can start the job
+    within the deadline."""
+    worker_app = Hora(pg_schema_url)
+    producer = Hora(pg_schema_url)  # another pool and no local workers: like another process
+    ran: list[str] = []
+
+    @worker_app.task(name="ping")
+    async def ping(n: int) -> None:
+        ran.append(current_job().job_id)
+
+    async def main() -> str:
+        worker, task = await _start_worker(worker_app, poll_interval=60, lookahead=0)
+        await await_condition(lambda: worker.listening)
+        job = await producer.aenqueue("ping", {"n": 1})
+        await await_condition(lambda: ran == [job.id], timeout=5)
+        worker.stop()
+        await task
+        return job.id
+
+    job_id = asyncio.run(main())
+    assert worker_app.get_job(job_id).state is JobState.SUCCEEDED
+    worker_app.close()
+    producer.close()

@@ -46,6 +46,16 @@ class LeaseStatus:
     cancel_requested: frozenset[str]
 
 
+class Subscription(Protocol):
+    """A channel on which other processes announce jobs (PostgreSQL LISTEN/NOTIFY)."""
+
+    def wait(self, timeout: float) -> set[str]:
+        """Block up to ``timeout`` seconds; the queues announced meanwhile (maybe none)."""
+        ...
+
+    def close(self) -> None: ...
+
+
 class Store(Protocol):
     dialect: str
     #: How many threads may usefully call the store at once from one process.
@@ -99,6 +109,11 @@ class Store(Protocol):
                      ) -> list[str]: ...
     def count_jobs(self, *, tenant_id: str) -> dict[str, int]: ...
 
+    def subscribe(self) -> Subscription | None:
+        """Announcements of new due work from other processes, or None where the database
+        has no such channel (SQLite: workers in other processes find work by polling)."""
+        ...
+
 
 def open_store(url: str, **options: object) -> Store:
     """Open the store a database URL names: ``sqlite:///path``, a bare path, or
@@ -123,4 +138,4 @@ def open_store(url: str, **options: object) -> Store:
     return SQLiteStore(url, **options)  # type: ignore[arg-type]
 
 
-__all__ = ["LeaseStatus", "Outcome", "Store", "open_store"]
+__all__ = ["LeaseStatus", "Outcome", "Store", "Subscription", "open_store"]

@@ -12,6 +12,7 @@ no query names one.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -64,6 +65,7 @@ class PostgresStore:
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8,
                  migrate: bool = True) -> None:
+        self._url = url
         try:
             self._pool: ConnectionPool[Conn] = ConnectionPool(
                 url, min_size=min_size, max_size=max_size, open=True, configure=_configure,
@@ -157,6 +159,7 @@ class PostgresStore:
         with self._write() as conn:
             inserted = {r[0] for r in conn.execute(
                 Q["insert_jobs"], _insert_params(_insert_order(jobs), now))}
+            _announce(conn, {j.queue for j in jobs})
             if len(inserted) == len(jobs):
                 return [(job.id, True) for job in jobs]
             keyed = [job for job in jobs if job.id not in inserted]
@@ -242,6 +245,7 @@ class PostgresStore:
                 return []
             decisions = [rescue_decision(attempt, max_attempts, owner, bool(cancel))
                          for _, attempt, max_attempts, owner, cancel in rows]
+            _announce(conn, {"*"})  # rescued jobs are due now, in whichever queue
             return [r[0] for r in conn.execute(Q["rescue_jobs"], {
                 "ids": [r[0] for r in rows], "attempts": [r[1] for r in rows],
                 "owners": [r[3] for r in rows],
@@ -338,6 +342,7 @@ class PostgresStore:
                 if cur.rowcount != 1:  # pragma: no cover - the row is locked and was dead
                     raise TransitionConflict(job_id, "dead", None)
                 created.append(self._get_job(conn, new.id, tenant_id, history=False))
+            _announce(conn, {j.queue for j in created})
         return created
 
     def discard_jobs(self, job_ids: Sequence[str], *, tenant_id: str, now: datetime,
@@ -352,6 +357,9 @@ class PostgresStore:
                     raise TransitionConflict(job_id, "dead", old.state)
         return list(job_ids)
 
+    def subscribe(self) -> PostgresSubscription:
+        return PostgresSubscription(self._url)
+
     def count_jobs(self, *, tenant_id: str) -> dict[str, int]:
         with self._read() as conn:
             rows = conn.execute(Q["count_by_state"], {"tenant_id": tenant_id}).fetchall()
@@ -359,6 +367,46 @@ class PostgresStore:
 
 
 # -- helpers shared by the methods above ------------------------------------------------------
+
+
+CHANNEL = "hora_jobs"
+
+
+def _announce(conn: Conn, queues: set[str]) -> None:
+    """Tell listening workers (delivered at commit; PostgreSQL folds duplicates)."""
+    for queue in sorted(queues):
+        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, queue))
+
+
+class PostgresSubscription:
+    """LISTEN on a dedicated connection, so a job enqueued by any process wakes idle workers
+    at once instead of at their next poll. Reconnects lazily after a failure; the worker's
+    poll is the fallback meanwhile, so a lost notification costs latency, never a job."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._conn: Conn | None = None
+
+    def _connect(self) -> Conn:
+        if self._conn is None or self._conn.closed:
+            conn: Conn = psycopg.connect(self._url, autocommit=True)
+            conn.execute(f"LISTEN {CHANNEL}")
+            self._conn = conn
+        return self._conn
+
+    def wait(self, timeout: float) -> set[str]:
+        try:
+            conn = self._connect()
+            return {n.payload for n in conn.notifies(timeout=timeout, stop_after=1)}
+        except psycopg.Error as e:
+            self.close()
+            raise StoreError(f"PostgreSQL notification channel failed: {e}") from e
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
 
 
 def _why_not_connected(url: str) -> psycopg.Error | None:

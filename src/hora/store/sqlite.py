@@ -357,6 +357,10 @@ class SQLiteStore:
                     raise TransitionConflict(job_id, "dead", old.state)
         return list(job_ids)
 
+    def subscribe(self) -> None:
+        """SQLite has no channel between processes; workers elsewhere poll."""
+        return None
+
     def count_jobs(self, *, tenant_id: str) -> dict[str, int]:
         with self._read() as conn:
             return dict(conn.execute(Q["count_by_state"], {"tenant_id": tenant_id}).fetchall())
