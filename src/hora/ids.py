@@ -7,13 +7,23 @@ no extra column, and b-tree inserts stay at the right-hand edge of the index.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
-import uuid
 
 _lock = threading.Lock()
 _last_ms = 0
 _counter = 0
+# Not for secrets: uniqueness comes from the time and the per-process counter; the random
+# part only keeps two processes apart, so a fast generator seeded from the OS is enough.
+_rng = random.Random(os.urandom(16))
+
+
+def _reseed() -> None:
+    _rng.seed(os.urandom(16))  # a forked child must not repeat its parent's sequence
+
+
+os.register_at_fork(after_in_child=_reseed)
 
 
 def new_id() -> str:
@@ -31,8 +41,9 @@ def new_id() -> str:
             ms = _last_ms
         else:
             _last_ms = ms
-            _counter = int.from_bytes(os.urandom(2), "big") & 0x7FF  # leave headroom
+            _counter = _rng.getrandbits(11)  # leave headroom for the counter
         counter = _counter
-    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand_b
-    return str(uuid.UUID(int=value))
+        rand_b = _rng.getrandbits(62)
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand_b
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

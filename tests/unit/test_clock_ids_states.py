@@ -95,3 +95,19 @@ def test_transition_table() -> None:
                   JobState.REPLAYED):
         assert final.is_final and allowed_targets(final) == frozenset()
     assert MOVES["start"].sources == CLAIMABLE_STATES
+
+
+def test_forked_processes_do_not_repeat_ids() -> None:
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its ids and leave without running pytest's teardown
+        os.write(write, ",".join(new_id() for _ in range(200)).encode())
+        os._exit(0)
+    os.close(write)
+    mine = {new_id() for _ in range(200)}
+    with os.fdopen(read) as f:
+        theirs = set(f.read().split(","))
+    os.waitpid(pid, 0)
+    assert len(theirs) == 200 and not (mine & theirs)
