@@ -20,13 +20,14 @@ from hora.errors import (
     HoraError,
     IdempotencyConflict,
     InvalidPayload,
+    InvalidTrigger,
     NotFound,
     Retry,
     StoreError,
     TransitionConflict,
     UnknownTask,
 )
-from hora.models import Attempt, ErrorInfo, Job, JobEvent, Page
+from hora.models import Attempt, ErrorInfo, Job, JobEvent, Page, Schedule, Tick
 from hora.retry import RetryPolicy
 from hora.states import JobState
 from hora.worker import Worker
@@ -45,6 +46,7 @@ __all__ = [
     "HoraError",
     "IdempotencyConflict",
     "InvalidPayload",
+    "InvalidTrigger",
     "Job",
     "JobContext",
     "JobEvent",
@@ -54,9 +56,11 @@ __all__ = [
     "Page",
     "Retry",
     "RetryPolicy",
+    "Schedule",
     "StoreError",
     "SystemClock",
     "Task",
+    "Tick",
     "TransitionConflict",
     "UnknownTask",
     "Worker",

@@ -23,6 +23,7 @@ from hora.errors import ConfigError, InvalidPayload
 from hora.ids import new_id
 from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page
 from hora.retry import DEFAULT_RETRY, RetryPolicy
+from hora.schedules import ScheduleMixin
 from hora.states import JobState
 from hora.store import Store, open_store
 
@@ -60,6 +61,7 @@ class JobRequest:
     retry: RetryPolicy | None = None
     timeout: float | timedelta | None = None
     max_attempts: int | None = None
+    schedule_id: str | None = None  # set when a schedule fires or is triggered by hand
 
 
 class Task(Generic[P, R]):
@@ -124,7 +126,7 @@ class Task(Generic[P, R]):
         return (await self.app.aenqueue_many([request]))[0]
 
 
-class Hora:
+class Hora(ScheduleMixin):
     """A hora application: a store, a clock and the tasks this process knows.
 
     ``Hora()`` uses ``HORA_DATABASE_URL`` or ``./hora.db``; ``Hora("postgresql://...")`` a
@@ -292,6 +294,7 @@ class Hora:
             due_at=due, max_attempts=max_attempts,
             retry_policy_json=None if retry is None else retry.to_json(), timeout=timeout,
             idempotency_key=key, correlation_id=r.correlation_id, tenant_id=self.tenant_id,
+            schedule_id=r.schedule_id,
         )
 
     def _notify_workers(self, earliest_due: datetime) -> None:
@@ -424,4 +427,6 @@ def _job_from_new(nj: NewJob, now: datetime) -> Job:
         lease_expires_at=None, created_at=now, updated_at=now, started_at=None,
         finished_at=None, result=None, last_error=None, cancel_requested=False,
         state_reason=None, replay_of=nj.replay_of, replayed_as=None,
+        schedule_id=nj.schedule_id,
     )
+

@@ -521,3 +521,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# Subcommands defined in their own modules register themselves on ``cli`` when imported.
+from hora import cli_schedules as _cli_schedules  # noqa: E402,F401

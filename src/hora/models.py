@@ -93,6 +93,7 @@ class Job:
     replayed_as: str | None
     attempts: tuple[Attempt, ...] = field(default=())
     events: tuple[JobEvent, ...] = field(default=())
+    schedule_id: str | None = None  # the schedule that fired this job, if any
 
     @property
     def is_final(self) -> bool:
@@ -125,6 +126,7 @@ class NewJob:
     correlation_id: str | None
     tenant_id: str
     replay_of: str | None = None
+    schedule_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,3 +165,49 @@ class ClaimedJob(NamedTuple):
 #: The columns a claim returns, in ClaimedJob's order.
 CLAIM_COLUMNS = ("id", "task", "payload", "attempt", "max_attempts", "retry_policy", "timeout",
                  "correlation_id", "tenant_id", "due_at", "priority")
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A durable recurring (or one-off) trigger that turns each occurrence into a job.
+
+    ``trigger`` is the JSON spec (``hora.triggers.spec``), the only truth about when it fires:
+    ``next_fire_at`` and ``cursor`` (the last nominal instant dealt with) are derived, and
+    recomputed from the spec on every edit.
+    """
+
+    id: str
+    tenant_id: str
+    name: str | None
+    task: str
+    payload: dict[str, Any]
+    trigger: dict[str, Any]
+    queue: str
+    priority: int
+    max_attempts: int
+    retry_policy: dict[str, Any] | None
+    timeout: float | None
+    correlation_id: str | None
+    misfire_policy: str  # skip | run_once | run_all
+    misfire_grace: float  # seconds late an occurrence may still fire
+    catchup_limit: int  # run_all fires at most this many missed occurrences
+    overlap_policy: str  # allow | skip | queue | cancel_previous
+    state: str  # active | paused
+    next_fire_at: datetime | None  # None: the trigger will never fire again
+    cursor: datetime  # occurrences with nominal <= cursor have been dealt with
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """What happened to one nominal occurrence of a schedule: fired (with its job) or skipped
+    (with the reason). "Why didn't my job run on Monday?" is a query over these."""
+
+    schedule_id: str
+    nominal: datetime
+    fire_at: datetime
+    outcome: str  # fired | skipped
+    reason: str | None
+    job_id: str | None
+    recorded_at: datetime

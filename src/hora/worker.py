@@ -77,7 +77,8 @@ class Worker:
                  heartbeat: float | None = None, lookahead: float = 5.0,
                  max_held: int = 2000, rescue_interval: float | None = None,
                  grace_period: float = 30.0, worker_id: str | None = None,
-                 only_known_tasks: bool = True) -> None:
+                 only_known_tasks: bool = True, schedules: bool = True,
+                 schedule_interval: float = 1.0) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if lease <= 0 or poll_interval <= 0:
@@ -95,6 +96,13 @@ class Worker:
         self.rescue_interval = rescue_interval if rescue_interval is not None else lease / 2
         self.grace_period = grace_period
         self.only_known_tasks = only_known_tasks
+        # Every worker also fires due schedules (safe with any number of them: firing is
+        # idempotent per occurrence and schedulers skip each other's locked schedules).
+        self.schedules = schedules
+        self.schedule_interval = schedule_interval
+        self._next_schedule_pass: datetime | None = None
+        self._schedule_due_at: datetime | None = None
+        self._until: datetime | None = None
         self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_id()[-12:]}"
         self._threads = threads
         # counters, for logs, benchmarks and tests
@@ -128,12 +136,15 @@ class Worker:
         """Run until stopped (SIGTERM/SIGINT), from sync code."""
         asyncio.run(self.run(**kwargs))
 
-    async def run(self, *, until_idle: bool = False, handle_signals: bool = False) -> None:
+    async def run(self, *, until_idle: bool = False, handle_signals: bool = False,
+                  until: datetime | None = None) -> None:
         """Process jobs until ``stop()`` (or a signal, with ``handle_signals``).
 
         ``until_idle`` returns once nothing is running, held or unwritten and nothing falls
         due within ``lookahead``; with a ``FakeClock`` it instead skips the clock to each next
         due job until none is left, so months of retries and schedules run in milliseconds.
+        ``until`` bounds that skipping (a recurring schedule never runs out): the run ends
+        once nothing is left to do before that instant.
         """
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
@@ -143,6 +154,8 @@ class Worker:
         self._stopping = False
         self._unwritten = 0
         self._until_idle = until_idle
+        self._until = until
+        self._next_schedule_pass = None
         self._db_pool = ThreadPoolExecutor(self.app.store.max_concurrency,
                                            thread_name_prefix="hora-db")
         self._handler_pool = ThreadPoolExecutor(self._threads, thread_name_prefix="hora-job")
@@ -204,6 +217,7 @@ class Worker:
         tasks = self._tasks_filter()
         while not self._stopping:
             self._wake.clear()
+            await self._run_schedules()
             self._start_ready()
             # Up to one slot's worth of outcomes may wait for the database while the next jobs
             # run (double buffering: a claim overlaps the previous batch's write); beyond that
@@ -239,9 +253,16 @@ class Worker:
             if until_idle and self._quiescent():
                 nxt = await self._next_due()
                 now = self.clock.now()
-                if nxt is None:
+                if nxt is None or (self._until is not None and nxt > self._until):
+                    if (self._until is not None and isinstance(self.clock, FakeClock)
+                            and now < self._until):
+                        self.clock.set(self._until)  # nothing left before it: skip to it
                     return
                 if nxt > now:
+                    if self._until is not None and nxt > self._until:
+                        if isinstance(self.clock, FakeClock) and now < self._until:
+                            self.clock.set(self._until)
+                        return
                     if isinstance(self.clock, FakeClock):
                         # Nothing can happen before nxt: skip straight to it.
                         self.clock.set(nxt)
@@ -270,6 +291,26 @@ class Worker:
         """Unwritten outcomes beyond the one batch allowed in flight: they hold slots."""
         return max(0, self._unwritten - self.concurrency)
 
+    async def _run_schedules(self) -> None:
+        """A scheduler pass, every ``schedule_interval`` or as soon as a schedule is due."""
+        if not self.schedules:
+            return
+        now = self.clock.now()
+        due = self._next_schedule_pass is None or now >= self._next_schedule_pass or (
+            self._schedule_due_at is not None and now >= self._schedule_due_at)
+        if not due:
+            return
+        self._next_schedule_pass = now + timedelta(seconds=self.schedule_interval)
+        try:
+            while True:
+                _fired, processed = await self._db(
+                    functools.partial(self.app._process_due_schedules, self.batch_size))
+                if processed < self.batch_size:
+                    break
+            self._schedule_due_at = await self._db(self.app.next_schedule_fire)
+        except Exception as e:  # a scheduler pass must not take the worker down
+            log.warning("scheduler pass failed: %s", e, exc_info=not isinstance(e, StoreError))
+
     def _quiescent(self) -> bool:
         """Nothing running, starting or waiting to be written."""
         return not (self._running or self._ready or self._outcomes or self._starts
@@ -281,7 +322,7 @@ class Worker:
             self.app.store.next_due_at, queues=self.queues, tasks=self._tasks_filter(),
             now=self.clock.now()))
         held = min((job.due_at for job, _ in self._held.values()), default=None)
-        candidates = [d for d in (due, held) if d is not None]
+        candidates = [d for d in (due, held, self._schedule_due_at) if d is not None]
         return min(candidates) if candidates else None
 
     # -- holding reserved jobs until their instant --------------------------------------------

@@ -8,13 +8,16 @@ the asyncio worker calls it from a thread. Every method takes ``now`` from the c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from hora.scheduler import SchedulePlan
 
 from hora.errors import ConfigError
-from hora.models import ClaimedJob, ErrorInfo, Job, JobFilter, NewJob, Page
+from hora.models import ClaimedJob, ErrorInfo, Job, JobFilter, NewJob, Page, Schedule, Tick
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,11 @@ class LeaseStatus:
 
     held: frozenset[str]
     cancel_requested: frozenset[str]
+
+
+#: Decides, inside the transaction that locked a due schedule, what to do with it (given
+#: its unfinished jobs as (id, state)): see hora.scheduler.plan_schedule.
+PlanFn = Callable[[Schedule, list[tuple[str, str]]], "SchedulePlan"]
 
 
 class Subscription(Protocol):
@@ -108,6 +116,25 @@ class Store(Protocol):
     def discard_jobs(self, job_ids: Sequence[str], *, tenant_id: str, now: datetime,
                      ) -> list[str]: ...
     def count_jobs(self, *, tenant_id: str) -> dict[str, int]: ...
+
+    # schedules
+    def insert_schedule(self, schedule: Schedule) -> Schedule: ...
+    def get_schedule(self, schedule_id: str, *, tenant_id: str) -> Schedule: ...
+    def list_schedules(self, *, tenant_id: str, state: str | None = None, limit: int = 50,
+                       cursor: str | None = None) -> Page[Schedule]: ...
+    def update_schedule(self, schedule: Schedule,
+                        skipped: Sequence[tuple[datetime, datetime, str]] = ()) -> Schedule:
+        ...
+
+    def next_schedule_fire(self) -> datetime | None: ...
+    def delete_schedule(self, schedule_id: str, *, tenant_id: str) -> None: ...
+    def list_ticks(self, schedule_id: str, *, tenant_id: str, outcome: str | None = None,
+                   limit: int = 100, cursor: datetime | None = None) -> Page[Tick]: ...
+    def process_due_schedules(self, now: datetime, limit: int, plan: PlanFn,
+                              ) -> tuple[int, int]:
+        """Lock up to ``limit`` due schedules (skipping those another scheduler holds),
+        apply ``plan`` to each, all in one transaction; returns (jobs fired, processed)."""
+        ...
 
     def subscribe(self) -> Subscription | None:
         """Announcements of new due work from other processes, or None where the database

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hora.ids import new_id
-from hora.models import Attempt, ErrorInfo, Job, JobEvent, NewJob
+from hora.models import Attempt, ErrorInfo, Job, JobEvent, NewJob, Schedule, Tick
 from hora.states import JobState
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -66,7 +66,7 @@ def job_from_row(r: Mapping[str, Any], ts: Any, *, decoded: bool = False,
         last_error=ErrorInfo.from_dict(j(r["last_error"])),
         cancel_requested=bool(r["cancel_requested"]), state_reason=r["state_reason"],
         replay_of=r["replay_of"], replayed_as=r["replayed_as"],
-        attempts=attempts, events=events,
+        attempts=attempts, events=events, schedule_id=r.get("schedule_id"),
     )
 
 
@@ -120,3 +120,45 @@ def rescue_decision(attempt: int, max_attempts: int, owner: str | None,
     if attempt >= max_attempts:
         return "dead", f"lease expired on the last attempt ({attempt}/{max_attempts})", err
     return "retrying", "lease expired; retrying on another worker", err
+
+
+def schedule_from_row(r: Mapping[str, Any], ts: Any, *, decoded: bool = False) -> Schedule:
+    def j(v: Any) -> Any:
+        return v if decoded or v is None else json.loads(v)
+
+    return Schedule(
+        id=r["id"], tenant_id=r["tenant_id"], name=r["name"], task=r["task"],
+        payload=j(r["payload"]), trigger=j(r["trigger"]), queue=r["queue"],
+        priority=r["priority"], max_attempts=r["max_attempts"],
+        retry_policy=j(r["retry_policy"]), timeout=r["timeout"],
+        correlation_id=r["correlation_id"], misfire_policy=r["misfire_policy"],
+        misfire_grace=float(r["misfire_grace"]), catchup_limit=r["catchup_limit"],
+        overlap_policy=r["overlap_policy"], state=r["state"],
+        next_fire_at=None if r["next_fire_at"] is None else ts(r["next_fire_at"]),
+        cursor=ts(r["cursor"]), created_at=ts(r["created_at"]),
+        updated_at=ts(r["updated_at"]),
+    )
+
+
+def schedule_params(s: Schedule, ts: Any, *, encode_json: bool = True) -> dict[str, Any]:
+    """The row of a schedule, as named parameters; ``ts`` encodes instants for the store."""
+
+    def j(v: Any) -> Any:
+        return None if v is None else (dumps(v) if encode_json else v)
+
+    return {
+        "id": s.id, "tenant_id": s.tenant_id, "name": s.name, "task": s.task,
+        "payload": j(s.payload), "trigger": j(s.trigger), "queue": s.queue,
+        "priority": s.priority, "max_attempts": s.max_attempts,
+        "retry_policy": j(s.retry_policy), "timeout": s.timeout,
+        "correlation_id": s.correlation_id, "misfire_policy": s.misfire_policy,
+        "misfire_grace": s.misfire_grace, "catchup_limit": s.catchup_limit,
+        "overlap_policy": s.overlap_policy, "state": s.state,
+        "next_fire_at": None if s.next_fire_at is None else ts(s.next_fire_at),
+        "cursor": ts(s.cursor), "now": ts(s.updated_at),
+    }
+
+
+def tick_from_row(r: tuple[Any, ...], ts: Any) -> Tick:
+    schedule_id, nominal, fire_at, outcome, reason, job_id, recorded_at = r
+    return Tick(schedule_id, ts(nominal), ts(fire_at), outcome, reason, job_id, ts(recorded_at))

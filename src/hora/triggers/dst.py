@@ -57,6 +57,10 @@ def gap_end(local: datetime, tz: ZoneInfo) -> datetime:
     hi = _utc_of(local, tz, 0)  # read with the offset before the jump: lands after it
     if lo > hi:
         lo, hi = hi, lo
+    # Whole seconds (the tz database has no finer transitions), so halving always progresses.
+    lo = lo.replace(microsecond=0)
+    if hi.microsecond:
+        hi = hi.replace(microsecond=0) + timedelta(seconds=1)
     after = hi.astimezone(tz).utcoffset()
     # Binary search (to the second) for the first instant with the post-jump offset.
     while hi - lo > timedelta(seconds=1):

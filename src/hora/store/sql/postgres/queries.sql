@@ -11,19 +11,19 @@
 -- each other's keys in one order. RETURNING lists only the jobs actually inserted.
 INSERT INTO hora_jobs (id, tenant_id, task, payload, fingerprint, queue, priority, state, due_at,
                        max_attempts, retry_policy, timeout, idempotency_key, correlation_id,
-                       replay_of, state_reason, created_at, updated_at)
+                       replay_of, state_reason, created_at, updated_at, schedule_id)
 SELECT n.id, n.tenant_id, n.task, n.payload, n.fingerprint, n.queue, n.priority, 'scheduled',
        n.due_at, n.max_attempts, n.retry_policy, n.timeout, n.idempotency_key,
-       n.correlation_id, n.replay_of, n.state_reason, %(now)s, %(now)s
+       n.correlation_id, n.replay_of, n.state_reason, %(now)s, %(now)s, n.schedule_id
 FROM unnest(%(ids)b::text[], %(tenant_ids)b::text[], %(tasks)b::text[], %(payloads)b::jsonb[],
             %(fingerprints)b::text[], %(queues)b::text[], %(priorities)b::integer[],
             %(due_ats)b::timestamptz[], %(max_attempts)b::integer[],
             %(retry_policies)b::jsonb[], %(timeouts)b::double precision[],
             %(idempotency_keys)b::text[], %(correlation_ids)b::text[],
-            %(replay_ofs)b::text[], %(state_reasons)b::text[])
+            %(replay_ofs)b::text[], %(state_reasons)b::text[], %(schedule_ids)b::text[])
      WITH ORDINALITY AS n (id, tenant_id, task, payload, fingerprint, queue, priority, due_at,
                            max_attempts, retry_policy, timeout, idempotency_key,
-                           correlation_id, replay_of, state_reason, ord)
+                           correlation_id, replay_of, state_reason, schedule_id, ord)
 ORDER BY n.ord
 ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id;
@@ -287,3 +287,95 @@ WHERE id = %(id)s AND tenant_id = %(tenant_id)s AND state = 'dead';
 
 -- name: count_by_state
 SELECT state, count(*) FROM hora_jobs WHERE tenant_id = %(tenant_id)s GROUP BY state;
+
+-- name: insert_schedule
+-- Instants arrive as timestamptz, the JSON columns as text cast to jsonb.
+INSERT INTO hora_schedules (id, tenant_id, name, task, payload, trigger, queue, priority,
+                            max_attempts, retry_policy, timeout, correlation_id, misfire_policy,
+                            misfire_grace, catchup_limit, overlap_policy, state, next_fire_at,
+                            cursor, created_at, updated_at)
+VALUES (%(id)s, %(tenant_id)s, %(name)s, %(task)s, %(payload)s::jsonb, %(trigger)s::jsonb,
+        %(queue)s, %(priority)s, %(max_attempts)s, %(retry_policy)s::jsonb, %(timeout)s,
+        %(correlation_id)s, %(misfire_policy)s, %(misfire_grace)s, %(catchup_limit)s,
+        %(overlap_policy)s, %(state)s, %(next_fire_at)s, %(cursor)s, %(now)s, %(now)s)
+RETURNING *;
+
+-- name: get_schedule
+SELECT * FROM hora_schedules WHERE id = %(id)s AND tenant_id = %(tenant_id)s;
+
+-- name: list_schedules
+SELECT * FROM hora_schedules
+WHERE tenant_id = %(tenant_id)s
+  AND (%(cursor)s::text IS NULL OR id < %(cursor)s::text)
+  AND (%(state)s::text IS NULL OR state = %(state)s::text)
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: update_schedule
+-- Replaces the row (the caller recomputed cursor and next_fire_at); RETURNING nothing means
+-- there is no such schedule for this tenant.
+UPDATE hora_schedules
+SET name = %(name)s, task = %(task)s, payload = %(payload)s::jsonb,
+    trigger = %(trigger)s::jsonb, queue = %(queue)s, priority = %(priority)s,
+    max_attempts = %(max_attempts)s, retry_policy = %(retry_policy)s::jsonb,
+    timeout = %(timeout)s, correlation_id = %(correlation_id)s,
+    misfire_policy = %(misfire_policy)s, misfire_grace = %(misfire_grace)s,
+    catchup_limit = %(catchup_limit)s, overlap_policy = %(overlap_policy)s, state = %(state)s,
+    next_fire_at = %(next_fire_at)s, cursor = %(cursor)s, updated_at = %(now)s
+WHERE id = %(id)s AND tenant_id = %(tenant_id)s
+RETURNING *;
+
+-- name: delete_schedule
+DELETE FROM hora_schedules WHERE id = %(id)s AND tenant_id = %(tenant_id)s;
+
+-- name: delete_ticks
+DELETE FROM hora_schedule_ticks WHERE schedule_id = %(id)s;
+
+-- name: due_schedules
+-- SKIP LOCKED: a schedule another scheduler is processing is left to it, so two schedulers
+-- never plan the same schedule at once (and a row it has advanced meanwhile is re-checked
+-- against next_fire_at before it is locked).
+SELECT * FROM hora_schedules
+WHERE state = 'active' AND next_fire_at IS NOT NULL AND next_fire_at <= %(now)s
+ORDER BY next_fire_at
+LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED;
+
+-- name: unfinished_jobs_of_schedule
+SELECT id, state FROM hora_jobs
+WHERE schedule_id = %(schedule_id)s AND state IN ('scheduled', 'retrying', 'running')
+ORDER BY id;
+
+-- name: lock_job_ids
+-- The jobs a scheduler pass cancels, locked in id order up front like every batch that locks
+-- several jobs, so it cannot deadlock with a worker's finish or heartbeat.
+SELECT id FROM hora_jobs WHERE id = ANY(%(ids)s::text[]) ORDER BY id FOR UPDATE;
+
+-- name: advance_schedule
+UPDATE hora_schedules
+SET cursor = %(cursor)s, next_fire_at = %(next_fire_at)s, updated_at = %(now)s
+WHERE id = %(id)s;
+
+-- name: insert_ticks
+-- A batch of one schedule's ticks; an occurrence already recorded keeps its first record.
+INSERT INTO hora_schedule_ticks (schedule_id, nominal, fire_at, outcome, reason, job_id,
+                                 recorded_at)
+SELECT %(schedule_id)s, t.nominal, t.fire_at, t.outcome, t.reason, t.job_id, %(now)s
+FROM unnest(%(nominals)b::timestamptz[], %(fire_ats)b::timestamptz[], %(outcomes)b::text[],
+            %(reasons)b::text[], %(job_ids)b::text[])
+     WITH ORDINALITY AS t (nominal, fire_at, outcome, reason, job_id, ord)
+ORDER BY t.ord
+ON CONFLICT (schedule_id, nominal) DO NOTHING;
+
+-- name: list_ticks
+SELECT schedule_id, nominal, fire_at, outcome, reason, job_id, recorded_at
+FROM hora_schedule_ticks
+WHERE schedule_id = %(schedule_id)s
+  AND (%(cursor)s::timestamptz IS NULL OR nominal < %(cursor)s::timestamptz)
+  AND (%(outcome)s::text IS NULL OR outcome = %(outcome)s::text)
+ORDER BY nominal DESC
+LIMIT %(limit)s;
+
+-- name: next_schedule_fire
+SELECT min(next_fire_at) FROM hora_schedules
+WHERE state = 'active' AND next_fire_at IS NOT NULL;

@@ -4,10 +4,10 @@
 -- name: insert_job
 INSERT INTO hora_jobs (id, tenant_id, task, payload, fingerprint, queue, priority, state, due_at,
                        max_attempts, retry_policy, timeout, idempotency_key, correlation_id,
-                       replay_of, state_reason, created_at, updated_at)
+                       replay_of, state_reason, created_at, updated_at, schedule_id)
 VALUES (:id, :tenant_id, :task, :payload, :fingerprint, :queue, :priority, 'scheduled', :due_at,
         :max_attempts, :retry_policy, :timeout, :idempotency_key, :correlation_id,
-        :replay_of, :state_reason, :now, :now)
+        :replay_of, :state_reason, :now, :now, :schedule_id)
 ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
 
 -- name: job_by_idempotency_key
@@ -177,3 +177,70 @@ WHERE id = :id AND tenant_id = :tenant_id AND state = 'dead';
 
 -- name: count_by_state
 SELECT state, count(*) FROM hora_jobs WHERE tenant_id = :tenant_id GROUP BY state;
+
+-- name: insert_schedule
+INSERT INTO hora_schedules (id, tenant_id, name, task, payload, trigger, queue, priority,
+                            max_attempts, retry_policy, timeout, correlation_id, misfire_policy,
+                            misfire_grace, catchup_limit, overlap_policy, state, next_fire_at,
+                            cursor, created_at, updated_at)
+VALUES (:id, :tenant_id, :name, :task, :payload, :trigger, :queue, :priority, :max_attempts,
+        :retry_policy, :timeout, :correlation_id, :misfire_policy, :misfire_grace,
+        :catchup_limit, :overlap_policy, :state, :next_fire_at, :cursor, :now, :now);
+
+-- name: get_schedule
+SELECT * FROM hora_schedules WHERE id = :id AND tenant_id = :tenant_id;
+
+-- name: list_schedules
+SELECT * FROM hora_schedules
+WHERE tenant_id = :tenant_id AND (:cursor IS NULL OR id < :cursor)
+  AND (:state IS NULL OR state = :state)
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: update_schedule
+UPDATE hora_schedules
+SET name = :name, task = :task, payload = :payload, trigger = :trigger, queue = :queue,
+    priority = :priority, max_attempts = :max_attempts, retry_policy = :retry_policy,
+    timeout = :timeout, correlation_id = :correlation_id, misfire_policy = :misfire_policy,
+    misfire_grace = :misfire_grace, catchup_limit = :catchup_limit,
+    overlap_policy = :overlap_policy, state = :state, next_fire_at = :next_fire_at,
+    cursor = :cursor, updated_at = :now
+WHERE id = :id AND tenant_id = :tenant_id;
+
+-- name: delete_schedule
+DELETE FROM hora_schedules WHERE id = :id AND tenant_id = :tenant_id;
+
+-- name: delete_ticks
+DELETE FROM hora_schedule_ticks WHERE schedule_id = :id;
+
+-- name: due_schedules
+SELECT * FROM hora_schedules INDEXED BY hora_schedules_due
+WHERE state = 'active' AND next_fire_at IS NOT NULL AND next_fire_at <= :now
+ORDER BY next_fire_at
+LIMIT :limit;
+
+-- name: unfinished_jobs_of_schedule
+SELECT id, state FROM hora_jobs
+WHERE schedule_id = :schedule_id AND state IN ('scheduled', 'retrying', 'running');
+
+-- name: advance_schedule
+UPDATE hora_schedules SET cursor = :cursor, next_fire_at = :next_fire_at, updated_at = :now
+WHERE id = :id;
+
+-- name: insert_tick
+INSERT INTO hora_schedule_ticks (schedule_id, nominal, fire_at, outcome, reason, job_id,
+                                 recorded_at)
+VALUES (:schedule_id, :nominal, :fire_at, :outcome, :reason, :job_id, :now)
+ON CONFLICT (schedule_id, nominal) DO NOTHING;
+
+-- name: list_ticks
+SELECT schedule_id, nominal, fire_at, outcome, reason, job_id, recorded_at
+FROM hora_schedule_ticks
+WHERE schedule_id = :schedule_id AND (:cursor IS NULL OR nominal < :cursor)
+  AND (:outcome IS NULL OR outcome = :outcome)
+ORDER BY nominal DESC
+LIMIT :limit;
+
+-- name: next_schedule_fire
+SELECT min(next_fire_at) FROM hora_schedules INDEXED BY hora_schedules_due
+WHERE state = 'active' AND next_fire_at IS NOT NULL;

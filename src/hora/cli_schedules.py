@@ -1,0 +1,304 @@
+"""``hora schedules``: preview triggers, create and steer schedules, read the tick ledger.
+
+Registered on the main ``hora`` command by ``hora.cli``; the same conventions apply
+(``--database-url``, ``--json``, one-line errors with exit code 2).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from hora.cli import (
+    BadInput,
+    DatabaseUrl,
+    JsonOut,
+    Limit,
+    cli,
+    console,
+    handled,
+    open_app,
+    parse_payload,
+    print_json,
+    say,
+)
+from hora.models import Schedule, Tick
+from hora.triggers import Occurrence
+from hora.triggers.dst import zone
+from hora.triggers.spec import occurrence_to_json, trigger_from_spec, trigger_timezone
+
+schedules_cli = typer.Typer(help="Recurring schedules: preview, create, list, pause, resume, "
+                            "trigger, delete, and the tick ledger.", no_args_is_help=True,
+                            rich_markup_mode=None)
+cli.add_typer(schedules_cli, name="schedules")
+
+Cron = Annotated[str | None, typer.Option("--cron", help="Cron expression (5 or 6 fields).")]
+RRule = Annotated[str | None, typer.Option(
+    "--rrule", help="iCalendar text (DTSTART;TZID=...:...\\nRRULE:...), or an RRULE with "
+                    "--dtstart.")]
+At = Annotated[str | None, typer.Option("--at", help="One instant, ISO-8601 with offset.")]
+Every = Annotated[str | None, typer.Option("--every", help="ISO-8601 duration, e.g. PT15M.")]
+Start = Annotated[str | None, typer.Option("--start", help="Anchor of --every (ISO-8601).")]
+DtStart = Annotated[str | None, typer.Option("--dtstart", help="Local DTSTART for --rrule.")]
+Tz = Annotated[str | None, typer.Option("--tz", "--timezone", help="IANA time zone.")]
+CalendarOpt = Annotated[str | None, typer.Option(
+    "--calendar", help="Holiday calendar: a country code (US, GB, DE...).")]
+Subdivision = Annotated[str | None, typer.Option("--subdivision", help="e.g. ENG, CA.")]
+BusinessDay = Annotated[str | None, typer.Option(
+    "--business-day", help="skip | next | previous (with --calendar).")]
+DstGapOpt = Annotated[str | None, typer.Option("--dst-gap", help="first_valid | shift | skip")]
+DstFoldOpt = Annotated[str | None, typer.Option("--dst-fold", help="first | last | both")]
+
+
+def trigger_spec(cron: str | None, rrule: str | None, at: str | None, every: str | None,
+                 start: str | None, dtstart: str | None, tz: str | None,
+                 calendar: str | None, subdivision: str | None, business_day: str | None,
+                 dst_gap: str | None, dst_fold: str | None) -> dict[str, Any]:
+    kinds = [k for k, v in (("--cron", cron), ("--rrule", rrule), ("--at", at),
+                            ("--every", every)) if v]
+    if len(kinds) != 1:
+        raise BadInput("give exactly one of --cron, --rrule, --at, --every"
+                       + (f" (got {', '.join(kinds)})" if kinds else ""))
+    spec: dict[str, Any]
+    if cron:
+        spec = {"cron": cron, "timezone": tz or "UTC"}
+    elif rrule:
+        spec = {"rrule": rrule.replace("\\n", "\n")}
+        if dtstart:
+            spec["dtstart"] = dtstart
+        if tz:
+            spec["timezone"] = tz
+    elif at:
+        spec = {"at": at}
+    else:
+        spec = {"every": every, "start": start or datetime.now(UTC).isoformat()}
+    if calendar or business_day or subdivision:
+        spec["calendar"] = {"holidays": calendar, "subdivision": subdivision,
+                            "business_day": business_day or "skip"}
+    if dst_gap:
+        spec["dst_gap"] = dst_gap
+    if dst_fold:
+        spec["dst_fold"] = dst_fold
+    return spec
+
+
+def parse_after(value: str | None, tz: str) -> datetime:
+    """``--after``: an instant with offset, or a local date/datetime in the trigger's zone."""
+    if value is None:
+        return datetime.now(UTC)
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            return datetime.combine(date.fromisoformat(text), time(0), zone(tz))
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"--after {value!r} is not an ISO-8601 date or datetime") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=zone(tz))
+
+
+def occurrences_table(occs: list[Occurrence], tz: str) -> Table:
+    table = Table(box=None, header_style="bold")
+    for col in ("at (UTC)", f"local ({tz})", "note"):
+        table.add_column(col)
+    zi = zone(tz)
+    for o in occs:
+        note = f"skipped: {o.skipped}" if o.skipped else "; ".join(o.notes)
+        table.add_row(o.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ"),
+                      o.at.astimezone(zi).isoformat(), note)
+    return table
+
+
+@schedules_cli.command("preview")
+@handled
+def schedules_preview(cron: Cron = None, rrule: RRule = None, at: At = None,
+                      every: Every = None, start: Start = None, dtstart: DtStart = None,
+                      tz: Tz = None, calendar: CalendarOpt = None,
+                      subdivision: Subdivision = None, business_day: BusinessDay = None,
+                      dst_gap: DstGapOpt = None, dst_fold: DstFoldOpt = None,
+                      after: Annotated[str | None, typer.Option(
+                          "--after", help="List occurrences strictly after this (a date is "
+                                          "midnight in --tz) [default: now].")] = None,
+                      count: Annotated[int, typer.Option("-n", "--count",
+                                                         help="How many.")] = 10,
+                      json_out: JsonOut = False) -> None:
+    """The next occurrences of a trigger, without saving anything."""
+    from hora.triggers.spec import preview
+
+    spec = trigger_spec(cron, rrule, at, every, start, dtstart, tz, calendar, subdivision,
+                        business_day, dst_gap, dst_fold)
+    trig = trigger_from_spec(spec)
+    timezone = trigger_timezone(trig)
+    occs = preview(trig, parse_after(after, timezone), count)
+    if json_out:
+        print_json({"occurrences": [occurrence_to_json(o, timezone) for o in occs]})
+    else:
+        console().print(occurrences_table(occs, timezone))
+
+
+def schedule_dict(s: Schedule) -> dict[str, Any]:
+    return {
+        "id": s.id, "name": s.name, "task": s.task, "payload": s.payload,
+        "trigger": s.trigger, "queue": s.queue, "priority": s.priority,
+        "max_attempts": s.max_attempts, "correlation_id": s.correlation_id,
+        "misfire_policy": s.misfire_policy, "misfire_grace": s.misfire_grace,
+        "catchup_limit": s.catchup_limit, "overlap_policy": s.overlap_policy,
+        "state": s.state, "next_fire_at": _iso(s.next_fire_at), "cursor": _iso(s.cursor),
+        "created_at": _iso(s.created_at), "updated_at": _iso(s.updated_at),
+    }
+
+
+def tick_dict(t: Tick) -> dict[str, Any]:
+    return {"nominal": _iso(t.nominal), "fire_at": _iso(t.fire_at), "outcome": t.outcome,
+            "reason": t.reason, "job_id": t.job_id, "recorded_at": _iso(t.recorded_at)}
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def print_schedule(s: Schedule, json_out: bool) -> None:
+    if json_out:
+        print_json(schedule_dict(s))
+        return
+    table = Table(box=None, show_header=False)
+    for key, value in schedule_dict(s).items():
+        table.add_row(key, str(value))
+    console().print(table)
+
+
+@schedules_cli.command("create")
+@handled
+def schedules_create(task: Annotated[str, typer.Argument(help="Task name.")],
+                     cron: Cron = None, rrule: RRule = None, at: At = None,
+                     every: Every = None, start: Start = None, dtstart: DtStart = None,
+                     tz: Tz = None, calendar: CalendarOpt = None,
+                     subdivision: Subdivision = None, business_day: BusinessDay = None,
+                     dst_gap: DstGapOpt = None, dst_fold: DstFoldOpt = None,
+                     payload: Annotated[str, typer.Option("--payload", "-p",
+                                                          help="JSON object.")] = "{}",
+                     name: Annotated[str | None, typer.Option("--name")] = None,
+                     misfire: Annotated[str, typer.Option(
+                         "--misfire", help="skip | run_once | run_all")] = "skip",
+                     overlap: Annotated[str, typer.Option(
+                         "--overlap", help="allow | skip | queue | cancel_previous")] = "allow",
+                     database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
+    """Store a schedule: each occurrence of the trigger becomes a job of TASK."""
+    spec = trigger_spec(cron, rrule, at, every, start, dtstart, tz, calendar, subdivision,
+                        business_day, dst_gap, dst_fold)
+    data = parse_payload(payload)
+    with open_app(database_url) as app:
+        s = app.create_schedule(task, data, trigger=spec, name=name, misfire=misfire,
+                                overlap=overlap)
+    print_schedule(s, json_out)
+
+
+@schedules_cli.command("list")
+@handled
+def schedules_list(state: Annotated[str | None, typer.Option("--state")] = None,
+                   limit: Limit = 50, database_url: DatabaseUrl = None,
+                   json_out: JsonOut = False) -> None:
+    """Schedules, newest first."""
+    with open_app(database_url) as app:
+        page = app.list_schedules(state=state, limit=limit)
+    if json_out:
+        print_json({"items": [schedule_dict(s) for s in page.items],
+                    "next_cursor": page.next_cursor})
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("id", "name", "task", "state", "next fire (UTC)", "trigger"):
+        table.add_column(col)
+    for s in page.items:
+        table.add_row(s.id, s.name or "", s.task, s.state, _iso(s.next_fire_at) or "never",
+                      str(s.trigger))
+    console().print(table)
+
+
+ScheduleId = Annotated[str, typer.Argument(help="Schedule id.")]
+
+
+@schedules_cli.command("show")
+@handled
+def schedules_show(schedule_id: ScheduleId, count: Annotated[int, typer.Option(
+        "-n", "--count", help="Upcoming occurrences to show.")] = 5,
+        database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
+    """One schedule and its next occurrences."""
+    with open_app(database_url) as app:
+        s = app.get_schedule(schedule_id)
+        occs = app.preview_schedule(schedule_id, count)
+    tz = trigger_timezone(trigger_from_spec(s.trigger))
+    if json_out:
+        print_json({**schedule_dict(s),
+                    "occurrences": [occurrence_to_json(o, tz) for o in occs]})
+        return
+    print_schedule(s, False)
+    console().print(occurrences_table(occs, tz))
+
+
+def _control(action: str, schedule_id: str, database_url: str | None, json_out: bool) -> None:
+    with open_app(database_url) as app:
+        s = getattr(app, f"{action}_schedule")(schedule_id)
+    print_schedule(s, json_out)
+
+
+@schedules_cli.command("pause")
+@handled
+def schedules_pause(schedule_id: ScheduleId, database_url: DatabaseUrl = None,
+                    json_out: JsonOut = False) -> None:
+    """Stop firing; occurrences while paused are recorded as skipped on resume."""
+    _control("pause", schedule_id, database_url, json_out)
+
+
+@schedules_cli.command("resume")
+@handled
+def schedules_resume(schedule_id: ScheduleId, database_url: DatabaseUrl = None,
+                     json_out: JsonOut = False) -> None:
+    """Fire again, from now on."""
+    _control("resume", schedule_id, database_url, json_out)
+
+
+@schedules_cli.command("trigger")
+@handled
+def schedules_trigger(schedule_id: ScheduleId, database_url: DatabaseUrl = None,
+                      json_out: JsonOut = False) -> None:
+    """Enqueue the schedule's job now, outside its trigger."""
+    with open_app(database_url) as app:
+        job = app.trigger_schedule(schedule_id)
+    if json_out:
+        print_json({"job_id": job.id})
+    else:
+        say(f"enqueued job {job.id}")
+
+
+@schedules_cli.command("delete")
+@handled
+def schedules_delete(schedule_id: ScheduleId, database_url: DatabaseUrl = None) -> None:
+    """Delete a schedule and its ledger (jobs it fired stay)."""
+    with open_app(database_url) as app:
+        app.delete_schedule(schedule_id)
+    say(f"deleted schedule {schedule_id}")
+
+
+@schedules_cli.command("ticks")
+@handled
+def schedules_ticks(schedule_id: ScheduleId,
+                    outcome: Annotated[str | None, typer.Option(
+                        "--outcome", help="fired | skipped")] = None,
+                    limit: Limit = 50, database_url: DatabaseUrl = None,
+                    json_out: JsonOut = False) -> None:
+    """The tick ledger: each occurrence, fired (job id) or skipped (why), newest first."""
+    with open_app(database_url) as app:
+        page = app.schedule_ticks(schedule_id, outcome=outcome, limit=limit)
+    if json_out:
+        print_json({"items": [tick_dict(t) for t in page.items],
+                    "next_cursor": page.next_cursor})
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("nominal (UTC)", "fired at (UTC)", "outcome", "job / reason"):
+        table.add_column(col)
+    for t in page.items:
+        table.add_row(_iso(t.nominal) or "", _iso(t.fire_at) or "", t.outcome,
+                      t.job_id or t.reason or "")
+    console().print(table)

@@ -1,0 +1,263 @@
+"""The SDK's schedule methods (mixed into ``Hora``): create, read, edit, pause, resume,
+delete, trigger now, preview, and the tick ledger.
+
+A schedule's trigger spec is the only truth about when it fires: every edit recomputes
+``next_fire_at`` from the new spec, starting now, so a changed expression (or a new time-zone
+database) takes effect without rewriting stored occurrences.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from hora.clock import utc
+from hora.errors import InvalidPayload, InvalidTrigger
+from hora.ids import new_id
+from hora.models import DEFAULT_QUEUE, NewJob, Page, Schedule, Tick
+from hora.retry import DEFAULT_RETRY, RetryPolicy
+from hora.scheduler import (
+    MISFIRE_POLICIES,
+    OVERLAP_POLICIES,
+    SchedulePlan,
+    job_for,
+    plan_schedule,
+)
+from hora.triggers import Occurrence, Trigger
+from hora.triggers.spec import preview as preview_occurrences
+from hora.triggers.spec import trigger_from_spec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from hora.app import JobRequest, Task
+    from hora.clock import Clock
+    from hora.models import Job
+    from hora.store import Store
+
+log = logging.getLogger("hora.scheduler")
+
+#: Occurrences a resume records as skipped ("paused") at most; older ones are summarised.
+MAX_PAUSED_TICKS = 1000
+
+
+def _spec(trigger: Mapping[str, Any] | str) -> dict[str, Any]:
+    """A trigger spec from a dict, or from a bare cron expression / iCalendar text."""
+    if isinstance(trigger, str):
+        text = trigger.strip()
+        return {"rrule": text} if ("RRULE" in text.upper() or "DTSTART" in text.upper()) else {
+            "cron": text}
+    if not isinstance(trigger, Mapping):
+        raise InvalidTrigger("trigger: must be a spec object or a cron/iCalendar string")
+    return dict(trigger)
+
+
+def _first_after(trigger: Trigger, after: datetime) -> datetime | None:
+    """When the scheduler must next look at this trigger (a fire or a skip to record)."""
+    for occ in trigger.occurrences(after):
+        return occ.nominal if occ.skipped else min(occ.at, occ.nominal)
+    return None
+
+
+class ScheduleMixin:
+    """Schedule methods of ``Hora``; see the module docstring."""
+
+    if TYPE_CHECKING:  # provided by Hora
+        tasks: dict[str, Task[Any, Any]]
+        clock: Clock
+        tenant_id: str
+
+        @property
+        def store(self) -> Store: ...
+        def enqueue_many(self, requests: Iterable[JobRequest]) -> list[Job]: ...
+        def _notify_workers(self, earliest_due: datetime) -> None: ...
+
+    def _trigger(self, spec: Mapping[str, Any], schedule_id: str) -> Trigger:
+        return trigger_from_spec(spec, jitter_key=schedule_id)
+
+    def create_schedule(self, task: str | Any, payload: dict[str, Any] | None = None, *,
+                        trigger: Mapping[str, Any] | str, name: str | None = None,
+                        queue: str | None = None, priority: int | None = None,
+                        retry: RetryPolicy | None = None, max_attempts: int | None = None,
+                        timeout: float | None = None, correlation_id: str | None = None,
+                        misfire: str = "skip", misfire_grace: float = 60.0,
+                        catchup_limit: int = 10, overlap: str = "allow",
+                        paused: bool = False) -> Schedule:
+        """Store a schedule; each occurrence of ``trigger`` becomes a job of ``task``.
+
+        ``misfire``: what to do with occurrences later than ``misfire_grace`` seconds (after
+        downtime): ``skip`` them, ``run_once`` (coalesce into one run) or ``run_all`` (at most
+        ``catchup_limit``). ``overlap``: when the previous run is unfinished, ``allow`` another,
+        ``skip``, ``queue`` (at most one waiting) or ``cancel_previous``.
+        """
+        from hora.app import _payload_json
+
+        task_name = task if isinstance(task, str) else task.name
+        known = self.tasks.get(task_name)
+        now = self.clock.now()
+        spec = _spec(trigger)
+        schedule_id = new_id()
+        trig = self._trigger(spec, schedule_id)
+        if misfire not in MISFIRE_POLICIES:
+            raise InvalidPayload(f"misfire: {misfire!r} is not one of "
+                                 f"{', '.join(MISFIRE_POLICIES)}")
+        if overlap not in OVERLAP_POLICIES:
+            raise InvalidPayload(f"overlap: {overlap!r} is not one of "
+                                 f"{', '.join(OVERLAP_POLICIES)}")
+        if misfire_grace < 0 or catchup_limit < 1:
+            raise InvalidPayload("misfire_grace must be >= 0 and catchup_limit >= 1")
+        next_fire = _first_after(trig, now)
+        if next_fire is None:
+            raise InvalidTrigger("trigger: never fires after now; nothing to schedule")
+        payload = payload or {}
+        _payload_json(task_name, payload)  # refuse what is not JSON, naming the field
+        policy = retry or (known.retry_policy if known else DEFAULT_RETRY)
+        schedule = Schedule(
+            id=schedule_id, tenant_id=self.tenant_id, name=name, task=task_name,
+            payload=payload, trigger=spec,
+            queue=queue or (known.queue if known else DEFAULT_QUEUE),
+            priority=priority if priority is not None else (known.priority if known else 0),
+            max_attempts=max_attempts or policy.max_attempts,
+            retry_policy=None if retry is None else retry.to_dict(),
+            timeout=timeout if timeout is not None else (known.timeout if known else None),
+            correlation_id=correlation_id, misfire_policy=misfire,
+            misfire_grace=float(misfire_grace), catchup_limit=catchup_limit,
+            overlap_policy=overlap, state="paused" if paused else "active",
+            next_fire_at=next_fire, cursor=now, created_at=now, updated_at=now)
+        return self.store.insert_schedule(schedule)
+
+    def get_schedule(self, schedule_id: str) -> Schedule:
+        return self.store.get_schedule(schedule_id, tenant_id=self.tenant_id)
+
+    def list_schedules(self, *, state: str | None = None, limit: int = 50,
+                       cursor: str | None = None) -> Page[Schedule]:
+        if state not in (None, "active", "paused"):
+            raise InvalidPayload("state must be active or paused")
+        return self.store.list_schedules(tenant_id=self.tenant_id, state=state, limit=limit,
+                                         cursor=cursor)
+
+    def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
+        """Change a schedule; its future is recomputed from the (new) trigger, from now on."""
+        old = self.get_schedule(schedule_id)
+        allowed = {"trigger", "payload", "name", "queue", "priority", "max_attempts",
+                   "timeout", "correlation_id", "misfire", "misfire_grace", "catchup_limit",
+                   "overlap"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise InvalidPayload(f"cannot change {', '.join(sorted(unknown))} of a schedule")
+        fields: dict[str, Any] = {}
+        if "trigger" in changes:
+            fields["trigger"] = _spec(changes.pop("trigger"))
+        if "misfire" in changes:
+            m = changes.pop("misfire")
+            if m not in MISFIRE_POLICIES:
+                raise InvalidPayload(f"misfire: {m!r} is not one of {', '.join(MISFIRE_POLICIES)}")
+            fields["misfire_policy"] = m
+        if "overlap" in changes:
+            o = changes.pop("overlap")
+            if o not in OVERLAP_POLICIES:
+                raise InvalidPayload(f"overlap: {o!r} is not one of {', '.join(OVERLAP_POLICIES)}")
+            fields["overlap_policy"] = o
+        fields.update(changes)
+        now = self.clock.now()
+        new = replace(old, **fields, updated_at=now)
+        trig = self._trigger(new.trigger, new.id)
+        cursor = max(now, old.cursor)
+        new = replace(new, cursor=cursor, next_fire_at=_first_after(trig, cursor))
+        return self.store.update_schedule(new)
+
+    def pause_schedule(self, schedule_id: str) -> Schedule:
+        old = self.get_schedule(schedule_id)
+        return self.store.update_schedule(replace(old, state="paused",
+                                                  updated_at=self.clock.now()))
+
+    def resume_schedule(self, schedule_id: str) -> Schedule:
+        """Resume from now: occurrences that fell in the pause are recorded as skipped."""
+        old = self.get_schedule(schedule_id)
+        if old.state == "active":
+            return old
+        now = self.clock.now()
+        trig = self._trigger(old.trigger, old.id)
+        ticks: list[Occurrence] = []
+        for occ in trig.occurrences(old.cursor):
+            if occ.nominal > now or len(ticks) >= MAX_PAUSED_TICKS:
+                break
+            ticks.append(occ)
+        new = replace(old, state="active", cursor=now, updated_at=now,
+                      next_fire_at=_first_after(trig, now))
+        return self.store.update_schedule(new, skipped=[
+            (o.nominal, o.at, o.skipped or "paused") for o in ticks])
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        """Delete a schedule and its ledger; jobs it already fired are left alone."""
+        self.store.delete_schedule(schedule_id, tenant_id=self.tenant_id)
+
+    def trigger_schedule(self, schedule_id: str) -> Any:
+        """Run a schedule's job now, outside its trigger (not a nominal occurrence)."""
+        from hora.app import JobRequest
+
+        s = self.get_schedule(schedule_id)
+        retry = None if s.retry_policy is None else RetryPolicy.from_dict(s.retry_policy)
+        return self.enqueue_many([JobRequest(
+            task=s.task, payload=s.payload, queue=s.queue, priority=s.priority,
+            max_attempts=s.max_attempts, correlation_id=s.correlation_id, timeout=s.timeout,
+            retry=retry, schedule_id=s.id)])[0]
+
+    def schedule_ticks(self, schedule_id: str, *, outcome: str | None = None,
+                       limit: int = 100, cursor: str | None = None) -> Page[Tick]:
+        """The tick ledger, newest first: every nominal occurrence, fired or skipped (why)."""
+        before = None if cursor is None else utc(datetime.fromisoformat(cursor))
+        return self.store.list_ticks(schedule_id, tenant_id=self.tenant_id, outcome=outcome,
+                                     limit=limit, cursor=before)
+
+    def preview_schedule(self, schedule_id: str, count: int = 10,
+                         after: datetime | None = None) -> list[Occurrence]:
+        s = self.get_schedule(schedule_id)
+        return preview_occurrences(self._trigger(s.trigger, s.id),
+                                   after or self.clock.now(), count)
+
+    def preview(self, trigger: Mapping[str, Any] | str, *, after: datetime | None = None,
+                count: int = 10) -> list[Occurrence]:
+        """The next ``count`` occurrences of an unsaved trigger, skipped ones marked why."""
+        return preview_occurrences(trigger_from_spec(_spec(trigger)),
+                                   after or self.clock.now(), count)
+
+    # -- the scheduler's pass ----------------------------------------------------------------
+
+    def _process_due_schedules(self, limit: int = 100) -> tuple[int, int]:
+        now = self.clock.now()
+
+        def plan(schedule: Schedule, active: list[tuple[str, str]]) -> SchedulePlan:
+            try:
+                trig = self._trigger(schedule.trigger, schedule.id)
+                payload_json = json.dumps(schedule.payload, separators=(",", ":"),
+                                          sort_keys=True, ensure_ascii=False)
+                from hora.app import _fingerprint
+
+                fingerprint = _fingerprint(schedule.task, payload_json)
+
+                def make_job(occ: Occurrence) -> NewJob:
+                    nj = job_for(schedule, occ, payload_json, fingerprint)
+                    if schedule.retry_policy is not None:
+                        nj = replace(nj, retry_policy_json=json.dumps(schedule.retry_policy))
+                    return nj
+
+                return plan_schedule(schedule, trig, now, active, make_job=make_job)
+            except Exception:
+                log.exception("schedule %s cannot be evaluated; retrying in a minute",
+                              schedule.id)
+                return SchedulePlan(cursor=schedule.cursor,
+                                    next_fire_at=now + timedelta(minutes=1))
+
+        fired, processed = self.store.process_due_schedules(now, limit, plan)
+        if fired:
+            self._notify_workers(now)
+        return fired, processed
+
+    def next_schedule_fire(self) -> datetime | None:
+        """The earliest instant any active schedule of this store needs the scheduler."""
+        return self.store.next_schedule_fire()

@@ -1,0 +1,164 @@
+"""The two simplest triggers, ``at`` and ``interval``, and what every wrapper shares.
+
+``AtTrigger`` fires once; ``IntervalTrigger`` fires every fixed duration from an anchor, in
+absolute time (a UTC instant plus n times the duration), so DST never stretches or shrinks it.
+
+Wrappers (calendars, delivery windows, jitter) move an occurrence's ``at`` away from its
+``nominal``. Two optional methods let them answer ``next_after`` without scanning from the
+beginning of time, and let ``occurrences(after)`` decide exactly as a full scan would:
+
+* ``nominal_floor(instant)``: a nominal instant ``L`` such that every occurrence that fires
+  strictly after ``instant`` has ``nominal > L``;
+* ``at_floor(after)``: a lower bound of ``at`` for every occurrence with ``nominal > after``.
+
+A trigger without them fires at its nominal instant (``at``, ``interval``, ``cron``,
+``rrule``), and the functions below then answer ``instant`` and ``after``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from hora.errors import InvalidTrigger
+from hora.triggers import Occurrence, Trigger
+from hora.triggers.dst import zone
+
+#: How many skipped occurrences in a row a search looks at before it concludes that the
+#: trigger never fires again (say, a Saturday-only rule with the ``skip`` weekend policy).
+MAX_SKIPPED_RUN = 100_000
+
+ONE_MICROSECOND = timedelta(microseconds=1)
+
+
+def nominal_floor(trigger: Trigger, instant: datetime) -> datetime:
+    """A nominal instant before every occurrence of ``trigger`` that fires after ``instant``."""
+    method = getattr(trigger, "nominal_floor", None)
+    if method is None:
+        return instant
+    result: datetime = method(instant)
+    return result
+
+
+def at_floor(trigger: Trigger, after: datetime) -> datetime:
+    """A lower bound of ``at`` for the occurrences of ``trigger`` with ``nominal > after``."""
+    method = getattr(trigger, "at_floor", None)
+    if method is None:
+        return after
+    result: datetime = method(after)
+    return result
+
+
+def first_fire_after(trigger: Trigger, instant: datetime) -> datetime | None:
+    """The first instant strictly after ``instant`` at which ``trigger`` fires.
+
+    Fired occurrences come in strictly increasing ``at`` order, so the first one that fires
+    after ``instant`` (starting from the trigger's ``nominal_floor``) is the answer.
+    """
+    instant = require_aware(instant, "instant")
+    skipped_run = 0
+    for occ in trigger.occurrences(nominal_floor(trigger, instant)):
+        if occ.skipped is not None:
+            skipped_run += 1
+            if skipped_run >= MAX_SKIPPED_RUN:
+                return None
+            continue
+        skipped_run = 0
+        if occ.at > instant:
+            return occ.at
+    return None
+
+
+def trigger_timezone(trigger: object) -> str:
+    """The IANA zone a trigger's wall-clock times are read in (``UTC`` when it has none)."""
+    seen: set[int] = set()
+    current: object = trigger
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = getattr(current, "timezone", None)
+        if isinstance(name, str) and name:
+            return name
+        current = getattr(current, "base", None)
+    return "UTC"
+
+
+def require_aware(value: datetime, field: str) -> datetime:
+    """``value`` as an aware UTC datetime, or InvalidTrigger naming ``field``."""
+    if not isinstance(value, datetime):
+        raise InvalidTrigger(f"{field}: must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidTrigger(
+            f"{field}: {value.isoformat()} has no UTC offset; give an aware instant "
+            "such as 2027-03-14T07:30:00+00:00")
+    return value.astimezone(UTC)
+
+
+class AtTrigger:
+    """Fires once, at ``at``."""
+
+    def __init__(self, at: datetime, *, timezone: str = "UTC") -> None:
+        self.at = require_aware(at, "at")
+        self._tz = zone(timezone)
+        self.timezone = timezone
+
+    def __repr__(self) -> str:
+        return f"AtTrigger({self.at.isoformat()!r}, timezone={self.timezone!r})"
+
+    def occurrences(self, after: datetime) -> Iterator[Occurrence]:
+        after = require_aware(after, "after")
+        if self.at > after:
+            yield Occurrence(nominal=self.at, at=self.at, local=self.at.astimezone(self._tz))
+
+    def next_after(self, instant: datetime) -> datetime | None:
+        instant = require_aware(instant, "instant")
+        return self.at if self.at > instant else None
+
+
+class IntervalTrigger:
+    """Fires at ``start + n * every`` (n = 0, 1, ...) up to and including ``end``.
+
+    The arithmetic is on UTC instants: "every 24 hours" stays 24 real hours apart across a
+    DST change (use a cron or rrule trigger for "every day at 09:00 local").
+    """
+
+    def __init__(self, every: timedelta, start: datetime, end: datetime | None = None, *,
+                 timezone: str = "UTC") -> None:
+        if not isinstance(every, timedelta):
+            raise InvalidTrigger(f"every: must be a timedelta, not {type(every).__name__}")
+        if every <= timedelta(0):
+            raise InvalidTrigger(f"every: {every} must be a positive duration")
+        self.every = every
+        self.start = require_aware(start, "start")
+        self.end = None if end is None else require_aware(end, "end")
+        if self.end is not None and self.end < self.start:
+            raise InvalidTrigger(
+                f"end: {self.end.isoformat()} is before start {self.start.isoformat()}; "
+                "the interval never fires")
+        self._tz = zone(timezone)
+        self.timezone = timezone
+
+    def __repr__(self) -> str:
+        return (f"IntervalTrigger(every={self.every!r}, start={self.start.isoformat()!r}, "
+                f"end={self.end.isoformat() if self.end else None!r})")
+
+    def _first_index_after(self, after: datetime) -> int:
+        if after < self.start:
+            return 0
+        return (after - self.start) // self.every + 1
+
+    def occurrences(self, after: datetime) -> Iterator[Occurrence]:
+        after = require_aware(after, "after")
+        n = self._first_index_after(after)
+        while True:
+            at = self.start + n * self.every
+            if self.end is not None and at > self.end:
+                return
+            yield Occurrence(nominal=at, at=at, local=at.astimezone(self._tz))
+            n += 1
+
+    def next_after(self, instant: datetime) -> datetime | None:
+        instant = require_aware(instant, "instant")
+        at = self.start + self._first_index_after(instant) * self.every
+        if self.end is not None and at > self.end:
+            return None
+        return at
