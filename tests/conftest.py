@@ -9,9 +9,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from hora import FakeClock, Hora
 from hora.store import Store, open_store
+
+# CI explores the same examples every run (a red CI must be reproducible); locally hypothesis
+# keeps searching for new ones.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 POSTGRES_URL = os.environ.get("HORA_TEST_POSTGRES_URL", "")
 _pg_problem: str | None = None

@@ -195,6 +195,39 @@ def schedules_create(task: Annotated[str, typer.Argument(help="Task name.")],
     print_schedule(s, json_out)
 
 
+@schedules_cli.command("update")
+@handled
+def schedules_update(schedule_id: Annotated[str, typer.Argument(help="Schedule id.")],
+                     cron: Cron = None, rrule: RRule = None, at: At = None,
+                     every: Every = None, start: Start = None, dtstart: DtStart = None,
+                     tz: Tz = None, calendar: CalendarOpt = None,
+                     subdivision: Subdivision = None, business_day: BusinessDay = None,
+                     dst_gap: DstGapOpt = None, dst_fold: DstFoldOpt = None,
+                     payload: Annotated[str | None, typer.Option(
+                         "--payload", "-p", help="JSON object.")] = None,
+                     misfire: Annotated[str | None, typer.Option("--misfire")] = None,
+                     overlap: Annotated[str | None, typer.Option("--overlap")] = None,
+                     database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
+    """Change a schedule; its next occurrences are recomputed from now."""
+    changes: dict[str, Any] = {}
+    if any((cron, rrule, at, every)):
+        changes["trigger"] = trigger_spec(cron, rrule, at, every, start, dtstart, tz,
+                                          calendar, subdivision, business_day, dst_gap,
+                                          dst_fold)
+    if payload is not None:
+        changes["payload"] = parse_payload(payload)
+    if misfire is not None:
+        changes["misfire"] = misfire
+    if overlap is not None:
+        changes["overlap"] = overlap
+    if not changes:
+        raise BadInput("nothing to change: give a trigger (--cron, --rrule, --at, --every), "
+                       "--payload, --misfire or --overlap")
+    with open_app(database_url) as app:
+        s = app.update_schedule(schedule_id, **changes)
+    print_schedule(s, json_out)
+
+
 @schedules_cli.command("list")
 @handled
 def schedules_list(state: Annotated[str | None, typer.Option("--state")] = None,

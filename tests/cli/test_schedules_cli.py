@@ -62,6 +62,11 @@ def test_schedule_lifecycle(tmp_path: Path) -> None:
     assert ok_json("schedules", "list", *db)["items"][0]["id"] == s["id"]
     shown = ok_json("schedules", "show", s["id"], *db)
     assert len(shown["occurrences"]) == 5
+    changed = ok_json("schedules", "update", s["id"], "--cron", "30 * * * *", "--overlap",
+                      "skip", *db)
+    assert changed["trigger"]["cron"] == "30 * * * *" and changed["overlap_policy"] == "skip"
+    code, _, err = run("schedules", "update", s["id"], *db)
+    assert code == 2 and "nothing to change" in err
     assert ok_json("schedules", "pause", s["id"], *db)["state"] == "paused"
     assert ok_json("schedules", "resume", s["id"], *db)["state"] == "active"
     job = ok_json("schedules", "trigger", s["id"], *db)["job_id"]

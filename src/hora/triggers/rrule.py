@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import re
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -31,7 +32,7 @@ from typing import Any, cast
 from dateutil import rrule as du
 
 from hora.errors import InvalidTrigger
-from hora.triggers import Occurrence
+from hora.triggers import Occurrence, Trigger
 from hora.triggers.basic import MAX_SKIPPED_RUN, first_fire_after, require_aware
 from hora.triggers.dst import DstFold, DstGap, resolve_local, zone
 
@@ -275,6 +276,39 @@ def _days_feasible(rule: RRulePart) -> bool:
     return False
 
 
+#: How long creation may search for a first occurrence. dateutil scans an impossible
+#: combination of BY-rules (BYMONTH=2;BYMONTHDAY=30) up to the year 9999 before giving up,
+#: which for a daily rule takes minutes: refuse instead of hanging the caller.
+FIRST_FIRE_SEARCH_SECONDS = 2.0
+
+
+def _first_fire_bounded(trigger: Trigger, origin: datetime) -> datetime | None:
+    """``first_fire_after`` with a time limit; past it the rule is refused as never firing.
+
+    The search runs on a daemon thread, which dateutil will finish on its own (it stops at
+    the year 9999); the caller gets an answer within the limit either way.
+    """
+    box: list[datetime | BaseException | None] = []
+    done = threading.Event()
+
+    def search() -> None:
+        try:
+            box.append(first_fire_after(trigger, origin))
+        except BaseException as e:  # handed back to the caller below
+            box.append(e)
+        finally:
+            done.set()
+
+    threading.Thread(target=search, name="hora-rrule-probe", daemon=True).start()
+    if not done.wait(FIRST_FIRE_SEARCH_SECONDS):
+        raise _fail(f"no occurrence found within {FIRST_FIRE_SEARCH_SECONDS:.0f}s of searching: "
+                    "the BY-rules probably never match together (e.g. BYMONTH=2;BYMONTHDAY=30)")
+    result = box[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
 def _dateutil_rule(rule: RRulePart, dtstart: datetime) -> du.rrule:
     return du.rrule(
         cast(Any, rule.freq), dtstart=dtstart, interval=rule.interval, wkst=rule.wkst,
@@ -390,7 +424,7 @@ class RRuleTrigger:
         self._explicit = sorted(extra | ({self.dtstart} if not self.rules else set()))
         origin = min([self.dtstart, *self._explicit])
         self._origin = self._earliest(origin) - _LOCAL_MARGIN - timedelta(days=1)
-        if first_fire_after(self, self._origin) is None:
+        if _first_fire_bounded(self, self._origin) is None:
             raise _fail(f"the recurrence never fires (no occurrence from DTSTART "
                         f"{self.dtstart.isoformat()} on, after EXDATEs and the DST policy)")
 
