@@ -260,3 +260,17 @@ def test_cancel_previous_catch_up_runs_only_the_newest(app: Hora, clock: FakeClo
     assert "superseded" in (ticks[1][2] or "")
     assert app.get_job(ticks[0][3] or "").state is JobState.CANCELLED
     assert app.get_job(ticks[3][3] or "").state is JobState.SCHEDULED
+
+
+def test_a_standalone_scheduler_fires_without_a_worker(app: Hora, clock: FakeClock) -> None:
+    from hora.scheduler import Scheduler
+
+    _tasks(app)
+    app.create_schedule("report", trigger={"cron": "*/15 * * * *", "timezone": "UTC"},
+                        misfire="run_all")  # all four fall due before the first pass
+    app.create_schedule("report", trigger={"cron": "0 0 1 1 *", "timezone": "UTC"})
+    scheduler = Scheduler(app, batch_size=1)
+    clock.advance(timedelta(hours=1))
+    assert scheduler.tick() == 4 and scheduler.fired == 4
+    assert scheduler.tick() == 0
+    assert app.count_jobs() == {"scheduled": 4}
