@@ -470,6 +470,13 @@ def test_a_minutely_rule_from_1997_is_fast_and_keeps_its_phase() -> None:
      "FREQ=YEARLY;BYMONTHDAY=30;BYMONTH=2 never fires"),
     (ny("19970930T090000", "FREQ=YEARLY;BYMONTH=2"), "never fires"),
     (ny("19970902T000000", "FREQ=HOURLY;INTERVAL=6;BYHOUR=3"), "never fires"),
+    (ny("19970902T090000", "FREQ=DAILY;BYDAY=TU;BYSETPOS=2"),
+     "never fires: BYSETPOS=2 asks for positions beyond the at most 1 candidate(s)"),
+    (ny("19970902T090000", "FREQ=WEEKLY;BYDAY=MO,TH;BYSETPOS=-3"), "at most 2 candidate(s)"),
+    (ny("19970902T090000", "FREQ=DAILY;INTERVAL=14;BYDAY=MO"),
+     "never fires: with INTERVAL=14 from DTSTART, a Tuesday, it only reaches Tuesdays"),
+    (ny("19970902T090000", "FREQ=MONTHLY;INTERVAL=6;BYMONTH=1,2"),
+     "never fires: with INTERVAL=6 from DTSTART in month 9, it never reaches BYMONTH=1,2"),
     (ny("19970902T090000", "FREQ=DAILY;UNTIL=19970101T000000Z"),
      "rrule: the recurrence never fires"),
     (ny("19970902T090000", "FREQ=DAILY;COUNT=1") + "\nEXDATE;TZID=America/New_York:"

@@ -37,6 +37,7 @@ from hora.triggers.basic import MAX_SKIPPED_RUN, first_fire_after, require_aware
 from hora.triggers.dst import DstFold, DstGap, resolve_local, zone
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 FREQS = {"YEARLY": du.YEARLY, "MONTHLY": du.MONTHLY, "WEEKLY": du.WEEKLY, "DAILY": du.DAILY,
          "HOURLY": du.HOURLY, "MINUTELY": du.MINUTELY, "SECONDLY": du.SECONDLY}
 FREQ_NAMES = {v: k for k, v in FREQS.items()}
@@ -309,6 +310,47 @@ def _first_fire_bounded(trigger: Trigger, origin: datetime) -> datetime | None:
     return result
 
 
+def _never_fires(rule: RRulePart, full: RRulePart, dtstart: datetime) -> str | None:
+    """Why the rule can never produce an occurrence, when a cheap check can tell (dateutil
+    would otherwise search to the year 9999 before giving up)."""
+    if not _days_feasible(full):
+        return (f"no day matches its BYxxx parts (with the defaults taken from DTSTART "
+                f"{dtstart.isoformat()})")
+    weekdays = {wd for wd, n in full.byday if n is None}
+    if (rule.freq == du.DAILY and full.byday and not any(n for _, n in full.byday)
+            and rule.interval % 7 == 0 and dtstart.weekday() not in weekdays):
+        day = _DAY_NAMES[dtstart.weekday()]
+        return f"with INTERVAL={rule.interval} from DTSTART, a {day}, it only reaches {day}s"
+    if rule.freq == du.MONTHLY and full.bymonth:
+        reached = {(dtstart.month - 1 + k * rule.interval) % 12 + 1 for k in range(12)}
+        if not reached & set(full.bymonth):
+            return (f"with INTERVAL={rule.interval} from DTSTART in month {dtstart.month}, it "
+                    f"never reaches BYMONTH={','.join(map(str, full.bymonth))}")
+    if full.bysetpos:
+        # An upper bound of the candidates in one period (a day, week, month or year).
+        ordinals = sum(1 for _, n in full.byday if n is not None)
+        per_weekday = {du.YEARLY: 5 * len(full.bymonth) if full.bymonth else 53,
+                       du.MONTHLY: 5, du.WEEKLY: 1}.get(rule.freq, 1)
+        limits = [{du.YEARLY: 366, du.MONTHLY: 31, du.WEEKLY: 7}.get(rule.freq, 1)]
+        if full.byday:
+            limits.append(len(weekdays) * per_weekday + ordinals * max(1, len(full.bymonth)))
+        if full.bymonthday and rule.freq in (du.YEARLY, du.MONTHLY):
+            limits.append(len(full.bymonthday) * (max(1, len(full.bymonth))
+                                                  if rule.freq == du.YEARLY else 1))
+        if full.byyearday:
+            limits.append(len(full.byyearday))
+        times = 1
+        for part, finer_than in ((full.byhour, du.HOURLY), (full.byminute, du.MINUTELY),
+                                 (full.bysecond, du.SECONDLY)):
+            if rule.freq < finer_than:
+                times *= max(1, len(part))
+        most = min(limits) * times
+        if min(abs(p) for p in full.bysetpos) > most:
+            return (f"BYSETPOS={','.join(map(str, full.bysetpos))} asks for positions beyond "
+                    f"the at most {most} candidate(s) in each period")
+    return None
+
+
 def _dateutil_rule(rule: RRulePart, dtstart: datetime) -> du.rrule:
     return du.rrule(
         cast(Any, rule.freq), dtstart=dtstart, interval=rule.interval, wkst=rule.wkst,
@@ -391,9 +433,9 @@ class RRuleTrigger:
         self.rules = tuple(parse_rule(line) for line in rrule.splitlines() if line.strip())
         self._expanded = tuple(_with_dtstart_defaults(r, self.dtstart) for r in self.rules)
         for rule, full in zip(self.rules, self._expanded, strict=True):
-            if not _days_feasible(full):
-                raise _fail(f"{rule.text} never fires: no day matches its BYxxx parts "
-                            f"(with the defaults taken from DTSTART {self.dtstart.isoformat()})")
+            why = _never_fires(rule, full, self.dtstart)
+            if why is not None:
+                raise _fail(f"{rule.text} never fires: {why}")
             try:
                 _dateutil_rule(full, self.dtstart)
             except ValueError as e:
