@@ -9,7 +9,8 @@ The tree::
     ├── NotFound               (also LookupError)  no such job (or not visible to the caller)
     ├── Conflict
     │   ├── TransitionConflict                     the record was not in the state the move needs
-    │   └── IdempotencyConflict                    same idempotency key, different request
+    │   ├── IdempotencyConflict                    same idempotency key, different request
+    │   └── StaleRecord                            changed by someone else since it was read
     ├── StoreError                                 the database failed (driver error: __cause__)
     └── UnknownTask            (also LookupError)  no handler registered under that name
 
@@ -81,6 +82,10 @@ class IdempotencyConflict(Conflict):
             f"idempotency key {key!r} was already used for job {existing_job_id} "
             "with a different task or payload; use a new key for a different request"
         )
+
+
+class StaleRecord(Conflict):
+    """A write based on a stale read: the record's version moved on meanwhile."""
 
 
 class StoreError(HoraError):

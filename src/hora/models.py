@@ -197,6 +197,7 @@ class Schedule:
     cursor: datetime  # occurrences with nominal <= cursor have been dealt with
     created_at: datetime
     updated_at: datetime
+    version: int = 0  # bumped by every write; an edit from a stale read is refused
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hora.clock import utc
-from hora.errors import InvalidPayload, InvalidTrigger
+from hora.errors import InvalidPayload, InvalidTrigger, StaleRecord
 from hora.ids import new_id
 from hora.models import DEFAULT_QUEUE, NewJob, Page, Schedule, Tick
 from hora.retry import DEFAULT_RETRY, RetryPolicy
@@ -43,6 +43,8 @@ log = logging.getLogger("hora.scheduler")
 
 #: Occurrences a resume records as skipped ("paused") at most; older ones are summarised.
 MAX_PAUSED_TICKS = 1000
+#: How often an edit is redone when a scheduler pass wrote the schedule in between.
+STALE_RETRIES = 5
 
 
 def _spec(trigger: Mapping[str, Any] | str) -> dict[str, Any]:
@@ -140,9 +142,24 @@ class ScheduleMixin:
         return self.store.list_schedules(tenant_id=self.tenant_id, state=state, limit=limit,
                                          cursor=cursor)
 
+    def _rewrite(self, schedule_id: str,
+                 change: Callable[[Schedule], tuple[Schedule, list[Occurrence]]]) -> Schedule:
+        """Read, change, write with a version check; on a concurrent write (a scheduler pass
+        advanced the schedule meanwhile) read again and redo the change."""
+        for _ in range(STALE_RETRIES):
+            old = self.get_schedule(schedule_id)
+            new, skipped = change(old)
+            if new is old:
+                return old
+            try:
+                return self.store.update_schedule(new, skipped=[
+                    (o.nominal, o.at, o.skipped or "paused") for o in skipped])
+            except StaleRecord:
+                continue
+        raise StaleRecord(f"schedule {schedule_id} kept changing; try again")
+
     def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
         """Change a schedule; its future is recomputed from the (new) trigger, from now on."""
-        old = self.get_schedule(schedule_id)
         allowed = {"trigger", "payload", "name", "queue", "priority", "max_attempts",
                    "timeout", "correlation_id", "misfire", "misfire_grace", "catchup_limit",
                    "overlap"}
@@ -163,34 +180,41 @@ class ScheduleMixin:
                 raise InvalidPayload(f"overlap: {o!r} is not one of {', '.join(OVERLAP_POLICIES)}")
             fields["overlap_policy"] = o
         fields.update(changes)
-        now = self.clock.now()
-        new = replace(old, **fields, updated_at=now)
-        trig = self._trigger(new.trigger, new.id)
-        cursor = max(now, old.cursor)
-        new = replace(new, cursor=cursor, next_fire_at=_first_after(trig, cursor))
-        return self.store.update_schedule(new)
+
+        def change(old: Schedule) -> tuple[Schedule, list[Occurrence]]:
+            now = self.clock.now()
+            new = replace(old, **fields, updated_at=now)
+            trig = self._trigger(new.trigger, new.id)
+            cursor = max(now, old.cursor)
+            return replace(new, cursor=cursor, next_fire_at=_first_after(trig, cursor)), []
+
+        return self._rewrite(schedule_id, change)
 
     def pause_schedule(self, schedule_id: str) -> Schedule:
-        old = self.get_schedule(schedule_id)
-        return self.store.update_schedule(replace(old, state="paused",
-                                                  updated_at=self.clock.now()))
+        def change(old: Schedule) -> tuple[Schedule, list[Occurrence]]:
+            if old.state == "paused":
+                return old, []
+            return replace(old, state="paused", updated_at=self.clock.now()), []
+
+        return self._rewrite(schedule_id, change)
 
     def resume_schedule(self, schedule_id: str) -> Schedule:
         """Resume from now: occurrences that fell in the pause are recorded as skipped."""
-        old = self.get_schedule(schedule_id)
-        if old.state == "active":
-            return old
-        now = self.clock.now()
-        trig = self._trigger(old.trigger, old.id)
-        ticks: list[Occurrence] = []
-        for occ in trig.occurrences(old.cursor):
-            if occ.nominal > now or len(ticks) >= MAX_PAUSED_TICKS:
-                break
-            ticks.append(occ)
-        new = replace(old, state="active", cursor=now, updated_at=now,
-                      next_fire_at=_first_after(trig, now))
-        return self.store.update_schedule(new, skipped=[
-            (o.nominal, o.at, o.skipped or "paused") for o in ticks])
+
+        def change(old: Schedule) -> tuple[Schedule, list[Occurrence]]:
+            if old.state == "active":
+                return old, []
+            now = self.clock.now()
+            trig = self._trigger(old.trigger, old.id)
+            paused: list[Occurrence] = []
+            for occ in trig.occurrences(old.cursor):
+                if occ.nominal > now or len(paused) >= MAX_PAUSED_TICKS:
+                    break
+                paused.append(occ)
+            return replace(old, state="active", cursor=now, updated_at=now,
+                           next_fire_at=_first_after(trig, now)), paused
+
+        return self._rewrite(schedule_id, change)
 
     def delete_schedule(self, schedule_id: str) -> None:
         """Delete a schedule and its ledger; jobs it already fired are left alone."""

@@ -70,7 +70,7 @@ def raw(database_url: str) -> Iterator[Any]:
 
 def test_migrate_is_idempotent_and_recorded(store: Store) -> None:
     assert store.migrate() == []
-    assert store.applied_migrations() == [1, 2]  # type: ignore[attr-defined]
+    assert store.applied_migrations() == [1, 2, 3]  # type: ignore[attr-defined]
 
 
 def test_concurrent_first_starts_migrate_exactly_once(database_url: str) -> None:
@@ -94,7 +94,7 @@ def test_concurrent_first_starts_migrate_exactly_once(database_url: str) -> None
     for t in threads:
         t.join(60)
     assert not errors
-    assert sorted(results) == [[], [], [], [], [], [1, 2]]
+    assert sorted(results) == [[], [], [], [], [], [1, 2, 3]]
 
 
 def test_check_constraints_reject_impossible_rows(store: Store, database_url: str) -> None:
@@ -487,3 +487,25 @@ def test_rescue_honours_a_cancel_requested_before_the_worker_died(store: Store) 
     job = store.get_job(job_id, tenant_id="default")
     assert job.state is JobState.CANCELLED and job.finished_at == later
     assert not job.cancel_requested and job.attempts[0].outcome == "lost"
+
+
+def test_a_schedule_write_from_a_stale_read_is_refused(store: Store) -> None:
+    from dataclasses import replace
+
+    from hora.errors import StaleRecord
+    from hora.models import Schedule
+
+    s = store.insert_schedule(Schedule(
+        id=new_id(), tenant_id="default", name=None, task="t", payload={},
+        trigger={"cron": "* * * * *"}, queue="default", priority=0, max_attempts=3,
+        retry_policy=None, timeout=None, correlation_id=None, misfire_policy="skip",
+        misfire_grace=60, catchup_limit=10, overlap_policy="allow", state="active",
+        next_fire_at=T0, cursor=T0, created_at=T0, updated_at=T0))
+    assert s.version == 0
+    first = store.update_schedule(replace(s, state="paused"))
+    assert first.version == 1
+    with pytest.raises(StaleRecord):  # written from the version-0 read
+        store.update_schedule(replace(s, priority=5), skipped=[(T0, T0, "paused")])
+    current = store.get_schedule(s.id, tenant_id="default")
+    assert current.state == "paused" and current.priority == 0 and current.version == 1
+    assert store.list_ticks(s.id, tenant_id="default").items == []  # nothing half-written

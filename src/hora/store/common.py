@@ -136,7 +136,7 @@ def schedule_from_row(r: Mapping[str, Any], ts: Any, *, decoded: bool = False) -
         overlap_policy=r["overlap_policy"], state=r["state"],
         next_fire_at=None if r["next_fire_at"] is None else ts(r["next_fire_at"]),
         cursor=ts(r["cursor"]), created_at=ts(r["created_at"]),
-        updated_at=ts(r["updated_at"]),
+        updated_at=ts(r["updated_at"]), version=r.get("version", 0),
     )
 
 
@@ -155,7 +155,7 @@ def schedule_params(s: Schedule, ts: Any, *, encode_json: bool = True) -> dict[s
         "misfire_grace": s.misfire_grace, "catchup_limit": s.catchup_limit,
         "overlap_policy": s.overlap_policy, "state": s.state,
         "next_fire_at": None if s.next_fire_at is None else ts(s.next_fire_at),
-        "cursor": ts(s.cursor), "now": ts(s.updated_at),
+        "cursor": ts(s.cursor), "now": ts(s.updated_at), "version": s.version,
     }
 
 

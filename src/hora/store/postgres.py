@@ -27,6 +27,7 @@ from hora.errors import (
     HoraError,
     IdempotencyConflict,
     NotFound,
+    StaleRecord,
     StoreError,
     TransitionConflict,
 )
@@ -416,7 +417,9 @@ class PostgresStore:
                                        "exists") from None
                     raise
             if row is None:
-                raise NotFound(f"schedule {schedule.id} not found")
+                current = self._get_schedule(conn, schedule.id, schedule.tenant_id)  # NotFound
+                raise StaleRecord(f"schedule {schedule.id} changed meanwhile (version "
+                                  f"{current.version}, not {schedule.version}); read it again")
             if skipped:
                 conn.execute(Q["insert_ticks"], {
                     "schedule_id": schedule.id, "now": schedule.updated_at,

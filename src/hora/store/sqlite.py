@@ -24,6 +24,7 @@ from hora.errors import (
     HoraError,
     IdempotencyConflict,
     NotFound,
+    StaleRecord,
     StoreError,
     TransitionConflict,
 )
@@ -400,12 +401,6 @@ class SQLiteStore:
         """Replace a schedule's row (the caller recomputed cursor and next_fire_at), and
         record ``skipped`` occurrences (nominal, fire_at, reason) in its ledger."""
         with self._write() as conn:
-            n = to_us(schedule.updated_at)
-            for nominal, fire_at, reason in skipped:
-                conn.execute(Q["insert_tick"], {
-                    "schedule_id": schedule.id, "nominal": to_us(nominal),
-                    "fire_at": to_us(fire_at), "outcome": "skipped", "reason": reason,
-                    "job_id": None, "now": n})
             try:
                 cur = conn.execute(Q["update_schedule"], schedule_params(schedule, to_us))
             except sqlite3.IntegrityError as e:
@@ -413,7 +408,15 @@ class SQLiteStore:
                     raise Conflict(f"a schedule named {schedule.name!r} already exists") from None
                 raise
             if cur.rowcount == 0:
-                raise NotFound(f"schedule {schedule.id} not found")
+                current = self._get_schedule(conn, schedule.id, schedule.tenant_id)  # NotFound
+                raise StaleRecord(f"schedule {schedule.id} changed meanwhile (version "
+                                  f"{current.version}, not {schedule.version}); read it again")
+            n = to_us(schedule.updated_at)
+            for nominal, fire_at, reason in skipped:
+                conn.execute(Q["insert_tick"], {
+                    "schedule_id": schedule.id, "nominal": to_us(nominal),
+                    "fire_at": to_us(fire_at), "outcome": "skipped", "reason": reason,
+                    "job_id": None, "now": n})
             return self._get_schedule(conn, schedule.id, schedule.tenant_id)
 
     def delete_schedule(self, schedule_id: str, *, tenant_id: str) -> None:
