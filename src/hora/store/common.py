@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from hora.ids import new_id
-from hora.models import Attempt, ErrorInfo, Job, JobEvent, NewJob, Schedule, Tick
+from hora.models import Attempt, ErrorInfo, Job, JobEvent, NewJob, Page, Schedule, Tick
 from hora.states import JobState
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
 
 
 def to_us(dt: datetime) -> int:
@@ -162,3 +163,10 @@ def schedule_params(s: Schedule, ts: Any, *, encode_json: bool = True) -> dict[s
 def tick_from_row(r: tuple[Any, ...], ts: Any) -> Tick:
     schedule_id, nominal, fire_at, outcome, reason, job_id, recorded_at = r
     return Tick(schedule_id, ts(nominal), ts(fire_at), outcome, reason, job_id, ts(recorded_at))
+
+
+def keyset_page(rows: list[T], limit: int, cursor_of: Callable[[T], str]) -> Page[T]:
+    """A page from ``limit + 1`` rows read: the extra row only says there is a next page."""
+    items = rows[:limit]
+    more = len(rows) > limit and bool(items)
+    return Page(items, cursor_of(items[-1]) if more else None)

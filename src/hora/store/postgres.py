@@ -40,6 +40,7 @@ from hora.store.common import (
     error_json,
     event_from_row,
     job_from_row,
+    keyset_page,
     replay_of,
     rescue_decision,
     schedule_from_row,
@@ -316,9 +317,7 @@ class PostgresStore:
         }
         with self._read() as conn:
             jobs = _jobs(conn, Q["list_jobs"], params)
-        more = len(jobs) > limit
-        jobs = jobs[:limit]
-        return Page(jobs, jobs[-1].id if more and jobs else None)
+        return keyset_page(jobs, limit, lambda j: j.id)
 
     def cancel_job(self, job_id: str, *, tenant_id: str, now: datetime, reason: str) -> Job:
         params = {"id": job_id, "tenant_id": tenant_id, "now": now, "reason": reason}
@@ -395,9 +394,7 @@ class PostgresStore:
                 "tenant_id": tenant_id, "state": state, "cursor": cursor,
                 "limit": limit + 1}).fetchall()
         items = [schedule_from_row(r, _utc, decoded=True) for r in rows]
-        more = len(items) > limit
-        items = items[:limit]
-        return Page(items, items[-1].id if more and items else None)
+        return keyset_page(items, limit, lambda s: s.id)
 
     def update_schedule(self, schedule: Schedule,
                         skipped: Sequence[tuple[datetime, datetime, str]] = ()) -> Schedule:
@@ -443,9 +440,7 @@ class PostgresStore:
                 "schedule_id": schedule_id, "outcome": outcome, "limit": limit + 1,
                 "cursor": cursor}).fetchall()
         ticks = [tick_from_row(r, _utc) for r in rows]
-        more = len(ticks) > limit
-        ticks = ticks[:limit]
-        return Page(ticks, ticks[-1].nominal.isoformat() if more and ticks else None)
+        return keyset_page(ticks, limit, lambda t: t.nominal.isoformat())
 
     def process_due_schedules(self, now: datetime, limit: int, plan: PlanFn) -> tuple[int, int]:
         """Lock up to ``limit`` due schedules (``FOR UPDATE SKIP LOCKED``: those another

@@ -38,6 +38,7 @@ from hora.store.common import (
     event_from_row,
     from_us,
     job_from_row,
+    keyset_page,
     replay_of,
     rescue_decision,
     schedule_from_row,
@@ -319,9 +320,7 @@ class SQLiteStore:
         }
         with self._read() as conn:
             jobs = [job_from_row(r, from_us) for r in _rows(conn.execute(Q["list_jobs"], params))]
-        more = len(jobs) > limit
-        jobs = jobs[:limit]
-        return Page(jobs, jobs[-1].id if more and jobs else None)
+        return keyset_page(jobs, limit, lambda j: j.id)
 
     def cancel_job(self, job_id: str, *, tenant_id: str, now: datetime, reason: str) -> Job:
         params = {"id": job_id, "tenant_id": tenant_id, "now": to_us(now), "reason": reason}
@@ -392,9 +391,7 @@ class SQLiteStore:
             rows = _rows(conn.execute(Q["list_schedules"], {
                 "tenant_id": tenant_id, "state": state, "cursor": cursor, "limit": limit + 1}))
         items = [schedule_from_row(r, from_us) for r in rows]
-        more = len(items) > limit
-        items = items[:limit]
-        return Page(items, items[-1].id if more and items else None)
+        return keyset_page(items, limit, lambda s: s.id)
 
     def update_schedule(self, schedule: Schedule,
                         skipped: Sequence[tuple[datetime, datetime, str]] = ()) -> Schedule:
@@ -434,9 +431,7 @@ class SQLiteStore:
                 "schedule_id": schedule_id, "outcome": outcome, "limit": limit + 1,
                 "cursor": None if cursor is None else to_us(cursor)}).fetchall()
         ticks = [tick_from_row(r, from_us) for r in rows]
-        more = len(ticks) > limit
-        ticks = ticks[:limit]
-        return Page(ticks, ticks[-1].nominal.isoformat() if more and ticks else None)
+        return keyset_page(ticks, limit, lambda t: t.nominal.isoformat())
 
     def process_due_schedules(self, now: datetime, limit: int, plan: PlanFn) -> tuple[int, int]:
         """Apply ``plan`` to each due schedule inside one write transaction; returns
