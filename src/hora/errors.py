@@ -19,6 +19,7 @@ errors of hora itself and therefore do not derive from ``HoraError``:
 
     Retry(delay=...)   try again after ``delay`` (counts as an attempt)
     Cancel(reason)     stop for good; the job ends ``cancelled``, not dead
+    Fail(reason)       fail for good, whatever the retry policy: the job goes ``dead``
 """
 
 from __future__ import annotations
@@ -109,5 +110,15 @@ class Cancel(Exception):
     """Raised by a handler to stop its job for good without burying it in the DLQ."""
 
     def __init__(self, reason: str = "cancelled by handler") -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Fail(Exception):
+    """Raised by a handler whose failure no retry can fix (a 4xx answer, a payload the
+    handler cannot use): the job goes straight to the dead-letter queue, as BullMQ's
+    ``UnrecoverableError`` does, instead of burning its attempts."""
+
+    def __init__(self, reason: str = "failed permanently") -> None:
         self.reason = reason
         super().__init__(reason)

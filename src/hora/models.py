@@ -212,3 +212,50 @@ class Tick:
     reason: str | None
     job_id: str | None
     recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    """Who owns records. Every job and schedule carries a tenant id; API keys act in one.
+
+    Quotas are soft: checked before a write, so requests racing one another may overshoot a
+    limit by as many as are in flight. ``None`` means unlimited.
+    """
+
+    id: str
+    name: str
+    #: Standard Webhooks signing secret for HTTP targets: ``whsec_`` + base64 of the key.
+    webhook_secret: str
+    max_pending_jobs: int | None
+    max_active_schedules: int | None
+    rate_limit: float | None  # API requests per second (a token bucket per API process)
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key's record. The key itself is shown once at creation and never stored:
+    ``key_hash`` is its SHA-256 (keys are 190 random bits, so a slow hash buys nothing)."""
+
+    id: str
+    tenant_id: str
+    name: str | None
+    prefix: str  # the key's first characters, to recognise it in a listing
+    key_hash: str
+    scopes: tuple[str, ...]  # read, write, admin
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    """What an ``Idempotency-Key`` has seen: the request's fingerprint and, once the first
+    request finished, its response (``status`` None while that request is in progress)."""
+
+    tenant_id: str
+    key: str
+    fingerprint: str
+    status: int | None
+    body: str | None
+    created_at: datetime

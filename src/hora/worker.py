@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hora.clock import FakeClock
 from hora.context import JobContext, _current
-from hora.errors import Cancel, Retry, StoreError, UnknownTask
+from hora.errors import Cancel, Fail, Retry, StoreError, UnknownTask
 from hora.ids import new_id
 from hora.models import DEFAULT_QUEUE, ClaimedJob, ErrorInfo
 from hora.retry import RetryPolicy
@@ -458,7 +458,8 @@ class Worker:
         attempt = run.ctx.attempt
         info = _error_info(err)
         exhausted = attempt >= run.job.max_attempts
-        retryable = isinstance(err, (Retry, _Timeout)) or policy.is_retryable(err)
+        retryable = (isinstance(err, (Retry, _Timeout))
+                     or (not isinstance(err, Fail) and policy.is_retryable(err)))
         if final or exhausted or not retryable:
             self.stats["dead"] += 1
             why = ("attempts exhausted" if exhausted and retryable and not final

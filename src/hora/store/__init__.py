@@ -17,7 +17,19 @@ if TYPE_CHECKING:
     from hora.scheduler import SchedulePlan
 
 from hora.errors import ConfigError
-from hora.models import ClaimedJob, ErrorInfo, Job, JobFilter, NewJob, Page, Schedule, Tick
+from hora.models import (
+    ApiKey,
+    ClaimedJob,
+    ErrorInfo,
+    IdempotencyRecord,
+    Job,
+    JobFilter,
+    NewJob,
+    Page,
+    Schedule,
+    Tenant,
+    Tick,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +147,58 @@ class Store(Protocol):
         """Lock up to ``limit`` due schedules (skipping those another scheduler holds),
         apply ``plan`` to each, all in one transaction; returns (jobs fired, processed)."""
         ...
+
+    # tenants, API keys and HTTP idempotency records (the API's own state)
+    def insert_tenant(self, tenant: Tenant) -> Tenant:
+        """Raises Conflict if a tenant with that id exists."""
+        ...
+
+    def ensure_tenant(self, tenant: Tenant) -> Tenant:
+        """Insert unless a tenant with that id exists; either way return the stored one."""
+        ...
+
+    def get_tenant(self, tenant_id: str) -> Tenant: ...
+    def list_tenants(self, *, limit: int = 50, cursor: str | None = None) -> Page[Tenant]: ...
+    def update_tenant(self, tenant: Tenant) -> Tenant:
+        """Write name, quotas and rate limit (not id, secret or created_at)."""
+        ...
+
+    def insert_api_key(self, key: ApiKey) -> ApiKey: ...
+    def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
+        """The key with that hash, revoked or not (the caller refuses revoked keys)."""
+        ...
+
+    def list_api_keys(self, *, tenant_id: str | None = None, limit: int = 50,
+                      cursor: str | None = None) -> Page[ApiKey]: ...
+    def revoke_api_key(self, key_id: str, *, now: datetime) -> ApiKey:
+        """Mark revoked (idempotent: revoking twice keeps the first instant)."""
+        ...
+
+    def count_api_keys(self) -> int:
+        """All keys, revoked included: zero means a fresh installation."""
+        ...
+
+    def count_pending_jobs(self, tenant_id: str, *, limit: int) -> int:
+        """Unfinished jobs (scheduled, retrying, running) of a tenant, counted up to
+        ``limit`` (a quota check needs no more)."""
+        ...
+
+    def count_active_schedules(self, tenant_id: str, *, limit: int) -> int: ...
+
+    def begin_idempotent(self, tenant_id: str, key: str, fingerprint: str, *, now: datetime,
+                         expired_before: datetime, stuck_before: datetime,
+                         ) -> IdempotencyRecord | None:
+        """Claim ``key`` for a new request: None when claimed (a fresh key, one whose record
+        was created before ``expired_before``, or one still in progress since before
+        ``stuck_before``, whose request presumably died); otherwise the existing record."""
+        ...
+
+    def finish_idempotent(self, tenant_id: str, key: str, *, status: int, body: str) -> None: ...
+    def abort_idempotent(self, tenant_id: str, key: str) -> None:
+        """Forget an in-progress key (its request failed; a retry may run afresh)."""
+        ...
+
+    def purge_idempotent(self, before: datetime) -> int: ...
 
     def subscribe(self) -> Subscription | None:
         """Announcements of new due work from other processes, or None where the database
