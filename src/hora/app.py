@@ -8,6 +8,7 @@ that runs the same sync call in a thread. There is one implementation of every o
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import inspect
 import json
@@ -148,6 +149,16 @@ class Hora(ScheduleMixin):
         self.aio = AsyncHora(self)
 
     # -- set-up -------------------------------------------------------------------------------
+
+    def for_tenant(self, tenant_id: str) -> Hora:
+        """The same app (store, clock, tasks, workers) acting for another tenant: what the
+        HTTP API hands each request, so every SDK method is tenant-scoped for free."""
+        store = self.store  # open it once, on the shared app, before sharing it
+        view = copy.copy(self)
+        view.tenant_id = tenant_id
+        view._store = store
+        view.aio = AsyncHora(view)
+        return view
 
     @property
     def store(self) -> Store:

@@ -25,7 +25,8 @@ from hora.cli import (
     print_json,
     say,
 )
-from hora.models import Schedule, Tick
+from hora.models import Schedule
+from hora.render import iso_z, schedule_dict, tick_dict
 from hora.triggers import Occurrence
 from hora.triggers.dst import zone
 from hora.triggers.spec import occurrence_to_json, trigger_from_spec, trigger_timezone
@@ -138,27 +139,6 @@ def schedules_preview(cron: Cron = None, rrule: RRule = None, at: At = None,
         console().print(occurrences_table(occs, timezone))
 
 
-def schedule_dict(s: Schedule) -> dict[str, Any]:
-    return {
-        "id": s.id, "name": s.name, "task": s.task, "payload": s.payload,
-        "trigger": s.trigger, "queue": s.queue, "priority": s.priority,
-        "max_attempts": s.max_attempts, "correlation_id": s.correlation_id,
-        "misfire_policy": s.misfire_policy, "misfire_grace": s.misfire_grace,
-        "catchup_limit": s.catchup_limit, "overlap_policy": s.overlap_policy,
-        "state": s.state, "next_fire_at": _iso(s.next_fire_at), "cursor": _iso(s.cursor),
-        "created_at": _iso(s.created_at), "updated_at": _iso(s.updated_at),
-    }
-
-
-def tick_dict(t: Tick) -> dict[str, Any]:
-    return {"nominal": _iso(t.nominal), "fire_at": _iso(t.fire_at), "outcome": t.outcome,
-            "reason": t.reason, "job_id": t.job_id, "recorded_at": _iso(t.recorded_at)}
-
-
-def _iso(dt: datetime | None) -> str | None:
-    return None if dt is None else dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def print_schedule(s: Schedule, json_out: bool) -> None:
     if json_out:
         print_json(schedule_dict(s))
@@ -244,7 +224,7 @@ def schedules_list(state: Annotated[str | None, typer.Option("--state")] = None,
     for col in ("id", "name", "task", "state", "next fire (UTC)", "trigger"):
         table.add_column(col)
     for s in page.items:
-        table.add_row(s.id, s.name or "", s.task, s.state, _iso(s.next_fire_at) or "never",
+        table.add_row(s.id, s.name or "", s.task, s.state, iso_z(s.next_fire_at) or "never",
                       str(s.trigger))
     console().print(table)
 
@@ -332,6 +312,6 @@ def schedules_ticks(schedule_id: ScheduleId,
     for col in ("nominal (UTC)", "fired at (UTC)", "outcome", "job / reason"):
         table.add_column(col)
     for t in page.items:
-        table.add_row(_iso(t.nominal) or "", _iso(t.fire_at) or "", t.outcome,
+        table.add_row(iso_z(t.nominal) or "", iso_z(t.fire_at) or "", t.outcome,
                       t.job_id or t.reason or "")
     console().print(table)

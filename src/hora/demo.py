@@ -44,7 +44,11 @@ async def remind(user: str) -> str:
 
 def create_app(database_url: str | None = None) -> Hora:
     """A fresh app with the demo tasks registered (one per call, so tests stay isolated)."""
-    app = Hora(database_url)
+    return register(Hora(database_url))
+
+
+def register(app: Hora) -> Hora:
+    """Register the demo tasks on ``app`` (``hora serve --demo`` adds them to its own)."""
     app.task(greet, name="demo.greet")
     app.task(flaky, name="demo.flaky", retry=QUICK_RETRY)
     app.task(always_fails, name="demo.always_fails", retry=QUICK_RETRY)

@@ -15,7 +15,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from hora.models import Attempt, ErrorInfo, Job, JobEvent, Page
+from hora.models import Attempt, ErrorInfo, Job, JobEvent, Page, Schedule, Tick
 
 STATE_STYLES = {
     "scheduled": "cyan", "running": "blue", "retrying": "yellow", "succeeded": "green",
@@ -58,12 +58,36 @@ def job_dict(job: Job, *, history: bool = False) -> dict[str, Any]:
         "finished_at": iso(job.finished_at), "result": job.result,
         "last_error": error_dict(job.last_error), "cancel_requested": job.cancel_requested,
         "state_reason": job.state_reason, "replay_of": job.replay_of,
-        "replayed_as": job.replayed_as,
+        "replayed_as": job.replayed_as, "schedule_id": job.schedule_id,
     }
     if history:
         d["attempts"] = [attempt_dict(a) for a in job.attempts]
         d["events"] = [event_dict(e) for e in job.events]
     return d
+
+
+def iso_z(dt: datetime | None) -> str | None:
+    """UTC with a ``Z``, as the trigger preview JSON writes instants."""
+    return None if dt is None else dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def schedule_dict(s: Schedule) -> dict[str, Any]:
+    return {
+        "id": s.id, "name": s.name, "task": s.task, "payload": s.payload,
+        "trigger": s.trigger, "queue": s.queue, "priority": s.priority,
+        "max_attempts": s.max_attempts, "retry_policy": s.retry_policy, "timeout": s.timeout,
+        "correlation_id": s.correlation_id,
+        "misfire_policy": s.misfire_policy, "misfire_grace": s.misfire_grace,
+        "catchup_limit": s.catchup_limit, "overlap_policy": s.overlap_policy,
+        "state": s.state, "next_fire_at": iso_z(s.next_fire_at), "cursor": iso_z(s.cursor),
+        "created_at": iso_z(s.created_at), "updated_at": iso_z(s.updated_at),
+        "version": s.version,
+    }
+
+
+def tick_dict(t: Tick) -> dict[str, Any]:
+    return {"nominal": iso_z(t.nominal), "fire_at": iso_z(t.fire_at), "outcome": t.outcome,
+            "reason": t.reason, "job_id": t.job_id, "recorded_at": iso_z(t.recorded_at)}
 
 
 def page_dict(page: Page[Job]) -> dict[str, Any]:

@@ -8,7 +8,19 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from hora.ids import new_id
-from hora.models import Attempt, ErrorInfo, Job, JobEvent, NewJob, Page, Schedule, Tick
+from hora.models import (
+    ApiKey,
+    Attempt,
+    ErrorInfo,
+    IdempotencyRecord,
+    Job,
+    JobEvent,
+    NewJob,
+    Page,
+    Schedule,
+    Tenant,
+    Tick,
+)
 from hora.states import JobState
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -163,6 +175,54 @@ def schedule_params(s: Schedule, ts: Any, *, encode_json: bool = True) -> dict[s
 def tick_from_row(r: tuple[Any, ...], ts: Any) -> Tick:
     schedule_id, nominal, fire_at, outcome, reason, job_id, recorded_at = r
     return Tick(schedule_id, ts(nominal), ts(fire_at), outcome, reason, job_id, ts(recorded_at))
+
+
+def tenant_from_row(r: Mapping[str, Any], ts: Any) -> Tenant:
+    rate = r["rate_limit"]
+    return Tenant(
+        id=r["id"], name=r["name"], webhook_secret=r["webhook_secret"],
+        max_pending_jobs=r["max_pending_jobs"], max_active_schedules=r["max_active_schedules"],
+        rate_limit=None if rate is None else float(rate), created_at=ts(r["created_at"]),
+        updated_at=ts(r["updated_at"]),
+    )
+
+
+def tenant_params(t: Tenant, ts: Any) -> dict[str, Any]:
+    """The row of a tenant, as named parameters; ``ts`` encodes instants for the store."""
+    return {
+        "id": t.id, "name": t.name, "webhook_secret": t.webhook_secret,
+        "max_pending_jobs": t.max_pending_jobs, "max_active_schedules": t.max_active_schedules,
+        # float(): the column is a double whatever number type arrives.
+        "rate_limit": None if t.rate_limit is None else float(t.rate_limit),
+        "created_at": ts(t.created_at), "updated_at": ts(t.updated_at),
+    }
+
+
+def api_key_from_row(r: Mapping[str, Any], ts: Any, *, decoded: bool = False) -> ApiKey:
+    """``decoded`` says scopes arrive as a list (PostgreSQL text[]), not JSON text."""
+    scopes = r["scopes"] if decoded else json.loads(r["scopes"])
+    return ApiKey(
+        id=r["id"], tenant_id=r["tenant_id"], name=r["name"], prefix=r["prefix"],
+        key_hash=r["key_hash"], scopes=tuple(scopes), created_at=ts(r["created_at"]),
+        revoked_at=None if r["revoked_at"] is None else ts(r["revoked_at"]),
+    )
+
+
+def api_key_params(k: ApiKey, ts: Any, *, encode_json: bool = True) -> dict[str, Any]:
+    return {
+        "id": k.id, "tenant_id": k.tenant_id, "name": k.name, "prefix": k.prefix,
+        "key_hash": k.key_hash,
+        "scopes": dumps(list(k.scopes)) if encode_json else list(k.scopes),
+        "created_at": ts(k.created_at),
+        "revoked_at": None if k.revoked_at is None else ts(k.revoked_at),
+    }
+
+
+def idempotency_from_row(r: Mapping[str, Any], ts: Any) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        tenant_id=r["tenant_id"], key=r["key"], fingerprint=r["fingerprint"],
+        status=r["status"], body=r["body"], created_at=ts(r["created_at"]),
+    )
 
 
 def keyset_page(rows: list[T], limit: int, cursor_of: Callable[[T], str]) -> Page[T]:

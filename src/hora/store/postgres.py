@@ -31,20 +31,36 @@ from hora.errors import (
     StoreError,
     TransitionConflict,
 )
-from hora.models import ClaimedJob, Job, JobFilter, NewJob, Page, Schedule, Tick
+from hora.models import (
+    ApiKey,
+    ClaimedJob,
+    IdempotencyRecord,
+    Job,
+    JobFilter,
+    NewJob,
+    Page,
+    Schedule,
+    Tenant,
+    Tick,
+)
 from hora.states import JobState
 from hora.store import LeaseStatus, Outcome, PlanFn
 from hora.store.common import (
+    api_key_from_row,
+    api_key_params,
     attempt_from_row,
     dumps,
     error_json,
     event_from_row,
+    idempotency_from_row,
     job_from_row,
     keyset_page,
     replay_of,
     rescue_decision,
     schedule_from_row,
     schedule_params,
+    tenant_from_row,
+    tenant_params,
     tick_from_row,
     with_current_attempt,
 )
@@ -529,6 +545,120 @@ class PostgresStore:
             rows = conn.execute(Q["count_by_state"], {"tenant_id": tenant_id}).fetchall()
         return {state: int(n) for state, n in rows}
 
+    # -- tenants, API keys and HTTP idempotency records ---------------------------------------
+
+    def insert_tenant(self, tenant: Tenant) -> Tenant:
+        with self._write() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["insert_tenant"], _tenant_params(tenant)).fetchone()
+        if row is None:
+            raise Conflict(f"tenant {tenant.id!r} already exists")
+        return tenant_from_row(row, _utc)
+
+    def ensure_tenant(self, tenant: Tenant) -> Tenant:
+        with self._write() as conn:
+            with conn.cursor(row_factory=dict_row) as cur:
+                row = cur.execute(Q["insert_tenant"], _tenant_params(tenant)).fetchone()
+            # Inserted, or (READ COMMITTED) this statement sees the row that stood in the way.
+            return tenant_from_row(row, _utc) if row else self._get_tenant(conn, tenant.id)
+
+    def _get_tenant(self, conn: Conn, tenant_id: str) -> Tenant:
+        with conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["get_tenant"], {"id": tenant_id}).fetchone()
+        if row is None:
+            raise NotFound(f"tenant {tenant_id!r} not found")
+        return tenant_from_row(row, _utc)
+
+    def get_tenant(self, tenant_id: str) -> Tenant:
+        with self._read() as conn:
+            return self._get_tenant(conn, tenant_id)
+
+    def list_tenants(self, *, limit: int = 50, cursor: str | None = None) -> Page[Tenant]:
+        with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(Q["list_tenants"], {"cursor": cursor,
+                                                   "limit": limit + 1}).fetchall()
+        return keyset_page([tenant_from_row(r, _utc) for r in rows], limit, lambda t: t.id)
+
+    def update_tenant(self, tenant: Tenant) -> Tenant:
+        with self._write() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["update_tenant"], _tenant_params(tenant)).fetchone()
+        if row is None:
+            raise NotFound(f"tenant {tenant.id!r} not found")
+        return tenant_from_row(row, _utc)
+
+    def insert_api_key(self, key: ApiKey) -> ApiKey:
+        with self._write() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["insert_api_key"],
+                              api_key_params(key, _utc, encode_json=False)).fetchone()
+        if row is None:
+            raise Conflict(f"API key {key.id} (or one with its hash) already exists")
+        return api_key_from_row(row, _utc, decoded=True)
+
+    def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
+        with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["api_key_by_hash"], {"key_hash": key_hash}).fetchone()
+        return None if row is None else api_key_from_row(row, _utc, decoded=True)
+
+    def list_api_keys(self, *, tenant_id: str | None = None, limit: int = 50,
+                      cursor: str | None = None) -> Page[ApiKey]:
+        with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(Q["list_api_keys"], {
+                "tenant_id": tenant_id, "cursor": cursor, "limit": limit + 1}).fetchall()
+        return keyset_page([api_key_from_row(r, _utc, decoded=True) for r in rows], limit,
+                           lambda k: k.id)
+
+    def revoke_api_key(self, key_id: str, *, now: datetime) -> ApiKey:
+        with self._write() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["revoke_api_key"], {"id": key_id, "now": now}).fetchone()
+        if row is None:
+            raise NotFound(f"API key {key_id} not found")
+        return api_key_from_row(row, _utc, decoded=True)
+
+    def count_api_keys(self) -> int:
+        return self._count(Q["count_api_keys"], {})
+
+    def count_pending_jobs(self, tenant_id: str, *, limit: int) -> int:
+        return self._count(Q["count_pending_jobs"], {"tenant_id": tenant_id, "limit": limit})
+
+    def count_active_schedules(self, tenant_id: str, *, limit: int) -> int:
+        return self._count(Q["count_active_schedules"],
+                           {"tenant_id": tenant_id, "limit": limit})
+
+    def _count(self, query: str, params: dict[str, Any]) -> int:
+        with self._read() as conn:
+            row = conn.execute(query, params).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def begin_idempotent(self, tenant_id: str, key: str, fingerprint: str, *, now: datetime,
+                         expired_before: datetime, stuck_before: datetime,
+                         ) -> IdempotencyRecord | None:
+        """Claim or read, in one transaction. The claim is one INSERT ... ON CONFLICT DO
+        UPDATE ... WHERE: of two concurrent requests with one key, the second waits for the
+        first's row and then finds it taken, so only one is told to go ahead."""
+        params = {"tenant_id": tenant_id, "key": key, "fingerprint": fingerprint, "now": now,
+                  "expired_before": expired_before, "stuck_before": stuck_before}
+        with self._write() as conn:
+            if conn.execute(Q["claim_idempotent"], params).fetchone() is not None:
+                return None
+            # The refused upsert locked the row that stood in the way: it is still there.
+            with conn.cursor(row_factory=dict_row) as cur:
+                row = cur.execute(Q["get_idempotent"], params).fetchone()
+        if row is None:  # pragma: no cover - see above
+            raise StoreError(f"idempotency key {key!r} was neither claimed nor found")
+        return idempotency_from_row(row, _utc)
+
+    def finish_idempotent(self, tenant_id: str, key: str, *, status: int, body: str) -> None:
+        with self._write() as conn:
+            conn.execute(Q["finish_idempotent"], {"tenant_id": tenant_id, "key": key,
+                                                  "status": status, "body": body})
+
+    def abort_idempotent(self, tenant_id: str, key: str) -> None:
+        with self._write() as conn:
+            conn.execute(Q["abort_idempotent"], {"tenant_id": tenant_id, "key": key})
+
+    def purge_idempotent(self, before: datetime) -> int:
+        with self._write() as conn:
+            return conn.execute(Q["purge_idempotent"], {"before": before}).rowcount
+
 
 # -- helpers shared by the methods above ------------------------------------------------------
 
@@ -626,6 +756,10 @@ def _schedule_params(schedule: Schedule) -> dict[str, Any]:
     params["misfire_grace"] = float(schedule.misfire_grace)
     params["timeout"] = None if schedule.timeout is None else float(schedule.timeout)
     return params
+
+
+def _tenant_params(tenant: Tenant) -> dict[str, Any]:
+    return tenant_params(tenant, _utc)
 
 
 def _is_name_conflict(e: psycopg.errors.UniqueViolation) -> bool:

@@ -381,3 +381,106 @@ LIMIT %(limit)s;
 -- name: next_schedule_fire
 SELECT min(next_fire_at) FROM hora_schedules
 WHERE state = 'active' AND next_fire_at IS NOT NULL;
+
+-- name: insert_tenant
+-- RETURNING nothing means a tenant with that id exists.
+INSERT INTO hora_tenants (id, name, webhook_secret, max_pending_jobs, max_active_schedules,
+                          rate_limit, created_at, updated_at)
+VALUES (%(id)s, %(name)s, %(webhook_secret)s, %(max_pending_jobs)s, %(max_active_schedules)s,
+        %(rate_limit)s, %(created_at)s, %(updated_at)s)
+ON CONFLICT (id) DO NOTHING
+RETURNING *;
+
+-- name: get_tenant
+SELECT * FROM hora_tenants WHERE id = %(id)s;
+
+-- name: list_tenants
+SELECT * FROM hora_tenants
+WHERE (%(cursor)s::text IS NULL OR id > %(cursor)s::text)
+ORDER BY id
+LIMIT %(limit)s;
+
+-- name: update_tenant
+UPDATE hora_tenants
+SET name = %(name)s, max_pending_jobs = %(max_pending_jobs)s,
+    max_active_schedules = %(max_active_schedules)s, rate_limit = %(rate_limit)s,
+    updated_at = %(updated_at)s
+WHERE id = %(id)s
+RETURNING *;
+
+-- name: insert_api_key
+-- RETURNING nothing means the id or the hash is taken.
+INSERT INTO hora_api_keys (id, tenant_id, name, prefix, key_hash, scopes, created_at,
+                           revoked_at)
+VALUES (%(id)s, %(tenant_id)s, %(name)s, %(prefix)s, %(key_hash)s, %(scopes)s::text[],
+        %(created_at)s, %(revoked_at)s)
+ON CONFLICT DO NOTHING
+RETURNING *;
+
+-- name: api_key_by_hash
+SELECT * FROM hora_api_keys WHERE key_hash = %(key_hash)s;
+
+-- name: list_api_keys
+-- Newest first (ids are UUIDv7 strings, which sort by creation time).
+SELECT * FROM hora_api_keys
+WHERE (%(tenant_id)s::text IS NULL OR tenant_id = %(tenant_id)s::text)
+  AND (%(cursor)s::text IS NULL OR id < %(cursor)s::text)
+ORDER BY id DESC
+LIMIT %(limit)s;
+
+-- name: revoke_api_key
+-- Revoking twice keeps the first instant.
+UPDATE hora_api_keys SET revoked_at = COALESCE(revoked_at, %(now)s) WHERE id = %(id)s
+RETURNING *;
+
+-- name: count_api_keys
+SELECT count(*) FROM hora_api_keys;
+
+-- name: count_pending_jobs
+-- Unfinished jobs of a tenant, counted up to the limit (a quota check needs no more). Two
+-- branches whose WHERE clauses match the partial indexes of waiting and of leased jobs, so the
+-- cost follows the backlog, not the history: there is no index on tenant_id, and a scan of
+-- every finished job per enqueue would grow without bound. A running job always holds a lease
+-- (CHECK in 0001).
+SELECT count(*) FROM (
+    SELECT 1 FROM hora_jobs
+    WHERE state IN ('scheduled', 'retrying') AND tenant_id = %(tenant_id)s
+    UNION ALL
+    SELECT 1 FROM hora_jobs
+    WHERE lease_owner IS NOT NULL AND state = 'running' AND tenant_id = %(tenant_id)s
+    LIMIT %(limit)s) AS pending;
+
+-- name: count_active_schedules
+SELECT count(*) FROM (
+    SELECT 1 FROM hora_schedules
+    WHERE tenant_id = %(tenant_id)s AND state = 'active'
+    LIMIT %(limit)s) AS active;
+
+-- name: claim_idempotent
+-- One statement, so two requests with one key cannot both claim it: the second waits on the
+-- first's row, then finds it taken. A fresh row, or a takeover of an expired record or of one
+-- stuck in progress; RETURNING nothing means the key is taken, and the conflicting row is
+-- locked (DO UPDATE locks it even when WHERE refuses), so it is there to be read.
+INSERT INTO hora_idempotency AS i (tenant_id, key, fingerprint, status, body, created_at)
+VALUES (%(tenant_id)s, %(key)s, %(fingerprint)s, NULL, NULL, %(now)s)
+ON CONFLICT (tenant_id, key) DO UPDATE
+SET fingerprint = excluded.fingerprint, status = NULL, body = NULL,
+    created_at = excluded.created_at
+WHERE i.created_at < %(expired_before)s
+   OR (i.status IS NULL AND i.created_at < %(stuck_before)s)
+RETURNING i.key;
+
+-- name: get_idempotent
+SELECT * FROM hora_idempotency WHERE tenant_id = %(tenant_id)s AND key = %(key)s;
+
+-- name: finish_idempotent
+-- Only a request in progress records its response: a finished record keeps the first one.
+UPDATE hora_idempotency SET status = %(status)s, body = %(body)s
+WHERE tenant_id = %(tenant_id)s AND key = %(key)s AND status IS NULL;
+
+-- name: abort_idempotent
+DELETE FROM hora_idempotency
+WHERE tenant_id = %(tenant_id)s AND key = %(key)s AND status IS NULL;
+
+-- name: purge_idempotent
+DELETE FROM hora_idempotency WHERE created_at < %(before)s;

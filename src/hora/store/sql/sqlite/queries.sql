@@ -245,3 +245,97 @@ LIMIT :limit;
 -- name: next_schedule_fire
 SELECT min(next_fire_at) FROM hora_schedules INDEXED BY hora_schedules_due
 WHERE state = 'active' AND next_fire_at IS NOT NULL;
+
+-- name: insert_tenant
+INSERT INTO hora_tenants (id, name, webhook_secret, max_pending_jobs, max_active_schedules,
+                          rate_limit, created_at, updated_at)
+VALUES (:id, :name, :webhook_secret, :max_pending_jobs, :max_active_schedules, :rate_limit,
+        :created_at, :updated_at)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: get_tenant
+SELECT * FROM hora_tenants WHERE id = :id;
+
+-- name: list_tenants
+SELECT * FROM hora_tenants
+WHERE (:cursor IS NULL OR id > :cursor)
+ORDER BY id
+LIMIT :limit;
+
+-- name: update_tenant
+UPDATE hora_tenants
+SET name = :name, max_pending_jobs = :max_pending_jobs,
+    max_active_schedules = :max_active_schedules, rate_limit = :rate_limit,
+    updated_at = :updated_at
+WHERE id = :id;
+
+-- name: insert_api_key
+INSERT INTO hora_api_keys (id, tenant_id, name, prefix, key_hash, scopes, created_at,
+                           revoked_at)
+VALUES (:id, :tenant_id, :name, :prefix, :key_hash, :scopes, :created_at, :revoked_at)
+ON CONFLICT DO NOTHING;
+
+-- name: get_api_key
+SELECT * FROM hora_api_keys WHERE id = :id;
+
+-- name: api_key_by_hash
+SELECT * FROM hora_api_keys WHERE key_hash = :key_hash;
+
+-- name: list_api_keys
+-- Newest first (ids are UUIDv7 strings, which sort by creation time).
+SELECT * FROM hora_api_keys
+WHERE (:tenant_id IS NULL OR tenant_id = :tenant_id) AND (:cursor IS NULL OR id < :cursor)
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: revoke_api_key
+-- Revoking twice keeps the first instant.
+UPDATE hora_api_keys SET revoked_at = COALESCE(revoked_at, :now) WHERE id = :id;
+
+-- name: count_api_keys
+SELECT count(*) FROM hora_api_keys;
+
+-- name: count_pending_jobs
+-- Unfinished jobs of a tenant, counted up to :limit (a quota check needs no more). Walks the
+-- partial indexes of waiting and of leased jobs, so the cost follows the backlog, not the
+-- history: there is no index on tenant_id, and a scan of every finished job per enqueue would
+-- grow without bound. A running job always holds a lease (CHECK in 0001).
+SELECT count(*) FROM (
+    SELECT 1 FROM hora_jobs INDEXED BY hora_jobs_due
+    WHERE state IN ('scheduled', 'retrying') AND tenant_id = :tenant_id
+    UNION ALL
+    SELECT 1 FROM hora_jobs INDEXED BY hora_jobs_leased
+    WHERE lease_owner IS NOT NULL AND state = 'running' AND tenant_id = :tenant_id
+    LIMIT :limit);
+
+-- name: count_active_schedules
+SELECT count(*) FROM (
+    SELECT 1 FROM hora_schedules
+    WHERE tenant_id = :tenant_id AND state = 'active'
+    LIMIT :limit);
+
+-- name: claim_idempotent
+-- A fresh row, or a takeover of an expired record or of one stuck in progress; RETURNING
+-- nothing means the key is taken and its record stands (read it with get_idempotent).
+INSERT INTO hora_idempotency (tenant_id, key, fingerprint, status, body, created_at)
+VALUES (:tenant_id, :key, :fingerprint, NULL, NULL, :now)
+ON CONFLICT (tenant_id, key) DO UPDATE
+SET fingerprint = excluded.fingerprint, status = NULL, body = NULL,
+    created_at = excluded.created_at
+WHERE hora_idempotency.created_at < :expired_before
+   OR (hora_idempotency.status IS NULL AND hora_idempotency.created_at < :stuck_before)
+RETURNING key;
+
+-- name: get_idempotent
+SELECT * FROM hora_idempotency WHERE tenant_id = :tenant_id AND key = :key;
+
+-- name: finish_idempotent
+-- Only a request in progress records its response: a finished record keeps the first one.
+UPDATE hora_idempotency SET status = :status, body = :body
+WHERE tenant_id = :tenant_id AND key = :key AND status IS NULL;
+
+-- name: abort_idempotent
+DELETE FROM hora_idempotency WHERE tenant_id = :tenant_id AND key = :key AND status IS NULL;
+
+-- name: purge_idempotent
+DELETE FROM hora_idempotency WHERE created_at < :before;

@@ -1,0 +1,169 @@
+"""API keys, tenants and per-tenant rate limits.
+
+A key is ``hora_`` + 32 random base62 characters (190 bits); only its SHA-256 is stored, so a
+leaked database leaks no usable key, and the lookup is one indexed read. Keys and tenants are
+cached for a few seconds per process: a revoked key stops working within ``CACHE_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import string
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from hora.errors import NotFound
+from hora.http_target import new_secret
+from hora.ids import new_id
+from hora.models import DEFAULT_TENANT, ApiKey, Tenant
+from hora.store import Store
+
+KEY_PREFIX = "hora_"
+_ALPHABET = string.ascii_letters + string.digits
+CACHE_SECONDS = 5.0
+SCOPES = ("read", "write", "admin")
+#: What each scope also grants: admin can do anything, write can read.
+IMPLIED = {"admin": {"admin", "write", "read"}, "write": {"write", "read"}, "read": {"read"}}
+
+
+def new_key() -> str:
+    return KEY_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(32))
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_record(key: str, *, tenant_id: str, name: str | None, scopes: tuple[str, ...],
+               now: datetime) -> ApiKey:
+    return ApiKey(id=new_id(), tenant_id=tenant_id, name=name, prefix=key[:12],
+                  key_hash=hash_key(key), scopes=scopes, created_at=now)
+
+
+def default_tenant(tenant_id: str, now: datetime) -> Tenant:
+    return Tenant(id=tenant_id, name=tenant_id, webhook_secret=new_secret(),
+                  max_pending_jobs=None, max_active_schedules=None, rate_limit=None,
+                  created_at=now, updated_at=now)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling: the key's tenant and what its scopes grant."""
+
+    key_id: str
+    tenant_id: str
+    grants: frozenset[str]
+
+    def can(self, scope: str) -> bool:
+        return scope in self.grants
+
+
+def grants_of(scopes: tuple[str, ...]) -> frozenset[str]:
+    out: set[str] = set()
+    for s in scopes:
+        out |= IMPLIED.get(s, set())
+    return frozenset(out)
+
+
+class Keyring:
+    """Resolves presented keys to callers, with a short per-process cache."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._keys: dict[str, tuple[float, ApiKey | None]] = {}
+        self._tenants: dict[str, tuple[float, Tenant | None]] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, presented: str) -> ApiKey | None:
+        digest = hash_key(presented)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._keys.get(digest)
+        if hit is not None and now - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        record = self.store.api_key_by_hash(digest)
+        with self._lock:
+            if len(self._keys) > 10_000:
+                self._keys.clear()
+            self._keys[digest] = (now, record)
+        return record
+
+    def tenant(self, tenant_id: str) -> Tenant | None:
+        now = time.monotonic()
+        with self._lock:
+            hit = self._tenants.get(tenant_id)
+        if hit is not None and now - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        try:
+            record: Tenant | None = self.store.get_tenant(tenant_id)
+        except NotFound:
+            record = None
+        with self._lock:
+            self._tenants[tenant_id] = (now, record)
+        return record
+
+    def forget(self) -> None:
+        """Drop the caches (after this process changed a key or tenant)."""
+        with self._lock:
+            self._keys.clear()
+            self._tenants.clear()
+
+
+class RateLimiter:
+    """A token bucket per tenant: ``rate`` requests per second, bursts up to one second's
+    worth. Per API process; with N processes behind a balancer a tenant gets up to N times
+    the rate, which operators size for (a shared limiter would put a write on every call)."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, stamp)
+        self._lock = threading.Lock()
+
+    def take(self, tenant_id: str, rate: float) -> float:
+        """0 when admitted, else the seconds until a token is free."""
+        capacity = max(1.0, rate)
+        now = time.monotonic()
+        with self._lock:
+            tokens, stamp = self._buckets.get(tenant_id, (capacity, now))
+            tokens = min(capacity, tokens + (now - stamp) * rate)
+            if tokens >= 1.0:
+                self._buckets[tenant_id] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[tenant_id] = (tokens, now)
+            return (1.0 - tokens) / rate
+
+
+def retry_after_header(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))
+
+
+def bootstrap_admin(store: Store, now: datetime, *, preset: str | None) -> str | None:
+    """On a store without any key, create the first admin key (of the default tenant).
+
+    Returns the new key to print once, or None when keys exist already. ``preset`` (from
+    ``HORA_ADMIN_KEY``) is registered instead of a random key, so a deployment can know its
+    admin key in advance; it is registered even when other keys exist, if it is new.
+    """
+    store.ensure_tenant(default_tenant(DEFAULT_TENANT, now))
+    if preset:
+        if not preset.startswith(KEY_PREFIX) or len(preset) < 24:
+            from hora.errors import ConfigError
+
+            raise ConfigError("HORA_ADMIN_KEY must start with 'hora_' and be at least 24 "
+                              "characters long (e.g. the output of `hora keys generate`)")
+        if store.api_key_by_hash(hash_key(preset)) is None:
+            store.insert_api_key(key_record(preset, tenant_id=DEFAULT_TENANT, name="admin",
+                                            scopes=("admin",), now=now))
+        return None
+    if store.count_api_keys() > 0:
+        return None
+    key = new_key()
+    store.insert_api_key(key_record(key, tenant_id=DEFAULT_TENANT, name="admin",
+                                    scopes=("admin",), now=now))
+    return key
+
+
+__all__ = ["Caller", "Keyring", "RateLimiter", "bootstrap_admin", "hash_key", "new_key"]

@@ -1,0 +1,343 @@
+"""The HTTP API's documents, as pydantic models: what ``/openapi.json`` publishes.
+
+Requests refuse unknown fields (``extra="forbid"``) so a typo is a 422 naming the field,
+not a silently ignored option. Responses are built from the SDK's records by
+``hora.render`` and described here; schemathesis checks that the two agree.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Key = Annotated[str, Field(min_length=1, max_length=255)]
+TenantId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+                                description="lower-case letters, digits, - and _")]
+Scope = Literal["read", "write", "admin"]
+_READ_WRITE: list[Scope] = ["read", "write"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: every error the API returns has this shape."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+# -- jobs -------------------------------------------------------------------------------------
+
+
+class RetryIn(_In):
+    max_attempts: int = Field(5, ge=1, le=1000)
+    backoff: Literal["exponential", "linear", "fixed"] = "exponential"
+    base: float = Field(1.0, ge=0, le=86400)
+    factor: float = Field(2.0, ge=1, le=100)
+    max_delay: float = Field(3600.0, ge=0, le=31 * 86400)
+    jitter: Literal["full", "equal", "none"] = "full"
+    non_retryable: list[Name] = Field(default_factory=list)
+
+
+class HttpTargetIn(_In):
+    """An HTTP call made at the due time, signed per Standard Webhooks."""
+
+    url: Annotated[str, Field(min_length=1, max_length=2000)]
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+    timeout: float = Field(30.0, gt=0, le=300)
+
+
+class _Work(_In):
+    """What runs: a Python task by name, or an HTTP target."""
+
+    task: Name | None = Field(None, description="A Python task a worker knows.")
+    target: HttpTargetIn | None = Field(None, description="An HTTP call instead of a task.")
+    payload: dict[str, Any] = Field(default_factory=dict,
+                                    description="The task's keyword arguments (JSON).")
+    queue: Name | None = None
+    priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
+    retry: RetryIn | None = None
+    timeout: float | None = Field(None, gt=0, le=7 * 86400)
+    max_attempts: int | None = Field(None, ge=1, le=1000)
+    correlation_id: Key | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_work(self) -> _Work:
+        if (self.task is None) == (self.target is None):
+            raise ValueError("task: give exactly one of task (a Python task's name) or "
+                             "target (an HTTP call)")
+        if self.target is not None and self.payload:
+            raise ValueError("payload: belongs to a task; an HTTP target carries its body")
+        return self
+
+
+class JobIn(_Work):
+    at: AwareDatetime | None = Field(None, description="When to run (with an offset).")
+    delay: float | None = Field(None, ge=0, le=10 * 366 * 86400,
+                                description="Seconds from now, instead of at.")
+    idempotency_key: Key | None = None
+
+
+class ErrorOut(BaseModel):
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+class AttemptOut(BaseModel):
+    number: int
+    worker_id: str | None
+    started_at: str | None
+    ended_at: str | None
+    outcome: str | None
+    error: ErrorOut | None
+
+
+class EventOut(BaseModel):
+    id: int
+    at: str | None
+    from_state: str | None
+    to_state: str
+    attempt: int
+    reason: str | None
+
+
+class JobOut(BaseModel):
+    id: str
+    task: str
+    state: str
+    payload: dict[str, Any]
+    queue: str
+    priority: int
+    due_at: str | None
+    attempt: int
+    max_attempts: int
+    retry_policy: dict[str, Any] | None
+    timeout: float | None
+    idempotency_key: str | None
+    correlation_id: str | None
+    tenant_id: str
+    lease_owner: str | None
+    lease_expires_at: str | None
+    created_at: str | None
+    updated_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    result: Any = None
+    last_error: ErrorOut | None
+    cancel_requested: bool
+    state_reason: str | None
+    replay_of: str | None
+    replayed_as: str | None
+    schedule_id: str | None
+    attempts: list[AttemptOut] | None = None
+    events: list[EventOut] | None = None
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+class CancelIn(_In):
+    reason: Annotated[str, Field(max_length=500)] = "cancelled on request"
+
+
+class IdsIn(_In):
+    ids: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=1000)
+
+
+class ReplayOut(BaseModel):
+    items: list[JobOut]
+
+
+class DiscardOut(BaseModel):
+    discarded: list[str]
+
+
+# -- schedules and triggers -------------------------------------------------------------------
+
+TRIGGER_DOC = (
+    'One of {"cron": "30 2 * * *", "timezone": "America/New_York"}, {"rrule": "DTSTART;TZID='
+    '...:...\\nRRULE:..."} (or structured rrule/dtstart/timezone/exdates/rdates), '
+    '{"at": "<instant>"}, {"every": "PT15M", "start": "<instant>"}; each optionally with '
+    '"calendar": {"holidays": "US", "subdivision": null, "business_day": "skip|next|previous"}, '
+    '"dst_gap", "dst_fold", "window", "jitter". See docs/api.md.')
+
+Trigger = Annotated[dict[str, Any], Field(description=TRIGGER_DOC)]
+
+
+class ScheduleIn(_Work):
+    trigger: Trigger
+    name: Name | None = None
+    misfire: Literal["skip", "run_once", "run_all"] = "skip"
+    misfire_grace: float = Field(60.0, ge=0, le=366 * 86400)
+    catchup_limit: int = Field(10, ge=1, le=10_000)
+    overlap: Literal["allow", "skip", "queue", "cancel_previous"] = "allow"
+    paused: bool = False
+
+
+class SchedulePatch(_In):
+    """Only the fields given change; the schedule's future is recomputed from now."""
+
+    trigger: Trigger | None = None
+    payload: dict[str, Any] | None = None
+    target: HttpTargetIn | None = None
+    name: Name | None = None
+    queue: Name | None = None
+    priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
+    max_attempts: int | None = Field(None, ge=1, le=1000)
+    timeout: float | None = Field(None, gt=0, le=7 * 86400)
+    correlation_id: Key | None = None
+    misfire: Literal["skip", "run_once", "run_all"] | None = None
+    misfire_grace: float | None = Field(None, ge=0, le=366 * 86400)
+    catchup_limit: int | None = Field(None, ge=1, le=10_000)
+    overlap: Literal["allow", "skip", "queue", "cancel_previous"] | None = None
+
+
+class ScheduleOut(BaseModel):
+    id: str
+    name: str | None
+    task: str
+    payload: dict[str, Any]
+    trigger: dict[str, Any]
+    queue: str
+    priority: int
+    max_attempts: int
+    retry_policy: dict[str, Any] | None
+    timeout: float | None
+    correlation_id: str | None
+    misfire_policy: str
+    misfire_grace: float
+    catchup_limit: int
+    overlap_policy: str
+    state: str
+    next_fire_at: str | None
+    cursor: str | None
+    created_at: str | None
+    updated_at: str | None
+    version: int
+
+
+class SchedulePage(BaseModel):
+    items: list[ScheduleOut]
+    next_cursor: str | None
+
+
+class TickOut(BaseModel):
+    nominal: str | None
+    fire_at: str | None
+    outcome: str
+    reason: str | None
+    job_id: str | None
+    recorded_at: str | None
+
+
+class TickPage(BaseModel):
+    items: list[TickOut]
+    next_cursor: str | None
+
+
+class PreviewIn(_In):
+    trigger: Trigger | str = Field(description=TRIGGER_DOC + " A bare string is a cron "
+                                   "expression or iCalendar text.")
+    after: AwareDatetime | None = Field(None, description="Default: now.")
+    count: int = Field(10, ge=1, le=1000)
+
+
+class OccurrenceOut(BaseModel):
+    at: str
+    local: str
+    nominal: str
+    skipped: str | None
+    notes: list[str]
+
+
+class PreviewOut(BaseModel):
+    occurrences: list[OccurrenceOut]
+
+
+# -- tenants and keys -------------------------------------------------------------------------
+
+
+class TenantIn(_In):
+    id: TenantId
+    name: Name | None = None
+    max_pending_jobs: int | None = Field(None, ge=1)
+    max_active_schedules: int | None = Field(None, ge=1)
+    rate_limit: float | None = Field(None, gt=0, le=1_000_000,
+                                     description="API requests per second.")
+
+
+class TenantPatch(_In):
+    name: Name | None = None
+    max_pending_jobs: int | None = Field(None, ge=1)
+    max_active_schedules: int | None = Field(None, ge=1)
+    rate_limit: float | None = Field(None, gt=0, le=1_000_000)
+
+
+class TenantOut(BaseModel):
+    id: str
+    name: str
+    max_pending_jobs: int | None
+    max_active_schedules: int | None
+    rate_limit: float | None
+    created_at: str | None
+    updated_at: str | None
+    webhook_secret: str | None = Field(
+        None, description="Standard Webhooks secret HTTP targets are signed with; shown to "
+        "admins only.")
+
+
+class TenantPage(BaseModel):
+    items: list[TenantOut]
+    next_cursor: str | None
+
+
+class KeyIn(_In):
+    tenant_id: TenantId
+    name: Name | None = None
+    scopes: list[Scope] = Field(default_factory=lambda: _READ_WRITE.copy(), min_length=1)
+
+
+class KeyOut(BaseModel):
+    id: str
+    tenant_id: str
+    name: str | None
+    prefix: str
+    scopes: list[str]
+    created_at: str | None
+    revoked_at: str | None
+
+
+class NewKeyOut(KeyOut):
+    key: str = Field(description="The secret; shown this once and never again.")
+
+
+class KeyPage(BaseModel):
+    items: list[KeyOut]
+    next_cursor: str | None
+
+
+class Health(BaseModel):
+    status: str
+    detail: str | None = None

@@ -1,0 +1,702 @@
+"""The HTTP API (v1): the SDK's operations over JSON, one tenant per API key.
+
+Routes are thin: each resolves the caller (key → tenant, scopes, rate limit), takes the
+tenant's view of the SDK (``Hora.for_tenant``) and calls the same method a Python user
+would, so the API cannot drift from the SDK. Routes are sync functions: the store is
+synchronous and FastAPI runs them in its thread pool. Errors are raised, never built here:
+``hora.api.problems`` maps every one to ``application/problem+json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+import hora
+from hora.api import problems
+from hora.api.auth import (
+    Caller,
+    Keyring,
+    RateLimiter,
+    default_tenant,
+    grants_of,
+    key_record,
+    new_key,
+    retry_after_header,
+)
+from hora.api.problems import ApiProblem
+from hora.api.schemas import (
+    CancelIn,
+    DiscardOut,
+    Health,
+    IdsIn,
+    JobIn,
+    JobOut,
+    JobPage,
+    KeyIn,
+    KeyOut,
+    KeyPage,
+    NewKeyOut,
+    PreviewIn,
+    PreviewOut,
+    Problem,
+    ReplayOut,
+    ScheduleIn,
+    ScheduleOut,
+    SchedulePage,
+    SchedulePatch,
+    TenantIn,
+    TenantOut,
+    TenantPage,
+    TenantPatch,
+    TickPage,
+    _Work,
+)
+from hora.app import Hora, JobRequest
+from hora.errors import InvalidPayload, NotFound
+from hora.http_target import TASK_NAME as HTTP_TASK
+from hora.http_target import parse_target
+from hora.models import ApiKey, Job, Tenant
+from hora.render import iso_z, job_dict, schedule_dict, tick_dict
+from hora.retry import RetryPolicy
+from hora.schedules import _spec
+from hora.states import JobState
+from hora.store.queries import load_migrations
+from hora.triggers.spec import preview_to_json, trigger_from_spec
+
+log = logging.getLogger("hora.api")
+
+MAX_BODY = 1 << 20  # 1 MiB: a payload is a message, not a file
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    #: Requests per second per tenant when the tenant sets none; None: unlimited.
+    default_rate_limit: float | None = None
+    #: How long an Idempotency-Key's response is kept for replays.
+    idempotency_ttl: timedelta = timedelta(hours=24)
+    #: An Idempotency-Key in progress for longer than this is presumed dead and taken over.
+    idempotency_stuck: timedelta = timedelta(seconds=60)
+
+
+class _Replay(Exception):
+    def __init__(self, status: int, body: str) -> None:
+        self.status = status
+        self.body = body
+
+
+class ApiContext:
+    """What every request shares: the app, the key cache, the rate limiter, tenant views."""
+
+    def __init__(self, app: Hora, settings: ApiSettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.keyring = Keyring(app.store)
+        self.limiter = RateLimiter()
+        self._views: dict[str, Hora] = {}
+        self._lock = threading.Lock()
+
+    def view(self, tenant_id: str) -> Hora:
+        view = self._views.get(tenant_id)
+        if view is None:
+            with self._lock:
+                view = self._views.setdefault(tenant_id, self.app.for_tenant(tenant_id))
+        return view
+
+    def tenant(self, tenant_id: str) -> Tenant | None:
+        return self.keyring.tenant(tenant_id)
+
+
+bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer hora_...`")
+
+
+def _ctx(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.hora
+    return ctx
+
+
+def _caller(request: Request,
+            cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+    if cred is None:
+        raise ApiProblem(401, "unauthorized", "send an API key: Authorization: Bearer hora_...",
+                         headers={"WWW-Authenticate": "Bearer"})
+    ctx = _ctx(request)
+    record = ctx.keyring.resolve(cred.credentials)
+    if record is None or record.revoked_at is not None:
+        raise ApiProblem(401, "unauthorized",
+                         "this API key is unknown or revoked" if record is None
+                         else "this API key was revoked",
+                         headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    tenant = ctx.tenant(record.tenant_id)
+    rate = tenant.rate_limit if tenant and tenant.rate_limit else ctx.settings.default_rate_limit
+    if rate:
+        wait = ctx.limiter.take(record.tenant_id, rate)
+        if wait > 0:
+            raise ApiProblem(429, "rate-limited",
+                             f"tenant {record.tenant_id} is limited to {rate:g} requests per "
+                             "second; retry after the Retry-After header's seconds",
+                             headers={"Retry-After": retry_after_header(wait)})
+    caller = Caller(record.id, record.tenant_id, grants_of(record.scopes))
+    request.state.caller = caller
+    return caller
+
+
+def _need(scope: str) -> Callable[[Caller], Caller]:
+    def check(caller: Annotated[Caller, Depends(_caller)]) -> Caller:
+        if not caller.can(scope):
+            raise ApiProblem(403, "forbidden", f"this API key lacks the {scope!r} scope")
+        return caller
+
+    return check
+
+
+Reader = Annotated[Caller, Depends(_need("read"))]
+Writer = Annotated[Caller, Depends(_need("write"))]
+Admin = Annotated[Caller, Depends(_need("admin"))]
+
+
+async def _idempotency(request: Request, caller: Writer) -> str | None:
+    """Claim the request's ``Idempotency-Key`` (IETF httpapi draft semantics), or replay.
+
+    A first request runs and its response is kept for ``idempotency_ttl``; a retry with the
+    same key and body gets that response again (``Idempotent-Replayed: true``); the same key
+    with another body is 422; a retry while the first is still running is 409.
+    """
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255:
+        raise ApiProblem(400, "invalid-idempotency-key",
+                         "Idempotency-Key must be 1-255 characters")
+    raw = await request.body()
+    try:
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = raw
+    fingerprint = hashlib.sha256(
+        request.method.encode() + b" " + request.url.path.encode() + b"\n" + canonical
+    ).hexdigest()
+    ctx = _ctx(request)
+    store, now = ctx.app.store, ctx.app.clock.now()
+    record = await run_in_threadpool(
+        store.begin_idempotent, caller.tenant_id, key, fingerprint, now=now,
+        expired_before=now - ctx.settings.idempotency_ttl,
+        stuck_before=now - ctx.settings.idempotency_stuck)
+    if record is None:
+        def release() -> None:
+            store.abort_idempotent(caller.tenant_id, key)
+
+        request.state.idempotency = (caller.tenant_id, key)
+        request.state.release_idempotency = release
+        return key
+    if record.fingerprint != fingerprint:
+        raise ApiProblem(422, "idempotency-key-reused",
+                         f"Idempotency-Key {key!r} was used for a different request; use a "
+                         "new key for a new request")
+    if record.status is None:
+        raise ApiProblem(409, "idempotency-key-in-flight",
+                         f"a request with Idempotency-Key {key!r} is still in progress; "
+                         "retry later", headers={"Retry-After": "1"})
+    raise _Replay(record.status, record.body or "null")
+
+
+IdemKey = Annotated[str | None, Depends(_idempotency)]
+
+
+def _reply(request: Request, content: Any, status: int = 200) -> JSONResponse:
+    """The one way a route answers: keeps the response for an Idempotency-Key replay."""
+    claim = getattr(request.state, "idempotency", None)
+    if claim is not None:
+        tenant_id, key = claim
+        body = json.dumps(content, separators=(",", ":"))
+        _ctx(request).app.store.finish_idempotent(tenant_id, key, status=status, body=body)
+        request.state.idempotency = None
+        request.state.release_idempotency = None
+        return Response(body, status_code=status, media_type="application/json")  # type: ignore[return-value]
+    return JSONResponse(content, status_code=status)
+
+
+# -- helpers shared by jobs and schedules ------------------------------------------------------
+
+
+def _work(body: _Work) -> tuple[str, dict[str, Any], RetryPolicy | None]:
+    if body.target is not None:
+        return HTTP_TASK, parse_target(body.target.model_dump()), _retry(body)
+    assert body.task is not None
+    if body.task == HTTP_TASK:
+        raise InvalidPayload(f"task: {HTTP_TASK} is reserved; give a target instead")
+    return body.task, body.payload, _retry(body)
+
+
+def _retry(body: _Work) -> RetryPolicy | None:
+    if body.retry is None:
+        return None
+    d = body.retry.model_dump()
+    d["non_retryable"] = tuple(d["non_retryable"])
+    return RetryPolicy(**d)
+
+
+def _check_quota(ctx: ApiContext, tenant_id: str, what: str) -> None:
+    tenant = ctx.tenant(tenant_id)
+    if tenant is None:
+        return
+    store = ctx.app.store
+    if what == "jobs" and tenant.max_pending_jobs:
+        limit = tenant.max_pending_jobs
+        if store.count_pending_jobs(tenant_id, limit=limit) >= limit:
+            raise ApiProblem(403, "quota-exceeded",
+                             f"tenant {tenant_id} has {limit} unfinished jobs, its quota "
+                             "(max_pending_jobs); wait for some to finish or raise the quota")
+    if what == "schedules" and tenant.max_active_schedules:
+        limit = tenant.max_active_schedules
+        if store.count_active_schedules(tenant_id, limit=limit) >= limit:
+            raise ApiProblem(403, "quota-exceeded",
+                             f"tenant {tenant_id} has {limit} active schedules, its quota "
+                             "(max_active_schedules); pause or delete one, or raise the quota")
+
+
+def _job_out(job: Job, history: bool = False) -> dict[str, Any]:
+    return job_dict(job, history=history)
+
+
+def _tenant_out(t: Tenant, *, secret: bool) -> dict[str, Any]:
+    return {"id": t.id, "name": t.name, "max_pending_jobs": t.max_pending_jobs,
+            "max_active_schedules": t.max_active_schedules, "rate_limit": t.rate_limit,
+            "created_at": iso_z(t.created_at), "updated_at": iso_z(t.updated_at),
+            "webhook_secret": t.webhook_secret if secret else None}
+
+
+def _key_out(k: ApiKey) -> dict[str, Any]:
+    return {"id": k.id, "tenant_id": k.tenant_id, "name": k.name, "prefix": k.prefix,
+            "scopes": list(k.scopes), "created_at": iso_z(k.created_at),
+            "revoked_at": iso_z(k.revoked_at)}
+
+
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
+Cursor = Annotated[str | None, Query(max_length=200,
+                                     description="next_cursor of the previous page.")]
+
+
+# -- routes -----------------------------------------------------------------------------------
+
+router = APIRouter(prefix="/v1")
+
+
+@router.post("/jobs", status_code=201, response_model=JobOut, tags=["jobs"],
+             summary="Enqueue a job (a Python task or an HTTP target)")
+def create_job(body: JobIn, request: Request, caller: Writer, idem: IdemKey) -> JSONResponse:
+    ctx = _ctx(request)
+    task, payload, retry = _work(body)
+    _check_quota(ctx, caller.tenant_id, "jobs")
+    key = body.idempotency_key or (None if idem is None else f"http:{idem}")
+    job = ctx.view(caller.tenant_id).enqueue_many([JobRequest(
+        task=task, payload=payload, at=body.at, delay=body.delay, queue=body.queue,
+        priority=body.priority, idempotency_key=key, correlation_id=body.correlation_id,
+        retry=retry, timeout=body.timeout, max_attempts=body.max_attempts)])[0]
+    return _reply(request, _job_out(job), 201)
+
+
+@router.get("/jobs", response_model=JobPage, tags=["jobs"], summary="List jobs, newest first")
+def list_jobs(request: Request, caller: Reader,
+              state: Annotated[list[JobState] | None, Query()] = None,
+              task: Annotated[str | None, Query(max_length=200)] = None,
+              queue: Annotated[str | None, Query(max_length=200)] = None,
+              correlation_id: Annotated[str | None, Query(max_length=255)] = None,
+              limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
+    page = _ctx(request).view(caller.tenant_id).list_jobs(
+        state=state, task=task, queue=queue, correlation_id=correlation_id, limit=limit,
+        cursor=cursor)
+    return JSONResponse({"items": [_job_out(j) for j in page.items],
+                         "next_cursor": page.next_cursor})
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
+            summary="A job with its attempts and state history")
+def get_job(job_id: str, request: Request, caller: Reader) -> JSONResponse:
+    job = _ctx(request).view(caller.tenant_id).get_job(job_id, history=True)
+    return JSONResponse(_job_out(job, history=True))
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"],
+             summary="Cancel a waiting job, or ask a running one to stop")
+def cancel_job(job_id: str, request: Request, caller: Writer, idem: IdemKey,
+               body: CancelIn | None = None) -> JSONResponse:
+    reason = body.reason if body is not None else "cancelled on request"
+    job = _ctx(request).view(caller.tenant_id).cancel_job(job_id, reason=reason)
+    return _reply(request, _job_out(job))
+
+
+@router.get("/dlq", response_model=JobPage, tags=["dead-letter queue"],
+            summary="Dead jobs, newest first")
+def list_dead(request: Request, caller: Reader,
+              task: Annotated[str | None, Query(max_length=200)] = None,
+              queue: Annotated[str | None, Query(max_length=200)] = None,
+              limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
+    page = _ctx(request).view(caller.tenant_id).dead_jobs(task=task, queue=queue, limit=limit,
+                                                          cursor=cursor)
+    return JSONResponse({"items": [_job_out(j) for j in page.items],
+                         "next_cursor": page.next_cursor})
+
+
+def _dead(view: Hora, job_id: str) -> Job:
+    job = view.get_job(job_id, history=True)
+    if job.state is not JobState.DEAD:
+        raise NotFound(f"job {job_id} is not in the dead-letter queue (it is {job.state})")
+    return job
+
+
+@router.get("/dlq/{job_id}", response_model=JobOut, tags=["dead-letter queue"],
+            summary="A dead job with its attempts")
+def get_dead(job_id: str, request: Request, caller: Reader) -> JSONResponse:
+    return JSONResponse(_job_out(_dead(_ctx(request).view(caller.tenant_id), job_id), True))
+
+
+@router.post("/dlq/{job_id}/replay", status_code=201, response_model=JobOut,
+             tags=["dead-letter queue"], summary="Replay a dead job as a new, linked job")
+def replay_dead(job_id: str, request: Request, caller: Writer, idem: IdemKey) -> JSONResponse:
+    view = _ctx(request).view(caller.tenant_id)
+    _dead(view, job_id)
+    return _reply(request, _job_out(view.replay(job_id)[0]), 201)
+
+
+@router.post("/dlq/{job_id}/discard", response_model=DiscardOut, tags=["dead-letter queue"],
+             summary="Take a dead job out of the queue for good")
+def discard_dead(job_id: str, request: Request, caller: Writer, idem: IdemKey) -> JSONResponse:
+    view = _ctx(request).view(caller.tenant_id)
+    _dead(view, job_id)
+    return _reply(request, {"discarded": view.discard(job_id)})
+
+
+@router.post("/dlq/replay", status_code=201, response_model=ReplayOut,
+             tags=["dead-letter queue"], summary="Replay several dead jobs")
+def replay_many(body: IdsIn, request: Request, caller: Writer, idem: IdemKey) -> JSONResponse:
+    jobs = _ctx(request).view(caller.tenant_id).replay(body.ids)
+    return _reply(request, {"items": [_job_out(j) for j in jobs]}, 201)
+
+
+@router.post("/dlq/discard", response_model=DiscardOut, tags=["dead-letter queue"],
+             summary="Discard several dead jobs")
+def discard_many(body: IdsIn, request: Request, caller: Writer, idem: IdemKey) -> JSONResponse:
+    return _reply(request, {"discarded": _ctx(request).view(caller.tenant_id).discard(body.ids)})
+
+
+# schedules
+
+
+@router.post("/schedules", status_code=201, response_model=ScheduleOut, tags=["schedules"],
+             summary="Create a schedule: each occurrence of its trigger becomes a job")
+def create_schedule(body: ScheduleIn, request: Request, caller: Writer,
+                    idem: IdemKey) -> JSONResponse:
+    ctx = _ctx(request)
+    task, payload, retry = _work(body)
+    if not body.paused:
+        _check_quota(ctx, caller.tenant_id, "schedules")
+    s = ctx.view(caller.tenant_id).create_schedule(
+        task, payload, trigger=body.trigger, name=body.name, queue=body.queue,
+        priority=body.priority, retry=retry, max_attempts=body.max_attempts,
+        timeout=body.timeout, correlation_id=body.correlation_id, misfire=body.misfire,
+        misfire_grace=body.misfire_grace, catchup_limit=body.catchup_limit,
+        overlap=body.overlap, paused=body.paused)
+    return _reply(request, schedule_dict(s), 201)
+
+
+@router.get("/schedules", response_model=SchedulePage, tags=["schedules"],
+            summary="List schedules")
+def list_schedules(request: Request, caller: Reader,
+                   state: Annotated[str | None, Query(pattern="^(active|paused)$")] = None,
+                   limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
+    page = _ctx(request).view(caller.tenant_id).list_schedules(state=state, limit=limit,
+                                                               cursor=cursor)
+    return JSONResponse({"items": [schedule_dict(s) for s in page.items],
+                         "next_cursor": page.next_cursor})
+
+
+@router.get("/schedules/{schedule_id}", response_model=ScheduleOut, tags=["schedules"],
+            summary="A schedule")
+def get_schedule(schedule_id: str, request: Request, caller: Reader) -> JSONResponse:
+    return JSONResponse(schedule_dict(_ctx(request).view(caller.tenant_id)
+                                      .get_schedule(schedule_id)))
+
+
+@router.patch("/schedules/{schedule_id}", response_model=ScheduleOut, tags=["schedules"],
+              summary="Change a schedule; its future is recomputed from now")
+def update_schedule(schedule_id: str, body: SchedulePatch, request: Request,
+                    caller: Writer) -> JSONResponse:
+    view = _ctx(request).view(caller.tenant_id)
+    changes = body.model_dump(exclude_unset=True)
+    target = changes.pop("target", None)
+    if target is not None or "payload" in changes:
+        current = view.get_schedule(schedule_id)
+        if target is not None:
+            if current.task != HTTP_TASK:
+                raise InvalidPayload("target: this schedule runs a task; change its payload")
+            changes["payload"] = parse_target(target)
+        elif current.task == HTTP_TASK:
+            raise InvalidPayload("payload: this schedule calls an HTTP target; change target")
+    changes = {k: v for k, v in changes.items() if v is not None or k in ("name",
+                                                                           "correlation_id")}
+    s = view.update_schedule(schedule_id, **changes)
+    return JSONResponse(schedule_dict(s))
+
+
+@router.delete("/schedules/{schedule_id}", status_code=204, tags=["schedules"],
+               summary="Delete a schedule and its tick ledger", response_class=Response)
+def delete_schedule(schedule_id: str, request: Request, caller: Writer) -> Response:
+    _ctx(request).view(caller.tenant_id).delete_schedule(schedule_id)
+    return Response(status_code=204)
+
+
+@router.post("/schedules/{schedule_id}/pause", response_model=ScheduleOut, tags=["schedules"],
+             summary="Pause a schedule")
+def pause_schedule(schedule_id: str, request: Request, caller: Writer,
+                   idem: IdemKey) -> JSONResponse:
+    s = _ctx(request).view(caller.tenant_id).pause_schedule(schedule_id)
+    return _reply(request, schedule_dict(s))
+
+
+@router.post("/schedules/{schedule_id}/resume", response_model=ScheduleOut,
+             tags=["schedules"], summary="Resume a schedule from now")
+def resume_schedule(schedule_id: str, request: Request, caller: Writer,
+                    idem: IdemKey) -> JSONResponse:
+    ctx = _ctx(request)
+    view = ctx.view(caller.tenant_id)
+    if view.get_schedule(schedule_id).state == "paused":
+        _check_quota(ctx, caller.tenant_id, "schedules")
+    return _reply(request, schedule_dict(view.resume_schedule(schedule_id)))
+
+
+@router.post("/schedules/{schedule_id}/trigger", status_code=201, response_model=JobOut,
+             tags=["schedules"], summary="Run a schedule's job now, outside its trigger")
+def trigger_schedule(schedule_id: str, request: Request, caller: Writer,
+                     idem: IdemKey) -> JSONResponse:
+    ctx = _ctx(request)
+    _check_quota(ctx, caller.tenant_id, "jobs")
+    job = ctx.view(caller.tenant_id).trigger_schedule(schedule_id)
+    return _reply(request, _job_out(job), 201)
+
+
+@router.get("/schedules/{schedule_id}/occurrences", response_model=PreviewOut,
+            tags=["schedules"], summary="Preview a schedule's next occurrences")
+def schedule_occurrences(schedule_id: str, request: Request, caller: Reader,
+                         count: Annotated[int, Query(ge=1, le=1000)] = 10,
+                         after: Annotated[datetime | None, Query()] = None) -> JSONResponse:
+    view = _ctx(request).view(caller.tenant_id)
+    s = view.get_schedule(schedule_id)
+    start = _aware(after, "after") or view.clock.now()
+    return JSONResponse(preview_to_json(view._trigger(s.trigger, s.id), start, count))
+
+
+@router.get("/schedules/{schedule_id}/ticks", response_model=TickPage, tags=["schedules"],
+            summary="The tick ledger: every occurrence, fired or skipped and why")
+def schedule_ticks(schedule_id: str, request: Request, caller: Reader,
+                   outcome: Annotated[str | None, Query(pattern="^(fired|skipped)$")] = None,
+                   limit: Limit = 100, cursor: Cursor = None) -> JSONResponse:
+    page = _ctx(request).view(caller.tenant_id).schedule_ticks(
+        schedule_id, outcome=outcome, limit=limit, cursor=cursor)
+    return JSONResponse({"items": [tick_dict(t) for t in page.items],
+                         "next_cursor": page.next_cursor})
+
+
+@router.post("/triggers/preview", response_model=PreviewOut, tags=["triggers"],
+             summary="Preview a trigger without saving it")
+def preview_trigger(body: PreviewIn, request: Request, caller: Reader) -> JSONResponse:
+    clock = _ctx(request).app.clock
+    trigger = trigger_from_spec(_spec(body.trigger))
+    return JSONResponse(preview_to_json(trigger, body.after or clock.now(), body.count))
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidPayload(f"{field}: give an offset (e.g. 2026-01-01T00:00:00Z)")
+    return value
+
+
+# tenants and keys (admin)
+
+
+@router.post("/tenants", status_code=201, response_model=TenantOut, tags=["admin"],
+             summary="Create a tenant")
+def create_tenant(body: TenantIn, request: Request, caller: Admin,
+                  idem: IdemKey) -> JSONResponse:
+    ctx = _ctx(request)
+    now = ctx.app.clock.now()
+    t = replace(default_tenant(body.id, now), name=body.name or body.id,
+                max_pending_jobs=body.max_pending_jobs,
+                max_active_schedules=body.max_active_schedules, rate_limit=body.rate_limit)
+    t = ctx.app.store.insert_tenant(t)
+    ctx.keyring.forget()
+    return _reply(request, _tenant_out(t, secret=True), 201)
+
+
+@router.get("/tenants", response_model=TenantPage, tags=["admin"], summary="List tenants")
+def list_tenants(request: Request, caller: Admin, limit: Limit = 50,
+                 cursor: Cursor = None) -> JSONResponse:
+    page = _ctx(request).app.store.list_tenants(limit=limit, cursor=cursor)
+    return JSONResponse({"items": [_tenant_out(t, secret=False) for t in page.items],
+                         "next_cursor": page.next_cursor})
+
+
+@router.get("/tenants/{tenant_id}", response_model=TenantOut, tags=["admin"],
+            summary="A tenant, with its webhook signing secret")
+def get_tenant(tenant_id: str, request: Request, caller: Admin) -> JSONResponse:
+    return JSONResponse(_tenant_out(_ctx(request).app.store.get_tenant(tenant_id), secret=True))
+
+
+@router.patch("/tenants/{tenant_id}", response_model=TenantOut, tags=["admin"],
+              summary="Change a tenant's name, quotas or rate limit")
+def update_tenant(tenant_id: str, body: TenantPatch, request: Request,
+                  caller: Admin) -> JSONResponse:
+    ctx = _ctx(request)
+    old = ctx.app.store.get_tenant(tenant_id)
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("name") is None:
+        changes.pop("name", None)
+    t = ctx.app.store.update_tenant(replace(old, **changes, updated_at=ctx.app.clock.now()))
+    ctx.keyring.forget()
+    return JSONResponse(_tenant_out(t, secret=True))
+
+
+@router.post("/keys", status_code=201, response_model=NewKeyOut, tags=["admin"],
+             summary="Create an API key; the key is in this response only")
+def create_key(body: KeyIn, request: Request, caller: Admin, idem: IdemKey) -> JSONResponse:
+    ctx = _ctx(request)
+    store = ctx.app.store
+    try:
+        store.get_tenant(body.tenant_id)
+    except NotFound:
+        raise InvalidPayload(f"tenant_id: no tenant {body.tenant_id!r}; create it first"
+                             ) from None
+    key = new_key()
+    scopes = tuple(dict.fromkeys(body.scopes))
+    record = store.insert_api_key(key_record(key, tenant_id=body.tenant_id, name=body.name,
+                                             scopes=scopes, now=ctx.app.clock.now()))
+    return _reply(request, {**_key_out(record), "key": key}, 201)
+
+
+@router.get("/keys", response_model=KeyPage, tags=["admin"], summary="List API keys")
+def list_keys(request: Request, caller: Admin,
+              tenant_id: Annotated[str | None, Query(max_length=63)] = None,
+              limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
+    page = _ctx(request).app.store.list_api_keys(tenant_id=tenant_id, limit=limit,
+                                                 cursor=cursor)
+    return JSONResponse({"items": [_key_out(k) for k in page.items],
+                         "next_cursor": page.next_cursor})
+
+
+@router.delete("/keys/{key_id}", response_model=KeyOut, tags=["admin"],
+               summary="Revoke an API key (effective within seconds on every node)")
+def revoke_key(key_id: str, request: Request, caller: Admin) -> JSONResponse:
+    ctx = _ctx(request)
+    k = ctx.app.store.revoke_api_key(key_id, now=ctx.app.clock.now())
+    ctx.keyring.forget()
+    return JSONResponse(_key_out(k))
+
+
+# -- the application --------------------------------------------------------------------------
+
+PROBLEM_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422, 429, 500, 503)
+
+
+def create_api(app: Hora, settings: ApiSettings | None = None) -> FastAPI:
+    """The ASGI application for ``app`` (``hora serve`` runs it under uvicorn)."""
+    api = FastAPI(title="hora", version=hora.__version__,
+                  description="Durable scheduling and orchestration: jobs, schedules, "
+                  "triggers, dead-letter queue, tenants and API keys. Errors are RFC 9457 "
+                  "problem details; POSTs honour Idempotency-Key.")
+    api.state.hora = ApiContext(app, settings or ApiSettings())
+    problems.install(api)
+
+    @api.exception_handler(_Replay)
+    async def _replay(request: Request, exc: _Replay) -> Response:
+        return Response(exc.body, status_code=exc.status, media_type="application/json",
+                        headers={"Idempotent-Replayed": "true"})
+
+    @api.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return problems.problem(413, "too-large", f"request bodies are limited to "
+                                    f"{MAX_BODY} bytes", instance=request.url.path)
+        ctype = request.headers.get("content-type", "")
+        if (request.method in ("POST", "PUT", "PATCH") and length not in (None, "0")
+                and ctype.split(";")[0].strip().lower() not in ("application/json", "")
+                and not ctype.lower().split(";")[0].strip().endswith("+json")):
+            return problems.problem(415, "unsupported-media-type",
+                                    f"send JSON with Content-Type: application/json, not "
+                                    f"{ctype!r}", instance=request.url.path)
+        return await call_next(request)
+
+    @api.get("/healthz", response_model=Health, tags=["operations"],
+             summary="Alive: the process answers")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @api.get("/readyz", response_model=Health, tags=["operations"],
+             summary="Ready: the store answers and its migrations are applied",
+             responses={503: {"model": Health}})
+    def readyz() -> JSONResponse:
+        try:
+            applied = app.store.applied_migrations()  # type: ignore[attr-defined]
+        except Exception as e:  # any failure to reach the store means not ready
+            return JSONResponse({"status": "unavailable", "detail": f"store: {e}"[:300]},
+                                status_code=503)
+        expected = [m.version for m in load_migrations(app.store.dialect)]
+        missing = sorted(set(expected) - set(applied))
+        if missing:
+            return JSONResponse({"status": "unavailable",
+                                 "detail": f"migrations not applied: {missing}"},
+                                status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    api.include_router(router)
+    api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
+    return api
+
+
+def _openapi(api: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with every error response declared as problem+json."""
+    if api.openapi_schema:
+        return api.openapi_schema
+    schema = get_openapi(title=api.title, version=api.version, description=api.description,
+                         routes=api.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, sub in Problem.model_json_schema(ref_template="#/components/schemas/{model}"
+                                               ).get("$defs", {}).items():
+        components[name] = sub
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    problem_schema.pop("$defs", None)
+    components["Problem"] = problem_schema
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for path, item in schema.get("paths", {}).items():
+        for method, op in item.items():
+            responses = op.setdefault("responses", {})
+            public = path in ("/healthz", "/readyz")
+            for status in PROBLEM_STATUSES:
+                if public and status != 500:
+                    continue
+                if path == "/readyz" and status == 503:
+                    continue
+                responses[str(status)] = {"description": problems.TITLES[status],
+                                          "content": {problems.PROBLEM_JSON: {"schema": ref}}}
+            if method in ("post",) and not public:
+                op.setdefault("parameters", []).append({
+                    "name": "Idempotency-Key", "in": "header", "required": False,
+                    "description": "Retry-safe POST: the same key and body replay the first "
+                                   "response; another body with the key is 422.",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+    api.openapi_schema = schema
+    return schema

@@ -1,0 +1,192 @@
+"""``hora serve``: the API, the scheduler and a worker in one asyncio loop, or any subset.
+
+One process by default (zero set-up on SQLite); ``roles`` splits them across processes and
+machines on PostgreSQL: API nodes behind a balancer, worker nodes scaled by load, and any
+number of schedulers (their passes are idempotent and skip each other's locked schedules).
+Shutdown on SIGTERM/SIGINT: stop accepting requests, let in-flight HTTP requests and jobs
+finish within the grace period, release what is left, close the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from hora.app import Hora
+from hora.errors import ConfigError, Conflict
+
+log = logging.getLogger("hora.serve")
+
+ROLES = ("api", "scheduler", "worker")
+
+
+def parse_roles(text: str) -> frozenset[str]:
+    roles = frozenset(r.strip() for r in text.split(",") if r.strip())
+    unknown = roles - set(ROLES)
+    if unknown or not roles:
+        raise ConfigError(f"--role {text!r}: give a comma-separated subset of "
+                          f"{', '.join(ROLES)}")
+    return roles
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    roles: frozenset[str] = frozenset(ROLES)
+    queues: tuple[str, ...] = ("default",)
+    concurrency: int = 100
+    grace_period: float = 30.0
+    admin_key: str | None = None
+    demo: bool = False
+    log_level: str = "info"
+    worker_options: dict[str, Any] = field(default_factory=dict)
+    #: Called once the API listens, with the bound port (tests bind port 0).
+    on_ready: Callable[[int], None] | None = None
+
+
+def prepare(app: Hora, options: ServeOptions, say: Callable[[str], None]) -> None:
+    """Everything before the loop: migrations, HTTP targets, the first admin key, the demo."""
+    from hora.api.auth import bootstrap_admin
+    from hora.http_target import register_http_task
+
+    app.migrate()
+    if "hora.http" not in app.tasks:
+        register_http_task(app)
+    key = bootstrap_admin(app.store, app.clock.now(), preset=options.admin_key)
+    if key is not None:
+        say("created the first admin API key (shown once; keep it somewhere safe):")
+        say(f"  {key}")
+        say("  use it as: Authorization: Bearer <key>  (or HORA_API_KEY for hora.Client)")
+    if options.demo:
+        install_demo(app, say)
+
+
+def install_demo(app: Hora, say: Callable[[str], None]) -> None:
+    """Demo tasks in this process and a schedule that runs one every 10 seconds."""
+    from hora import demo as demo_tasks
+
+    demo_tasks.register(app)
+    try:
+        every = {"every": "PT10S", "start": app.clock.now().isoformat()}
+        s = app.create_schedule("demo.greet", {"name": "hora"}, trigger=every,
+                                name="demo-greeting")
+        say(f"demo: schedule {s.name} ({s.id}) runs demo.greet every 10 s")
+    except Conflict:
+        say("demo: schedule demo-greeting exists already")
+
+
+async def serve(app: Hora, options: ServeOptions) -> None:
+    """Run the configured roles until a signal (or ``stop``) ends them."""
+    from hora.scheduler import Scheduler
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    server: Any = None
+    worker = None
+    scheduler = None
+    tasks: list[asyncio.Task[Any]] = []
+
+    if "api" in options.roles:
+        server = _uvicorn_server(app, options)
+        tasks.append(asyncio.create_task(_serve_api(server, options), name="hora-api"))
+    if "worker" in options.roles:
+        worker = app.worker(queues=options.queues, concurrency=options.concurrency,
+                            grace_period=options.grace_period,
+                            schedules="scheduler" in options.roles, **options.worker_options)
+        tasks.append(asyncio.create_task(worker.run(), name="hora-worker"))
+    elif "scheduler" in options.roles:
+        scheduler = Scheduler(app)
+        tasks.append(asyncio.create_task(scheduler.run(), name="hora-scheduler"))
+
+    def begin_stop(signame: str) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting now", signame)
+            os._exit(1)
+        log.info("%s: shutting down (grace period %.0fs)", signame, options.grace_period)
+        stop.set()
+
+    with _signals(loop, begin_stop):
+        done_task = asyncio.create_task(stop.wait())
+        finished, _ = await asyncio.wait([*tasks, done_task],
+                                         return_when=asyncio.FIRST_COMPLETED)
+        for t in finished:
+            if t is not done_task and t.exception() is not None:
+                log.error("%s failed; shutting down", t.get_name(), exc_info=t.exception())
+        if server is not None:
+            server.should_exit = True
+        if worker is not None:
+            worker.stop()
+        if scheduler is not None:
+            scheduler.stop()
+        done_task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _uvicorn_server(app: Hora, options: ServeOptions) -> Any:
+    import uvicorn
+
+    from hora.api import create_api
+
+    class Server(uvicorn.Server):
+        listening = asyncio.Event()
+
+        # hora owns the signals (it also stops the worker); uvicorn's own capture would
+        # re-raise them after serving, killing the process before jobs are released.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            self.listening.set()
+
+    config = uvicorn.Config(create_api(app), host=options.host, port=options.port,
+                            log_level=options.log_level, lifespan="off",
+                            timeout_graceful_shutdown=int(options.grace_period),
+                            server_header=False)
+    return Server(config)
+
+
+async def _serve_api(server: Any, options: ServeOptions) -> None:
+    sock = socket.socket(socket.AF_INET6 if ":" in options.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((options.host, options.port))
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {options.host}:{options.port}: {e.strerror}"
+                          ) from None
+    port = sock.getsockname()[1]
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    listening = asyncio.create_task(server.listening.wait())
+    await asyncio.wait([task, listening], return_when=asyncio.FIRST_COMPLETED)
+    listening.cancel()
+    if server.started:
+        log.info("API listening on http://%s:%d", options.host, port)
+        if options.on_ready is not None:
+            options.on_ready(port)
+    await task
+
+
+@contextlib.contextmanager
+def _signals(loop: asyncio.AbstractEventLoop,
+             handler: Callable[[str], None]) -> Iterator[None]:
+    installed = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, handler, sig.name)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+            pass
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

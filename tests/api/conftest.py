@@ -1,0 +1,146 @@
+"""A real ``hora serve`` process on 127.0.0.1 per store, shared by the API tests.
+
+The server is the installed console script in a subprocess (not an in-process test client),
+on port 0; the test reads the bound port from its stderr. Tests isolate themselves by
+creating their own tenant and keys (``Api.tenant()``), so one server serves them all.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import fresh_pg_schema
+
+HORA = str(Path(sys.executable).with_name("hora"))
+ADMIN_KEY = "hora_" + "A" * 32
+STARTUP_DEADLINE = 60.0
+
+
+@dataclass
+class Server:
+    url: str
+    admin_key: str
+    proc: subprocess.Popen[str]
+    database_url: str
+    log: list[str] = field(default_factory=list)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        return self.proc.returncode
+
+
+def start_server(database_url: str, cwd: Path, *, extra_env: dict[str, str] | None = None,
+                 args: tuple[str, ...] = ()) -> Server:
+    env = {**os.environ, "HORA_ADMIN_KEY": ADMIN_KEY, "HORA_HTTP_ALLOW": "127.0.0.1",
+           "HORA_LOG_LEVEL": "WARNING", **(extra_env or {})}
+    env.pop("HORA_DATABASE_URL", None)
+    proc = subprocess.Popen([HORA, "serve", "--port", "0", "--database-url", database_url,
+                             "--grace-period", "5", *args],
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    log: list[str] = []
+
+    def pump(stream: Any) -> None:
+        for line in stream:
+            log.append(line)
+            lines.put(line)
+
+    for stream in (proc.stdout, proc.stderr):
+        threading.Thread(target=pump, args=(stream,), daemon=True).start()
+    deadline = time.monotonic() + STARTUP_DEADLINE
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError("hora serve did not start:\n" + "".join(log))
+        try:
+            line = lines.get(timeout=min(remaining, 0.5))
+        except queue.Empty:
+            continue
+        if "hora is serving on http://" in line:
+            url = line.split("serving on ", 1)[1].split()[0]
+            return Server(url, ADMIN_KEY, proc, database_url, log)
+
+
+class Api:
+    """An httpx client on a server, with helpers to make an isolated tenant."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self._clients: list[httpx.Client] = []
+        self.admin = self.client(server.admin_key)
+
+    def client(self, key: str | None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        c = httpx.Client(base_url=self.server.url, timeout=30, headers=headers)
+        self._clients.append(c)
+        return c
+
+    def tenant(self, scopes: tuple[str, ...] = ("read", "write"),
+               **quotas: Any) -> tuple[str, str, httpx.Client]:
+        """A new tenant with one key: (tenant id, key, client using the key)."""
+        tid = f"t-{uuid.uuid4().hex[:10]}"
+        r = self.admin.post("/v1/tenants", json={"id": tid, **quotas})
+        assert r.status_code == 201, r.text
+        r = self.admin.post("/v1/keys", json={"tenant_id": tid, "scopes": list(scopes)})
+        assert r.status_code == 201, r.text
+        key = r.json()["key"]
+        return tid, key, self.client(key)
+
+    def close(self) -> None:
+        for c in self._clients:
+            c.close()
+
+
+@pytest.fixture(scope="session")
+def _pg_session_url() -> Iterator[str]:
+    with fresh_pg_schema("hora_api_") as url:
+        yield url
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           ) -> Iterator[Server]:
+    """One ``hora serve`` per store for the whole session."""
+    cwd = tmp_path_factory.mktemp(f"serve-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{cwd / 'hora.db'}"
+    else:
+        url = request.getfixturevalue("_pg_session_url")
+    srv = start_server(url, cwd)
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def api(server: Server) -> Iterator[Api]:
+    a = Api(server)
+    try:
+        yield a
+    finally:
+        a.close()
