@@ -11,6 +11,7 @@
 """
 
 from hora.app import Hora, JobRequest, Task
+from hora.client import AsyncClient, Client
 from hora.clock import Clock, FakeClock, SystemClock
 from hora.context import JobContext, current_job
 from hora.errors import (
@@ -36,8 +37,10 @@ from hora.worker import Worker
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncClient",
     "Attempt",
     "Cancel",
+    "Client",
     "Clock",
     "ConfigError",
     "Conflict",

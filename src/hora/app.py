@@ -13,6 +13,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -295,6 +296,8 @@ class Hora(ScheduleMixin):
         key = r.idempotency_key
         if key is not None and not (1 <= len(key) <= 255):
             raise InvalidPayload("idempotency_key must be 1-255 characters")
+        check_text(task=r.task, queue=r.queue, idempotency_key=key,
+                   correlation_id=r.correlation_id)
         queue = r.queue or (task.queue if task else DEFAULT_QUEUE)
         priority = r.priority if r.priority is not None else (task.priority if task else 0)
         if not isinstance(priority, int):
@@ -405,11 +408,29 @@ def _seconds(value: float | timedelta | None, what: str) -> float | None:
     return float(value)
 
 
+#: What neither store can keep in text: NUL, and halves of UTF-16 surrogate pairs.
+_UNSTORABLE = ("contains a NUL character (\\u0000) or an unpaired surrogate, which cannot "
+               "be stored; remove it or encode the value (e.g. base64)")
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_text(**fields: str | None) -> None:
+    """Refuse NUL and unpaired surrogates in names and keys (PostgreSQL cannot store them,
+    and SQLite must refuse what PostgreSQL refuses: one behaviour on both stores)."""
+    for name, value in fields.items():
+        if value is not None and _BAD_TEXT.search(value):
+            raise InvalidPayload(f"{name}: {_UNSTORABLE}")
+
+
 def _payload_json(task: str, payload: dict[str, Any]) -> str:
     try:
         # Sorted keys: the stored text is canonical, so it doubles as the fingerprint input.
-        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
                           sort_keys=True)
+    except UnicodeEncodeError:
+        raise InvalidPayload(f"payload for task {task}: {_UNSTORABLE}") from None
     except (TypeError, ValueError) as e:
         for key, value in payload.items():
             try:
@@ -419,6 +440,9 @@ def _payload_json(task: str, payload: dict[str, Any]) -> str:
                     f"payload for task {task}: field {key!r} is not JSON-serialisable "
                     f"({inner}); pass str/int/float/bool/None, lists and dicts of them") from None
         raise InvalidPayload(f"payload for task {task} is not JSON-serialisable: {e}") from None
+    if _NUL_ESCAPE.search(text) or _SURROGATE.search(text):
+        raise InvalidPayload(f"payload for task {task}: {_UNSTORABLE}")
+    return text
 
 
 def _fingerprint(task: str, payload_json: str) -> str:

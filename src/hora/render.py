@@ -73,7 +73,8 @@ def iso_z(dt: datetime | None) -> str | None:
 
 def schedule_dict(s: Schedule) -> dict[str, Any]:
     return {
-        "id": s.id, "name": s.name, "task": s.task, "payload": s.payload,
+        "id": s.id, "tenant_id": s.tenant_id, "name": s.name, "task": s.task,
+        "payload": s.payload,
         "trigger": s.trigger, "queue": s.queue, "priority": s.priority,
         "max_attempts": s.max_attempts, "retry_policy": s.retry_policy, "timeout": s.timeout,
         "correlation_id": s.correlation_id,
@@ -86,8 +87,9 @@ def schedule_dict(s: Schedule) -> dict[str, Any]:
 
 
 def tick_dict(t: Tick) -> dict[str, Any]:
-    return {"nominal": iso_z(t.nominal), "fire_at": iso_z(t.fire_at), "outcome": t.outcome,
-            "reason": t.reason, "job_id": t.job_id, "recorded_at": iso_z(t.recorded_at)}
+    return {"schedule_id": t.schedule_id, "nominal": iso_z(t.nominal),
+            "fire_at": iso_z(t.fire_at), "outcome": t.outcome, "reason": t.reason,
+            "job_id": t.job_id, "recorded_at": iso_z(t.recorded_at)}
 
 
 def page_dict(page: Page[Job]) -> dict[str, Any]:

@@ -96,9 +96,10 @@ class ScheduleMixin:
         ``catchup_limit``). ``overlap``: when the previous run is unfinished, ``allow`` another,
         ``skip``, ``queue`` (at most one waiting) or ``cancel_previous``.
         """
-        from hora.app import _payload_json
+        from hora.app import _payload_json, check_text
 
         task_name = task if isinstance(task, str) else task.name
+        check_text(task=task_name, name=name, queue=queue, correlation_id=correlation_id)
         known = self.tasks.get(task_name)
         now = self.clock.now()
         spec = _spec(trigger)
@@ -166,6 +167,12 @@ class ScheduleMixin:
         unknown = set(changes) - allowed
         if unknown:
             raise InvalidPayload(f"cannot change {', '.join(sorted(unknown))} of a schedule")
+        from hora.app import _payload_json, check_text
+
+        check_text(**{k: changes[k] for k in ("name", "queue", "correlation_id")
+                      if isinstance(changes.get(k), str)})
+        if "payload" in changes:
+            _payload_json("schedule", changes["payload"])
         fields: dict[str, Any] = {}
         if "trigger" in changes:
             fields["trigger"] = _spec(changes.pop("trigger"))
@@ -234,7 +241,13 @@ class ScheduleMixin:
     def schedule_ticks(self, schedule_id: str, *, outcome: str | None = None,
                        limit: int = 100, cursor: str | None = None) -> Page[Tick]:
         """The tick ledger, newest first: every nominal occurrence, fired or skipped (why)."""
-        before = None if cursor is None else utc(datetime.fromisoformat(cursor))
+        before = None
+        if cursor is not None:
+            try:
+                before = utc(datetime.fromisoformat(cursor))
+            except ValueError:
+                raise InvalidPayload(f"cursor: {cursor!r} is not a next_cursor this listing "
+                                     "returned") from None
         return self.store.list_ticks(schedule_id, tenant_id=self.tenant_id, outcome=outcome,
                                      limit=limit, cursor=before)
 

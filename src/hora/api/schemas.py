@@ -7,6 +7,7 @@ not a silently ignored option. Responses are built from the SDK's records by
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -21,6 +22,43 @@ _READ_WRITE: list[Scope] = ["read", "write"]
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _storable(self) -> Any:
+        """Refuse NUL and unpaired surrogates anywhere in a request: PostgreSQL cannot store
+        them, and a 422 naming the field beats a failed write."""
+        for name, value in self:
+            where = _unstorable(value, name)
+            if where is not None:
+                raise ValueError(f"{where}: contains a NUL character or an unpaired "
+                                 "surrogate, which cannot be stored")
+        return self
+
+
+_BAD = re.compile("[\x00\ud800-\udfff]")
+
+
+def _unstorable(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if _BAD.search(value) else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(k, str) and _BAD.search(k):
+                return f"{path}.{k!r}"
+            found = _unstorable(v, f"{path}.{k}")
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _unstorable(v, f"{path}[{i}]")
+            if found is not None:
+                return found
+    elif isinstance(value, BaseModel):
+        for k, v in value:
+            found = _unstorable(v, f"{path}.{k}")
+            if found is not None:
+                return found
+    return None
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -187,7 +225,8 @@ Trigger = Annotated[dict[str, Any], Field(description=TRIGGER_DOC)]
 
 
 class ScheduleIn(_Work):
-    trigger: Trigger
+    trigger: Trigger | str = Field(description=TRIGGER_DOC + " A bare string is a cron "
+                                   "expression or iCalendar text.")
     name: Name | None = None
     misfire: Literal["skip", "run_once", "run_all"] = "skip"
     misfire_grace: float = Field(60.0, ge=0, le=366 * 86400)
@@ -216,6 +255,7 @@ class SchedulePatch(_In):
 
 class ScheduleOut(BaseModel):
     id: str
+    tenant_id: str
     name: str | None
     task: str
     payload: dict[str, Any]
@@ -244,6 +284,7 @@ class SchedulePage(BaseModel):
 
 
 class TickOut(BaseModel):
+    schedule_id: str
     nominal: str | None
     fire_at: str | None
     outcome: str
@@ -282,16 +323,16 @@ class PreviewOut(BaseModel):
 class TenantIn(_In):
     id: TenantId
     name: Name | None = None
-    max_pending_jobs: int | None = Field(None, ge=1)
-    max_active_schedules: int | None = Field(None, ge=1)
+    max_pending_jobs: int | None = Field(None, ge=1, le=1_000_000_000)
+    max_active_schedules: int | None = Field(None, ge=1, le=1_000_000_000)
     rate_limit: float | None = Field(None, gt=0, le=1_000_000,
                                      description="API requests per second.")
 
 
 class TenantPatch(_In):
     name: Name | None = None
-    max_pending_jobs: int | None = Field(None, ge=1)
-    max_active_schedules: int | None = Field(None, ge=1)
+    max_pending_jobs: int | None = Field(None, ge=1, le=1_000_000_000)
+    max_active_schedules: int | None = Field(None, ge=1, le=1_000_000_000)
     rate_limit: float | None = Field(None, gt=0, le=1_000_000)
 
 

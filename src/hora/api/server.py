@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -64,7 +65,7 @@ from hora.api.schemas import (
     TickPage,
     _Work,
 )
-from hora.app import Hora, JobRequest
+from hora.app import Hora, JobRequest, check_text
 from hora.errors import InvalidPayload, NotFound
 from hora.http_target import TASK_NAME as HTTP_TASK
 from hora.http_target import parse_target
@@ -79,6 +80,9 @@ from hora.triggers.spec import preview_to_json, trigger_from_spec
 log = logging.getLogger("hora.api")
 
 MAX_BODY = 1 << 20  # 1 MiB: a payload is a message, not a file
+#: NUL in a URL (decoded in the path, %00 in the query): no record can be named by it, and
+#: PostgreSQL refuses it in a query parameter.
+_UNSTORABLE_URL = re.compile(r"%00|\x00")
 
 
 @dataclass(frozen=True)
@@ -367,7 +371,6 @@ def get_dead(job_id: str, request: Request, caller: Reader) -> JSONResponse:
              tags=["dead-letter queue"], summary="Replay a dead job as a new, linked job")
 def replay_dead(job_id: str, request: Request, caller: Writer, idem: IdemKey) -> JSONResponse:
     view = _ctx(request).view(caller.tenant_id)
-    _dead(view, job_id)
     return _reply(request, _job_out(view.replay(job_id)[0]), 201)
 
 
@@ -375,8 +378,10 @@ def replay_dead(job_id: str, request: Request, caller: Writer, idem: IdemKey) ->
              summary="Take a dead job out of the queue for good")
 def discard_dead(job_id: str, request: Request, caller: Writer, idem: IdemKey) -> JSONResponse:
     view = _ctx(request).view(caller.tenant_id)
-    _dead(view, job_id)
-    return _reply(request, {"discarded": view.discard(job_id)})
+    discarded = view.discard(job_id)
+    if not discarded:
+        raise NotFound(f"no job {job_id}")
+    return _reply(request, {"discarded": discarded})
 
 
 @router.post("/dlq/replay", status_code=201, response_model=ReplayOut,
@@ -531,6 +536,7 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
 def create_tenant(body: TenantIn, request: Request, caller: Admin,
                   idem: IdemKey) -> JSONResponse:
     ctx = _ctx(request)
+    check_text(name=body.name)
     now = ctx.app.clock.now()
     t = replace(default_tenant(body.id, now), name=body.name or body.id,
                 max_pending_jobs=body.max_pending_jobs,
@@ -561,6 +567,7 @@ def update_tenant(tenant_id: str, body: TenantPatch, request: Request,
     ctx = _ctx(request)
     old = ctx.app.store.get_tenant(tenant_id)
     changes = body.model_dump(exclude_unset=True)
+    check_text(name=changes.get("name"))
     if changes.get("name") is None:
         changes.pop("name", None)
     t = ctx.app.store.update_tenant(replace(old, **changes, updated_at=ctx.app.clock.now()))
@@ -573,6 +580,7 @@ def update_tenant(tenant_id: str, body: TenantPatch, request: Request,
 def create_key(body: KeyIn, request: Request, caller: Admin, idem: IdemKey) -> JSONResponse:
     ctx = _ctx(request)
     store = ctx.app.store
+    check_text(name=body.name)
     try:
         store.get_tenant(body.tenant_id)
     except NotFound:
@@ -629,6 +637,8 @@ def create_api(app: Hora, settings: ApiSettings | None = None) -> FastAPI:
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
             return problems.problem(413, "too-large", f"request bodies are limited to "
                                     f"{MAX_BODY} bytes", instance=request.url.path)
+        if _UNSTORABLE_URL.search(request.url.path + "?" + request.url.query):
+            return problems.problem(422, "invalid-request", "the URL contains a NUL character")
         ctype = request.headers.get("content-type", "")
         if (request.method in ("POST", "PUT", "PATCH") and length not in (None, "0")
                 and ctype.split(";")[0].strip().lower() not in ("application/json", "")
