@@ -100,15 +100,19 @@ def serve(
         typer.echo(line)
 
     def ready(bound: int) -> None:
-        typer.echo(f"hora is serving on http://{host}:{bound} (roles: "
-                   f"{','.join(sorted(options.roles))}); OpenAPI at /docs", err=True)
+        roles = ",".join(sorted(options.roles))
+        if "api" in options.roles:
+            typer.echo(f"hora is serving on http://{host}:{bound} (roles: {roles}); "
+                       "OpenAPI at /docs", err=True)
+        else:
+            typer.echo(f"hora is running (roles: {roles})", err=True)
         sys.stdout.flush()
 
     options.on_ready = ready
     try:
-        prepare(app, options, announce)
+        targets = prepare(app, options, announce)
         sys.stdout.flush()
-        asyncio.run(run(app, options))
+        asyncio.run(run(app, options, targets))
     finally:
         app.close()
 

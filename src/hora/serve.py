@@ -17,10 +17,13 @@ import signal
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hora.app import Hora
 from hora.errors import ConfigError, Conflict
+
+if TYPE_CHECKING:
+    from hora.http_target import HttpTargets
 
 log = logging.getLogger("hora.serve")
 
@@ -48,18 +51,22 @@ class ServeOptions:
     demo: bool = False
     log_level: str = "info"
     worker_options: dict[str, Any] = field(default_factory=dict)
-    #: Called once the API listens, with the bound port (tests bind port 0).
+    #: Called once the API listens, with the bound port (tests bind port 0); without the
+    #: api role, with 0 once the process handles its signals.
     on_ready: Callable[[int], None] | None = None
 
 
-def prepare(app: Hora, options: ServeOptions, say: Callable[[str], None]) -> None:
-    """Everything before the loop: migrations, HTTP targets, the first admin key, the demo."""
+def prepare(app: Hora, options: ServeOptions, say: Callable[[str], None],
+            ) -> HttpTargets | None:
+    """Everything before the loop: migrations, HTTP targets, the first admin key, the demo.
+    Returns the HTTP targets' handle (its client is closed when the loop ends)."""
     from hora.api.auth import bootstrap_admin
     from hora.http_target import register_http_task
 
     app.migrate()
+    targets = None
     if "hora.http" not in app.tasks:
-        register_http_task(app)
+        targets = register_http_task(app)
     key = bootstrap_admin(app.store, app.clock.now(), preset=options.admin_key)
     if key is not None:
         say("created the first admin API key (shown once; keep it somewhere safe):")
@@ -67,6 +74,7 @@ def prepare(app: Hora, options: ServeOptions, say: Callable[[str], None]) -> Non
         say("  use it as: Authorization: Bearer <key>  (or HORA_API_KEY for hora.Client)")
     if options.demo:
         install_demo(app, say)
+    return targets
 
 
 def install_demo(app: Hora, say: Callable[[str], None]) -> None:
@@ -83,8 +91,9 @@ def install_demo(app: Hora, say: Callable[[str], None]) -> None:
         say("demo: schedule demo-greeting exists already")
 
 
-async def serve(app: Hora, options: ServeOptions) -> None:
-    """Run the configured roles until a signal (or ``stop``) ends them."""
+async def serve(app: Hora, options: ServeOptions,
+                targets: HttpTargets | None = None) -> None:
+    """Run the configured roles until a signal ends them."""
     from hora.scheduler import Scheduler
 
     loop = asyncio.get_running_loop()
@@ -95,8 +104,9 @@ async def serve(app: Hora, options: ServeOptions) -> None:
     tasks: list[asyncio.Task[Any]] = []
 
     if "api" in options.roles:
+        sock = _listen(options)  # before anything starts: a taken port fails the start
         server = _uvicorn_server(app, options)
-        tasks.append(asyncio.create_task(_serve_api(server, options), name="hora-api"))
+        tasks.append(asyncio.create_task(_serve_api(server, sock, options), name="hora-api"))
     if "worker" in options.roles:
         worker = app.worker(queues=options.queues, concurrency=options.concurrency,
                             grace_period=options.grace_period,
@@ -114,11 +124,15 @@ async def serve(app: Hora, options: ServeOptions) -> None:
         stop.set()
 
     with _signals(loop, begin_stop):
+        if "api" not in options.roles and options.on_ready is not None:
+            options.on_ready(0)  # signals are ours from here on: safe to be told to stop
         done_task = asyncio.create_task(stop.wait())
         finished, _ = await asyncio.wait([*tasks, done_task],
                                          return_when=asyncio.FIRST_COMPLETED)
+        failure: BaseException | None = None
         for t in finished:
             if t is not done_task and t.exception() is not None:
+                failure = failure or t.exception()
                 log.error("%s failed; shutting down", t.get_name(), exc_info=t.exception())
         if server is not None:
             server.should_exit = True
@@ -128,6 +142,10 @@ async def serve(app: Hora, options: ServeOptions) -> None:
             scheduler.stop()
         done_task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if targets is not None:
+            await targets.aclose()
+    if failure is not None:
+        raise failure
 
 
 def _uvicorn_server(app: Hora, options: ServeOptions) -> Any:
@@ -155,14 +173,19 @@ def _uvicorn_server(app: Hora, options: ServeOptions) -> Any:
     return Server(config)
 
 
-async def _serve_api(server: Any, options: ServeOptions) -> None:
+def _listen(options: ServeOptions) -> socket.socket:
     sock = socket.socket(socket.AF_INET6 if ":" in options.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((options.host, options.port))
     except OSError as e:
+        sock.close()
         raise ConfigError(f"cannot listen on {options.host}:{options.port}: {e.strerror}"
                           ) from None
+    return sock
+
+
+async def _serve_api(server: Any, sock: socket.socket, options: ServeOptions) -> None:
     port = sock.getsockname()[1]
     task = asyncio.create_task(server.serve(sockets=[sock]))
     listening = asyncio.create_task(server.listening.wait())
