@@ -616,3 +616,20 @@ def test_fast_forward_equals_full_expansion(rule: str, zone_name: str, gap: str,
     fast = list(islice(trigger.occurrences(after), 20))
     full = list(islice((o for o in trigger.occurrences(EARLY) if o.nominal > after), 20))
     assert fast == full
+
+
+def test_an_impossible_rule_past_the_static_checks_is_refused_within_its_horizon() -> None:
+    # Week 1 never falls in July: no static check knows that, the bounded probe does, and
+    # its thread ends with the answer instead of scanning on to the year 9999.
+    import threading
+
+    from hora.testing import wait_for_condition
+
+    with pytest.raises(InvalidTrigger, match="no occurrence within 400 years of DTSTART"):
+        RRuleTrigger("FREQ=YEARLY;BYWEEKNO=1;BYMONTH=7", datetime(2026, 1, 1, 9), "UTC")
+    wait_for_condition(lambda: not any(t.name == "hora-rrule-probe"
+                                       for t in threading.enumerate()), timeout=5)
+    # A rare but possible rule (29 February on a Monday) still passes.
+    t = RRuleTrigger("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO",
+                     datetime(2026, 1, 1, 9), "UTC")
+    assert next(t.occurrences(datetime(2026, 1, 1, tzinfo=UTC))).at.year == 2044

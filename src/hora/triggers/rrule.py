@@ -24,7 +24,7 @@ import bisect
 import heapq
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
@@ -32,7 +32,7 @@ from typing import Any, cast
 from dateutil import rrule as du
 
 from hora.errors import InvalidTrigger
-from hora.triggers import Occurrence, Trigger
+from hora.triggers import Occurrence
 from hora.triggers.basic import MAX_SKIPPED_RUN, first_fire_after, require_aware
 from hora.triggers.dst import DstFold, DstGap, resolve_local, zone
 
@@ -283,18 +283,48 @@ def _days_feasible(rule: RRulePart) -> bool:
 FIRST_FIRE_SEARCH_SECONDS = 2.0
 
 
-def _first_fire_bounded(trigger: Trigger, origin: datetime) -> datetime | None:
-    """``first_fire_after`` with a time limit; past it the rule is refused as never firing.
+#: How far a rule's first occurrence is looked for before it is refused as never firing,
+#: by frequency: the horizon bounds the work an impossible rule costs (dateutil would scan
+#: to the year 9999: minutes of CPU for a daily rule, left burning on the search thread).
+_PROBE_YEARS = {du.YEARLY: 400, du.MONTHLY: 200, du.WEEKLY: 100, du.DAILY: 30, du.HOURLY: 8,
+                du.MINUTELY: 4, du.SECONDLY: 2}
+#: At most this many searches run at once in a process: an API flooded with impossible
+#: rules spends at most this many threads on them, the other requests wait their turn.
+_PROBES = threading.BoundedSemaphore(2)
 
-    The search runs on a daemon thread, which dateutil will finish on its own (it stops at
-    the year 9999); the caller gets an answer within the limit either way.
+
+def _any_within_horizon(rules: Sequence[RRulePart], dtstart: datetime) -> bool:
+    """Whether some rule has an occurrence within its frequency's horizon (cheap to scan)."""
+    for full in rules:
+        horizon = dtstart.replace(year=min(9999, dtstart.year + _PROBE_YEARS[full.freq]),
+                                  day=min(dtstart.day, 28))
+        probe = _dateutil_rule(replace(full, count=None), dtstart).replace(
+            until=horizon)
+        if next(iter(probe), None) is not None:
+            return True
+    return False
+
+
+def _first_fire_bounded(trigger: RRuleTrigger, origin: datetime) -> datetime | None:
+    """``first_fire_after`` with bounded work; past the bound the rule is refused.
+
+    First every rule is scanned up to its horizon (``_PROBE_YEARS``): a rule that matches
+    nothing there is refused without scanning further. Then the real search runs on a
+    daemon thread with a time limit, so the caller gets an answer within the limit either
+    way, and the thread's leftover work is bounded by the same horizon.
     """
     box: list[datetime | BaseException | None] = []
     done = threading.Event()
 
     def search() -> None:
         try:
-            box.append(first_fire_after(trigger, origin))
+            with _PROBES:
+                if (trigger._expanded and not trigger.rdates
+                        and not _any_within_horizon(trigger._expanded, trigger.dtstart)):
+                    years = max(_PROBE_YEARS[r.freq] for r in trigger._expanded)
+                    raise _fail(f"no occurrence within {years} years of DTSTART: the BY-rules "
+                                "probably never match together (e.g. BYMONTH=2;BYMONTHDAY=30)")
+                box.append(first_fire_after(trigger, origin))
         except BaseException as e:  # handed back to the caller below
             box.append(e)
         finally:
