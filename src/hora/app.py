@@ -28,6 +28,7 @@ from hora.retry import DEFAULT_RETRY, RetryPolicy
 from hora.schedules import ScheduleMixin
 from hora.states import JobState
 from hora.store import Store, open_store
+from hora.workflows import WorkflowDef, WorkflowMixin
 
 if TYPE_CHECKING:
     from hora.worker import Worker
@@ -128,7 +129,7 @@ class Task(Generic[P, R]):
         return (await self.app.aenqueue_many([request]))[0]
 
 
-class Hora(ScheduleMixin):
+class Hora(ScheduleMixin, WorkflowMixin):
     """A hora application: a store, a clock and the tasks this process knows.
 
     ``Hora()`` uses ``HORA_DATABASE_URL`` or ``./hora.db``; ``Hora("postgresql://...")`` a
@@ -143,6 +144,7 @@ class Hora(ScheduleMixin):
         self.clock: Clock = clock or SystemClock()
         self.tenant_id = tenant_id
         self.tasks: dict[str, Task[Any, Any]] = {}
+        self.workflows: dict[str, WorkflowDef] = {}
         self._store = store
         self._store_options = store_options or {}
         self._store_lock = threading.Lock()

@@ -259,3 +259,86 @@ class IdempotencyRecord:
     status: int | None
     body: str | None
     created_at: datetime
+
+
+WORKFLOW_STATES = ("running", "sleeping", "waiting", "compensating", "completed", "failed",
+                   "cancelled")
+WORKFLOW_FINAL = frozenset({"completed", "failed", "cancelled"})
+
+
+@dataclass(frozen=True, slots=True)
+class Workflow:
+    """A durable workflow: a function whose every step, timer and signal is journaled, so a
+    run after any crash replays the journal and carries on where it stopped.
+
+    ``state``: running (a worker is advancing it, or is about to), sleeping (a durable timer),
+    waiting (a signal or a child workflow), compensating (running its rollbacks after a
+    failure or cancellation), and finally completed, failed or cancelled. ``wait_*`` say what
+    a sleeping or waiting workflow waits for and until when (the approvals inbox).
+    """
+
+    tenant_id: str
+    id: str
+    name: str
+    args: dict[str, Any]
+    state: str
+    result: Any
+    error: ErrorInfo | None
+    correlation_id: str | None
+    parent_id: str | None
+    wait_kind: str | None  # sleep | signal | child
+    wait_name: str | None  # the signal's name, or the child workflow's id
+    wait_until: datetime | None
+    cancel_requested: bool
+    cancel_reason: str | None
+    compensation: str | None  # None | running | completed | failed
+    run_owner: str | None  # the job advancing it now (a lease, with run_until)
+    run_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+    version: int = 0
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in WORKFLOW_FINAL
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One journaled call of a workflow, by position ``seq``: the journal replay relies on.
+
+    ``kind``: step, sleep, signal, child, now, random, uuid, rollback (a registered
+    compensation) or compensate (a compensation run). ``status``: pending (a timer or wait
+    not over yet; a step between retries), done, failed.
+    """
+
+    tenant_id: str
+    workflow_id: str
+    seq: int
+    kind: str
+    name: str
+    input: Any
+    output: Any
+    error: ErrorInfo | None
+    status: str
+    attempts: int
+    started_at: datetime
+    finished_at: datetime | None
+    deadline: datetime | None  # a timer's or wait's end; a step's next attempt
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A message to a workflow, kept in order until a ``wait_for_signal`` consumes it.
+    ``actor`` and ``comment`` make an approval an audit record."""
+
+    id: str
+    tenant_id: str
+    workflow_id: str
+    name: str
+    payload: Any
+    actor: str | None
+    comment: str | None
+    sent_at: datetime
+    consumed_seq: int | None = None

@@ -21,14 +21,17 @@ from hora.models import (
     ApiKey,
     ClaimedJob,
     ErrorInfo,
+    HistoryEntry,
     IdempotencyRecord,
     Job,
     JobFilter,
     NewJob,
     Page,
     Schedule,
+    Signal,
     Tenant,
     Tick,
+    Workflow,
 )
 
 
@@ -199,6 +202,68 @@ class Store(Protocol):
         ...
 
     def purge_idempotent(self, before: datetime) -> int: ...
+
+    # workflows: a row each, a journal of calls, and signals waiting to be consumed
+    def start_workflow(self, workflow: Workflow, job: NewJob) -> tuple[Workflow, bool]:
+        """Insert ``workflow`` and its first run ``job`` in one transaction, unless a workflow
+        with that (tenant, id) exists: then nothing is written and the stored one is returned
+        with False (a user-supplied id makes starting idempotent)."""
+        ...
+
+    def get_workflow(self, workflow_id: str, *, tenant_id: str) -> Workflow: ...
+    def list_workflows(self, *, tenant_id: str, states: Sequence[str] | None = None,
+                       name: str | None = None, correlation_id: str | None = None,
+                       wait_kind: str | None = None, parent_id: str | None = None,
+                       limit: int = 50, cursor: str | None = None) -> Page[Workflow]:
+        """Newest first (by created_at, then id); the cursor is opaque."""
+        ...
+
+    def acquire_workflow(self, workflow_id: str, *, tenant_id: str, owner: str,
+                         now: datetime, until: datetime) -> Workflow | None:
+        """Lease the workflow's run to ``owner`` until ``until``: None when another owner's
+        lease is still valid at ``now`` (or the workflow is final); else the workflow, now
+        with run_owner/run_until set, state running unless compensating, version bumped."""
+        ...
+
+    def load_history(self, workflow_id: str, *, tenant_id: str) -> list[HistoryEntry]:
+        """The journal in seq order."""
+        ...
+
+    def record_history(self, entries: Sequence[HistoryEntry], *, owner: str) -> None:
+        """Insert or overwrite (by tenant, workflow, seq) in one transaction, if ``owner``
+        still holds the run lease; else raise StaleRecord and write nothing."""
+        ...
+
+    def consume_signal(self, entry: HistoryEntry, *, owner: str) -> Signal | None:
+        """In one transaction (owner-checked like record_history): take the oldest
+        unconsumed signal named ``entry.name`` for the workflow; if there is one, mark it
+        consumed by ``entry.seq`` and record ``entry`` with status done and output the
+        signal's payload wrapped as {"payload", "actor", "comment", "signal_id"}; return it.
+        None (nothing written) when no such signal waits."""
+        ...
+
+    def finish_run(self, workflow: Workflow, *, owner: str, jobs: Sequence[NewJob] = ()
+                   ) -> Workflow:
+        """End a run: write the workflow's new state, wait, result, error, compensation and
+        finished_at, clear the run lease, and insert ``jobs`` (wake-ups, resumes of a parent;
+        existing idempotency keys are skipped, not errors), all in one transaction, only if
+        ``owner`` still holds the lease (else StaleRecord). Returns the stored row."""
+        ...
+
+    def send_signal(self, signal: Signal, resume: NewJob) -> Signal:
+        """Store a signal and enqueue ``resume`` (a run of the workflow), in one transaction.
+        NotFound for an unknown workflow; TransitionConflict when it is final."""
+        ...
+
+    def list_signals(self, workflow_id: str, *, tenant_id: str) -> list[Signal]:
+        """Every signal sent to the workflow, in order sent (consumed or not)."""
+        ...
+
+    def request_workflow_cancel(self, workflow_id: str, *, tenant_id: str, reason: str,
+                                now: datetime, resume: NewJob) -> Workflow:
+        """Set cancel_requested (and reason) and enqueue ``resume``, in one transaction;
+        TransitionConflict when the workflow is final."""
+        ...
 
     def subscribe(self) -> Subscription | None:
         """Announcements of new due work from other processes, or None where the database

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from hora.errors import InvalidPayload, TransitionConflict
 from hora.ids import new_id
 from hora.models import (
+    WORKFLOW_FINAL,
+    WORKFLOW_STATES,
     ApiKey,
     Attempt,
     ErrorInfo,
+    HistoryEntry,
     IdempotencyRecord,
     Job,
     JobEvent,
     NewJob,
     Page,
     Schedule,
+    Signal,
     Tenant,
     Tick,
+    Workflow,
 )
 from hora.states import JobState
 
@@ -223,6 +230,136 @@ def idempotency_from_row(r: Mapping[str, Any], ts: Any) -> IdempotencyRecord:
         tenant_id=r["tenant_id"], key=r["key"], fingerprint=r["fingerprint"],
         status=r["status"], body=r["body"], created_at=ts(r["created_at"]),
     )
+
+
+def _json_or_none(value: Any) -> str | None:
+    """A JSON column's text: SQL NULL stands for None (both read back as None)."""
+    return None if value is None else dumps(value)
+
+
+def workflow_from_row(r: Mapping[str, Any], ts: Any, *, decoded: bool = False) -> Workflow:
+    """Build a Workflow from a row mapping; ``decoded`` as for ``job_from_row``."""
+
+    def j(v: Any) -> Any:
+        return v if decoded or v is None else json.loads(v)
+
+    def t(v: Any) -> datetime | None:
+        return None if v is None else ts(v)
+
+    return Workflow(
+        tenant_id=r["tenant_id"], id=r["id"], name=r["name"], args=j(r["args"]),
+        state=r["state"], result=j(r["result"]), error=ErrorInfo.from_dict(j(r["error"])),
+        correlation_id=r["correlation_id"], parent_id=r["parent_id"],
+        wait_kind=r["wait_kind"], wait_name=r["wait_name"], wait_until=t(r["wait_until"]),
+        cancel_requested=bool(r["cancel_requested"]), cancel_reason=r["cancel_reason"],
+        compensation=r["compensation"], run_owner=r["run_owner"], run_until=t(r["run_until"]),
+        created_at=ts(r["created_at"]), updated_at=ts(r["updated_at"]),
+        finished_at=t(r["finished_at"]), version=r["version"],
+    )
+
+
+def workflow_params(w: Workflow, ts: Any) -> dict[str, Any]:
+    """The row of a workflow, as named parameters; JSON as text (PostgreSQL casts it to
+    jsonb), instants encoded by ``ts``."""
+
+    def t(v: datetime | None) -> Any:
+        return None if v is None else ts(v)
+
+    return {
+        "tenant_id": w.tenant_id, "id": w.id, "name": w.name, "args": dumps(w.args),
+        "state": w.state, "result": _json_or_none(w.result), "error": error_json(w.error),
+        "correlation_id": w.correlation_id, "parent_id": w.parent_id,
+        "wait_kind": w.wait_kind, "wait_name": w.wait_name, "wait_until": t(w.wait_until),
+        "cancel_requested": bool(w.cancel_requested), "cancel_reason": w.cancel_reason,
+        "compensation": w.compensation, "run_owner": w.run_owner, "run_until": t(w.run_until),
+        "created_at": ts(w.created_at), "updated_at": ts(w.updated_at),
+        "finished_at": t(w.finished_at), "version": w.version,
+    }
+
+
+def history_from_row(r: Mapping[str, Any], ts: Any, *, decoded: bool = False) -> HistoryEntry:
+    def j(v: Any) -> Any:
+        return v if decoded or v is None else json.loads(v)
+
+    def t(v: Any) -> datetime | None:
+        return None if v is None else ts(v)
+
+    return HistoryEntry(
+        tenant_id=r["tenant_id"], workflow_id=r["workflow_id"], seq=r["seq"], kind=r["kind"],
+        name=r["name"], input=j(r["input"]), output=j(r["output"]),
+        error=ErrorInfo.from_dict(j(r["error"])), status=r["status"], attempts=r["attempts"],
+        started_at=ts(r["started_at"]), finished_at=t(r["finished_at"]),
+        deadline=t(r["deadline"]),
+    )
+
+
+def history_params(e: HistoryEntry, ts: Any) -> dict[str, Any]:
+    """One journal row, as named parameters (JSON as text, instants encoded by ``ts``)."""
+    return {
+        "tenant_id": e.tenant_id, "workflow_id": e.workflow_id, "seq": e.seq,
+        "kind": e.kind, "name": e.name, "input": _json_or_none(e.input),
+        "output": _json_or_none(e.output), "error": error_json(e.error), "status": e.status,
+        "attempts": e.attempts, "started_at": ts(e.started_at),
+        "finished_at": None if e.finished_at is None else ts(e.finished_at),
+        "deadline": None if e.deadline is None else ts(e.deadline),
+    }
+
+
+def signal_from_row(r: Mapping[str, Any], ts: Any, *, decoded: bool = False) -> Signal:
+    payload = r["payload"]
+    return Signal(
+        id=r["id"], tenant_id=r["tenant_id"], workflow_id=r["workflow_id"], name=r["name"],
+        payload=payload if decoded or payload is None else json.loads(payload),
+        actor=r["actor"], comment=r["comment"], sent_at=ts(r["sent_at"]),
+        consumed_seq=r["consumed_seq"],
+    )
+
+
+def signal_params(s: Signal, ts: Any) -> dict[str, Any]:
+    return {
+        "id": s.id, "tenant_id": s.tenant_id, "workflow_id": s.workflow_id, "name": s.name,
+        "payload": _json_or_none(s.payload), "actor": s.actor, "comment": s.comment,
+        "sent_at": ts(s.sent_at), "consumed_seq": s.consumed_seq,
+    }
+
+
+def consumed_entry(entry: HistoryEntry, signal: Signal) -> HistoryEntry:
+    """The journal entry of a consumed signal: done, its output the signal wrapped with who
+    sent it (an approval is an audit record)."""
+    return replace(entry, status="done", output={
+        "payload": signal.payload, "actor": signal.actor, "comment": signal.comment,
+        "signal_id": signal.id})
+
+
+#: The states a workflow can still move from, in the order a conflict names them.
+WORKFLOW_LIVE = tuple(s for s in WORKFLOW_STATES if s not in WORKFLOW_FINAL)
+
+
+def workflow_is_final(workflow_id: str, state: str) -> TransitionConflict:
+    """The conflict of a move a final workflow refuses (the message names a workflow, not a
+    job, whatever TransitionConflict's own wording)."""
+    err = TransitionConflict(workflow_id, WORKFLOW_LIVE, state)
+    err.args = (f"workflow {workflow_id} is {state}, expected {' or '.join(WORKFLOW_LIVE)}",)
+    return err
+
+
+def workflow_cursor(w: Workflow) -> str:
+    """The opaque cursor after ``w`` in a newest-first listing: its creation instant in
+    microseconds and its id (ids may hold any character, so the instant comes first)."""
+    return f"{to_us(w.created_at)}:{w.id}"
+
+
+def parse_workflow_cursor(cursor: str | None) -> tuple[int, str] | tuple[None, None]:
+    """(created_at in µs, id) from ``workflow_cursor``; (None, None) for no cursor."""
+    if cursor is None:
+        return None, None
+    at, sep, wf_id = cursor.partition(":")
+    try:
+        if not sep:
+            raise ValueError(cursor)
+        return int(at), wf_id
+    except ValueError:
+        raise InvalidPayload(f"invalid workflow cursor {cursor!r}") from None
 
 
 def keyset_page(rows: list[T], limit: int, cursor_of: Callable[[T], str]) -> Page[T]:

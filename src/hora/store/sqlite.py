@@ -32,14 +32,17 @@ from hora.errors import (
 from hora.models import (
     ApiKey,
     ClaimedJob,
+    HistoryEntry,
     IdempotencyRecord,
     Job,
     JobFilter,
     NewJob,
     Page,
     Schedule,
+    Signal,
     Tenant,
     Tick,
+    Workflow,
 )
 from hora.states import JobState
 from hora.store import LeaseStatus, Outcome, PlanFn
@@ -47,22 +50,32 @@ from hora.store.common import (
     api_key_from_row,
     api_key_params,
     attempt_from_row,
+    consumed_entry,
     dumps,
     error_json,
     event_from_row,
     from_us,
+    history_from_row,
+    history_params,
     idempotency_from_row,
     job_from_row,
     keyset_page,
+    parse_workflow_cursor,
     replay_of,
     rescue_decision,
     schedule_from_row,
     schedule_params,
+    signal_from_row,
+    signal_params,
     tenant_from_row,
     tenant_params,
     tick_from_row,
     to_us,
     with_current_attempt,
+    workflow_cursor,
+    workflow_from_row,
+    workflow_is_final,
+    workflow_params,
 )
 from hora.store.queries import load_migrations, load_queries
 
@@ -204,23 +217,8 @@ class SQLiteStore:
     # -- enqueue ------------------------------------------------------------------------------
 
     def insert_jobs(self, jobs: Sequence[NewJob], now: datetime) -> list[tuple[str, bool]]:
-        n = to_us(now)
-        out: list[tuple[str, bool]] = []
         with self._write() as conn:
-            for job in jobs:
-                cur = conn.execute(Q["insert_job"], _insert_params(job, n))
-                if cur.rowcount == 1:
-                    out.append((job.id, True))
-                    continue
-                row = conn.execute(Q["job_by_idempotency_key"],
-                                   {"tenant_id": job.tenant_id, "key": job.idempotency_key},
-                                   ).fetchone()
-                if row is None:  # pragma: no cover - the conflict target guarantees a row
-                    raise StoreError(f"insert of job {job.id} was ignored without a conflict")
-                if row[1] != job.fingerprint:
-                    raise IdempotencyConflict(job.idempotency_key or "", row[0])
-                out.append((row[0], False))
-        return out
+            return _insert_jobs(conn, jobs, to_us(now))
 
     # -- the worker's moves -------------------------------------------------------------------
 
@@ -627,7 +625,160 @@ class SQLiteStore:
             return conn.execute(Q["purge_idempotent"], {"before": to_us(before)}).rowcount
 
 
+    # -- workflows ----------------------------------------------------------------------------
+
+    def start_workflow(self, workflow: Workflow, job: NewJob) -> tuple[Workflow, bool]:
+        with self._write() as conn:
+            created = conn.execute(Q["insert_workflow"],
+                                   workflow_params(workflow, to_us)).rowcount == 1
+            if created:
+                _insert_jobs(conn, [job], to_us(workflow.created_at))
+            return self._get_workflow(conn, workflow.id, workflow.tenant_id), created
+
+    def _get_workflow(self, conn: sqlite3.Connection, workflow_id: str,
+                      tenant_id: str) -> Workflow:
+        rows = _rows(conn.execute(Q["get_workflow"], {"id": workflow_id,
+                                                      "tenant_id": tenant_id}))
+        if not rows:
+            raise NotFound(f"workflow {workflow_id} not found")
+        return workflow_from_row(rows[0], from_us)
+
+    def get_workflow(self, workflow_id: str, *, tenant_id: str) -> Workflow:
+        with self._read() as conn:
+            return self._get_workflow(conn, workflow_id, tenant_id)
+
+    def list_workflows(self, *, tenant_id: str, states: Sequence[str] | None = None,
+                       name: str | None = None, correlation_id: str | None = None,
+                       wait_kind: str | None = None, parent_id: str | None = None,
+                       limit: int = 50, cursor: str | None = None) -> Page[Workflow]:
+        cursor_at, cursor_id = parse_workflow_cursor(cursor)
+        with self._read() as conn:
+            rows = _rows(conn.execute(Q["list_workflows"], {
+                "tenant_id": tenant_id, "cursor_at": cursor_at, "cursor_id": cursor_id,
+                "states": None if states is None else json.dumps(list(states)),
+                "name": name, "correlation_id": correlation_id, "wait_kind": wait_kind,
+                "parent_id": parent_id, "limit": limit + 1}))
+        return keyset_page([workflow_from_row(r, from_us) for r in rows], limit,
+                           workflow_cursor)
+
+    def acquire_workflow(self, workflow_id: str, *, tenant_id: str, owner: str,
+                         now: datetime, until: datetime) -> Workflow | None:
+        """None when refused; NotFound when there is no such workflow."""
+        with self._write() as conn:
+            rows = _rows(conn.execute(Q["acquire_workflow"], {
+                "tenant_id": tenant_id, "id": workflow_id, "owner": owner,
+                "now": to_us(now), "until": to_us(until)}))
+            if not rows:
+                self._get_workflow(conn, workflow_id, tenant_id)  # NotFound
+                return None
+        return workflow_from_row(rows[0], from_us)
+
+    def load_history(self, workflow_id: str, *, tenant_id: str) -> list[HistoryEntry]:
+        with self._read() as conn:
+            rows = _rows(conn.execute(Q["load_history"], {"tenant_id": tenant_id,
+                                                          "workflow_id": workflow_id}))
+        return [history_from_row(r, from_us) for r in rows]
+
+    def record_history(self, entries: Sequence[HistoryEntry], *, owner: str) -> None:
+        """One statement per entry, each checking the lease (which cannot move while this
+        transaction holds the write lock): the first refused raises and rolls back all."""
+        if not entries:
+            return
+        with self._write() as conn:
+            for e in entries:
+                params = history_params(e, to_us)
+                params["owner"] = owner
+                if conn.execute(Q["record_history"], params).rowcount != 1:
+                    raise _stale_run(e.workflow_id, owner)
+
+    def consume_signal(self, entry: HistoryEntry, *, owner: str) -> Signal | None:
+        params = {"tenant_id": entry.tenant_id, "workflow_id": entry.workflow_id,
+                  "name": entry.name, "seq": entry.seq, "owner": owner}
+        with self._write() as conn:
+            rows = _rows(conn.execute(Q["take_signal"], params))
+            if not rows:
+                if conn.execute(Q["workflow_owned"], params).fetchone() is None:
+                    raise _stale_run(entry.workflow_id, owner)
+                return None
+            signal = signal_from_row(rows[0], from_us)
+            done = history_params(consumed_entry(entry, signal), to_us)
+            done["owner"] = owner
+            conn.execute(Q["record_history"], done)
+        return signal
+
+    def finish_run(self, workflow: Workflow, *, owner: str, jobs: Sequence[NewJob] = ()
+                   ) -> Workflow:
+        """``workflow.updated_at`` is the instant of the write (and the created_at of
+        ``jobs``); cancel_requested and cancel_reason are left as stored."""
+        params = workflow_params(workflow, to_us)
+        params["owner"] = owner
+        with self._write() as conn:
+            rows = _rows(conn.execute(Q["finish_run"], params))
+            if not rows:
+                self._get_workflow(conn, workflow.id, workflow.tenant_id)  # NotFound
+                raise _stale_run(workflow.id, owner)
+            _insert_jobs(conn, jobs, to_us(workflow.updated_at), skip_existing=True)
+        return workflow_from_row(rows[0], from_us)
+
+    def send_signal(self, signal: Signal, resume: NewJob) -> Signal:
+        with self._write() as conn:
+            current = self._get_workflow(conn, signal.workflow_id, signal.tenant_id)
+            if current.is_final:
+                raise workflow_is_final(current.id, current.state)
+            try:
+                rows = _rows(conn.execute(Q["insert_signal"], signal_params(signal, to_us)))
+            except sqlite3.IntegrityError as e:
+                if "hora_workflow_signals.id" in str(e):
+                    raise Conflict(f"signal {signal.id} already exists") from None
+                raise
+            _insert_jobs(conn, [resume], to_us(signal.sent_at))
+        return signal_from_row(rows[0], from_us)
+
+    def list_signals(self, workflow_id: str, *, tenant_id: str) -> list[Signal]:
+        with self._read() as conn:
+            rows = _rows(conn.execute(Q["list_signals"], {"tenant_id": tenant_id,
+                                                          "workflow_id": workflow_id}))
+        return [signal_from_row(r, from_us) for r in rows]
+
+    def request_workflow_cancel(self, workflow_id: str, *, tenant_id: str, reason: str,
+                                now: datetime, resume: NewJob) -> Workflow:
+        n = to_us(now)
+        with self._write() as conn:
+            rows = _rows(conn.execute(Q["request_workflow_cancel"], {
+                "tenant_id": tenant_id, "id": workflow_id, "reason": reason, "now": n}))
+            if not rows:
+                current = self._get_workflow(conn, workflow_id, tenant_id)  # NotFound
+                raise workflow_is_final(workflow_id, current.state)
+            _insert_jobs(conn, [resume], n)
+        return workflow_from_row(rows[0], from_us)
+
+
 # -- helpers shared by the methods above ------------------------------------------------------
+
+
+def _insert_jobs(conn: sqlite3.Connection, jobs: Sequence[NewJob], now_us: int, *,
+                 skip_existing: bool = False) -> list[tuple[str, bool]]:
+    """Insert jobs in the caller's write transaction; per job (id, created). An existing
+    idempotency key with the same fingerprint yields that job's id and False, a different one
+    raises IdempotencyConflict; with ``skip_existing`` a job whose key exists is left out,
+    whatever its fingerprint (and of the output)."""
+    out: list[tuple[str, bool]] = []
+    for job in jobs:
+        cur = conn.execute(Q["insert_job"], _insert_params(job, now_us))
+        if cur.rowcount == 1:
+            out.append((job.id, True))
+            continue
+        if skip_existing:
+            continue
+        row = conn.execute(Q["job_by_idempotency_key"],
+                           {"tenant_id": job.tenant_id, "key": job.idempotency_key},
+                           ).fetchone()
+        if row is None:  # pragma: no cover - the conflict target guarantees a row
+            raise StoreError(f"insert of job {job.id} was ignored without a conflict")
+        if row[1] != job.fingerprint:
+            raise IdempotencyConflict(job.idempotency_key or "", row[0])
+        out.append((row[0], False))
+    return out
 
 
 def _insert_params(job: NewJob, now_us: int) -> dict[str, Any]:
@@ -641,6 +792,10 @@ def _insert_params(job: NewJob, now_us: int) -> dict[str, Any]:
         "state_reason": f"replay of {job.replay_of}" if job.replay_of else None,
         "now": now_us, "schedule_id": job.schedule_id,
     }
+
+
+def _stale_run(workflow_id: str, owner: str) -> StaleRecord:
+    return StaleRecord(f"workflow {workflow_id}: {owner} no longer holds its run lease")
 
 
 def _attempt_params(o: Outcome, now_us: int) -> dict[str, Any]:

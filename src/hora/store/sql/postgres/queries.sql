@@ -484,3 +484,137 @@ WHERE tenant_id = %(tenant_id)s AND key = %(key)s AND status IS NULL;
 
 -- name: purge_idempotent
 DELETE FROM hora_idempotency WHERE created_at < %(before)s;
+
+-- name: insert_workflow
+-- RETURNING nothing means the (tenant, id) exists: starting with a given id is idempotent.
+-- (A concurrent start of the same id waits here for the other to commit, then finds it.)
+INSERT INTO hora_workflows (tenant_id, id, name, args, state, result, error, correlation_id,
+                            parent_id, wait_kind, wait_name, wait_until, cancel_requested,
+                            cancel_reason, compensation, run_owner, run_until, created_at,
+                            updated_at, finished_at, version)
+VALUES (%(tenant_id)s, %(id)s, %(name)s, %(args)s::jsonb, %(state)s, %(result)s::jsonb,
+        %(error)s::jsonb, %(correlation_id)s, %(parent_id)s, %(wait_kind)s, %(wait_name)s,
+        %(wait_until)s, %(cancel_requested)s, %(cancel_reason)s, %(compensation)s,
+        %(run_owner)s, %(run_until)s, %(created_at)s, %(updated_at)s, %(finished_at)s,
+        %(version)s)
+ON CONFLICT (tenant_id, id) DO NOTHING
+RETURNING *;
+
+-- name: get_workflow
+SELECT * FROM hora_workflows WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: list_workflows
+-- Newest first by (created_at, id); the cursor is the last row's pair.
+SELECT * FROM hora_workflows
+WHERE tenant_id = %(tenant_id)s
+  AND (%(cursor_at)s::timestamptz IS NULL
+       OR (created_at, id) < (%(cursor_at)s::timestamptz, %(cursor_id)s::text))
+  AND (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
+  AND (%(name)s::text IS NULL OR name = %(name)s::text)
+  AND (%(correlation_id)s::text IS NULL OR correlation_id = %(correlation_id)s::text)
+  AND (%(wait_kind)s::text IS NULL OR wait_kind = %(wait_kind)s::text)
+  AND (%(parent_id)s::text IS NULL OR parent_id = %(parent_id)s::text)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: acquire_workflow
+-- One conditional UPDATE: of concurrent acquirers the first locks the row, the others then
+-- re-check the WHERE against its new version and find the lease taken.
+UPDATE hora_workflows
+SET run_owner = %(owner)s, run_until = %(until)s,
+    state = CASE WHEN state = 'compensating' THEN state ELSE 'running' END,
+    updated_at = %(now)s, version = version + 1
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s
+  AND state NOT IN ('completed', 'failed', 'cancelled')
+  AND (run_owner IS NULL OR run_owner = %(owner)s OR run_until <= %(now)s)
+RETURNING *;
+
+-- name: workflow_owned
+SELECT 1 FROM hora_workflows
+WHERE tenant_id = %(tenant_id)s AND id = %(workflow_id)s AND run_owner = %(owner)s;
+
+-- name: workflow_state_for_signal
+-- FOR SHARE: a run ending concurrently (finish_run's UPDATE) is waited for, so a signal is
+-- never stored after its workflow became final.
+SELECT state FROM hora_workflows
+WHERE tenant_id = %(tenant_id)s AND id = %(workflow_id)s
+FOR SHARE;
+
+-- name: load_history
+SELECT * FROM hora_workflow_history
+WHERE tenant_id = %(tenant_id)s AND workflow_id = %(workflow_id)s
+ORDER BY seq;
+
+-- name: record_history
+-- One workflow's journal rows, inserted or overwritten in one statement, only while :owner
+-- holds the run lease: no row written means it does not. The lease check locks the workflow
+-- row (FOR SHARE) until commit, so a new owner's acquire waits for this write instead of
+-- replaying a journal that misses it. The check is uncorrelated: it is made once, for all
+-- rows, so the statement writes all of them or none.
+INSERT INTO hora_workflow_history AS h (tenant_id, workflow_id, seq, kind, name, input,
+                                        output, error, status, attempts, started_at,
+                                        finished_at, deadline)
+SELECT %(tenant_id)s::text, %(workflow_id)s::text, n.seq, n.kind, n.name, n.input, n.output,
+       n.error, n.status, n.attempts, n.started_at, n.finished_at, n.deadline
+FROM unnest(%(seqs)b::integer[], %(kinds)b::text[], %(names)b::text[], %(inputs)b::jsonb[],
+            %(outputs)b::jsonb[], %(errors)b::jsonb[], %(statuses)b::text[],
+            %(attempts)b::integer[], %(started_ats)b::timestamptz[],
+            %(finished_ats)b::timestamptz[], %(deadlines)b::timestamptz[])
+     AS n (seq, kind, name, input, output, error, status, attempts, started_at, finished_at,
+           deadline)
+WHERE EXISTS (SELECT 1 FROM hora_workflows
+              WHERE tenant_id = %(tenant_id)s AND id = %(workflow_id)s
+                AND run_owner = %(owner)s
+              FOR SHARE)
+ON CONFLICT (tenant_id, workflow_id, seq) DO UPDATE
+SET kind = excluded.kind, name = excluded.name, input = excluded.input,
+    output = excluded.output, error = excluded.error, status = excluded.status,
+    attempts = excluded.attempts, started_at = excluded.started_at,
+    finished_at = excluded.finished_at, deadline = excluded.deadline;
+
+-- name: take_signal
+-- The oldest waiting signal of a name, marked consumed by :seq, only for the lease holder
+-- (whose row lock, as in record_history, holds the lease still until commit).
+UPDATE hora_workflow_signals s SET consumed_seq = %(seq)s
+WHERE s.id = (SELECT id FROM hora_workflow_signals
+              WHERE tenant_id = %(tenant_id)s AND workflow_id = %(workflow_id)s
+                AND name = %(name)s AND consumed_seq IS NULL
+              ORDER BY ord
+              LIMIT 1)
+  AND s.consumed_seq IS NULL
+  AND EXISTS (SELECT 1 FROM hora_workflows
+              WHERE tenant_id = %(tenant_id)s AND id = %(workflow_id)s
+                AND run_owner = %(owner)s
+              FOR SHARE)
+RETURNING s.*;
+
+-- name: finish_run
+-- Ends the run of the lease holder: writes what the run decided and clears the lease.
+UPDATE hora_workflows
+SET state = %(state)s, result = %(result)s::jsonb, error = %(error)s::jsonb,
+    wait_kind = %(wait_kind)s, wait_name = %(wait_name)s, wait_until = %(wait_until)s,
+    compensation = %(compensation)s, finished_at = %(finished_at)s, run_owner = NULL,
+    run_until = NULL, updated_at = %(updated_at)s, version = version + 1
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND run_owner = %(owner)s
+RETURNING *;
+
+-- name: insert_signal
+-- ord comes from the column's sequence.
+INSERT INTO hora_workflow_signals (id, tenant_id, workflow_id, name, payload, actor, comment,
+                                   sent_at, consumed_seq)
+VALUES (%(id)s, %(tenant_id)s, %(workflow_id)s, %(name)s, %(payload)s::jsonb, %(actor)s,
+        %(comment)s, %(sent_at)s, %(consumed_seq)s)
+RETURNING *;
+
+-- name: list_signals
+SELECT * FROM hora_workflow_signals
+WHERE tenant_id = %(tenant_id)s AND workflow_id = %(workflow_id)s
+ORDER BY ord;
+
+-- name: request_workflow_cancel
+UPDATE hora_workflows
+SET cancel_requested = true, cancel_reason = %(reason)s, updated_at = %(now)s,
+    version = version + 1
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s
+  AND state NOT IN ('completed', 'failed', 'cancelled')
+RETURNING *;

@@ -339,3 +339,110 @@ DELETE FROM hora_idempotency WHERE tenant_id = :tenant_id AND key = :key AND sta
 
 -- name: purge_idempotent
 DELETE FROM hora_idempotency WHERE created_at < :before;
+
+-- name: insert_workflow
+-- Nothing happens when the (tenant, id) exists: starting with a given id is idempotent.
+INSERT INTO hora_workflows (tenant_id, id, name, args, state, result, error, correlation_id,
+                            parent_id, wait_kind, wait_name, wait_until, cancel_requested,
+                            cancel_reason, compensation, run_owner, run_until, created_at,
+                            updated_at, finished_at, version)
+VALUES (:tenant_id, :id, :name, :args, :state, :result, :error, :correlation_id, :parent_id,
+        :wait_kind, :wait_name, :wait_until, :cancel_requested, :cancel_reason, :compensation,
+        :run_owner, :run_until, :created_at, :updated_at, :finished_at, :version)
+ON CONFLICT (tenant_id, id) DO NOTHING;
+
+-- name: get_workflow
+SELECT * FROM hora_workflows WHERE tenant_id = :tenant_id AND id = :id;
+
+-- name: list_workflows
+-- Newest first by (created_at, id); the cursor is the last row's pair.
+SELECT * FROM hora_workflows
+WHERE tenant_id = :tenant_id
+  AND (:cursor_at IS NULL OR (created_at, id) < (:cursor_at, :cursor_id))
+  AND (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
+  AND (:name IS NULL OR name = :name)
+  AND (:correlation_id IS NULL OR correlation_id = :correlation_id)
+  AND (:wait_kind IS NULL OR wait_kind = :wait_kind)
+  AND (:parent_id IS NULL OR parent_id = :parent_id)
+ORDER BY created_at DESC, id DESC
+LIMIT :limit;
+
+-- name: acquire_workflow
+-- The run lease goes to :owner unless another owner's is still valid or the workflow is
+-- final; a workflow compensating stays so, any other goes (back) to running.
+UPDATE hora_workflows
+SET run_owner = :owner, run_until = :until,
+    state = CASE WHEN state = 'compensating' THEN state ELSE 'running' END,
+    updated_at = :now, version = version + 1
+WHERE tenant_id = :tenant_id AND id = :id
+  AND state NOT IN ('completed', 'failed', 'cancelled')
+  AND (run_owner IS NULL OR run_owner = :owner OR run_until <= :now)
+RETURNING *;
+
+-- name: workflow_owned
+SELECT 1 FROM hora_workflows
+WHERE tenant_id = :tenant_id AND id = :workflow_id AND run_owner = :owner;
+
+-- name: load_history
+SELECT * FROM hora_workflow_history
+WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id
+ORDER BY seq;
+
+-- name: record_history
+-- One journal row, inserted or overwritten, only while :owner holds the run lease: no row
+-- changed means it does not (the write lock of BEGIN IMMEDIATE keeps it so until commit).
+-- (WHERE before ON CONFLICT also keeps SQLite from reading ON as a join's.)
+INSERT INTO hora_workflow_history (tenant_id, workflow_id, seq, kind, name, input, output,
+                                   error, status, attempts, started_at, finished_at, deadline)
+SELECT :tenant_id, :workflow_id, :seq, :kind, :name, :input, :output, :error, :status,
+       :attempts, :started_at, :finished_at, :deadline
+WHERE EXISTS (SELECT 1 FROM hora_workflows
+              WHERE tenant_id = :tenant_id AND id = :workflow_id AND run_owner = :owner)
+ON CONFLICT (tenant_id, workflow_id, seq) DO UPDATE
+SET kind = excluded.kind, name = excluded.name, input = excluded.input,
+    output = excluded.output, error = excluded.error, status = excluded.status,
+    attempts = excluded.attempts, started_at = excluded.started_at,
+    finished_at = excluded.finished_at, deadline = excluded.deadline;
+
+-- name: take_signal
+-- The oldest waiting signal of a name, marked consumed by :seq, only for the lease holder.
+UPDATE hora_workflow_signals SET consumed_seq = :seq
+WHERE id = (SELECT id FROM hora_workflow_signals INDEXED BY hora_workflow_signals_waiting
+            WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id AND name = :name
+              AND consumed_seq IS NULL
+            ORDER BY ord
+            LIMIT 1)
+  AND EXISTS (SELECT 1 FROM hora_workflows
+              WHERE tenant_id = :tenant_id AND id = :workflow_id AND run_owner = :owner)
+RETURNING *;
+
+-- name: finish_run
+-- Ends the run of the lease holder: writes what the run decided and clears the lease.
+UPDATE hora_workflows
+SET state = :state, result = :result, error = :error, wait_kind = :wait_kind,
+    wait_name = :wait_name, wait_until = :wait_until, compensation = :compensation,
+    finished_at = :finished_at, run_owner = NULL, run_until = NULL, updated_at = :updated_at,
+    version = version + 1
+WHERE tenant_id = :tenant_id AND id = :id AND run_owner = :owner
+RETURNING *;
+
+-- name: insert_signal
+-- ord counts up per workflow; BEGIN IMMEDIATE makes the max and the insert one step.
+INSERT INTO hora_workflow_signals (id, tenant_id, workflow_id, ord, name, payload, actor,
+                                   comment, sent_at, consumed_seq)
+VALUES (:id, :tenant_id, :workflow_id,
+        (SELECT COALESCE(max(ord), 0) + 1 FROM hora_workflow_signals
+         WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id),
+        :name, :payload, :actor, :comment, :sent_at, :consumed_seq)
+RETURNING *;
+
+-- name: list_signals
+SELECT * FROM hora_workflow_signals
+WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id
+ORDER BY ord;
+
+-- name: request_workflow_cancel
+UPDATE hora_workflows
+SET cancel_requested = 1, cancel_reason = :reason, updated_at = :now, version = version + 1
+WHERE tenant_id = :tenant_id AND id = :id AND state NOT IN ('completed', 'failed', 'cancelled')
+RETURNING *;
