@@ -526,3 +526,4 @@ if __name__ == "__main__":
 # Subcommands defined in their own modules register themselves on ``cli`` when imported.
 from hora import cli_schedules as _cli_schedules  # noqa: E402,F401
 from hora import cli_serve as _cli_serve  # noqa: E402,F401
+from hora import cli_workflows as _cli_workflows  # noqa: E402,F401

@@ -7,11 +7,12 @@
         hora.get_job(job.id).state
 
 The methods mirror the in-process SDK (``hora.Hora``): they return the same records
-(``Job``, ``Schedule``, ``Tick``, ``Page``) and raise the same ``HoraError`` tree, mapped from
-the server's RFC 9457 problem documents (``NotFound``, ``InvalidTrigger``,
-``IdempotencyConflict``...). Errors only the network can produce are defined here:
-``AuthError``, ``RateLimited``, ``ServerError`` and ``ConnectionFailed``. Every exception
-raised for an answer carries ``.status`` and the problem document as ``.problem``.
+(``Job``, ``Schedule``, ``Tick``, ``Workflow``, ``HistoryEntry``, ``Signal``, ``Page``) and
+raise the same ``HoraError`` tree, mapped from the server's RFC 9457 problem documents
+(``NotFound``, ``InvalidTrigger``, ``IdempotencyConflict``...). Errors only the network can
+produce are defined here: ``AuthError``, ``RateLimited``, ``ServerError`` and
+``ConnectionFailed``. Every exception raised for an answer carries ``.status`` and the
+problem document as ``.problem``.
 
 Retries: every POST carries a fresh ``Idempotency-Key``, so the server runs it at most once
 and answers a retry with the first response. A request is retried (up to ``retries`` times,
@@ -53,7 +54,18 @@ from hora.errors import (
     UnknownTask,
 )
 from hora.http_target import parse_retry_after
-from hora.models import Attempt, ErrorInfo, Job, JobEvent, Page, Schedule, Tick
+from hora.models import (
+    Attempt,
+    ErrorInfo,
+    HistoryEntry,
+    Job,
+    JobEvent,
+    Page,
+    Schedule,
+    Signal,
+    Tick,
+    Workflow,
+)
 from hora.retry import RetryPolicy
 from hora.schedules import _spec
 from hora.states import JobState
@@ -237,6 +249,16 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+def _name(value: str, what: str) -> str:
+    """A workflow id or signal name as one path segment. The server decodes ``%2F`` before
+    routing, so one with a ``/`` (or a dot segment) cannot be addressed: refused here, by
+    name, rather than answered 404 by a route that does not exist."""
+    if isinstance(value, str) and ("/" in value or value in (".", "..")):
+        raise InvalidPayload(f"{what} {value!r} cannot be addressed over HTTP: it contains "
+                             "'/' or is a dot segment")
+    return _seg(value)
+
+
 def _iso(dt: datetime) -> str:
     return dt.isoformat()
 
@@ -410,6 +432,59 @@ class _Requests:
         # A pure computation: safe to repeat, so no key is needed (the route takes none).
         return _Call("POST", "/v1/triggers/preview", _occurrences, body=body, has_body=True)
 
+    # workflows
+
+    @staticmethod
+    def start_workflow(name: str, args: Mapping[str, Any] | None, workflow_id: str | None,
+                       correlation_id: str | None) -> _Call[Workflow]:
+        body = {"workflow": name, "args": dict(args or {}), **_options(
+            {"workflow_id": workflow_id, "correlation_id": correlation_id})}
+        return _post("/v1/workflows", _workflow, body)
+
+    @staticmethod
+    def get_workflow(workflow_id: str) -> _Call[Workflow]:
+        return _get(f"/v1/workflows/{_name(workflow_id, 'workflow id')}", _workflow)
+
+    @staticmethod
+    def workflow_history(workflow_id: str) -> _Call[list[HistoryEntry]]:
+        return _get(f"/v1/workflows/{_name(workflow_id, 'workflow id')}", _workflow_history)
+
+    @staticmethod
+    def workflow_signals(workflow_id: str) -> _Call[list[Signal]]:
+        return _get(f"/v1/workflows/{_name(workflow_id, 'workflow id')}", _workflow_signals)
+
+    @staticmethod
+    def list_workflows(state: str | Sequence[str] | None, name: str | None,
+                       correlation_id: str | None, limit: int,
+                       cursor: str | None) -> _Call[Page[Workflow]]:
+        states = [] if state is None else [state] if isinstance(state, str) else list(state)
+        return _get("/v1/workflows", _workflow_page, state=states, name=name,
+                    correlation_id=correlation_id, limit=limit, cursor=cursor)
+
+    @staticmethod
+    def approvals(limit: int, cursor: str | None) -> _Call[Page[Workflow]]:
+        return _get("/v1/approvals", _workflow_page, limit=limit, cursor=cursor)
+
+    @staticmethod
+    def signal_workflow(workflow_id: str, name: str, payload: Any, actor: str | None,
+                        comment: str | None) -> _Call[Signal]:
+        body = {"payload": payload, **_options({"actor": actor, "comment": comment})}
+        path = (f"/v1/workflows/{_name(workflow_id, 'workflow id')}/signals/"
+                f"{_name(name, 'signal name')}")
+        return _post(path, _signal, body)
+
+    @staticmethod
+    def decide(workflow_id: str, decision: Literal["approve", "reject"], actor: str,
+               comment: str | None, name: str) -> _Call[Signal]:
+        body = {"actor": actor, "name": name, **_options({"comment": comment})}
+        return _post(f"/v1/workflows/{_name(workflow_id, 'workflow id')}/{decision}", _signal,
+                     body)
+
+    @staticmethod
+    def cancel_workflow(workflow_id: str, reason: str) -> _Call[Workflow]:
+        return _post(f"/v1/workflows/{_name(workflow_id, 'workflow id')}/cancel", _workflow,
+                     {"reason": reason})
+
     # admin
 
     @staticmethod
@@ -534,6 +609,50 @@ def _tick(schedule_id: str, d: Mapping[str, Any]) -> Tick:
                 recorded_at=_at(d["recorded_at"]))
 
 
+def _workflow(d: Mapping[str, Any]) -> Workflow:
+    return Workflow(
+        tenant_id=d["tenant_id"], id=d["id"], name=d["name"], args=d.get("args") or {},
+        state=d["state"], result=d.get("result"), error=ErrorInfo.from_dict(d.get("error")),
+        correlation_id=d.get("correlation_id"), parent_id=d.get("parent_id"),
+        wait_kind=d.get("wait_kind"), wait_name=d.get("wait_name"),
+        wait_until=_at_or_none(d.get("wait_until")),
+        cancel_requested=bool(d.get("cancel_requested")),
+        cancel_reason=d.get("cancel_reason"), compensation=d.get("compensation"),
+        run_owner=d.get("run_owner"), run_until=_at_or_none(d.get("run_until")),
+        created_at=_at(d["created_at"]), updated_at=_at(d["updated_at"]),
+        finished_at=_at_or_none(d.get("finished_at")), version=d.get("version", 0),
+    )
+
+
+def _history_entry(tenant_id: str, workflow_id: str, d: Mapping[str, Any]) -> HistoryEntry:
+    return HistoryEntry(
+        tenant_id=tenant_id, workflow_id=workflow_id, seq=d["seq"], kind=d["kind"],
+        name=d["name"], input=d.get("input"), output=d.get("output"),
+        error=ErrorInfo.from_dict(d.get("error")), status=d["status"],
+        attempts=d["attempts"], started_at=_at(d["started_at"]),
+        finished_at=_at_or_none(d.get("finished_at")), deadline=_at_or_none(d.get("deadline")),
+    )
+
+
+def _signal(d: Mapping[str, Any]) -> Signal:
+    return Signal(id=d["id"], tenant_id=d["tenant_id"], workflow_id=d["workflow_id"],
+                  name=d["name"], payload=d.get("payload"), actor=d.get("actor"),
+                  comment=d.get("comment"), sent_at=_at(d["sent_at"]),
+                  consumed_seq=d.get("consumed_seq"))
+
+
+def _workflow_history(d: Any) -> list[HistoryEntry]:
+    return [_history_entry(d["tenant_id"], d["id"], h) for h in d["history"]]
+
+
+def _workflow_signals(d: Any) -> list[Signal]:
+    return [_signal(x) for x in d["signals"]]
+
+
+def _workflow_page(d: Any) -> Page[Workflow]:
+    return Page([_workflow(w) for w in d["items"]], d.get("next_cursor"))
+
+
 def _job_page(d: Any) -> Page[Job]:
     return Page([_job(j) for j in d["items"]], d.get("next_cursor"))
 
@@ -610,7 +729,7 @@ def _retry_after(response: httpx.Response) -> float | None:
     return parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
 
 
-_TRANSITION = re.compile(r"^job (\S+) is (\S+), expected (.+)$")
+_TRANSITION = re.compile(r"^(?:job|workflow) (\S+) is (\S+), expected (.+)$")
 _IDEMPOTENCY = re.compile(r"^idempotency key (.+?) was already used for job (\S+) ")
 
 
@@ -911,6 +1030,58 @@ class Client:
         """The next ``count`` occurrences of an unsaved trigger."""
         return self._send(_Requests.preview(trigger, after, count))
 
+    # -- workflows ----------------------------------------------------------------------------
+
+    def start_workflow(self, name: str, args: Mapping[str, Any] | None = None, *,
+                       workflow_id: str | None = None,
+                       correlation_id: str | None = None) -> Workflow:
+        """Start the workflow registered as ``name`` with ``args`` (its keyword arguments).
+        With ``workflow_id`` starting is idempotent: the same id returns the workflow already
+        there, whatever its state. A name the server does not know waits for a worker that
+        does."""
+        return self._send(_Requests.start_workflow(name, args, workflow_id, correlation_id))
+
+    def get_workflow(self, workflow_id: str) -> Workflow:
+        return self._send(_Requests.get_workflow(workflow_id))
+
+    def workflow_history(self, workflow_id: str) -> list[HistoryEntry]:
+        """The journal: every step, timer, signal, child and compensation, in order."""
+        return self._send(_Requests.workflow_history(workflow_id))
+
+    def workflow_signals(self, workflow_id: str) -> list[Signal]:
+        """Every signal sent to the workflow, consumed or not, in the order sent."""
+        return self._send(_Requests.workflow_signals(workflow_id))
+
+    def list_workflows(self, *, state: str | Sequence[str] | None = None,
+                       name: str | None = None, correlation_id: str | None = None,
+                       limit: int = 50, cursor: str | None = None) -> Page[Workflow]:
+        """Newest first; pass ``next_cursor`` back for the next page."""
+        return self._send(_Requests.list_workflows(state, name, correlation_id, limit, cursor))
+
+    def approvals(self, *, limit: int = 50, cursor: str | None = None) -> Page[Workflow]:
+        """The inbox: workflows waiting for a signal (``wait_name``) until ``wait_until``."""
+        return self._send(_Requests.approvals(limit, cursor))
+
+    def signal_workflow(self, workflow_id: str, name: str, payload: Any = None, *,
+                        actor: str | None = None, comment: str | None = None) -> Signal:
+        """Send signal ``name``; ``TransitionConflict`` when the workflow has finished."""
+        return self._send(_Requests.signal_workflow(workflow_id, name, payload, actor,
+                                                    comment))
+
+    def approve(self, workflow_id: str, *, actor: str, comment: str | None = None,
+                name: str = "approval") -> Signal:
+        return self._send(_Requests.decide(workflow_id, "approve", actor, comment, name))
+
+    def reject(self, workflow_id: str, *, actor: str, comment: str | None = None,
+               name: str = "approval") -> Signal:
+        return self._send(_Requests.decide(workflow_id, "reject", actor, comment, name))
+
+    def cancel_workflow(self, workflow_id: str, reason: str = "cancelled on request"
+                        ) -> Workflow:
+        """Ask the workflow to stop: its wait ends, its compensations run, it ends
+        ``cancelled``. Until a worker gets to it, it shows ``cancel_requested``."""
+        return self._send(_Requests.cancel_workflow(workflow_id, reason))
+
     # -- admin (a key with the admin scope) ---------------------------------------------------
 
     def create_tenant(self, tenant_id: str, *, name: str | None = None,
@@ -1082,6 +1253,50 @@ class AsyncClient:
     async def preview(self, trigger: Trigger, *, after: datetime | None = None,
                       count: int = 10) -> list[Json]:
         return await self._send(_Requests.preview(trigger, after, count))
+
+    # -- workflows ----------------------------------------------------------------------------
+
+    async def start_workflow(self, name: str, args: Mapping[str, Any] | None = None, *,
+                             workflow_id: str | None = None,
+                             correlation_id: str | None = None) -> Workflow:
+        return await self._send(_Requests.start_workflow(name, args, workflow_id,
+                                                         correlation_id))
+
+    async def get_workflow(self, workflow_id: str) -> Workflow:
+        return await self._send(_Requests.get_workflow(workflow_id))
+
+    async def workflow_history(self, workflow_id: str) -> list[HistoryEntry]:
+        return await self._send(_Requests.workflow_history(workflow_id))
+
+    async def workflow_signals(self, workflow_id: str) -> list[Signal]:
+        return await self._send(_Requests.workflow_signals(workflow_id))
+
+    async def list_workflows(self, *, state: str | Sequence[str] | None = None,
+                             name: str | None = None, correlation_id: str | None = None,
+                             limit: int = 50, cursor: str | None = None) -> Page[Workflow]:
+        return await self._send(_Requests.list_workflows(state, name, correlation_id, limit,
+                                                         cursor))
+
+    async def approvals(self, *, limit: int = 50,
+                        cursor: str | None = None) -> Page[Workflow]:
+        return await self._send(_Requests.approvals(limit, cursor))
+
+    async def signal_workflow(self, workflow_id: str, name: str, payload: Any = None, *,
+                              actor: str | None = None, comment: str | None = None) -> Signal:
+        return await self._send(_Requests.signal_workflow(workflow_id, name, payload, actor,
+                                                          comment))
+
+    async def approve(self, workflow_id: str, *, actor: str, comment: str | None = None,
+                      name: str = "approval") -> Signal:
+        return await self._send(_Requests.decide(workflow_id, "approve", actor, comment, name))
+
+    async def reject(self, workflow_id: str, *, actor: str, comment: str | None = None,
+                     name: str = "approval") -> Signal:
+        return await self._send(_Requests.decide(workflow_id, "reject", actor, comment, name))
+
+    async def cancel_workflow(self, workflow_id: str, reason: str = "cancelled on request"
+                              ) -> Workflow:
+        return await self._send(_Requests.cancel_workflow(workflow_id, reason))
 
     # -- admin --------------------------------------------------------------------------------
 

@@ -15,11 +15,25 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from hora.models import Attempt, ErrorInfo, Job, JobEvent, Page, Schedule, Tick
+from hora.models import (
+    Attempt,
+    ErrorInfo,
+    HistoryEntry,
+    Job,
+    JobEvent,
+    Page,
+    Schedule,
+    Signal,
+    Tick,
+    Workflow,
+)
 
 STATE_STYLES = {
     "scheduled": "cyan", "running": "blue", "retrying": "yellow", "succeeded": "green",
     "cancelled": "dim", "dead": "bold red", "discarded": "dim red", "replayed": "magenta",
+    # workflows (running and cancelled as above)
+    "sleeping": "cyan", "waiting": "yellow", "compensating": "magenta",
+    "completed": "green", "failed": "bold red",
 }
 
 
@@ -90,6 +104,41 @@ def tick_dict(t: Tick) -> dict[str, Any]:
     return {"schedule_id": t.schedule_id, "nominal": iso_z(t.nominal),
             "fire_at": iso_z(t.fire_at), "outcome": t.outcome, "reason": t.reason,
             "job_id": t.job_id, "recorded_at": iso_z(t.recorded_at)}
+
+
+def workflow_dict(w: Workflow, *, history: list[HistoryEntry] | None = None,
+                  signals: list[Signal] | None = None) -> dict[str, Any]:
+    """A workflow; with ``history`` and ``signals`` (``GET /v1/workflows/{id}``) its journal
+    and every signal sent to it."""
+    d: dict[str, Any] = {
+        "id": w.id, "tenant_id": w.tenant_id, "name": w.name, "args": w.args,
+        "state": w.state, "result": w.result, "error": error_dict(w.error),
+        "correlation_id": w.correlation_id, "parent_id": w.parent_id,
+        "wait_kind": w.wait_kind, "wait_name": w.wait_name, "wait_until": iso_z(w.wait_until),
+        "cancel_requested": w.cancel_requested, "cancel_reason": w.cancel_reason,
+        "compensation": w.compensation, "run_owner": w.run_owner,
+        "run_until": iso_z(w.run_until), "created_at": iso_z(w.created_at),
+        "updated_at": iso_z(w.updated_at), "finished_at": iso_z(w.finished_at),
+        "version": w.version,
+    }
+    if history is not None:
+        d["history"] = [history_dict(h) for h in history]
+    if signals is not None:
+        d["signals"] = [signal_dict(s) for s in signals]
+    return d
+
+
+def history_dict(h: HistoryEntry) -> dict[str, Any]:
+    return {"seq": h.seq, "kind": h.kind, "name": h.name, "status": h.status,
+            "attempts": h.attempts, "input": h.input, "output": h.output,
+            "error": error_dict(h.error), "started_at": iso_z(h.started_at),
+            "finished_at": iso_z(h.finished_at), "deadline": iso_z(h.deadline)}
+
+
+def signal_dict(s: Signal) -> dict[str, Any]:
+    return {"id": s.id, "tenant_id": s.tenant_id, "workflow_id": s.workflow_id,
+            "name": s.name, "payload": s.payload, "actor": s.actor, "comment": s.comment,
+            "sent_at": iso_z(s.sent_at), "consumed_seq": s.consumed_seq}
 
 
 def page_dict(page: Page[Job]) -> dict[str, Any]:

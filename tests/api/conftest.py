@@ -146,3 +146,37 @@ def api(server: Server) -> Iterator[Api]:
         yield a
     finally:
         a.close()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def workflow_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                    ) -> Iterator[Server]:
+    """A ``hora serve`` whose worker knows the workflows of ``tests.api.workflow_app``, so
+    workflows started over HTTP really run (the ``server`` fixture knows none)."""
+    cwd = tmp_path_factory.mktemp(f"serve-wf-{request.param}")
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH"))
+                                         if p)}
+    args = ("--app", "tests.api.workflow_app:app")
+    if request.param == "sqlite":
+        srv = start_server(f"sqlite:///{cwd / 'hora.db'}", cwd, extra_env=env, args=args)
+        try:
+            yield srv
+        finally:
+            srv.stop()
+        return
+    with fresh_pg_schema("hora_api_wf_") as url:
+        srv = start_server(url, cwd, extra_env=env, args=args)
+        try:
+            yield srv
+        finally:
+            srv.stop()
+
+
+@pytest.fixture
+def wf_api(workflow_server: Server) -> Iterator[Api]:
+    a = Api(workflow_server)
+    try:
+        yield a
+    finally:
+        a.close()

@@ -317,6 +317,104 @@ class PreviewOut(BaseModel):
     occurrences: list[OccurrenceOut]
 
 
+# -- workflows --------------------------------------------------------------------------------
+
+WorkflowState = Literal["running", "sleeping", "waiting", "compensating", "completed", "failed",
+                        "cancelled"]
+Actor = Annotated[str, Field(min_length=1, max_length=200)]
+Comment = Annotated[str, Field(max_length=2000)]
+
+
+class WorkflowIn(_In):
+    workflow: Name = Field(description="The registered name of the workflow. One this server "
+                           "does not know is accepted: it waits for a worker that does.")
+    args: dict[str, Any] = Field(default_factory=dict,
+                                 description="The workflow function's keyword arguments.")
+    workflow_id: Name | None = Field(
+        None, description="Your id for it: starting again with the same id returns the "
+        "workflow already there, whatever its state. No '/'. Default: a new id.")
+    correlation_id: Key | None = Field(None, description="Default: the workflow id.")
+
+    @model_validator(mode="after")
+    def _addressable(self) -> WorkflowIn:
+        wid = self.workflow_id
+        if wid is not None and ("/" in wid or wid in (".", "..")):
+            raise ValueError("workflow_id: must not contain '/' or be '.' or '..' (it is a "
+                             "path segment of /v1/workflows/{id})")
+        return self
+
+
+class SignalIn(_In):
+    payload: Any = Field(None, description="Any JSON value, handed to the waiting workflow.")
+    actor: Actor | None = Field(None, description="Who sent it (kept for the audit trail).")
+    comment: Comment | None = None
+
+
+class ApprovalIn(_In):
+    actor: Actor = Field(description="Who decided (kept for the audit trail).")
+    comment: Comment | None = None
+    name: Name = Field("approval", description="The signal the workflow waits for.")
+
+
+class HistoryOut(BaseModel):
+    seq: int
+    kind: str
+    name: str
+    status: str
+    attempts: int
+    input: Any = None
+    output: Any = None
+    error: ErrorOut | None
+    started_at: str | None
+    finished_at: str | None
+    deadline: str | None
+
+
+class SignalOut(BaseModel):
+    id: str
+    tenant_id: str
+    workflow_id: str
+    name: str
+    payload: Any = None
+    actor: str | None
+    comment: str | None
+    sent_at: str | None
+    consumed_seq: int | None
+
+
+class WorkflowOut(BaseModel):
+    id: str
+    tenant_id: str
+    name: str
+    args: dict[str, Any]
+    state: str
+    result: Any = None
+    error: ErrorOut | None
+    correlation_id: str | None
+    parent_id: str | None
+    wait_kind: str | None
+    wait_name: str | None
+    wait_until: str | None
+    cancel_requested: bool
+    cancel_reason: str | None
+    compensation: str | None
+    run_owner: str | None
+    run_until: str | None
+    created_at: str | None
+    updated_at: str | None
+    finished_at: str | None
+    version: int
+    history: list[HistoryOut] | None = Field(
+        None, description="GET /v1/workflows/{id} only: the journal, in order.")
+    signals: list[SignalOut] | None = Field(
+        None, description="GET /v1/workflows/{id} only: every signal sent, in order.")
+
+
+class WorkflowPage(BaseModel):
+    items: list[WorkflowOut]
+    next_cursor: str | None
+
+
 # -- tenants and keys -------------------------------------------------------------------------
 
 

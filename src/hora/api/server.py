@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -39,6 +39,7 @@ from hora.api.auth import (
 )
 from hora.api.problems import ApiProblem
 from hora.api.schemas import (
+    ApprovalIn,
     CancelIn,
     DiscardOut,
     Health,
@@ -58,19 +59,25 @@ from hora.api.schemas import (
     ScheduleOut,
     SchedulePage,
     SchedulePatch,
+    SignalIn,
+    SignalOut,
     TenantIn,
     TenantOut,
     TenantPage,
     TenantPatch,
     TickPage,
+    WorkflowIn,
+    WorkflowOut,
+    WorkflowPage,
+    WorkflowState,
     _Work,
 )
 from hora.app import Hora, JobRequest, check_text
 from hora.errors import InvalidPayload, NotFound
 from hora.http_target import TASK_NAME as HTTP_TASK
 from hora.http_target import parse_target
-from hora.models import ApiKey, Job, Tenant
-from hora.render import iso_z, job_dict, schedule_dict, tick_dict
+from hora.models import ApiKey, Job, Page, Tenant, Workflow
+from hora.render import iso_z, job_dict, schedule_dict, signal_dict, tick_dict, workflow_dict
 from hora.retry import RetryPolicy
 from hora.schedules import _spec
 from hora.states import JobState
@@ -528,6 +535,103 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
+# workflows
+
+#: A workflow cursor holds the last id (up to 200 characters) after its creation instant.
+WorkflowCursor = Annotated[str | None, Query(max_length=300,
+                                             description="next_cursor of the previous page.")]
+WorkflowId = Annotated[str, Path(min_length=1, max_length=200, description="Workflow id.")]
+SignalName = Annotated[str, Path(min_length=1, max_length=200, description="Signal name.")]
+
+
+def _workflow_page(page: Page[Workflow]) -> dict[str, Any]:
+    return {"items": [workflow_dict(w) for w in page.items], "next_cursor": page.next_cursor}
+
+
+@router.post("/workflows", status_code=201, response_model=WorkflowOut, tags=["workflows"],
+             summary="Start a workflow (idempotently, with workflow_id)")
+def start_workflow(body: WorkflowIn, request: Request, caller: Writer,
+                   idem: IdemKey) -> JSONResponse:
+    wf = _ctx(request).view(caller.tenant_id).start_workflow(
+        body.workflow, body.args, workflow_id=body.workflow_id,
+        correlation_id=body.correlation_id)
+    return _reply(request, workflow_dict(wf), 201)
+
+
+@router.get("/workflows", response_model=WorkflowPage, tags=["workflows"],
+            summary="List workflows, newest first")
+def list_workflows(request: Request, caller: Reader,
+                   state: Annotated[list[WorkflowState] | None, Query()] = None,
+                   name: Annotated[str | None, Query(max_length=200)] = None,
+                   correlation_id: Annotated[str | None, Query(max_length=255)] = None,
+                   limit: Limit = 50, cursor: WorkflowCursor = None) -> JSONResponse:
+    page = _ctx(request).view(caller.tenant_id).list_workflows(
+        state=state, name=name, correlation_id=correlation_id, limit=limit, cursor=cursor)
+    return JSONResponse(_workflow_page(page))
+
+
+@router.get("/workflows/{workflow_id}", response_model=WorkflowOut, tags=["workflows"],
+            summary="A workflow with its full history (steps, timers, signals, errors) and "
+                    "every signal sent to it")
+def get_workflow(workflow_id: WorkflowId, request: Request, caller: Reader) -> JSONResponse:
+    view = _ctx(request).view(caller.tenant_id)
+    wf = view.get_workflow(workflow_id)
+    history = view.workflow_history(workflow_id)
+    signals = view.workflow_signals(workflow_id)
+    return JSONResponse(workflow_dict(wf, history=history, signals=signals))
+
+
+@router.post("/workflows/{workflow_id}/signals/{name}", status_code=201,
+             response_model=SignalOut, tags=["workflows"],
+             summary="Send a signal; it waits, in order, until the workflow asks for it")
+def signal_workflow(workflow_id: WorkflowId, name: SignalName, request: Request,
+                    caller: Writer, idem: IdemKey, body: SignalIn | None = None,
+                    ) -> JSONResponse:
+    view = _ctx(request).view(caller.tenant_id)
+    if body is None:
+        signal = view.signal_workflow(workflow_id, name)
+    else:
+        signal = view.signal_workflow(workflow_id, name, body.payload, actor=body.actor,
+                                      comment=body.comment)
+    return _reply(request, signal_dict(signal), 201)
+
+
+@router.post("/workflows/{workflow_id}/approve", status_code=201, response_model=SignalOut,
+             tags=["workflows"], summary="Approve: the signal {\"approved\": true}")
+def approve_workflow(workflow_id: WorkflowId, body: ApprovalIn, request: Request,
+                     caller: Writer, idem: IdemKey) -> JSONResponse:
+    signal = _ctx(request).view(caller.tenant_id).approve(
+        workflow_id, actor=body.actor, comment=body.comment, name=body.name)
+    return _reply(request, signal_dict(signal), 201)
+
+
+@router.post("/workflows/{workflow_id}/reject", status_code=201, response_model=SignalOut,
+             tags=["workflows"], summary="Reject: the signal {\"approved\": false}")
+def reject_workflow(workflow_id: WorkflowId, body: ApprovalIn, request: Request,
+                    caller: Writer, idem: IdemKey) -> JSONResponse:
+    signal = _ctx(request).view(caller.tenant_id).reject(
+        workflow_id, actor=body.actor, comment=body.comment, name=body.name)
+    return _reply(request, signal_dict(signal), 201)
+
+
+@router.post("/workflows/{workflow_id}/cancel", response_model=WorkflowOut,
+             tags=["workflows"],
+             summary="Ask a workflow to stop: its wait ends, its compensations run")
+def cancel_workflow(workflow_id: WorkflowId, request: Request, caller: Writer, idem: IdemKey,
+                    body: CancelIn | None = None) -> JSONResponse:
+    reason = body.reason if body is not None else "cancelled on request"
+    wf = _ctx(request).view(caller.tenant_id).cancel_workflow(workflow_id, reason)
+    return _reply(request, workflow_dict(wf))
+
+
+@router.get("/approvals", response_model=WorkflowPage, tags=["workflows"],
+            summary="The approvals inbox: workflows waiting for a signal, newest first")
+def list_approvals(request: Request, caller: Reader, limit: Limit = 50,
+                   cursor: WorkflowCursor = None) -> JSONResponse:
+    page = _ctx(request).view(caller.tenant_id).approvals(limit=limit, cursor=cursor)
+    return JSONResponse(_workflow_page(page))
+
+
 # tenants and keys (admin)
 
 
@@ -621,8 +725,8 @@ def create_api(app: Hora, settings: ApiSettings | None = None) -> FastAPI:
     """The ASGI application for ``app`` (``hora serve`` runs it under uvicorn)."""
     api = FastAPI(title="hora", version=hora.__version__,
                   description="Durable scheduling and orchestration: jobs, schedules, "
-                  "triggers, dead-letter queue, tenants and API keys. Errors are RFC 9457 "
-                  "problem details; POSTs honour Idempotency-Key.")
+                  "triggers, workflows, dead-letter queue, tenants and API keys. Errors are "
+                  "RFC 9457 problem details; POSTs honour Idempotency-Key.")
     api.state.hora = ApiContext(app, settings or ApiSettings())
     problems.install(api)
 

@@ -1,0 +1,315 @@
+"""``hora workflows``: start, list and inspect durable workflows; signal, approve, reject and
+cancel them; the approvals inbox.
+
+Registered on the main ``hora`` command by ``hora.cli``; the same conventions apply
+(``--database-url``, ``--json``, one-line errors with exit code 2). The CLI does not import
+your code: it reads and writes the store, and your workers advance the workflows.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from hora import render
+from hora.cli import (
+    BadInput,
+    Cursor,
+    DatabaseUrl,
+    JsonOut,
+    Limit,
+    cli,
+    console,
+    handled,
+    open_app,
+    print_json,
+    say,
+)
+from hora.models import HistoryEntry, Page, Signal, Workflow
+
+workflows_cli = typer.Typer(help="Durable workflows: start, list, show (with the full history), "
+                            "signal, approve, reject, cancel, and the approvals inbox.",
+                            no_args_is_help=True, rich_markup_mode=None)
+cli.add_typer(workflows_cli, name="workflows")
+
+WorkflowId = Annotated[str, typer.Argument(help="Workflow id.")]
+Actor = Annotated[str, typer.Option("--actor", help="Who decides (kept for the audit trail).")]
+Comment = Annotated[str | None, typer.Option("--comment", help="Why (kept with the decision).")]
+ApprovalName = Annotated[str, typer.Option(
+    "--name", help="The signal the workflow waits for.")]
+
+
+def parse_json_value(text: str, option: str) -> Any:
+    """Any JSON value (a signal's payload need not be an object)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BadInput(f"{option} is not valid JSON: {e}") from None
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= 1000:
+        raise BadInput(f"--limit {limit} must be between 1 and 1000")
+    return limit
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def waiting_for(w: Workflow) -> str:
+    """What a sleeping or waiting workflow waits for, in words ("" when it does not)."""
+    if w.wait_kind is None:
+        return ""
+    until = f" until {render.when(w.wait_until)}" if w.wait_until else ""
+    if w.wait_kind == "signal":
+        return f"signal {w.wait_name!r}{until}"
+    if w.wait_kind == "child":
+        return f"child workflow {w.wait_name}"
+    return f"{w.wait_name or 'timer'}{until}"
+
+
+def workflows_table(items: list[Workflow], *, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("id", overflow="fold", min_width=12)
+    table.add_column("name", overflow="fold", min_width=8)
+    table.add_column("state", no_wrap=True)
+    table.add_column("waiting for", overflow="fold")
+    table.add_column("created (UTC)", no_wrap=True)
+    for w in items:
+        state = render.state_text(w.state)
+        if w.cancel_requested and not w.is_final:
+            state.append(" (cancel requested)", style="dim")
+        table.add_row(Text(w.id), Text(w.name), state, Text(waiting_for(w)),
+                      render.when(w.created_at))
+    return table
+
+
+def approvals_table(items: list[Workflow]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("id", overflow="fold", min_width=12)
+    table.add_column("name", overflow="fold")
+    table.add_column("waits for", overflow="fold")
+    table.add_column("until (UTC)", no_wrap=True)
+    table.add_column("args", overflow="fold")
+    table.add_column("since (UTC)", no_wrap=True)
+    for w in items:
+        table.add_row(Text(w.id), Text(w.name), Text(w.wait_name or ""),
+                      render.when(w.wait_until) or "no deadline", Text(_compact(w.args)),
+                      render.when(w.updated_at))
+    return table
+
+
+def workflow_detail(w: Workflow, history: list[HistoryEntry], signals: list[Signal]) -> Group:
+    """The workflow, then its history (the journal, by position), then its signals."""
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold")
+    fields.add_column()
+    err = "" if w.error is None else f"{w.error.type}: {w.error.message}"
+    cancel = ""
+    if w.cancel_requested:
+        cancel = f"requested: {w.cancel_reason or 'cancelled on request'}"
+        if not w.is_final:
+            cancel += " (a worker running the workflow carries it out)"
+    rows: list[tuple[str, str | Text]] = [
+        ("id", w.id), ("name", w.name), ("state", render.state_text(w.state)),
+        ("waiting for", waiting_for(w)), ("cancel", cancel),
+        ("args", _compact(w.args)),
+        ("result", "" if w.result is None else _compact(w.result)),
+        ("error", err), ("compensation", w.compensation or ""),
+        ("correlation id", w.correlation_id or ""), ("parent", w.parent_id or ""),
+        ("run", "" if w.run_owner is None
+         else f"{w.run_owner} until {render.when(w.run_until)}"),
+        ("created", render.when(w.created_at)), ("updated", render.when(w.updated_at)),
+        ("finished", render.when(w.finished_at)),
+    ]
+    for name, value in rows:
+        if value:
+            fields.add_row(name, value if isinstance(value, Text) else Text(value))
+    parts: list[Any] = [fields]
+    table = Table(title="history", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("seq", "kind"):
+        table.add_column(col, no_wrap=True, justify="right" if col == "seq" else "left")
+    table.add_column("name", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("attempts", no_wrap=True, justify="right")
+    for col in ("started (UTC)", "finished (UTC)", "deadline (UTC)"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("error", overflow="fold")
+    for h in history:
+        herr = "" if h.error is None else f"{h.error.type}: {h.error.message}"
+        table.add_row(str(h.seq), h.kind, Text(h.name), h.status, str(h.attempts or ""),
+                      render.when(h.started_at), render.when(h.finished_at),
+                      render.when(h.deadline), Text(herr))
+    parts.append(table if history else Text("history: nothing journaled yet", style="dim"))
+    if signals:
+        sig = Table(title="signals", title_justify="left", box=box.SIMPLE_HEAD)
+        sig.add_column("sent (UTC)", no_wrap=True)
+        sig.add_column("name", overflow="fold")
+        sig.add_column("actor", overflow="fold")
+        sig.add_column("comment", overflow="fold")
+        sig.add_column("payload", overflow="fold")
+        sig.add_column("taken", no_wrap=True)
+        for s in signals:
+            taken = "waiting" if s.consumed_seq is None else f"by #{s.consumed_seq}"
+            sig.add_row(render.when(s.sent_at), Text(s.name), Text(s.actor or ""),
+                        Text(s.comment or ""), Text(_compact(s.payload)), taken)
+        parts.append(sig)
+    return Group(*parts)
+
+
+def _print_page(page: Page[Workflow], json_out: bool, what: str, *,
+                inbox: bool = False) -> None:
+    if json_out:
+        print_json({"items": [render.workflow_dict(w) for w in page.items],
+                    "next_cursor": page.next_cursor})
+        return
+    c = console()
+    if not page.items:
+        c.print(f"no {what}")
+        return
+    c.print(approvals_table(page.items) if inbox else workflows_table(page.items))
+    if page.next_cursor:
+        c.print(f"more: pass --cursor {page.next_cursor}")
+
+
+def _print_workflow(w: Workflow, json_out: bool, message: str) -> None:
+    if json_out:
+        print_json(render.workflow_dict(w))
+    else:
+        say(message)
+
+
+def _print_signal(s: Signal, json_out: bool, message: str) -> None:
+    if json_out:
+        print_json(render.signal_dict(s))
+    else:
+        say(message)
+
+
+@workflows_cli.command("start")
+@handled
+def workflows_start(
+    name: Annotated[str, typer.Argument(help="The workflow's registered name.")],
+    args: Annotated[str, typer.Option("--args", "-a", help="JSON object: its arguments.")] = "{}",
+    workflow_id: Annotated[str | None, typer.Option(
+        "--id", help="Your id for it: starting again with it returns the same workflow.")
+    ] = None,
+    correlation_id: Annotated[str | None, typer.Option(
+        "--correlation-id", help="Default: the workflow id.")] = None,
+    database_url: DatabaseUrl = None, json_out: JsonOut = False,
+) -> None:
+    """Start a workflow by name (your code is not imported: a worker that knows NAME runs it)."""
+    data = parse_json_value(args, "--args")
+    if not isinstance(data, dict):
+        raise BadInput("--args must be a JSON object of the workflow's arguments, "
+                       "e.g. '{\"invoice_id\": \"inv-1\"}'")
+    with open_app(database_url) as app:
+        w = app.start_workflow(name, data, workflow_id=workflow_id,
+                               correlation_id=correlation_id)
+    _print_workflow(w, json_out, f"workflow {w.id} ({w.name}) is {w.state}")
+
+
+@workflows_cli.command("list")
+@handled
+def workflows_list(
+    state: Annotated[list[str] | None, typer.Option(
+        "--state", "-s", help="Only workflows in this state (repeat for several).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Only this workflow.")] = None,
+    correlation_id: Annotated[str | None, typer.Option(
+        "--correlation-id", help="Only this correlation id.")] = None,
+    limit: Limit = 50, cursor: Cursor = None, database_url: DatabaseUrl = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Workflows, newest first."""
+    with open_app(database_url) as app:
+        page = app.list_workflows(state=state or None, name=name,
+                                  correlation_id=correlation_id, limit=check_limit(limit),
+                                  cursor=cursor)
+    _print_page(page, json_out, "workflows")
+
+
+@workflows_cli.command("show")
+@handled
+def workflows_show(workflow_id: WorkflowId, database_url: DatabaseUrl = None,
+                   json_out: JsonOut = False) -> None:
+    """One workflow: its state, what it waits for and until when, its result or error, its
+    compensation, then its full history and the signals sent to it."""
+    with open_app(database_url) as app:
+        w = app.get_workflow(workflow_id)
+        history = app.workflow_history(workflow_id)
+        signals = app.workflow_signals(workflow_id)
+    if json_out:
+        print_json(render.workflow_dict(w, history=history, signals=signals))
+    else:
+        console().print(workflow_detail(w, history, signals))
+
+
+@workflows_cli.command("signal")
+@handled
+def workflows_signal(
+    workflow_id: WorkflowId,
+    name: Annotated[str, typer.Argument(help="Signal name, as the workflow waits for it.")],
+    payload: Annotated[str | None, typer.Option(
+        "--payload", "-p", help="Any JSON value [default: null].")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="Who sends it.")] = None,
+    comment: Comment = None, database_url: DatabaseUrl = None, json_out: JsonOut = False,
+) -> None:
+    """Send a signal; it waits, in order, until the workflow asks for it."""
+    data = None if payload is None else parse_json_value(payload, "--payload")
+    with open_app(database_url) as app:
+        s = app.signal_workflow(workflow_id, name, data, actor=actor, comment=comment)
+    _print_signal(s, json_out, f"sent signal {s.name!r} to workflow {workflow_id} ({s.id})")
+
+
+@workflows_cli.command("approve")
+@handled
+def workflows_approve(workflow_id: WorkflowId, actor: Actor, comment: Comment = None,
+                      name: ApprovalName = "approval", database_url: DatabaseUrl = None,
+                      json_out: JsonOut = False) -> None:
+    """Approve: the workflow's wait_for_approval gets approved=True, with actor and comment."""
+    with open_app(database_url) as app:
+        s = app.approve(workflow_id, actor=actor, comment=comment, name=name)
+    _print_signal(s, json_out, f"approved workflow {workflow_id} as {actor}")
+
+
+@workflows_cli.command("reject")
+@handled
+def workflows_reject(workflow_id: WorkflowId, actor: Actor, comment: Comment = None,
+                     name: ApprovalName = "approval", database_url: DatabaseUrl = None,
+                     json_out: JsonOut = False) -> None:
+    """Reject: the workflow's wait_for_approval gets approved=False, with actor and comment."""
+    with open_app(database_url) as app:
+        s = app.reject(workflow_id, actor=actor, comment=comment, name=name)
+    _print_signal(s, json_out, f"rejected workflow {workflow_id} as {actor}")
+
+
+@workflows_cli.command("cancel")
+@handled
+def workflows_cancel(
+    workflow_id: WorkflowId,
+    reason: Annotated[str, typer.Option("--reason", help="Why, kept on the workflow.")
+                      ] = "cancelled on request",
+    database_url: DatabaseUrl = None, json_out: JsonOut = False,
+) -> None:
+    """Ask a workflow to stop: its wait ends, its compensations run, it ends cancelled."""
+    with open_app(database_url) as app:
+        w = app.cancel_workflow(workflow_id, reason)
+    _print_workflow(w, json_out, f"cancellation of workflow {w.id} requested (it is "
+                    f"{w.state}; a worker running it stops it and runs its compensations)")
+
+
+@workflows_cli.command("approvals")
+@handled
+def workflows_approvals(limit: Limit = 50, cursor: Cursor = None,
+                        database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
+    """The inbox: workflows waiting for a signal (an approval, most often), newest first."""
+    with open_app(database_url) as app:
+        page = app.approvals(limit=check_limit(limit), cursor=cursor)
+    _print_page(page, json_out, "workflows waiting for a signal", inbox=True)
