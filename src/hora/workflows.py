@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from hora.clock import Clock, utc
 from hora.context import current_job
-from hora.errors import HoraError, InvalidPayload, NotFound, Retry, StaleRecord
+from hora.errors import Conflict, HoraError, InvalidPayload, NotFound, Retry, StaleRecord
 from hora.ids import new_id
 from hora.models import (
     ErrorInfo,
@@ -64,7 +64,13 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: Runs of workflow ``name`` are jobs of task ``hora.workflow:<name>``: only workers whose
+#: app registers that workflow claim them (others leave them waiting, visible).
 RUNNER_TASK = "hora.workflow"
+
+
+def runner_task(name: str) -> str:
+    return f"{RUNNER_TASK}:{name}"
 #: How long a run holds a workflow; a crashed run's job comes back under the same owner.
 RUN_LEASE = timedelta(minutes=10)
 #: A run that finds the workflow held by another run tries again after this.
@@ -384,12 +390,13 @@ class _Run:
 
     def _new(self, seq: int, kind: str, name: str, *, status: str, input: Any = None,
              output: Any = None, error: ErrorInfo | None = None, attempts: int = 0,
-             deadline: datetime | None = None) -> HistoryEntry:
+             deadline: datetime | None = None,
+             started_at: datetime | None = None) -> HistoryEntry:
         now = self.clock.now()
         return HistoryEntry(
             tenant_id=self.wf.tenant_id, workflow_id=self.wf.id, seq=seq, kind=kind, name=name,
             input=input, output=output, error=error, status=status, attempts=attempts,
-            started_at=now, finished_at=now if status != "pending" else None,
+            started_at=started_at or now, finished_at=now if status != "pending" else None,
             deadline=deadline)
 
     async def _record(self, *entries: HistoryEntry) -> None:
@@ -443,6 +450,7 @@ class _Run:
             await self._record()  # what the step may depend on is journaled before it runs
         policy = retry or self.definition.step_retry
         attempt = attempts + 1
+        started = self.clock.now()
         seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
         sctx = StepContext(self.wf.id, self.wf.tenant_id, seq, name, attempt,
                            self.wf.correlation_id)
@@ -465,15 +473,16 @@ class _Run:
                         else policy.delay(attempt))
                 due = self.clock.now() + timedelta(seconds=wait)
                 await self._record(self._new(seq, kind, name, status="pending", error=info,
-                                             attempts=attempt, deadline=due))
+                                             attempts=attempt, deadline=due,
+                                             started_at=started))
                 raise _Suspend("sleep", f"retry {name}", due, seq) from None
             await self._record(self._new(seq, kind, name, status="failed", error=info,
-                                         attempts=attempt))
+                                         attempts=attempt, started_at=started))
             raise StepFailed(name, info) from None
         finally:
             _step.reset(token)
         await self._record(self._new(seq, kind, name, status="done", output=output,
-                                     attempts=attempt))
+                                     attempts=attempt, started_at=started))
         return _wrap(output)
 
     # timers and waits
@@ -486,7 +495,8 @@ class _Run:
             return
         deadline = entry.deadline if entry is not None and entry.deadline else deadline_of(now)
         if deadline <= now:
-            await self._record(self._new(seq, "sleep", name, status="done", deadline=deadline))
+            await self._record(self._new(seq, "sleep", name, status="done", deadline=deadline,
+                                         started_at=entry.started_at if entry else None))
             return
         self._interrupt()
         if entry is None:
@@ -508,7 +518,8 @@ class _Run:
             deadline = None if timeout is None else now + timedelta(seconds=timeout)
         if self.pending:
             await self._record()
-        taking = self._new(seq, "signal", name, status="done", deadline=deadline)
+        taking = self._new(seq, "signal", name, status="done", deadline=deadline,
+                           started_at=entry.started_at if entry else None)
         signal = await asyncio.to_thread(self.store.consume_signal, taking, owner=self.owner)
         if signal is not None:
             got = {"payload": signal.payload, "actor": signal.actor, "comment": signal.comment,
@@ -657,8 +668,9 @@ class _Run:
                      wait_until=None, finished_at=now, updated_at=now)
         jobs: list[NewJob] = []
         if wf.parent_id is not None:
-            jobs.append(self.app._workflow_job_for(wf.parent_id, wf.correlation_id,
-                                                   key=f"child:{wf.id}"))
+            parent = await asyncio.to_thread(self.store.get_workflow, wf.parent_id,
+                                             tenant_id=wf.tenant_id)
+            jobs.append(self.app._workflow_job(parent, key=f"child:{wf.id}"))
         await self._finish(wf, jobs)
         return {"workflow_id": wf.id, "state": state}
 
@@ -708,15 +720,13 @@ class WorkflowMixin:
             definition = WorkflowDef(cast("Hora", self), f, wf_name,
                                      step_retry or DEFAULT_STEP_RETRY)
             self.workflows[wf_name] = definition
-            self._install_runner()
+            self._install_runner(definition)
             self._install_starter(definition)
             return definition
 
         return register(fn) if fn is not None else register
 
-    def _install_runner(self) -> None:
-        if RUNNER_TASK in self.tasks:
-            return
+    def _install_runner(self, definition: WorkflowDef) -> None:
         app = self
 
         async def run(workflow_id: str) -> dict[str, Any]:
@@ -724,7 +734,7 @@ class WorkflowMixin:
             view = app.for_tenant(job.tenant_id)
             return await view._run_workflow(workflow_id, owner=f"job:{job.job_id}")
 
-        cast(Any, self).task(run, name=RUNNER_TASK,
+        cast(Any, self).task(run, name=runner_task(definition.name),
                              retry=RetryPolicy(max_attempts=100, base=1.0, max_delay=60.0))
 
     def _install_starter(self, definition: WorkflowDef) -> None:
@@ -744,23 +754,24 @@ class WorkflowMixin:
 
     # -- starting -------------------------------------------------------------------------------
 
-    def _workflow_job_for(self, workflow_id: str, correlation_id: str | None, *, key: str,
-                          at: datetime | None = None) -> NewJob:
+    def _workflow_job_for(self, name: str, workflow_id: str, correlation_id: str | None, *,
+                          key: str, at: datetime | None = None) -> NewJob:
         from hora.app import JobRequest
 
         return self._prepare(JobRequest(
-            task=RUNNER_TASK, payload={"workflow_id": workflow_id}, at=at,
+            task=runner_task(name), payload={"workflow_id": workflow_id}, at=at,
             idempotency_key=f"wf:{workflow_id}:{key}"[:255], correlation_id=correlation_id),
             self.clock.now())
 
     def _workflow_job(self, wf: Workflow, *, key: str, at: datetime | None = None) -> NewJob:
-        return self._workflow_job_for(wf.id, wf.correlation_id, key=key, at=at)
+        return self._workflow_job_for(wf.name, wf.id, wf.correlation_id, key=key, at=at)
 
     def start_workflow(self, workflow: str | WorkflowDef, args: Mapping[str, Any] | None = None,
                        *, workflow_id: str | None = None, correlation_id: str | None = None,
                        parent_id: str | None = None) -> Workflow:
-        """Start a workflow; with ``workflow_id`` starting is idempotent (the same id returns
-        the workflow already there, whatever its state). The correlation id (default: the
+        """Start a workflow; with ``workflow_id`` starting is idempotent (the same id, name
+        and args return the workflow already there, whatever its state; the same id with
+        another name or other args raises ``Conflict``). The correlation id (default: the
         workflow id) goes on every job, child and signal it creates."""
         name = workflow if isinstance(workflow, str) else workflow.name
         args = dict(args or {})
@@ -781,6 +792,9 @@ class WorkflowMixin:
         stored, created = self.store.start_workflow(wf, self._workflow_job(wf, key="start"))
         if created:
             self._notify_workers(now)
+        elif stored.name != name or stored.args != args:
+            raise Conflict(f"workflow {wf_id} exists already as {stored.name} with other "
+                           "arguments; a workflow id names one workflow: use a new id")
         return stored
 
     async def _run_workflow(self, workflow_id: str, *, owner: str) -> dict[str, Any]:
@@ -814,6 +828,7 @@ class WorkflowMixin:
     def list_workflows(self, *, state: str | Sequence[str] | None = None,
                        name: str | None = None, correlation_id: str | None = None,
                        limit: int = 50, cursor: str | None = None) -> Page[Workflow]:
+        _check_limit(limit)
         states = None if state is None else ([state] if isinstance(state, str) else list(state))
         from hora.models import WORKFLOW_STATES
 
@@ -825,7 +840,9 @@ class WorkflowMixin:
                                          cursor=cursor)
 
     def approvals(self, *, limit: int = 50, cursor: str | None = None) -> Page[Workflow]:
-        """Workflows waiting for a signal (a human's decision, most often): the inbox."""
+        """Workflows waiting for a signal (a human's decision, most often): the inbox. A
+        workflow stays listed until a run takes its signal in, moments after the decision."""
+        _check_limit(limit)
         return self.store.list_workflows(tenant_id=self.tenant_id, states=["waiting"],
                                          wait_kind="signal", limit=limit, cursor=cursor)
 
@@ -845,6 +862,10 @@ class WorkflowMixin:
         finished workflow raises TransitionConflict."""
         if not name or len(name) > 200:
             raise InvalidPayload("signal name must be 1-200 characters")
+        if actor is not None and len(actor) > 200:
+            raise InvalidPayload("actor must be at most 200 characters")
+        if comment is not None and len(comment) > 2000:
+            raise InvalidPayload("comment must be at most 2000 characters")
         from hora.app import check_text
 
         check_text(name=name, actor=actor, comment=comment)
@@ -870,6 +891,11 @@ class WorkflowMixin:
                         ) -> Workflow:
         """Cancel: waits are interrupted, registered compensations run, the workflow ends
         ``cancelled`` (with ``compensation`` completed or failed)."""
+        from hora.app import check_text
+
+        if len(reason) > 500:
+            raise InvalidPayload("reason must be at most 500 characters")
+        check_text(reason=reason)
         wf = self.get_workflow(workflow_id)
         stored = self.store.request_workflow_cancel(
             workflow_id, tenant_id=self.tenant_id, reason=reason, now=self.clock.now(),
@@ -878,9 +904,15 @@ class WorkflowMixin:
         return stored
 
 
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= 1000:
+        raise InvalidPayload("limit must be between 1 and 1000")
+
+
 def workflow_jobs(app: Hora, workflow_id: str) -> list[Job]:
     """The jobs that ran (or will run) a workflow, for tests and tools."""
-    return [j for j in app.list_jobs(task=RUNNER_TASK, limit=1000).items
+    wf = app.get_workflow(workflow_id)
+    return [j for j in app.list_jobs(task=runner_task(wf.name), limit=1000).items
             if j.payload.get("workflow_id") == workflow_id]
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from hora import AsyncClient, Client
 from hora.client import _Requests
-from hora.errors import InvalidPayload, NotFound, TransitionConflict
+from hora.errors import Conflict, InvalidPayload, NotFound, TransitionConflict
 from hora.models import HistoryEntry, Page, Signal, Workflow
 from hora.testing import wait_for_condition
 from tests.api.conftest import Api
@@ -89,8 +89,10 @@ def test_start_get_list_signal_cancel(tenants: Tenants) -> None:
     assert wf.state == "running" and wf.correlation_id == "order-1" and not wf.is_final
     assert aware(wf.created_at) and wf.created_at >= before - timedelta(seconds=5)
     assert wf.finished_at is None and wf.error is None and wf.version == 0
-    same = c.start_workflow("billing.invoice", {"invoice": "other"}, workflow_id="inv-1")
+    same = c.start_workflow("billing.invoice", {"invoice": "inv-1"}, workflow_id="inv-1")
     assert same.args == {"invoice": "inv-1"} and same.created_at == wf.created_at
+    with pytest.raises(Conflict, match="inv-1"):
+        c.start_workflow("billing.invoice", {"invoice": "other"}, workflow_id="inv-1")
     other = c.start_workflow("billing.refund")
     assert other.args == {} and other.correlation_id == other.id != "inv-1"
 

@@ -64,10 +64,14 @@ def test_start_get_and_list(api: Api) -> None:
     assert wf["state"] == "running" and wf["correlation_id"] == "order-7"
     assert wf["created_at"].endswith("Z") and wf["finished_at"] is None
     assert wf["cancel_requested"] is False and wf["error"] is None and wf["result"] is None
-    # The same id again is the same workflow, whatever the new request says.
-    again = start(c, "billing.invoice", args={"invoice": "other"}, workflow_id="inv-1")
-    assert again["id"] == "inv-1" and again["args"] == wf["args"]
-    assert again["created_at"] == wf["created_at"]
+    # The same id and request again is the same workflow; another request under the id is
+    # a conflict, not a silent answer about a different workflow.
+    again = start(c, "billing.invoice", args={"invoice": "inv-1", "lines": [1, 2]},
+                  workflow_id="inv-1")
+    assert again["id"] == "inv-1" and again["created_at"] == wf["created_at"]
+    clash = c.post("/v1/workflows", json={"workflow": "billing.invoice",
+                                          "args": {"invoice": "other"}, "workflow_id": "inv-1"})
+    assert clash.status_code == 409 and "inv-1" in clash.json()["detail"]
     # Without an id: a new one, which is also the default correlation id.
     fresh = start(c, "billing.refund")
     assert fresh["id"] and fresh["id"] != "inv-1" and fresh["correlation_id"] == fresh["id"]

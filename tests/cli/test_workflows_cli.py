@@ -40,7 +40,8 @@ def test_start_approve_and_show_the_whole_story(cli: Cli) -> None:
                   "e1", "--correlation-id", "trip-9")
     assert wf["id"] == "e1" and wf["state"] == "running" and wf["args"] == {"amount": 42}
     assert wf["correlation_id"] == "trip-9"
-    said = cli.ok("workflows", "start", "cli.expense", "--id", "e1").stdout
+    said = cli.ok("workflows", "start", "cli.expense", "--args", '{"amount": 42}', "--id",
+                  "e1").stdout
     assert "workflow e1 (cli.expense) is running" in said  # the same id: the same workflow
     run_workflows(cli)
 

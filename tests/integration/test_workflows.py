@@ -60,13 +60,13 @@ def test_steps_run_once_and_the_result_is_stored(app: Hora) -> None:
                                                             (2, "step", "done")]
     assert history[0].output == 3 and history[0].name.endswith("add")
     # Idempotent start: the same id is the same workflow, nothing runs again.
-    again = total.start(user="someone else", workflow_id="sum-1")
+    again = total.start(user="ada", workflow_id="sum-1")
     assert again.state == "completed" and again.args == {"user": "ada"}
     run(app)
     assert calls == {"add": 1, "fetch": 1}
     # Every job the workflow created carries its correlation id.
     jobs = app.list_jobs(correlation_id="sum-1").items
-    assert jobs and all(j.task == "hora.workflow" for j in jobs)
+    assert jobs and all(j.task == "hora.workflow:sum" for j in jobs)
 
 
 def test_a_restart_replays_the_journal_without_rerunning_steps(database_url: str,
@@ -158,7 +158,7 @@ def test_a_thirty_day_sleep_and_sleep_until_take_no_wall_time(app: Hora,
     assert wf.state == "completed"
     assert wf.result == ("2030-01-31T00:00:00+00:00 then 2030-03-01T09:00:00+00:00")
     # The sleeps held no worker: each wait ended the run, a scheduled job resumed it.
-    runs = app.list_jobs(task="hora.workflow", correlation_id="p", limit=100).items
+    runs = app.list_jobs(task="hora.workflow:patient", correlation_id="p", limit=100).items
     assert len(runs) == 3 and all(j.state == "succeeded" for j in runs)
 
 
@@ -369,3 +369,47 @@ def test_a_schedule_starts_a_workflow_per_occurrence(app: Hora) -> None:
     wfs = app.list_workflows(name="nightly").items
     assert len(wfs) == 2 and all(w.state == "completed" and w.result == "ran sales"
                                  for w in wfs)
+
+
+def test_only_workers_that_know_a_workflow_run_it(app: Hora) -> None:
+    @app.workflow(name="known")
+    async def known(ctx: WorkflowContext) -> str:
+        return "ran"
+
+    app.start_workflow("unknown.elsewhere", {"x": 1}, workflow_id="u")
+    known.start(workflow_id="k")
+    run(app)
+    assert app.get_workflow("k").state == "completed"
+    waiting = app.get_workflow("u")  # left for a worker that registers it, untouched
+    assert waiting.state == "running" and waiting.run_owner is None
+    job = app.list_jobs(task="hora.workflow:unknown.elsewhere").items[0]
+    assert job.state == "scheduled" and job.attempt == 0
+
+
+def test_the_same_id_with_another_request_is_a_conflict(app: Hora) -> None:
+    from hora import Conflict
+
+    @app.workflow(name="w")
+    async def w(ctx: WorkflowContext, n: int) -> int:
+        return n
+
+    w.start(n=1, workflow_id="same")
+    assert w.start(n=1, workflow_id="same").args == {"n": 1}
+    with pytest.raises(Conflict, match="same"):
+        w.start(n=2, workflow_id="same")
+
+
+def test_history_keeps_when_each_step_started(app: Hora, clock: FakeClock) -> None:
+    async def slow() -> str:
+        clock.advance(timedelta(seconds=5))  # the step takes five (fake) seconds
+        return "ok"
+
+    @app.workflow(name="timed")
+    async def timed(ctx: WorkflowContext) -> None:
+        await ctx.step(slow)
+
+    timed.start(workflow_id="tm")
+    run(app)
+    (entry,) = app.workflow_history("tm")
+    assert entry.finished_at is not None
+    assert entry.finished_at - entry.started_at == timedelta(seconds=5)

@@ -552,8 +552,12 @@ def _workflow_page(page: Page[Workflow]) -> dict[str, Any]:
              summary="Start a workflow (idempotently, with workflow_id)")
 def start_workflow(body: WorkflowIn, request: Request, caller: Writer,
                    idem: IdemKey) -> JSONResponse:
+    # Without an id, an Idempotency-Key names the workflow: a retry after a crash between
+    # the write and the stored response then finds the same workflow instead of a second.
+    workflow_id = body.workflow_id or (
+        None if idem is None else "http-" + hashlib.sha256(idem.encode()).hexdigest()[:32])
     wf = _ctx(request).view(caller.tenant_id).start_workflow(
-        body.workflow, body.args, workflow_id=body.workflow_id,
+        body.workflow, body.args, workflow_id=workflow_id,
         correlation_id=body.correlation_id)
     return _reply(request, workflow_dict(wf), 201)
 
