@@ -174,7 +174,10 @@ def _uvicorn_server(app: Hora, options: ServeOptions) -> Any:
 
 
 def _listen(options: ServeOptions) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in options.host else socket.AF_INET)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say they are
+    # TCP, and without it every keep-alive answer waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET6 if ":" in options.host else socket.AF_INET,
+                         socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((options.host, options.port))

@@ -600,6 +600,10 @@ class Worker:
             if not (self._running or self._held or self._unwritten or self._starts):
                 continue
             now = self.clock.now()
+            # Only jobs held *before* the call can be judged by its answer: one claimed while
+            # it ran (another DB thread) is simply not in it, and is not lost.
+            running_before = dict(self._running)
+            held_before = dict(self._held)
             try:
                 status = await self._db(functools.partial(
                     self.app.store.extend_leases, owner=self.id, now=now,
@@ -608,13 +612,14 @@ class Worker:
                 log.warning("heartbeat failed: %s", e, exc_info=not isinstance(e, StoreError))
                 continue
             pending_starts = {job_id for job_id, _ in self._starts}
-            for job_id in list(self._running):
-                if job_id not in status.held and job_id not in pending_starts:
+            for job_id, run in running_before.items():
+                if (job_id not in status.held and job_id not in pending_starts
+                        and self._running.get(job_id) is run):
                     self._lose(job_id, "heartbeat found another owner")
             for job_id in status.cancel_requested:
                 self._cancel_local(job_id, "cancelled on request")
-            for job_id in list(self._held):
-                if job_id not in status.held:
+            for job_id, entry in held_before.items():
+                if job_id not in status.held and self._held.get(job_id) is entry:
                     _job, timer = self._held.pop(job_id)
                     timer.cancel()
 

@@ -732,7 +732,10 @@ class WorkflowMixin:
         async def run(workflow_id: str) -> dict[str, Any]:
             job = current_job()
             view = app.for_tenant(job.tenant_id)
-            return await view._run_workflow(workflow_id, owner=f"job:{job.job_id}")
+            # The attempt is part of the owner: a run frozen past its lease (a paused VM)
+            # must not write over the journal its job's next attempt has moved on with.
+            return await view._run_workflow(workflow_id,
+                                            owner=f"job:{job.job_id}:{job.attempt}")
 
         cast(Any, self).task(run, name=runner_task(definition.name),
                              retry=RetryPolicy(max_attempts=100, base=1.0, max_delay=60.0))
@@ -807,6 +810,13 @@ class WorkflowMixin:
                                               tenant_id=self.tenant_id)
             if current.is_final:
                 return {"workflow_id": workflow_id, "state": current.state, "ran": False}
+            if _earlier_attempt(current.run_owner, owner):
+                # Our job's previous attempt was declared lost by the job core (its lease
+                # expired): take over its run lease now instead of waiting it out.
+                wf = await asyncio.to_thread(
+                    self.store.acquire_workflow, workflow_id, tenant_id=self.tenant_id,
+                    owner=owner, now=now, until=now + RUN_LEASE, replaces=current.run_owner)
+        if wf is None:
             raise Retry(BUSY_RETRY, f"workflow {workflow_id} is being run by {current.run_owner}")
         definition = self.workflows.get(wf.name)
         if definition is None:
@@ -902,6 +912,16 @@ class WorkflowMixin:
             resume=self._workflow_job(wf, key=f"cancel:{new_id()}"))
         self._notify_workers(self.clock.now())
         return stored
+
+
+def _earlier_attempt(holder: str | None, owner: str) -> bool:
+    """Whether ``holder`` is an earlier attempt of the job that ``owner`` is an attempt of."""
+    if holder is None:
+        return False
+    h_job, _, h_attempt = holder.rpartition(":")
+    o_job, _, o_attempt = owner.rpartition(":")
+    return (h_job == o_job and h_attempt.isdigit() and o_attempt.isdigit()
+            and int(h_attempt) < int(o_attempt))
 
 
 def _check_limit(limit: int) -> None:

@@ -443,3 +443,51 @@ def test_enqueue_from_another_process_wakes_an_idle_worker(pg_schema_url: str) -
     assert worker_app.get_job(job_id).state is JobState.SUCCEEDED
     worker_app.close()
     producer.close()
+
+
+def test_a_job_claimed_while_a_heartbeat_is_in_flight_is_not_judged_lost(
+        pg_schema_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PostgreSQL: several DB threads, so a claim can commit while a heartbeat's query runs.
+    # The heartbeat's answer predates the claim; the worker must not take the new job's
+    # absence from it for a lost lease.
+    app = Hora(pg_schema_url)
+    second_started = threading.Event()
+    release = threading.Event()
+
+    @app.task(name="hold")
+    async def hold(n: int) -> int:
+        if n == 2:
+            second_started.set()
+        await asyncio.to_thread(release.wait, 10)
+        return n
+
+    real = app.store.extend_leases
+    answered: list[frozenset[str]] = []
+
+    def extend_leases(**kwargs: Any) -> Any:
+        status = real(**kwargs)
+        if not answered:  # the first heartbeat: a job is claimed and started meanwhile
+            app.enqueue("hold", {"n": 2})
+            second_started.wait(10)
+        answered.append(status.held)
+        return status
+
+    monkeypatch.setattr(app.store, "extend_leases", extend_leases)
+    app.enqueue("hold", {"n": 1})
+    worker = app.worker(heartbeat=0.05, lease=5, poll_interval=0.02)
+
+    async def main() -> None:
+        task = asyncio.create_task(worker.run())
+        await await_condition(lambda: len(answered) >= 3, timeout=10)
+        release.set()
+        await await_condition(lambda: worker.stats["succeeded"] == 2, timeout=10)
+        worker.stop()
+        await task
+
+    try:
+        asyncio.run(main())
+    finally:
+        release.set()
+        app.close()
+    assert second_started.is_set() and len(answered[0]) == 1  # the race did happen
+    assert worker.stats["lost"] == 0 and worker.stats["succeeded"] == 2

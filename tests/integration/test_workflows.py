@@ -413,3 +413,30 @@ def test_history_keeps_when_each_step_started(app: Hora, clock: FakeClock) -> No
     (entry,) = app.workflow_history("tm")
     assert entry.finished_at is not None
     assert entry.finished_at - entry.started_at == timedelta(seconds=5)
+
+
+def test_a_later_attempt_takes_over_and_fences_out_the_earlier_one(app: Hora) -> None:
+    from hora import StaleRecord
+    from hora.models import HistoryEntry
+
+    @app.workflow(name="fenced")
+    async def fenced(ctx: WorkflowContext) -> str:
+        return "ok"
+
+    fenced.start(workflow_id="fz")
+    (job,) = app.list_jobs(task="hora.workflow:fenced").items
+    # A previous attempt of this job froze holding the run lease (a paused VM): the job core
+    # declared it lost, and the next attempt must not wait out its ten minutes.
+    now = app.clock.now()
+    zombie = f"job:{job.id}:0"
+    assert app.store.acquire_workflow("fz", tenant_id="default", owner=zombie, now=now,
+                                      until=now + timedelta(minutes=10)) is not None
+    run(app)
+    assert app.get_workflow("fz").state == "completed"
+    # When the frozen attempt wakes up, its writes are refused: it no longer owns the run.
+    late = HistoryEntry(tenant_id="default", workflow_id="fz", seq=1, kind="step", name="x",
+                        input=None, output="stale", error=None, status="done", attempts=1,
+                        started_at=now, finished_at=now, deadline=None)
+    with pytest.raises(StaleRecord):
+        app.store.record_history([late], owner=zombie)
+    assert app.workflow_history("fz") == []

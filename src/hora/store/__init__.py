@@ -219,10 +219,13 @@ class Store(Protocol):
         ...
 
     def acquire_workflow(self, workflow_id: str, *, tenant_id: str, owner: str,
-                         now: datetime, until: datetime) -> Workflow | None:
+                         now: datetime, until: datetime,
+                         replaces: str | None = None) -> Workflow | None:
         """Lease the workflow's run to ``owner`` until ``until``: None when another owner's
         lease is still valid at ``now`` (or the workflow is final); else the workflow, now
-        with run_owner/run_until set, state running unless compensating, version bumped."""
+        with run_owner/run_until set, state running unless compensating, version bumped.
+        ``replaces`` names an owner whose lease may be taken over although valid (an earlier
+        attempt of the same job, which the job core already declared lost)."""
         ...
 
     def load_history(self, workflow_id: str, *, tenant_id: str) -> list[HistoryEntry]:

@@ -707,13 +707,14 @@ class PostgresStore:
                            workflow_cursor)
 
     def acquire_workflow(self, workflow_id: str, *, tenant_id: str, owner: str,
-                         now: datetime, until: datetime) -> Workflow | None:
+                         now: datetime, until: datetime,
+                         replaces: str | None = None) -> Workflow | None:
         """None when refused; NotFound when there is no such workflow."""
         with self._statement() as conn:
             with conn.cursor(row_factory=dict_row) as cur:
                 row = cur.execute(Q["acquire_workflow"], {
                     "tenant_id": tenant_id, "id": workflow_id, "owner": owner, "now": now,
-                    "until": until}).fetchone()
+                    "until": until, "replaces": replaces}).fetchone()
             if row is None:
                 self._get_workflow(conn, workflow_id, tenant_id)  # NotFound
                 return None

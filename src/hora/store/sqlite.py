@@ -662,12 +662,13 @@ class SQLiteStore:
                            workflow_cursor)
 
     def acquire_workflow(self, workflow_id: str, *, tenant_id: str, owner: str,
-                         now: datetime, until: datetime) -> Workflow | None:
+                         now: datetime, until: datetime,
+                         replaces: str | None = None) -> Workflow | None:
         """None when refused; NotFound when there is no such workflow."""
         with self._write() as conn:
             rows = _rows(conn.execute(Q["acquire_workflow"], {
                 "tenant_id": tenant_id, "id": workflow_id, "owner": owner,
-                "now": to_us(now), "until": to_us(until)}))
+                "now": to_us(now), "until": to_us(until), "replaces": replaces}))
             if not rows:
                 self._get_workflow(conn, workflow_id, tenant_id)  # NotFound
                 return None

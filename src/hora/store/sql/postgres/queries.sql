@@ -526,7 +526,8 @@ SET run_owner = %(owner)s, run_until = %(until)s,
     updated_at = %(now)s, version = version + 1
 WHERE tenant_id = %(tenant_id)s AND id = %(id)s
   AND state NOT IN ('completed', 'failed', 'cancelled')
-  AND (run_owner IS NULL OR run_owner = %(owner)s OR run_until <= %(now)s)
+  AND (run_owner IS NULL OR run_owner = %(owner)s OR run_until <= %(now)s
+       OR run_owner = %(replaces)s)
 RETURNING *;
 
 -- name: workflow_owned

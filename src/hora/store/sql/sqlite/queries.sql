@@ -376,7 +376,8 @@ SET run_owner = :owner, run_until = :until,
     updated_at = :now, version = version + 1
 WHERE tenant_id = :tenant_id AND id = :id
   AND state NOT IN ('completed', 'failed', 'cancelled')
-  AND (run_owner IS NULL OR run_owner = :owner OR run_until <= :now)
+  AND (run_owner IS NULL OR run_owner = :owner OR run_until <= :now
+       OR run_owner = :replaces)
 RETURNING *;
 
 -- name: workflow_owned
