@@ -440,3 +440,29 @@ def test_a_later_attempt_takes_over_and_fences_out_the_earlier_one(app: Hora) ->
     with pytest.raises(StaleRecord):
         app.store.record_history([late], owner=zombie)
     assert app.workflow_history("fz") == []
+
+
+def test_a_step_that_overruns_its_timeout_fails_and_is_retried(app: Hora) -> None:
+    import asyncio
+
+    from hora import RetryPolicy
+
+    seen: list[int] = []
+
+    async def slow() -> str:
+        seen.append(current_step().attempt)
+        if len(seen) == 1:
+            await asyncio.Event().wait()  # hangs: only the timeout ends it
+        return "second time lucky"
+
+    @app.workflow(name="timeouts")
+    async def timeouts(ctx: WorkflowContext) -> str:
+        return str(await ctx.step(slow, timeout=0.05,
+                                  retry=RetryPolicy(max_attempts=2, base=30, jitter="none")))
+
+    timeouts.start(workflow_id="to")
+    run(app)
+    wf = app.get_workflow("to")
+    assert wf.state == "completed" and wf.result == "second time lucky" and seen == [1, 2]
+    (entry,) = app.workflow_history("to")
+    assert entry.attempts == 2
