@@ -20,10 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
+from opentelemetry.trace import SpanKind
+
 from hora.clock import Clock, SystemClock, utc
 from hora.errors import ConfigError, InvalidPayload
 from hora.ids import new_id
 from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page
+from hora.observability import JOBS_ENQUEUED, tracer
 from hora.retry import DEFAULT_RETRY, RetryPolicy
 from hora.schedules import ScheduleMixin
 from hora.states import JobState
@@ -248,10 +251,15 @@ class Hora(ScheduleMixin, WorkflowMixin):
         new_jobs = [self._prepare(r, now) for r in requests]
         if not new_jobs:
             return []
-        results = self.store.insert_jobs(new_jobs, now)
+        with tracer.start_as_current_span(
+                "hora.enqueue", kind=SpanKind.PRODUCER,
+                attributes={"hora.jobs": len(new_jobs), "hora.task": new_jobs[0].task,
+                            "hora.correlation_id": new_jobs[0].correlation_id or ""}):
+            results = self.store.insert_jobs(new_jobs, now)
         jobs: list[Job] = []
         for nj, (job_id, created) in zip(new_jobs, results, strict=True):
             if created:
+                _enqueued(nj.task, nj.queue).inc()
                 jobs.append(_job_from_new(nj, now))
             else:
                 jobs.append(self.store.get_job(job_id, tenant_id=nj.tenant_id, history=False))
@@ -445,6 +453,17 @@ def _payload_json(task: str, payload: dict[str, Any]) -> str:
     if _NUL_ESCAPE.search(text) or _SURROGATE.search(text):
         raise InvalidPayload(f"payload for task {task}: {_UNSTORABLE}")
     return text
+
+
+_ENQUEUED: dict[tuple[str, str], Any] = {}
+
+
+def _enqueued(task: str, queue: str) -> Any:
+    """The counter child for (task, queue), looked up once per process."""
+    child = _ENQUEUED.get((task, queue))
+    if child is None:
+        child = _ENQUEUED[(task, queue)] = JOBS_ENQUEUED.labels(task, queue)
+    return child
 
 
 def _fingerprint(task: str, payload_json: str) -> str:

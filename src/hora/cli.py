@@ -152,6 +152,39 @@ def say(message: str, style: str = "") -> None:
 # -- hora worker ------------------------------------------------------------------------------
 
 
+LogLevel = Annotated[str, typer.Option(envvar="HORA_LOG_LEVEL",
+                                       help="DEBUG, INFO, WARNING or ERROR.")]
+LogFormat = Annotated[str, typer.Option(
+    envvar="HORA_LOG_FORMAT",
+    help="text, or json: one object per line with the job id, task, correlation id and "
+         "trace ids of the job being run.")]
+
+
+def setup_logging(log_level: str, log_format: str) -> None:
+    from hora.observability import configure_logging, log_format_from_env
+
+    level = logging.getLevelNamesMapping().get(log_level.upper())
+    if level is None:
+        raise BadInput(f"unknown --log-level {log_level!r}; use DEBUG, INFO, WARNING or ERROR")
+    try:
+        json_format = log_format_from_env(log_format)
+    except HoraError:
+        raise BadInput(f"unknown --log-format {log_format!r}; use text or json") from None
+    configure_logging(level, json_format=json_format)
+
+
+def serve_metrics(host: str, port: int) -> None:
+    """Prometheus metrics on their own port, for processes without the API."""
+    from prometheus_client import start_http_server
+
+    if not 0 < port <= 65535:
+        raise BadInput(f"--metrics-port {port} must be between 1 and 65535")
+    try:
+        start_http_server(port, addr=host)
+    except OSError as e:
+        raise BadInput(f"cannot serve metrics on {host}:{port}: {e.strerror}") from None
+
+
 def load_app(ref: str) -> Hora:
     """Import ``module:attr`` (the current directory first on sys.path, as uvicorn does)."""
     module_name, sep, attr = ref.partition(":")
@@ -202,15 +235,19 @@ def worker(
     database_url: Annotated[str | None, typer.Option(
         "--database-url", help="Override the app's database (else the app's own, or "
         "$HORA_DATABASE_URL, or sqlite:///hora.db).")] = None,
-    log_level: Annotated[str, typer.Option(
-        envvar="HORA_LOG_LEVEL", help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    log_level: LogLevel = "INFO",
+    log_format: LogFormat = "text",
+    metrics_port: Annotated[int | None, typer.Option(
+        envvar="HORA_METRICS_PORT",
+        help="Serve Prometheus metrics on this port (GET /metrics).")] = None,
+    metrics_host: Annotated[str, typer.Option(
+        envvar="HORA_METRICS_HOST", help="Address the metrics port listens on.")
+    ] = "127.0.0.1",
 ) -> None:
     """Run a worker for the tasks of --app until SIGTERM/SIGINT (or idle, with --until-idle)."""
-    level = logging.getLevelNamesMapping().get(log_level.upper())
-    if level is None:
-        raise BadInput(f"unknown --log-level {log_level!r}; use DEBUG, INFO, WARNING or ERROR")
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(log_level, log_format)
+    if metrics_port is not None:
+        serve_metrics(metrics_host, metrics_port)
     app = load_app(app_ref)
     if database_url:
         app.use_database(database_url)

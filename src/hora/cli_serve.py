@@ -8,7 +8,6 @@ the operator's privilege, not an API key's.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 from dataclasses import replace
@@ -23,6 +22,8 @@ from hora.cli import (
     DatabaseUrl,
     JsonOut,
     Limit,
+    LogFormat,
+    LogLevel,
     cli,
     console,
     handled,
@@ -30,6 +31,7 @@ from hora.cli import (
     open_app,
     print_json,
     say,
+    setup_logging,
 )
 from hora.errors import NotFound
 from hora.models import ApiKey, Tenant
@@ -69,7 +71,8 @@ def serve(
         "--demo", help="Add the demo tasks and a schedule that greets every 10 seconds.")
     ] = False,
     database_url: DatabaseUrl = None,
-    log_level: Annotated[str, typer.Option(envvar="HORA_LOG_LEVEL")] = "INFO",
+    log_level: LogLevel = "INFO",
+    log_format: LogFormat = "text",
 ) -> None:
     """Serve the HTTP API and run the scheduler and a worker (all three by default).
 
@@ -80,11 +83,7 @@ def serve(
     from hora.serve import ServeOptions, parse_roles, prepare
     from hora.serve import serve as run
 
-    level = logging.getLevelNamesMapping().get(log_level.upper())
-    if level is None:
-        raise BadInput(f"unknown --log-level {log_level!r}; use DEBUG, INFO, WARNING or ERROR")
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(log_level, log_format)
     if not 0 <= port <= 65535:
         raise BadInput(f"--port {port} must be between 0 and 65535")
     app = load_app(app_ref) if app_ref else Hora()

@@ -19,6 +19,7 @@ from hora.clock import utc
 from hora.errors import InvalidPayload, InvalidTrigger, StaleRecord
 from hora.ids import new_id
 from hora.models import DEFAULT_QUEUE, NewJob, Page, Schedule, Tick
+from hora.observability import SCHEDULE_JOBS
 from hora.retry import DEFAULT_RETRY, RetryPolicy
 from hora.scheduler import (
     MISFIRE_POLICIES,
@@ -292,6 +293,7 @@ class ScheduleMixin:
 
         fired, processed = self.store.process_due_schedules(now, limit, plan)
         if fired:
+            SCHEDULE_JOBS.inc(fired)
             self._notify_workers(now)
         return fired, processed
 

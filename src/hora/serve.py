@@ -168,6 +168,9 @@ def _uvicorn_server(app: Hora, options: ServeOptions) -> Any:
 
     config = uvicorn.Config(create_api(app), host=options.host, port=options.port,
                             log_level=options.log_level, lifespan="off",
+                            # uvicorn's records go to hora's handler (text or JSON); request
+                            # logs are left to the metrics (hora_http_requests).
+                            log_config=None, access_log=False,
                             timeout_graceful_shutdown=int(options.grace_period),
                             server_header=False)
     return Server(config)

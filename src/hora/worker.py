@@ -27,6 +27,7 @@ import logging
 import os
 import signal
 import socket
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable
@@ -34,11 +35,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+
 from hora.clock import FakeClock
 from hora.context import JobContext, _current
 from hora.errors import Cancel, Fail, Retry, StoreError, UnknownTask
 from hora.ids import new_id
 from hora.models import DEFAULT_QUEUE, ClaimedJob, ErrorInfo
+from hora.observability import JOBS_IN_FLIGHT, TaskMetrics, tracer
 from hora.retry import RetryPolicy
 from hora.store import Outcome
 
@@ -109,6 +115,7 @@ class Worker:
         self.stats = {"started": 0, "succeeded": 0, "retried": 0, "dead": 0, "cancelled": 0,
                       "lost": 0, "released": 0}
         self._running: dict[str, _Running] = {}
+        self._metrics: dict[str, TaskMetrics] = {}
         self._held: dict[str, tuple[ClaimedJob, asyncio.Task[None]]] = {}
         # reserved jobs whose instant came, waiting for a free slot
         self._ready: deque[ClaimedJob] = deque()
@@ -366,17 +373,41 @@ class Worker:
             self._lose(job.id, "the job was claimed again after its lease expired")
         self._running[job.id] = run
         self.stats["started"] += 1
+        self._task_metrics(job.task).lateness.observe(
+            max(0.0, (started_at - job.due_at).total_seconds()))
+        JOBS_IN_FLIGHT.inc()
         run.task = asyncio.create_task(self._execute(run))
         if self._early_cancels and job.id in self._early_cancels:
             self._cancel_local(job.id, self._early_cancels.pop(job.id))
+
+    def _task_metrics(self, task: str) -> TaskMetrics:
+        m = self._metrics.get(task)
+        if m is None:
+            m = self._metrics[task] = TaskMetrics(task)
+        return m
 
     async def _execute(self, run: _Running) -> None:
         job, ctx = run.job, run.ctx
         token = _current.set(ctx)
         outcome: Outcome | None = None
+        began = time.perf_counter()
+        # The attempt's span is current while the handler runs: its own spans nest in it.
+        span = tracer.start_span(f"hora.job {job.task}", kind=SpanKind.CONSUMER, attributes={
+            "hora.job_id": job.id, "hora.task": job.task, "hora.attempt": ctx.attempt,
+            "hora.tenant_id": job.tenant_id, "hora.correlation_id": job.correlation_id or ""})
+        span_token = otel_context.attach(trace.set_span_in_context(span))
         try:
             outcome = await self._invoke(run)
         finally:
+            otel_context.detach(span_token)
+            label = "lost" if outcome is None else outcome.outcome
+            span.set_attribute("hora.outcome", label)
+            if outcome is not None and outcome.error is not None:
+                span.set_status(StatusCode.ERROR, f"{outcome.error.type}: "
+                                f"{outcome.error.message}"[:500])
+            span.end()
+            self._task_metrics(job.task).ended(label, time.perf_counter() - began)
+            JOBS_IN_FLIGHT.dec()
             _current.reset(token)
             if self._running.get(job.id) is run:
                 del self._running[job.id]

@@ -56,6 +56,7 @@ from hora.models import (
     Signal,
     Workflow,
 )
+from hora.observability import WORKFLOW_RUNS, WORKFLOW_STEPS, tracer
 from hora.retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -456,11 +457,13 @@ class _Run:
                            self.wf.correlation_id)
         token = _step.set(sctx)
         try:
-            if inspect.iscoroutinefunction(fn):
-                result = await asyncio.wait_for(fn(*args, **kwargs), seconds)
-            else:
-                call = functools.partial(fn, *args, **kwargs)
-                result = await asyncio.wait_for(asyncio.to_thread(call), seconds)
+            with tracer.start_as_current_span(f"hora.step {name}", attributes={
+                    "hora.workflow_id": self.wf.id, "hora.seq": seq, "hora.attempt": attempt}):
+                if inspect.iscoroutinefunction(fn):
+                    result = await asyncio.wait_for(fn(*args, **kwargs), seconds)
+                else:
+                    call = functools.partial(fn, *args, **kwargs)
+                    result = await asyncio.wait_for(asyncio.to_thread(call), seconds)
             output = _json(result, f"the result of step {name}")
         except (WorkflowCancelled, _Suspend, NondeterminismError):
             raise
@@ -475,14 +478,17 @@ class _Run:
                 await self._record(self._new(seq, kind, name, status="pending", error=info,
                                              attempts=attempt, deadline=due,
                                              started_at=started))
+                WORKFLOW_STEPS.labels(self.wf.name, "pending").inc()
                 raise _Suspend("sleep", f"retry {name}", due, seq) from None
             await self._record(self._new(seq, kind, name, status="failed", error=info,
                                          attempts=attempt, started_at=started))
+            WORKFLOW_STEPS.labels(self.wf.name, "failed").inc()
             raise StepFailed(name, info) from None
         finally:
             _step.reset(token)
         await self._record(self._new(seq, kind, name, status="done", output=output,
                                      attempts=attempt, started_at=started))
+        WORKFLOW_STEPS.labels(self.wf.name, "done").inc()
         return _wrap(output)
 
     # timers and waits
@@ -680,6 +686,7 @@ class _Run:
         stored = await asyncio.to_thread(self.store.finish_run, wf, owner=self.owner,
                                          jobs=jobs)
         self.wf = stored
+        WORKFLOW_RUNS.labels(stored.name, stored.state).inc()
         if jobs:
             self.app._notify_workers(min(j.due_at for j in jobs))
 
@@ -825,7 +832,10 @@ class WorkflowMixin:
                                           tenant_id=self.tenant_id)
         run = _Run(cast("Hora", self), wf, definition, owner, {e.seq: e for e in history})
         try:
-            return await run.execute()
+            with tracer.start_as_current_span(f"hora.workflow {wf.name}", attributes={
+                    "hora.workflow_id": wf.id, "hora.correlation_id": wf.correlation_id or "",
+                    "hora.journal_entries": len(history)}):
+                return await run.execute()
         except StaleRecord:
             # Another run took the workflow over (ours outlived its lease): it carries on.
             return {"workflow_id": workflow_id, "state": "superseded"}

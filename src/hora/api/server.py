@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -23,6 +24,8 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from opentelemetry.trace import SpanKind
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 import hora
@@ -77,6 +80,7 @@ from hora.errors import InvalidPayload, NotFound
 from hora.http_target import TASK_NAME as HTTP_TASK
 from hora.http_target import parse_target
 from hora.models import ApiKey, Job, Page, Tenant, Workflow
+from hora.observability import HTTP_DURATION, HTTP_REQUESTS, tracer
 from hora.render import iso_z, job_dict, schedule_dict, signal_dict, tick_dict, workflow_dict
 from hora.retry import RetryPolicy
 from hora.schedules import _spec
@@ -755,6 +759,34 @@ def create_api(app: Hora, settings: ApiSettings | None = None) -> FastAPI:
                                     f"send JSON with Content-Type: application/json, not "
                                     f"{ctype!r}", instance=request.url.path)
         return await call_next(request)
+
+    @api.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        """A server span and the request metrics, labelled by route template (not path: ids
+        would make series without bound)."""
+        began = time.perf_counter()
+        with tracer.start_as_current_span(
+                f"HTTP {request.method}", kind=SpanKind.SERVER,
+                attributes={"http.request.method": request.method,
+                            "url.path": request.url.path}) as span:
+            status = 500
+            try:
+                response = await call_next(request)
+                status = response.status_code
+            finally:
+                route = getattr(request.scope.get("route"), "path", None) or "unmatched"
+                span.update_name(f"{request.method} {route}")
+                span.set_attribute("http.route", route)
+                span.set_attribute("http.response.status_code", status)
+                HTTP_REQUESTS.labels(request.method, route, str(status)).inc()
+                HTTP_DURATION.labels(request.method, route).observe(
+                    time.perf_counter() - began)
+        return response
+
+    @api.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus metrics of this process (hora's and any the app registers)."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @api.get("/healthz", response_model=Health, tags=["operations"],
              summary="Alive: the process answers")
