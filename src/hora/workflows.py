@@ -356,6 +356,10 @@ class _Run:
     pending: list[HistoryEntry] = field(default_factory=list)
     rollbacks: list[_Rollback] = field(default_factory=list)
     jobs: list[NewJob] = field(default_factory=list)
+    #: Serialises lease renewals with the run's end: a renewal must never re-take the lease
+    #: after finish_run released it.
+    lease_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    finishing: bool = False
 
     @property
     def clock(self) -> Clock:
@@ -680,9 +684,26 @@ class _Run:
         await self._finish(wf, jobs)
         return {"workflow_id": wf.id, "state": state}
 
+    async def keep_lease(self) -> None:
+        """Renew the run lease while the run lasts, so a long step is not taken over."""
+        every = RUN_LEASE.total_seconds() / 3
+        while True:
+            await self.clock.sleep(every)
+            async with self.lease_lock:
+                if self.finishing:
+                    return
+                now = self.clock.now()
+                renewed = await asyncio.to_thread(
+                    self.store.acquire_workflow, self.wf.id, tenant_id=self.wf.tenant_id,
+                    owner=self.owner, now=now, until=now + RUN_LEASE)
+            if renewed is None:
+                return  # taken over: our next journal write will find out (StaleRecord)
+
     async def _finish(self, wf: Workflow, jobs: list[NewJob]) -> None:
         if self.pending:
             await self._record()
+        async with self.lease_lock:
+            self.finishing = True
         stored = await asyncio.to_thread(self.store.finish_run, wf, owner=self.owner,
                                          jobs=jobs)
         self.wf = stored
@@ -831,6 +852,7 @@ class WorkflowMixin:
         history = await asyncio.to_thread(self.store.load_history, workflow_id,
                                           tenant_id=self.tenant_id)
         run = _Run(cast("Hora", self), wf, definition, owner, {e.seq: e for e in history})
+        renewing = asyncio.create_task(run.keep_lease(), name=f"hora-lease-{workflow_id}")
         try:
             with tracer.start_as_current_span(f"hora.workflow {wf.name}", attributes={
                     "hora.workflow_id": wf.id, "hora.correlation_id": wf.correlation_id or "",
@@ -839,6 +861,9 @@ class WorkflowMixin:
         except StaleRecord:
             # Another run took the workflow over (ours outlived its lease): it carries on.
             return {"workflow_id": workflow_id, "state": "superseded"}
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
 
     # -- control and visibility ---------------------------------------------------------------
 

@@ -466,3 +466,35 @@ def test_a_step_that_overruns_its_timeout_fails_and_is_retried(app: Hora) -> Non
     assert wf.state == "completed" and wf.result == "second time lucky" and seen == [1, 2]
     (entry,) = app.workflow_history("to")
     assert entry.attempts == 2
+
+
+def test_a_long_step_keeps_its_run_lease(app: Hora, clock: FakeClock) -> None:
+    from hora.testing import await_condition
+
+    start = clock.now()
+    intruders: list[object] = []
+
+    async def long_step() -> str:
+        import asyncio
+
+        await asyncio.sleep(0)  # the run's lease keeper starts its (fake) timer first
+        clock.advance(timedelta(minutes=7))  # past a third of the 10-minute run lease
+        await await_condition(
+            lambda: (w := app.get_workflow("lw")).run_until is not None
+            and w.run_until > start + timedelta(minutes=10), timeout=5)
+        clock.advance(timedelta(minutes=7))  # the first lease would be over by now
+        now = clock.now()
+        intruders.append(app.store.acquire_workflow(
+            "lw", tenant_id="default", owner="intruder", now=now,
+            until=now + timedelta(minutes=10)))
+        return "done"
+
+    @app.workflow(name="long-step")
+    async def long_flow(ctx: WorkflowContext) -> str:
+        return str(await ctx.step(long_step))
+
+    long_flow.start(workflow_id="lw")
+    run(app)
+    assert intruders == [None]  # the renewed lease kept the other owner out
+    wf = app.get_workflow("lw")
+    assert wf.state == "completed" and wf.run_owner is None
