@@ -30,7 +30,8 @@ from hora.errors import (
     TransitionConflict,
     UnknownTask,
 )
-from hora.models import Attempt, ErrorInfo, Job, JobEvent, Page, Schedule, Tick
+from hora.locks import LeaderElection, Lease, LockTimeout
+from hora.models import Attempt, ErrorInfo, Job, JobEvent, LockRecord, Page, Schedule, Tick
 from hora.retry import RetryPolicy
 from hora.states import JobState
 from hora.worker import Worker
@@ -58,6 +59,10 @@ __all__ = [
     "JobEvent",
     "JobRequest",
     "JobState",
+    "LeaderElection",
+    "Lease",
+    "LockRecord",
+    "LockTimeout",
     "NotFound",
     "Page",
     "Retry",

@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind
 from hora.clock import Clock, SystemClock, utc
 from hora.errors import ConfigError, InvalidPayload
 from hora.ids import new_id
+from hora.locks import LockMixin
 from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page
 from hora.observability import JOBS_ENQUEUED, tracer
 from hora.retry import DEFAULT_RETRY, RetryPolicy
@@ -132,7 +133,7 @@ class Task(Generic[P, R]):
         return (await self.app.aenqueue_many([request]))[0]
 
 
-class Hora(ScheduleMixin, WorkflowMixin):
+class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
     """A hora application: a store, a clock and the tasks this process knows.
 
     ``Hora()`` uses ``HORA_DATABASE_URL`` or ``./hora.db``; ``Hora("postgresql://...")`` a

@@ -342,3 +342,24 @@ class Signal:
     comment: str | None
     sent_at: datetime
     consumed_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LockRecord:
+    """A distributed lock as stored: who holds it, under which fencing token, until when.
+
+    ``token`` is the latest grant's: it grows by one with every grant of the name and is never
+    reused, so a resource that remembers the highest token it has seen can refuse a write
+    from an older holder. ``owner`` is None once released; a lock is held at an instant only
+    while it has an owner and has not expired (``held_at``).
+    """
+
+    tenant_id: str
+    name: str
+    owner: str | None
+    token: int
+    acquired_at: datetime
+    expires_at: datetime
+
+    def held_at(self, now: datetime) -> bool:
+        return self.owner is not None and now < self.expires_at

@@ -25,6 +25,7 @@ from hora.models import (
     IdempotencyRecord,
     Job,
     JobFilter,
+    LockRecord,
     NewJob,
     Page,
     Schedule,
@@ -266,6 +267,33 @@ class Store(Protocol):
                                 now: datetime, resume: NewJob) -> Workflow:
         """Set cancel_requested (and reason) and enqueue ``resume``, in one transaction;
         TransitionConflict when the workflow is final."""
+        ...
+
+    # distributed locks: a row per (tenant, name), with a fencing token counting its grants
+    def acquire_lock(self, tenant_id: str, name: str, *, owner: str, now: datetime,
+                     expires_at: datetime) -> int | None:
+        """Grant the lock to ``owner`` until ``expires_at``, in one atomic statement, if it is
+        free at ``now`` (never held, released, or expired): returns the grant's fencing
+        token, which starts at 1 and grows by one with every grant of (tenant, name), across
+        owners and releases, never reused. None when a grant still holds it at ``now`` --
+        ``owner``'s own too: locks are not re-entrant (extend a held one with renew_lock)."""
+        ...
+
+    def renew_lock(self, tenant_id: str, name: str, *, owner: str, token: int, now: datetime,
+                   expires_at: datetime) -> bool:
+        """Move the grant's expiry to ``expires_at``, only if (``owner``, ``token``) still
+        holds the lock and it has not expired at ``now``; False otherwise (nothing written)."""
+        ...
+
+    def release_lock(self, tenant_id: str, name: str, *, owner: str, token: int) -> bool:
+        """Free the lock (owner cleared, expiry moved to the past; the row and its token count
+        stay), only if (``owner``, ``token``) is its latest grant: True then, even if that
+        grant had expired without anybody taking over; False when another grant replaced
+        it or it was released already."""
+        ...
+
+    def get_lock(self, tenant_id: str, name: str) -> LockRecord | None:
+        """The lock's row (held, expired or released), or None if it was never granted."""
         ...
 
     def subscribe(self) -> Subscription | None:

@@ -20,6 +20,7 @@ from hora.models import (
     IdempotencyRecord,
     Job,
     JobEvent,
+    LockRecord,
     NewJob,
     Page,
     Schedule,
@@ -367,3 +368,15 @@ def keyset_page(rows: list[T], limit: int, cursor_of: Callable[[T], str]) -> Pag
     items = rows[:limit]
     more = len(rows) > limit and bool(items)
     return Page(items, cursor_of(items[-1]) if more else None)
+
+
+def lock_from_row(r: Mapping[str, Any], ts: Any) -> LockRecord:
+    return LockRecord(tenant_id=r["tenant_id"], name=r["name"], owner=r["owner"],
+                      token=int(r["token"]), acquired_at=ts(r["acquired_at"]),
+                      expires_at=ts(r["expires_at"]))
+
+
+def lock_params(tenant_id: str, name: str, ts: Any, **values: Any) -> dict[str, Any]:
+    """A lock statement's named parameters; instants among ``values`` encoded by ``ts``."""
+    return {"tenant_id": tenant_id, "name": name,
+            **{k: ts(v) if isinstance(v, datetime) else v for k, v in values.items()}}

@@ -39,6 +39,7 @@ from hora.models import (
     IdempotencyRecord,
     Job,
     JobFilter,
+    LockRecord,
     NewJob,
     Page,
     Schedule,
@@ -63,6 +64,8 @@ from hora.store.common import (
     idempotency_from_row,
     job_from_row,
     keyset_page,
+    lock_from_row,
+    lock_params,
     parse_workflow_cursor,
     replay_of,
     rescue_decision,
@@ -806,6 +809,36 @@ class PostgresStore:
                 raise workflow_is_final(workflow_id, current.state)
             _insert_jobs(conn, [resume], now)
         return workflow_from_row(row, _utc, decoded=True)
+
+
+    # -- distributed locks --------------------------------------------------------------------
+
+    def acquire_lock(self, tenant_id: str, name: str, *, owner: str, now: datetime,
+                     expires_at: datetime) -> int | None:
+        """One INSERT ... ON CONFLICT DO UPDATE ... WHERE, its own transaction: of concurrent
+        acquirers of a free lock exactly one gets a token (see the query)."""
+        params = lock_params(tenant_id, name, _utc, owner=owner, now=now,
+                             expires_at=expires_at)
+        with self._statement() as conn:
+            row = conn.execute(Q["acquire_lock"], params).fetchone()
+        return None if row is None else int(row[0])
+
+    def renew_lock(self, tenant_id: str, name: str, *, owner: str, token: int, now: datetime,
+                   expires_at: datetime) -> bool:
+        params = lock_params(tenant_id, name, _utc, owner=owner, token=token, now=now,
+                             expires_at=expires_at)
+        with self._statement() as conn:
+            return conn.execute(Q["renew_lock"], params).rowcount == 1
+
+    def release_lock(self, tenant_id: str, name: str, *, owner: str, token: int) -> bool:
+        params = lock_params(tenant_id, name, _utc, owner=owner, token=token)
+        with self._statement() as conn:
+            return conn.execute(Q["release_lock"], params).rowcount == 1
+
+    def get_lock(self, tenant_id: str, name: str) -> LockRecord | None:
+        with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["get_lock"], lock_params(tenant_id, name, _utc)).fetchone()
+        return None if row is None else lock_from_row(row, _utc)
 
 
 # -- helpers shared by the methods above ------------------------------------------------------

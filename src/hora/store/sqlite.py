@@ -36,6 +36,7 @@ from hora.models import (
     IdempotencyRecord,
     Job,
     JobFilter,
+    LockRecord,
     NewJob,
     Page,
     Schedule,
@@ -60,6 +61,8 @@ from hora.store.common import (
     idempotency_from_row,
     job_from_row,
     keyset_page,
+    lock_from_row,
+    lock_params,
     parse_workflow_cursor,
     replay_of,
     rescue_decision,
@@ -757,6 +760,34 @@ class SQLiteStore:
                 raise workflow_is_final(workflow_id, current.state)
             _insert_jobs(conn, [resume], n)
         return workflow_from_row(rows[0], from_us)
+
+
+    # -- distributed locks --------------------------------------------------------------------
+
+    def acquire_lock(self, tenant_id: str, name: str, *, owner: str, now: datetime,
+                     expires_at: datetime) -> int | None:
+        params = lock_params(tenant_id, name, to_us, owner=owner, now=now,
+                             expires_at=expires_at)
+        with self._write() as conn:
+            row = conn.execute(Q["acquire_lock"], params).fetchone()
+        return None if row is None else int(row[0])
+
+    def renew_lock(self, tenant_id: str, name: str, *, owner: str, token: int, now: datetime,
+                   expires_at: datetime) -> bool:
+        params = lock_params(tenant_id, name, to_us, owner=owner, token=token, now=now,
+                             expires_at=expires_at)
+        with self._write() as conn:
+            return conn.execute(Q["renew_lock"], params).rowcount == 1
+
+    def release_lock(self, tenant_id: str, name: str, *, owner: str, token: int) -> bool:
+        params = lock_params(tenant_id, name, to_us, owner=owner, token=token)
+        with self._write() as conn:
+            return conn.execute(Q["release_lock"], params).rowcount == 1
+
+    def get_lock(self, tenant_id: str, name: str) -> LockRecord | None:
+        with self._read() as conn:
+            rows = _rows(conn.execute(Q["get_lock"], lock_params(tenant_id, name, to_us)))
+        return lock_from_row(rows[0], from_us) if rows else None
 
 
 # -- helpers shared by the methods above ------------------------------------------------------

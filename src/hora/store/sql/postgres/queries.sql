@@ -619,3 +619,33 @@ SET cancel_requested = true, cancel_reason = %(reason)s, updated_at = %(now)s,
 WHERE tenant_id = %(tenant_id)s AND id = %(id)s
   AND state NOT IN ('completed', 'failed', 'cancelled')
 RETURNING *;
+
+-- name: acquire_lock
+-- One statement: a new row starts at token 1; an existing one is taken over, token + 1,
+-- only if it was released or has expired at :now. Of concurrent acquirers the first locks
+-- the row and the others re-check the WHERE against its new version, so one wins.
+-- RETURNING nothing means another grant (the caller's own included: locks are not
+-- re-entrant) still holds it.
+INSERT INTO hora_locks AS l (tenant_id, name, owner, token, acquired_at, expires_at)
+VALUES (%(tenant_id)s, %(name)s, %(owner)s, 1, %(now)s, %(expires_at)s)
+ON CONFLICT (tenant_id, name) DO UPDATE
+SET owner = excluded.owner, token = l.token + 1, acquired_at = excluded.acquired_at,
+    expires_at = excluded.expires_at
+WHERE l.expires_at <= %(now)s OR l.owner IS NULL
+RETURNING token;
+
+-- name: renew_lock
+-- Only the grant (owner, token) that still holds the lock, unexpired at :now, extends it.
+UPDATE hora_locks SET expires_at = %(expires_at)s
+WHERE tenant_id = %(tenant_id)s AND name = %(name)s AND owner = %(owner)s
+  AND token = %(token)s AND expires_at > %(now)s;
+
+-- name: release_lock
+-- Frees the lock, keeping the row (and so the token count); expires_at goes back to the
+-- grant's own start, an instant already past.
+UPDATE hora_locks SET owner = NULL, expires_at = acquired_at
+WHERE tenant_id = %(tenant_id)s AND name = %(name)s AND owner = %(owner)s
+  AND token = %(token)s;
+
+-- name: get_lock
+SELECT * FROM hora_locks WHERE tenant_id = %(tenant_id)s AND name = %(name)s;

@@ -447,3 +447,30 @@ UPDATE hora_workflows
 SET cancel_requested = 1, cancel_reason = :reason, updated_at = :now, version = version + 1
 WHERE tenant_id = :tenant_id AND id = :id AND state NOT IN ('completed', 'failed', 'cancelled')
 RETURNING *;
+
+-- name: acquire_lock
+-- One statement: a new row starts at token 1; an existing one is taken over, token + 1,
+-- only if it was released or has expired at :now. RETURNING nothing means another grant
+-- (the caller's own included: locks are not re-entrant) still holds it.
+INSERT INTO hora_locks (tenant_id, name, owner, token, acquired_at, expires_at)
+VALUES (:tenant_id, :name, :owner, 1, :now, :expires_at)
+ON CONFLICT (tenant_id, name) DO UPDATE
+SET owner = excluded.owner, token = hora_locks.token + 1, acquired_at = excluded.acquired_at,
+    expires_at = excluded.expires_at
+WHERE hora_locks.expires_at <= :now OR hora_locks.owner IS NULL
+RETURNING token;
+
+-- name: renew_lock
+-- Only the grant (owner, token) that still holds the lock, unexpired at :now, extends it.
+UPDATE hora_locks SET expires_at = :expires_at
+WHERE tenant_id = :tenant_id AND name = :name AND owner = :owner AND token = :token
+  AND expires_at > :now;
+
+-- name: release_lock
+-- Frees the lock, keeping the row (and so the token count); expires_at goes back to the
+-- grant's own start, an instant already past.
+UPDATE hora_locks SET owner = NULL, expires_at = acquired_at
+WHERE tenant_id = :tenant_id AND name = :name AND owner = :owner AND token = :token;
+
+-- name: get_lock
+SELECT * FROM hora_locks WHERE tenant_id = :tenant_id AND name = :name;
