@@ -51,6 +51,8 @@ WORKERS = 3
 DEADLINE = 90.0  # seconds for the whole run, chaos included
 LEASE = 2.0
 OUTAGE = 0.1  # the chance that a round of chaos kills every worker at once
+AIMED = 0.3  # the chance that it kills the worker that just started a step
+MAX_KILLS = 25  # then the survivors finish the work (a bound on the test's running time)
 
 
 class WorkflowWorker:
@@ -137,6 +139,11 @@ class Chaos:
         self.app.signal_workflow(workflow_id, SIGNAL, {"for": workflow_id})
         self.signalled.add(workflow_id)
 
+    def busiest(self) -> str | None:
+        """The worker that started a step last (most likely still inside it)."""
+        found = rows(self.url, "SELECT worker_id FROM step_runs ORDER BY started DESC LIMIT 1")
+        return str(found[0][0]) if found else None
+
     def step_runs(self) -> int:
         return int(rows(self.url, "SELECT count(*) FROM step_runs")[0][0])
 
@@ -172,7 +179,7 @@ def test_sigkilled_workers_lose_no_workflow_and_repeat_no_side_effect(chaos: Cha
     # The others get theirs once they wait for it (chaos.completed sends them).
 
     kills = outages = 0
-    while chaos.completed() < WORKFLOWS:
+    while chaos.completed() < WORKFLOWS and kills < MAX_KILLS:
         # The next kill: once a few more steps have started, or (while the runs of the
         # last victims wait out their lease) once a short while has passed.
         target = chaos.step_runs() + rng.randint(1, 6)
@@ -185,13 +192,21 @@ def test_sigkilled_workers_lose_no_workflow_and_repeat_no_side_effect(chaos: Cha
         chaos.wait_for(progressed, "more steps to start, or the chaos's patience to end")
         if chaos.completed() == WORKFLOWS:
             break
-        time.sleep(rng.uniform(0.0, 0.15))  # the chaos's jitter: when, within a step
         ready = [w for w in chaos.workers if w.is_ready()]
         if not ready:
             continue  # the steps that start next start on a replacement
-        # Mostly one working worker dies; now and then every worker at once (an outage).
+        # Mostly the worker that just started a step dies at once, in the middle of that
+        # step; otherwise a random one after a jitter; now and then every worker at once.
+        busy = chaos.busiest()
+        aimed = [w for w in ready if w.worker_id == busy]
         everyone = rng.random() < OUTAGE
-        victims = list(chaos.workers) if everyone else [ready[rng.randrange(len(ready))]]
+        if everyone:
+            victims = list(chaos.workers)
+        elif aimed and rng.random() < AIMED:
+            victims = aimed
+        else:
+            time.sleep(rng.uniform(0.0, 0.15))  # the chaos's jitter: when, within a step
+            victims = [ready[rng.randrange(len(ready))]]
         for victim in victims:
             victim.sigkill()
             chaos.workers.remove(victim)
@@ -200,6 +215,8 @@ def test_sigkilled_workers_lose_no_workflow_and_repeat_no_side_effect(chaos: Cha
         outages += everyone
         for _ in victims:
             chaos.spawn()  # not waited for: the next victim may be one still starting up
+    # Enough chaos: the survivors finish (completed() also sends the signals still due).
+    chaos.wait_for(lambda: chaos.completed() == WORKFLOWS, "every workflow to complete")
     finished = time.monotonic() - began
 
     # Nothing left behind: every job of every run ends, on the survivors.

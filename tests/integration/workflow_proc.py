@@ -7,7 +7,8 @@ It runs the ``crash.five_steps`` workflow (five steps, two durable timers, one s
 prints ``ready`` on stdout once it is working. Each step leaves two marks in the same
 database, outside hora's tables:
 
-* ``step_runs(key, workflow_id, step, worker_id)``: a row every time a step body starts,
+* ``step_runs(key, workflow_id, step, worker_id, started)``: a row every time a step body
+  starts,
   so a test can count the steps that ran more than once (at-least-once);
 * ``side_effects(key PRIMARY KEY, ...)``: the step's effect, keyed by
   ``current_step().idempotency_key`` and inserted ``ON CONFLICT (key) DO NOTHING``; in the
@@ -50,7 +51,7 @@ STEP_SEQ = {1: 1, 2: 3, 3: 4, 4: 6, 5: 8}
 
 _TABLES = (
     "CREATE TABLE IF NOT EXISTS step_runs (key TEXT NOT NULL, workflow_id TEXT NOT NULL, "
-    "step INTEGER NOT NULL, worker_id TEXT NOT NULL)",
+    "step INTEGER NOT NULL, worker_id TEXT NOT NULL, started DOUBLE PRECISION NOT NULL)",
     "CREATE TABLE IF NOT EXISTS side_effects (key TEXT PRIMARY KEY, workflow_id TEXT NOT NULL, "
     "step INTEGER NOT NULL, worker_id TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS totals (workflow_id TEXT PRIMARY KEY, "
@@ -86,8 +87,8 @@ class _Effects:
         return conn
 
     def started(self, key: str, workflow_id: str, step: int) -> None:
-        self._conn().execute(_sql(self.url, "INSERT INTO step_runs VALUES (?, ?, ?, ?)"),
-                             (key, workflow_id, step, self.worker_id))
+        self._conn().execute(_sql(self.url, "INSERT INTO step_runs VALUES (?, ?, ?, ?, ?)"),
+                             (key, workflow_id, step, self.worker_id, time.time()))
 
     def apply(self, key: str, workflow_id: str, step: int) -> bool:
         """The side effect, exactly once per key; True if this call applied it."""
@@ -130,7 +131,7 @@ def build_app(url: str, worker_id: str = "test") -> tuple[Hora, _Effects]:
     def effect(step: int) -> str:
         s = current_step()
         effects.started(s.idempotency_key, s.workflow_id, step)
-        time.sleep(jitter.uniform(0.0, 0.03))  # the work before the effect
+        time.sleep(jitter.uniform(0.02, 0.06))  # the work before the effect
         effects.apply(s.idempotency_key, s.workflow_id, step)
         time.sleep(jitter.uniform(0.0, 0.03))  # after it, before the journal has the step
         return s.idempotency_key
