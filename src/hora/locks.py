@@ -221,6 +221,26 @@ class LockMixin:
         return Lease(self, name=name, owner=owner, token=token, acquired_at=now,
                      expires_at=until, ttl=seconds)
 
+    def renew_lease(self, name: str, *, owner: str, token: int,
+                    ttl: float | timedelta = 30.0) -> datetime | None:
+        """Extend the grant ``token`` held by ``owner`` for ``ttl`` seconds from now: its new
+        expiry, or None when it expired or the lock moved on. For callers that keep no
+        ``Lease`` object between calls (the HTTP API)."""
+        _check_label("name", name)
+        _check_label("owner", owner)
+        now = self.clock.now()
+        until = now + timedelta(seconds=_ttl(ttl))
+        if self.store.renew_lock(self.tenant_id, name, owner=owner, token=token, now=now,
+                                 expires_at=until):
+            return until
+        return None
+
+    def release_lease(self, name: str, *, owner: str, token: int) -> bool:
+        """Free the lock if grant ``token`` of ``owner`` still holds it."""
+        _check_label("name", name)
+        _check_label("owner", owner)
+        return self.store.release_lock(self.tenant_id, name, owner=owner, token=token)
+
     def get_lock(self, name: str) -> LockRecord | None:
         """The lock's row (held, expired or released; None if never taken): who holds it and
         the latest fencing token, for a resource that checks tokens."""

@@ -480,3 +480,44 @@ class KeyPage(BaseModel):
 class Health(BaseModel):
     status: str
     detail: str | None = None
+
+
+# -- locks ------------------------------------------------------------------------------------
+
+
+class LockIn(_In):
+    ttl: float = Field(30.0, gt=0, le=86400, description="Seconds the grant lasts.")
+    owner: Name | None = Field(None, description="Who holds it (default: generated); "
+                               "needed again to renew and release.")
+
+
+class LeaseIn(_In):
+    owner: Name
+    token: int = Field(ge=1, le=2**62)
+    ttl: float = Field(30.0, gt=0, le=86400)
+
+
+class LeaseRef(_In):
+    owner: Name
+    token: int = Field(ge=1, le=2**62)
+
+
+class LeaseOut(BaseModel):
+    name: str
+    owner: str
+    token: int = Field(description="The fencing token: pass it with every write the lock "
+                       "protects; it grows with every grant and is never reused.")
+    expires_at: str | None
+
+
+class LockOut(BaseModel):
+    name: str
+    owner: str | None
+    token: int
+    acquired_at: str | None
+    expires_at: str | None
+    held: bool
+
+
+class ReleasedOut(BaseModel):
+    released: bool

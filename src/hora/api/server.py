@@ -53,10 +53,16 @@ from hora.api.schemas import (
     KeyIn,
     KeyOut,
     KeyPage,
+    LeaseIn,
+    LeaseOut,
+    LeaseRef,
+    LockIn,
+    LockOut,
     NewKeyOut,
     PreviewIn,
     PreviewOut,
     Problem,
+    ReleasedOut,
     ReplayOut,
     ScheduleIn,
     ScheduleOut,
@@ -722,6 +728,68 @@ def revoke_key(key_id: str, request: Request, caller: Admin) -> JSONResponse:
     k = ctx.app.store.revoke_api_key(key_id, now=ctx.app.clock.now())
     ctx.keyring.forget()
     return JSONResponse(_key_out(k))
+
+
+# locks
+
+
+LockName = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^/]+$")]
+
+
+def _lock_out(view: Hora, record: Any) -> dict[str, Any]:
+    return {"name": record.name, "owner": record.owner, "token": record.token,
+            "acquired_at": iso_z(record.acquired_at), "expires_at": iso_z(record.expires_at),
+            "held": record.held_at(view.clock.now())}
+
+
+@router.post("/locks/{name}/acquire", status_code=201, response_model=LeaseOut,
+             tags=["locks"], summary="Take a distributed lock if free (409 while held)")
+def acquire_lock(name: LockName, request: Request, caller: Writer,
+                 body: LockIn | None = None) -> JSONResponse:
+    body = body or LockIn.model_validate({})
+    view = _ctx(request).view(caller.tenant_id)
+    lease = view.try_lock(name, ttl=body.ttl, owner=body.owner)
+    if lease is None:
+        held = view.get_lock(name)
+        wait = 1.0
+        if held is not None:
+            wait = max(1.0, (held.expires_at - view.clock.now()).total_seconds())
+        raise ApiProblem(409, "lock-held", f"lock {name!r} is held; try again later",
+                         headers={"Retry-After": retry_after_header(wait)})
+    return JSONResponse({"name": lease.name, "owner": lease.owner, "token": lease.token,
+                         "expires_at": iso_z(lease.expires_at)}, status_code=201)
+
+
+@router.post("/locks/{name}/renew", response_model=LeaseOut, tags=["locks"],
+             summary="Extend a grant (409 when it expired or the lock moved on)")
+def renew_lock(name: LockName, body: LeaseIn, request: Request,
+               caller: Writer) -> JSONResponse:
+    view = _ctx(request).view(caller.tenant_id)
+    until = view.renew_lease(name, owner=body.owner, token=body.token, ttl=body.ttl)
+    if until is None:
+        raise ApiProblem(409, "lease-lost", f"token {body.token} of lock {name!r} no longer "
+                         "holds it (it expired, or another owner took it)")
+    return JSONResponse({"name": name, "owner": body.owner, "token": body.token,
+                         "expires_at": iso_z(until)})
+
+
+@router.post("/locks/{name}/release", response_model=ReleasedOut, tags=["locks"],
+             summary="Free a grant; released is false when it no longer held the lock")
+def release_lock(name: LockName, body: LeaseRef, request: Request,
+                 caller: Writer) -> JSONResponse:
+    view = _ctx(request).view(caller.tenant_id)
+    return JSONResponse({"released": view.release_lease(name, owner=body.owner,
+                                                        token=body.token)})
+
+
+@router.get("/locks/{name}", response_model=LockOut, tags=["locks"],
+            summary="Who holds a lock, and its latest fencing token")
+def get_lock(name: LockName, request: Request, caller: Reader) -> JSONResponse:
+    view = _ctx(request).view(caller.tenant_id)
+    record = view.get_lock(name)
+    if record is None:
+        raise NotFound(f"lock {name!r} was never taken")
+    return JSONResponse(_lock_out(view, record))
 
 
 # -- the application --------------------------------------------------------------------------
