@@ -151,10 +151,12 @@ def _free_port() -> int:
 def test_a_worker_process_serves_metrics_on_its_own_port(tmp_path: Path) -> None:
     port = _free_port()
     hora = str(Path(sys.executable).with_name("hora"))
-    proc = subprocess.Popen(
-        [hora, "worker", "--app", "hora.demo:app", "--database-url",
-         f"sqlite:///{tmp_path / 'w.db'}", "--metrics-port", str(port), "--log-format", "json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log_path = tmp_path / "worker.err"
+    with log_path.open("wb") as err:
+        proc = subprocess.Popen(
+            [hora, "worker", "--app", "hora.demo:app", "--database-url",
+             f"sqlite:///{tmp_path / 'w.db'}", "--metrics-port", str(port),
+             "--log-format", "json"], stdout=subprocess.DEVNULL, stderr=err)
     try:
         def scraped() -> bool:
             try:
@@ -163,13 +165,18 @@ def test_a_worker_process_serves_metrics_on_its_own_port(tmp_path: Path) -> None
             except httpx.HTTPError:
                 return False
 
+        def started() -> bool:  # logged once its signal handlers are in place
+            return '"logger": "hora.worker"' in log_path.read_text(errors="replace")
+
         wait_for_condition(scraped, timeout=30)
+        wait_for_condition(started, timeout=30)
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    started = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
-    assert any(r["logger"] == "hora.worker" and "started" in r["message"] for r in started)
+        proc.wait(timeout=30)
+    err_text = log_path.read_text(errors="replace")
+    assert proc.returncode == 0, err_text
+    records = [json.loads(line) for line in err_text.splitlines() if line.startswith("{")]
+    assert any(r["logger"] == "hora.worker" and "started" in r["message"] for r in records)
 
 
 def test_a_bad_log_format_is_a_one_line_error(tmp_path: Path) -> None:
