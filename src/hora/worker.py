@@ -44,7 +44,7 @@ from hora.context import JobContext, _current
 from hora.errors import Cancel, Fail, Retry, StoreError, UnknownTask
 from hora.ids import new_id
 from hora.models import DEFAULT_QUEUE, ClaimedJob, ErrorInfo
-from hora.observability import JOBS_IN_FLIGHT, TaskMetrics, tracer
+from hora.observability import JOBS_IN_FLIGHT, TaskMetrics, tracer, tracing
 from hora.retry import RetryPolicy
 from hora.store import Outcome
 
@@ -392,20 +392,25 @@ class Worker:
         outcome: Outcome | None = None
         began = time.perf_counter()
         # The attempt's span is current while the handler runs: its own spans nest in it.
-        span = tracer.start_span(f"hora.job {job.task}", kind=SpanKind.CONSUMER, attributes={
-            "hora.job_id": job.id, "hora.task": job.task, "hora.attempt": ctx.attempt,
-            "hora.tenant_id": job.tenant_id, "hora.correlation_id": job.correlation_id or ""})
-        span_token = otel_context.attach(trace.set_span_in_context(span))
+        span = None
+        if tracing():
+            attributes: dict[str, str | int] = {"hora.job_id": job.id, "hora.task": job.task,
+                          "hora.attempt": ctx.attempt, "hora.tenant_id": job.tenant_id,
+                          "hora.correlation_id": job.correlation_id or ""}
+            span = tracer.start_span(f"hora.job {job.task}", kind=SpanKind.CONSUMER,
+                                     attributes=attributes)
+            span_token = otel_context.attach(trace.set_span_in_context(span))
         try:
             outcome = await self._invoke(run)
         finally:
-            otel_context.detach(span_token)
             label = "lost" if outcome is None else outcome.outcome
-            span.set_attribute("hora.outcome", label)
-            if outcome is not None and outcome.error is not None:
-                span.set_status(StatusCode.ERROR, f"{outcome.error.type}: "
-                                f"{outcome.error.message}"[:500])
-            span.end()
+            if span is not None:
+                otel_context.detach(span_token)
+                span.set_attribute("hora.outcome", label)
+                if outcome is not None and outcome.error is not None:
+                    span.set_status(StatusCode.ERROR, f"{outcome.error.type}: "
+                                    f"{outcome.error.message}"[:500])
+                span.end()
             self._task_metrics(job.task).ended(label, time.perf_counter() - began)
             JOBS_IN_FLIGHT.dec()
             _current.reset(token)
