@@ -11,16 +11,12 @@ import itertools
 import json
 import os
 import platform
-import queue
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -29,8 +25,8 @@ from typing import Any
 import httpx
 
 from _common import fresh_database, median, parser
+from hora.testing import ServeProcess, serve_process
 
-HORA = str(Path(sys.executable).with_name("hora"))
 ADMIN_KEY = "hora_" + "B" * 32
 STARTUP_DEADLINE = 60.0
 CLIENTS = (1, 8)
@@ -41,62 +37,22 @@ CLIENT_KIND = ("threads: N OS threads in this process, each with its own keep-al
 # -- the server --------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen[str]
-    log: list[str] = field(default_factory=list)
+Server = ServeProcess
 
-    def cpu_seconds(self) -> float | None:
-        """user + system CPU of the server process so far (Linux /proc), else None."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+def cpu_seconds(server: Server) -> float | None:
+    """user + system CPU of the server process so far (Linux /proc), else None."""
+    try:
+        fields = Path(f"/proc/{server.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(database_url: str, cwd: str) -> Server:
-    """``hora serve --port 0`` as tests/api/conftest.py starts it; the port from stderr."""
-    env = {**os.environ, "HORA_ADMIN_KEY": ADMIN_KEY, "HORA_HTTP_ALLOW": "127.0.0.1",
-           "HORA_LOG_LEVEL": "WARNING"}
-    env.pop("HORA_DATABASE_URL", None)
-    proc = subprocess.Popen([HORA, "serve", "--port", "0", "--database-url", database_url,
-                             "--grace-period", "5"],
-                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    log: list[str] = []
-
-    def pump(stream: Any) -> None:
-        for line in stream:
-            log.append(line)
-            lines.put(line)
-
-    for stream in (proc.stdout, proc.stderr):
-        threading.Thread(target=pump, args=(stream,), daemon=True).start()
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError("hora serve did not start:\n" + "".join(log))
-        try:
-            line = lines.get(timeout=min(remaining, 0.5))
-        except queue.Empty:
-            continue
-        if "hora is serving on http://" in line:
-            return Server(line.split("serving on ", 1)[1].split()[0], proc, log)
+    """``hora serve --port 0``, as the API tests start it (``hora.testing``)."""
+    return serve_process(database_url, cwd, admin_key=ADMIN_KEY,
+                         startup_timeout=STARTUP_DEADLINE)
 
 
 def client(server: Server) -> httpx.Client:
@@ -158,10 +114,10 @@ def load(server: Server, request: Request, clients: int, total: int, warmup: int
     for t in threads:
         t.start()
     barrier.wait()  # everyone warmed up and connected
-    cpu_server, cpu_bench, t0 = server.cpu_seconds(), time.process_time(), time.perf_counter()
+    cpu_server, cpu_bench, t0 = cpu_seconds(server), time.process_time(), time.perf_counter()
     barrier.wait()  # everyone done
     wall = time.perf_counter() - t0
-    cpu_server_end, cpu_bench_end = server.cpu_seconds(), time.process_time()
+    cpu_server_end, cpu_bench_end = cpu_seconds(server), time.process_time()
     for t in threads:
         t.join()
     lat = [x for per in latencies for x in per]

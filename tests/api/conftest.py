@@ -8,20 +8,16 @@ creating their own tenant and keys (``Api.tenant()``), so one server serves them
 from __future__ import annotations
 
 import os
-import queue
-import subprocess
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from hora.testing import ServeProcess, serve_process
 from tests.conftest import fresh_pg_schema
 
 HORA = str(Path(sys.executable).with_name("hora"))
@@ -29,62 +25,14 @@ ADMIN_KEY = "hora_" + "A" * 32
 STARTUP_DEADLINE = 60.0
 
 
-@dataclass
-class Server:
-    url: str
-    admin_key: str
-    proc: subprocess.Popen[str]
-    database_url: str
-    log: list[str] = field(default_factory=list)
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
-        return self.proc.returncode
+#: The API tests' name for a ``hora serve`` subprocess (``hora.testing.ServeProcess``).
+Server = ServeProcess
 
 
 def start_server(database_url: str, cwd: Path, *, extra_env: dict[str, str] | None = None,
                  args: tuple[str, ...] = ()) -> Server:
-    env = {**os.environ, "HORA_ADMIN_KEY": ADMIN_KEY, "HORA_HTTP_ALLOW": "127.0.0.1",
-           "HORA_LOG_LEVEL": "WARNING", **(extra_env or {})}
-    env.pop("HORA_DATABASE_URL", None)
-    proc = subprocess.Popen([HORA, "serve", "--port", "0", "--database-url", database_url,
-                             "--grace-period", "5", *args],
-                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    lines: queue.Queue[str] = queue.Queue()
-    log: list[str] = []
-
-    def pump(stream: Any) -> None:
-        for line in stream:
-            log.append(line)
-            lines.put(line)
-
-    for stream in (proc.stdout, proc.stderr):
-        threading.Thread(target=pump, args=(stream,), daemon=True).start()
-    deadline = time.monotonic() + STARTUP_DEADLINE
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or proc.poll() is not None:
-            Server("", ADMIN_KEY, proc, database_url, log).stop()
-            raise RuntimeError("hora serve did not start:\n" + "".join(log))
-        try:
-            line = lines.get(timeout=min(remaining, 0.5))
-        except queue.Empty:
-            continue
-        if "hora is serving on http://" in line:
-            url = line.split("serving on ", 1)[1].split()[0]
-            return Server(url, ADMIN_KEY, proc, database_url, log)
-        if "hora is running (roles:" in line:  # no api role: nothing to connect to
-            return Server("", ADMIN_KEY, proc, database_url, log)
+    return serve_process(database_url, cwd, admin_key=ADMIN_KEY, args=args,
+                         extra_env=extra_env, startup_timeout=STARTUP_DEADLINE)
 
 
 class Api:
