@@ -686,9 +686,11 @@ class _Run:
 
     async def keep_lease(self) -> None:
         """Renew the run lease while the run lasts, so a long step is not taken over."""
-        every = RUN_LEASE.total_seconds() / 3
+        every = RUN_LEASE / 3
+        # Due a third of the way into the lease held now, whenever this task gets to run.
+        renew_at = (self.wf.run_until or self.clock.now() + RUN_LEASE) - RUN_LEASE + every
         while True:
-            await self.clock.sleep(every)
+            await self.clock.sleep_until(renew_at)
             async with self.lease_lock:
                 if self.finishing:
                     return
@@ -698,6 +700,7 @@ class _Run:
                     owner=self.owner, now=now, until=now + RUN_LEASE)
             if renewed is None:
                 return  # taken over: our next journal write will find out (StaleRecord)
+            renew_at = now + every
 
     async def _finish(self, wf: Workflow, jobs: list[NewJob]) -> None:
         if self.pending:

@@ -11,7 +11,6 @@ import asyncio
 import itertools
 import math
 import os
-import random
 import subprocess
 import sys
 import time
@@ -475,6 +474,7 @@ def test_processes_contending_for_a_lock_never_overlap(pg_schema_url: str,
         conn.execute("CREATE TABLE lock_counter (n integer NOT NULL)")
         conn.execute("INSERT INTO lock_counter VALUES (0)")
         conn.execute("CREATE TABLE lock_ready (proc text PRIMARY KEY)")
+        conn.execute("CREATE TABLE lock_done (proc text PRIMARY KEY)")
     rounds = 15
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
@@ -510,6 +510,14 @@ def _contend(url: str, proc: str, rounds: int) -> None:
         conn.execute("INSERT INTO lock_ready VALUES (%s)", (proc,))
         wait_for_condition(lambda: conn.execute("SELECT count(*) FROM lock_ready")
                            .fetchone() == (3,), timeout=60, interval=0.01)
+        def handed_over(token: int) -> bool:
+            record = app.get_lock("shared")
+            if record is not None and record.token > token:
+                return True
+            (others_done,) = conn.execute("SELECT count(*) FROM lock_done WHERE proc <> %s",
+                                          (proc,)).fetchone() or (0,)
+            return bool(others_done == 2)
+
         for _ in range(rounds):
             with app.lock("shared", ttl=10, wait=60) as lease:
                 start = time.monotonic_ns()
@@ -519,7 +527,11 @@ def _contend(url: str, proc: str, rounds: int) -> None:
                 end = time.monotonic_ns()
                 conn.execute(f"INSERT INTO {SECTIONS} VALUES (%s, %s, %s, %s)",
                              (lease.token, proc, start, end))
-            time.sleep(random.uniform(0.005, 0.02))  # other work, so the others get turns
+            # Hand over: wait until another contender has taken the lock (or all the others
+            # are done), so the sections interleave instead of one process hogging the lock.
+            wait_for_condition(lambda token=lease.token: handed_over(token), timeout=60,
+                               interval=0.005)
+        conn.execute("INSERT INTO lock_done VALUES (%s)", (proc,))
     app.close()
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from hora import Hora
+from hora.testing import wait_for_condition
 from tests.integration.workflow_proc import (
     EXPECTED_TOTAL,
     SIGNAL,
@@ -112,17 +113,21 @@ class Chaos:
 
     def wait_for(self, predicate: Callable[[], object], what: str,
                  timeout: float | None = None) -> None:
-        """Poll every 50 ms; fail at the deadline or as soon as a live worker exits."""
+        """Wait (hora.testing's poll with a deadline); fail as soon as a live worker exits."""
         end = self.deadline if timeout is None else min(self.deadline,
                                                         time.monotonic() + timeout)
-        while not predicate():
+
+        def met() -> bool:
             for w in self.workers:
                 if w.proc.poll() is not None:
                     pytest.fail(f"worker {w.worker_id} exited ({w.proc.returncode}) while "
                                 f"waiting for {what}\n{w.log()}")
-            if time.monotonic() > end:
-                pytest.fail(f"timed out waiting for {what}: {self.states()}\n{self.logs()}")
-            time.sleep(POLL)
+            return bool(predicate())
+
+        try:
+            wait_for_condition(met, timeout=max(0.0, end - time.monotonic()), interval=POLL)
+        except TimeoutError:
+            pytest.fail(f"timed out waiting for {what}: {self.states()}\n{self.logs()}")
 
     def states(self) -> Counter[str]:
         page = self.app.list_workflows(name=WORKFLOW, limit=WORKFLOWS)
@@ -204,8 +209,7 @@ def test_sigkilled_workers_lose_no_workflow_and_repeat_no_side_effect(chaos: Cha
             victims = list(chaos.workers)
         elif aimed and rng.random() < AIMED:
             victims = aimed
-        else:
-            time.sleep(rng.uniform(0.0, 0.15))  # the chaos's jitter: when, within a step
+        else:  # any worker, wherever it is (between steps, in a timer, mid-step)
             victims = [ready[rng.randrange(len(ready))]]
         for victim in victims:
             victim.sigkill()

@@ -475,9 +475,6 @@ def test_a_long_step_keeps_its_run_lease(app: Hora, clock: FakeClock) -> None:
     intruders: list[object] = []
 
     async def long_step() -> str:
-        import asyncio
-
-        await asyncio.sleep(0)  # the run's lease keeper starts its (fake) timer first
         clock.advance(timedelta(minutes=7))  # past a third of the 10-minute run lease
         await await_condition(
             lambda: (w := app.get_workflow("lw")).run_until is not None
