@@ -11,12 +11,20 @@ import asyncio
 import os
 import sys
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from hora.api.auth import default_tenant, key_record, new_key
+from hora.api.auth import (
+    MAX_KEY_LIFETIME,
+    SCOPES,
+    check_expiry,
+    default_tenant,
+    key_record,
+    new_key,
+)
 from hora.cli import (
     BadInput,
     DatabaseUrl,
@@ -29,18 +37,21 @@ from hora.cli import (
     handled,
     load_app,
     open_app,
+    parse_duration,
+    parse_instant,
     print_json,
     say,
     setup_logging,
 )
 from hora.errors import NotFound
+from hora.http_target import new_secret
 from hora.models import ApiKey, Tenant
 from hora.render import iso_z
 
 keys_cli = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=True,
                        rich_markup_mode=None)
-tenants_cli = typer.Typer(help="Tenants: create, list, show, set quotas.", no_args_is_help=True,
-                          rich_markup_mode=None)
+tenants_cli = typer.Typer(help="Tenants: create, list, set quotas, rotate secrets.",
+                          no_args_is_help=True, rich_markup_mode=None)
 cli.add_typer(keys_cli, name="keys")
 cli.add_typer(tenants_cli, name="tenants")
 
@@ -76,7 +87,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API and run the scheduler and a worker (all three by default).
 
-    On a store without API keys the first start prints a new admin key, once; set
+    On a store without API keys the first start prints a new operator key, once; set
     HORA_ADMIN_KEY to choose it instead.
     """
     from hora.app import Hora
@@ -118,13 +129,24 @@ def serve(
 
 # -- keys -------------------------------------------------------------------------------------
 
-SCOPES = ("read", "write", "admin")
-
-
 def _key_dict(k: ApiKey) -> dict[str, object]:
     return {"id": k.id, "tenant_id": k.tenant_id, "name": k.name, "prefix": k.prefix,
             "scopes": list(k.scopes), "created_at": iso_z(k.created_at),
-            "revoked_at": iso_z(k.revoked_at)}
+            "revoked_at": iso_z(k.revoked_at), "expires_at": iso_z(k.expires_at)}
+
+
+def _expiry(expires_at: str | None, expires_in: str | None, now: datetime) -> datetime | None:
+    if expires_at is not None and expires_in is not None:
+        raise BadInput("give either --expires-at or --expires-in, not both")
+    if expires_in is not None:
+        seconds = parse_duration(expires_in)
+        if seconds > MAX_KEY_LIFETIME.total_seconds():
+            raise BadInput(f"--expires-in {expires_in!r}: at most {MAX_KEY_LIFETIME.days} days "
+                           "(leave it out for a key that does not expire)")
+        return check_expiry(now + timedelta(seconds=seconds), now, "--expires-in")
+    if expires_at is not None:
+        return check_expiry(parse_instant(expires_at, "--expires-at"), now, "--expires-at")
+    return None
 
 
 @keys_cli.command("create")
@@ -133,18 +155,26 @@ def keys_create(
     tenant: Annotated[str, typer.Option("--tenant", help="The tenant the key acts for.")
                       ] = "default",
     scope: Annotated[list[str] | None, typer.Option(
-        "--scope", help="read, write or admin (repeatable) [default: read and write].")
+        "--scope", help=f"{', '.join(SCOPES)} (repeatable) [default: read and write]; "
+        "operator manages every tenant, admin its own.")
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="A label for listings.")] = None,
+    expires_at: Annotated[str | None, typer.Option(
+        "--expires-at", help="Refuse the key from this instant (ISO-8601 with an offset).")
+    ] = None,
+    expires_in: Annotated[str | None, typer.Option(
+        "--expires-in", help="Refuse the key after this long: seconds or 90s, 5m, 2h, 30d.")
+    ] = None,
     database_url: DatabaseUrl = None, json_out: JsonOut = False,
 ) -> None:
     """Create an API key and print it (once: only its hash is stored)."""
     scopes = tuple(dict.fromkeys(scope or ["read", "write"]))
     bad = [s for s in scopes if s not in SCOPES]
     if bad:
-        raise BadInput(f"--scope {bad[0]!r} is not one of read, write, admin")
+        raise BadInput(f"--scope {bad[0]!r} is not one of {', '.join(SCOPES)}")
     with open_app(database_url) as app:
         now = app.clock.now()
+        until = _expiry(expires_at, expires_in, now)
         if tenant == "default":
             app.store.ensure_tenant(default_tenant("default", now))
         try:
@@ -154,7 +184,7 @@ def keys_create(
                            f"{tenant}") from None
         key = new_key()
         record = app.store.insert_api_key(key_record(key, tenant_id=tenant, name=name,
-                                                     scopes=scopes, now=now))
+                                                     scopes=scopes, now=now, expires_at=until))
     if json_out:
         print_json({**_key_dict(record), "key": key})
         return
@@ -176,10 +206,12 @@ def keys_list(
         print_json({"items": [_key_dict(k) for k in page.items],
                     "next_cursor": page.next_cursor})
         return
-    table = Table("id", "tenant", "name", "prefix", "scopes", "created", "revoked")
+    table = Table("id", "tenant", "name", "prefix", "scopes", "created", "expires",
+                  "revoked")
     for k in page.items:
         table.add_row(k.id, k.tenant_id, k.name or "", k.prefix + "…", ",".join(k.scopes),
-                      iso_z(k.created_at) or "", iso_z(k.revoked_at) or "")
+                      iso_z(k.created_at) or "", iso_z(k.expires_at) or "never",
+                      iso_z(k.revoked_at) or "")
     console().print(table)
 
 
@@ -187,11 +219,14 @@ def keys_list(
 @handled
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (from hora keys list).")],
+    force: Annotated[bool, typer.Option(
+        "--force", help="Revoke even the last operator key (the API then has none; the CLI "
+        "can mint another).")] = False,
     database_url: DatabaseUrl = None, json_out: JsonOut = False,
 ) -> None:
     """Revoke an API key; API processes stop accepting it within seconds."""
     with open_app(database_url) as app:
-        k = app.store.revoke_api_key(key_id, now=app.clock.now())
+        k = app.store.revoke_api_key(key_id, now=app.clock.now(), allow_last_operator=force)
     if json_out:
         print_json(_key_dict(k))
         return
@@ -262,6 +297,23 @@ def tenants_create(
         print_json(_tenant_dict(t, secret=True))
         return
     say(f"created tenant {t.id}; its webhook signing secret: {t.webhook_secret}")
+
+
+@tenants_cli.command("rotate-webhook-secret")
+@handled
+def tenants_rotate_webhook_secret(
+    tenant_id: Annotated[str, typer.Argument(help="The tenant's id.")],
+    database_url: DatabaseUrl = None, json_out: JsonOut = False,
+) -> None:
+    """Replace a tenant's webhook signing secret and print the new one (once)."""
+    with open_app(database_url) as app:
+        t = app.store.set_webhook_secret(tenant_id, new_secret(), now=app.clock.now())
+    if json_out:
+        print_json(_tenant_dict(t, secret=True))
+        return
+    say(f"rotated the webhook secret of tenant {t.id}; workers sign with it within a minute. "
+        "The new secret, shown only now:")
+    typer.echo(t.webhook_secret)
 
 
 @tenants_cli.command("list")

@@ -510,10 +510,16 @@ class _Requests:
                      has_body=True, safe=False)
 
     @staticmethod
-    def create_key(tenant_id: str, scopes: Sequence[str], name: str | None) -> _Call[Json]:
-        body: Json = {"tenant_id": tenant_id, "scopes": list(scopes)}
-        if name is not None:
-            body["name"] = name
+    def rotate_webhook_secret(tenant_id: str) -> _Call[Json]:
+        return _post(f"/v1/tenants/{_seg(tenant_id)}/rotate-webhook-secret", _dict,
+                     has_body=False)
+
+    @staticmethod
+    def create_key(tenant_id: str | None, scopes: Sequence[str], name: str | None,
+                   expires_at: datetime | None) -> _Call[Json]:
+        body: Json = {"scopes": list(scopes), **_options({
+            "tenant_id": tenant_id, "name": name,
+            "expires_at": None if expires_at is None else _iso(expires_at)})}
         return _post("/v1/keys", _dict, body)
 
     @staticmethod
@@ -1088,7 +1094,7 @@ class Client:
                       max_pending_jobs: int | None = None,
                       max_active_schedules: int | None = None,
                       rate_limit: float | None = None) -> Json:
-        """A new tenant (with its ``webhook_secret``)."""
+        """A new tenant, with its ``webhook_secret`` (in this answer only)."""
         return self._send(_Requests.create_tenant(tenant_id, name, max_pending_jobs,
                                                   max_active_schedules, rate_limit))
 
@@ -1101,10 +1107,16 @@ class Client:
     def update_tenant(self, tenant_id: str, **changes: Unpack[TenantChanges]) -> Json:
         return self._send(_Requests.update_tenant(tenant_id, changes))
 
-    def create_key(self, tenant_id: str, *, scopes: Sequence[str] = ("read", "write"),
-                   name: str | None = None) -> Json:
-        """A new API key; its secret is in ``["key"]`` of this answer only."""
-        return self._send(_Requests.create_key(tenant_id, scopes, name))
+    def rotate_webhook_secret(self, tenant_id: str) -> Json:
+        """A new webhook secret for the tenant, in ``["webhook_secret"]`` of this answer only."""
+        return self._send(_Requests.rotate_webhook_secret(tenant_id))
+
+    def create_key(self, tenant_id: str | None = None, *,
+                   scopes: Sequence[str] = ("read", "write"), name: str | None = None,
+                   expires_at: datetime | None = None) -> Json:
+        """A new API key (default: of the caller's tenant); its secret is in ``["key"]`` of
+        this answer only."""
+        return self._send(_Requests.create_key(tenant_id, scopes, name, expires_at))
 
     def list_keys(self, tenant_id: str | None = None, *, limit: int = 50,
                   cursor: str | None = None) -> Page[Json]:
@@ -1316,9 +1328,13 @@ class AsyncClient:
     async def update_tenant(self, tenant_id: str, **changes: Unpack[TenantChanges]) -> Json:
         return await self._send(_Requests.update_tenant(tenant_id, changes))
 
-    async def create_key(self, tenant_id: str, *, scopes: Sequence[str] = ("read", "write"),
-                         name: str | None = None) -> Json:
-        return await self._send(_Requests.create_key(tenant_id, scopes, name))
+    async def rotate_webhook_secret(self, tenant_id: str) -> Json:
+        return await self._send(_Requests.rotate_webhook_secret(tenant_id))
+
+    async def create_key(self, tenant_id: str | None = None, *,
+                         scopes: Sequence[str] = ("read", "write"), name: str | None = None,
+                         expires_at: datetime | None = None) -> Json:
+        return await self._send(_Requests.create_key(tenant_id, scopes, name, expires_at))
 
     async def list_keys(self, tenant_id: str | None = None, *, limit: int = 50,
                         cursor: str | None = None) -> Page[Json]:

@@ -243,9 +243,14 @@ class ApiKey:
     name: str | None
     prefix: str  # the key's first characters, to recognise it in a listing
     key_hash: str
-    scopes: tuple[str, ...]  # read, write, admin
+    scopes: tuple[str, ...]  # read, write, approve, admin, operator (hora.api.auth.SCOPES)
     created_at: datetime
     revoked_at: datetime | None = None
+    expires_at: datetime | None = None  # refused from this instant on; None: never expires
+
+    def live_at(self, now: datetime) -> bool:
+        """Neither revoked nor expired at ``now``."""
+        return self.revoked_at is None and (self.expires_at is None or now < self.expires_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from hora.clock import utc
 from hora.errors import InvalidPayload, InvalidTrigger, StaleRecord
 from hora.ids import new_id
 from hora.models import DEFAULT_QUEUE, NewJob, Page, Schedule, Tick
@@ -28,6 +27,7 @@ from hora.scheduler import (
     job_for,
     plan_schedule,
 )
+from hora.store.common import instant_cursor
 from hora.triggers import Occurrence, Trigger
 from hora.triggers.spec import preview as preview_occurrences
 from hora.triggers.spec import trigger_from_spec
@@ -242,15 +242,8 @@ class ScheduleMixin:
     def schedule_ticks(self, schedule_id: str, *, outcome: str | None = None,
                        limit: int = 100, cursor: str | None = None) -> Page[Tick]:
         """The tick ledger, newest first: every nominal occurrence, fired or skipped (why)."""
-        before = None
-        if cursor is not None:
-            try:
-                before = utc(datetime.fromisoformat(cursor))
-            except ValueError:
-                raise InvalidPayload(f"cursor: {cursor!r} is not a next_cursor this listing "
-                                     "returned") from None
         return self.store.list_ticks(schedule_id, tenant_id=self.tenant_id, outcome=outcome,
-                                     limit=limit, cursor=before)
+                                     limit=limit, cursor=instant_cursor(cursor))
 
     def preview_schedule(self, schedule_id: str, count: int = 10,
                          after: datetime | None = None) -> list[Occurrence]:

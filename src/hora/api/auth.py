@@ -14,20 +14,30 @@ import string
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from hora.errors import NotFound
+from hora.errors import InvalidPayload, NotFound
 from hora.http_target import new_secret
 from hora.ids import new_id
 from hora.models import DEFAULT_TENANT, ApiKey, Tenant
 from hora.store import Store
+from hora.store.common import OPERATOR
 
 KEY_PREFIX = "hora_"
 _ALPHABET = string.ascii_letters + string.digits
 CACHE_SECONDS = 5.0
-SCOPES = ("read", "write", "admin")
-#: What each scope also grants: admin can do anything, write can read.
-IMPLIED = {"admin": {"admin", "write", "read"}, "write": {"write", "read"}, "read": {"read"}}
+SCOPES = ("read", "write", "approve", "admin", "operator")
+#: What each scope also grants. ``admin`` manages its own tenant (its keys, its name) and
+#: does anything in it; ``operator`` manages every tenant (creates them, sets quotas, keys of
+#: any tenant) and is held by the bootstrap key and keys the CLI mints. ``approve`` decides
+#: approvals without the general write rights. docs/api.md has the table.
+IMPLIED = {
+    "operator": {"operator", "admin", "write", "approve", "read"},
+    "admin": {"admin", "write", "approve", "read"},
+    "write": {"write", "read"},
+    "approve": {"approve", "read"},
+    "read": {"read"},
+}
 
 
 def new_key() -> str:
@@ -39,9 +49,32 @@ def hash_key(key: str) -> str:
 
 
 def key_record(key: str, *, tenant_id: str, name: str | None, scopes: tuple[str, ...],
-               now: datetime) -> ApiKey:
+               now: datetime, expires_at: datetime | None = None) -> ApiKey:
     return ApiKey(id=new_id(), tenant_id=tenant_id, name=name, prefix=key[:12],
-                  key_hash=hash_key(key), scopes=scopes, created_at=now)
+                  key_hash=hash_key(key), scopes=scopes, created_at=now,
+                  expires_at=expires_at)
+
+
+#: How far ahead a key's expiry may lie: beyond it, "never" (no expiry) says it honestly.
+MAX_KEY_LIFETIME = timedelta(days=3660)
+
+
+def check_expiry(expires_at: datetime | None, now: datetime, field: str) -> datetime | None:
+    """A key's expiry, in UTC: after ``now`` and within ``MAX_KEY_LIFETIME``."""
+    if expires_at is None:
+        return None
+    if expires_at.tzinfo is None:
+        raise InvalidPayload(f"{field}: give an offset (e.g. 2030-01-01T00:00:00Z)")
+    if expires_at <= now:
+        raise InvalidPayload(f"{field}: {iso(expires_at)} is not in the future")
+    if expires_at - now > MAX_KEY_LIFETIME:
+        raise InvalidPayload(f"{field}: at most {MAX_KEY_LIFETIME.days} days ahead; leave it "
+                             "out for a key that does not expire")
+    return expires_at.astimezone(UTC)
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
 
 
 def default_tenant(tenant_id: str, now: datetime) -> Tenant:
@@ -60,6 +93,11 @@ class Caller:
 
     def can(self, scope: str) -> bool:
         return scope in self.grants
+
+    @property
+    def operator(self) -> bool:
+        """Manages every tenant; without it, an admin manages its own tenant only."""
+        return OPERATOR in self.grants
 
 
 def grants_of(scopes: tuple[str, ...]) -> frozenset[str]:
@@ -141,7 +179,7 @@ def retry_after_header(seconds: float) -> str:
 
 
 def bootstrap_admin(store: Store, now: datetime, *, preset: str | None) -> str | None:
-    """On a store without any key, create the first admin key (of the default tenant).
+    """On a store without any key, create the first operator key (of the default tenant).
 
     Returns the new key to print once, or None when keys exist already. ``preset`` (from
     ``HORA_ADMIN_KEY``) is registered instead of a random key, so a deployment can know its
@@ -156,13 +194,13 @@ def bootstrap_admin(store: Store, now: datetime, *, preset: str | None) -> str |
                               "characters long (e.g. the output of `hora keys generate`)")
         if store.api_key_by_hash(hash_key(preset)) is None:
             store.insert_api_key(key_record(preset, tenant_id=DEFAULT_TENANT, name="admin",
-                                            scopes=("admin",), now=now))
+                                            scopes=(OPERATOR,), now=now))
         return None
     if store.count_api_keys() > 0:
         return None
     key = new_key()
     store.insert_api_key(key_record(key, tenant_id=DEFAULT_TENANT, name="admin",
-                                    scopes=("admin",), now=now))
+                                    scopes=(OPERATOR,), now=now))
     return key
 
 

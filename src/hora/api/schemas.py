@@ -16,7 +16,7 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 Key = Annotated[str, Field(min_length=1, max_length=255)]
 TenantId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
                                 description="lower-case letters, digits, - and _")]
-Scope = Literal["read", "write", "admin"]
+Scope = Literal["read", "write", "approve", "admin", "operator"]
 _READ_WRITE: list[Scope] = ["read", "write"]
 
 
@@ -442,9 +442,14 @@ class TenantOut(BaseModel):
     rate_limit: float | None
     created_at: str | None
     updated_at: str | None
-    webhook_secret: str | None = Field(
-        None, description="Standard Webhooks secret HTTP targets are signed with; shown to "
-        "admins only.")
+
+
+class TenantSecretOut(TenantOut):
+    """A tenant as created or with a rotated secret: the only answers that show it."""
+
+    webhook_secret: str = Field(
+        description="Standard Webhooks secret HTTP targets are signed with; shown in this "
+        "answer only (at creation and rotation), never in a read.")
 
 
 class TenantPage(BaseModel):
@@ -453,9 +458,12 @@ class TenantPage(BaseModel):
 
 
 class KeyIn(_In):
-    tenant_id: TenantId
+    tenant_id: TenantId | None = Field(None, description="Default: the caller's tenant.")
     name: Name | None = None
     scopes: list[Scope] = Field(default_factory=lambda: _READ_WRITE.copy(), min_length=1)
+    expires_at: AwareDatetime | None = Field(
+        None, description="Refused from this instant on: after now, at most 3660 days ahead; "
+        "none: never expires.")
 
 
 class KeyOut(BaseModel):
@@ -466,6 +474,7 @@ class KeyOut(BaseModel):
     scopes: list[str]
     created_at: str | None
     revoked_at: str | None
+    expires_at: str | None
 
 
 class NewKeyOut(KeyOut):

@@ -34,6 +34,7 @@ from hora.api.auth import (
     Caller,
     Keyring,
     RateLimiter,
+    check_expiry,
     default_tenant,
     grants_of,
     key_record,
@@ -74,6 +75,7 @@ from hora.api.schemas import (
     TenantOut,
     TenantPage,
     TenantPatch,
+    TenantSecretOut,
     TickPage,
     WorkflowIn,
     WorkflowOut,
@@ -84,13 +86,14 @@ from hora.api.schemas import (
 from hora.app import Hora, JobRequest, check_text
 from hora.errors import InvalidPayload, NotFound
 from hora.http_target import TASK_NAME as HTTP_TASK
-from hora.http_target import parse_target
+from hora.http_target import new_secret, parse_target
 from hora.models import ApiKey, Job, Page, Tenant, Workflow
 from hora.observability import HTTP_DURATION, HTTP_REQUESTS, tracer
 from hora.render import iso_z, job_dict, schedule_dict, signal_dict, tick_dict, workflow_dict
 from hora.retry import RetryPolicy
 from hora.schedules import _spec
 from hora.states import JobState
+from hora.store.common import OPERATOR, tenant_cursor
 from hora.store.queries import load_migrations
 from hora.triggers.spec import preview_to_json, trigger_from_spec
 
@@ -155,10 +158,11 @@ def _caller(request: Request,
                          headers={"WWW-Authenticate": "Bearer"})
     ctx = _ctx(request)
     record = ctx.keyring.resolve(cred.credentials)
-    if record is None or record.revoked_at is not None:
+    if record is None or not record.live_at(ctx.app.clock.now()):
         raise ApiProblem(401, "unauthorized",
                          "this API key is unknown or revoked" if record is None
-                         else "this API key was revoked",
+                         else "this API key was revoked" if record.revoked_at is not None
+                         else "this API key expired",
                          headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     tenant = ctx.tenant(record.tenant_id)
     rate = tenant.rate_limit if tenant and tenant.rate_limit else ctx.settings.default_rate_limit
@@ -293,16 +297,20 @@ def _job_out(job: Job, history: bool = False) -> dict[str, Any]:
 
 
 def _tenant_out(t: Tenant, *, secret: bool) -> dict[str, Any]:
-    return {"id": t.id, "name": t.name, "max_pending_jobs": t.max_pending_jobs,
-            "max_active_schedules": t.max_active_schedules, "rate_limit": t.rate_limit,
-            "created_at": iso_z(t.created_at), "updated_at": iso_z(t.updated_at),
-            "webhook_secret": t.webhook_secret if secret else None}
+    """A tenant's JSON; ``secret`` only in the answers that create or rotate it."""
+    out: dict[str, Any] = {
+        "id": t.id, "name": t.name, "max_pending_jobs": t.max_pending_jobs,
+        "max_active_schedules": t.max_active_schedules, "rate_limit": t.rate_limit,
+        "created_at": iso_z(t.created_at), "updated_at": iso_z(t.updated_at)}
+    if secret:
+        out["webhook_secret"] = t.webhook_secret
+    return out
 
 
 def _key_out(k: ApiKey) -> dict[str, Any]:
     return {"id": k.id, "tenant_id": k.tenant_id, "name": k.name, "prefix": k.prefix,
             "scopes": list(k.scopes), "created_at": iso_z(k.created_at),
-            "revoked_at": iso_z(k.revoked_at)}
+            "revoked_at": iso_z(k.revoked_at), "expires_at": iso_z(k.expires_at)}
 
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size.")]
@@ -646,13 +654,32 @@ def list_approvals(request: Request, caller: Reader, limit: Limit = 50,
     return JSONResponse(_workflow_page(page))
 
 
-# tenants and keys (admin)
+# tenants and keys: an admin manages its own tenant, an operator every tenant. A tenant
+# named by id (path or query) that is not the caller's is 404, as if it did not exist; a
+# request for a power the key lacks (create a tenant, set quotas, mint a key for another
+# tenant or with the operator scope) is 403, whatever exists.
 
 
-@router.post("/tenants", status_code=201, response_model=TenantOut, tags=["admin"],
-             summary="Create a tenant")
+def _own(caller: Caller, tenant_id: str) -> None:
+    if tenant_id != caller.tenant_id and not caller.operator:
+        raise NotFound(f"tenant {tenant_id!r} not found")
+
+
+def _operator_only(caller: Caller, what: str) -> None:
+    if not caller.operator:
+        raise ApiProblem(403, "forbidden", f"{what} needs the 'operator' scope (an admin "
+                         "key manages its own tenant's keys and name only)")
+
+
+#: Set by the operator; a tenant's own admin may rename its tenant and manage its keys.
+_OPERATOR_FIELDS = ("max_pending_jobs", "max_active_schedules", "rate_limit")
+
+
+@router.post("/tenants", status_code=201, response_model=TenantSecretOut, tags=["admin"],
+             summary="Create a tenant (operator); its webhook secret is in this answer only")
 def create_tenant(body: TenantIn, request: Request, caller: Admin,
                   idem: IdemKey) -> JSONResponse:
+    _operator_only(caller, "creating a tenant")
     ctx = _ctx(request)
     check_text(name=body.name)
     now = ctx.app.clock.now()
@@ -664,33 +691,59 @@ def create_tenant(body: TenantIn, request: Request, caller: Admin,
     return _reply(request, _tenant_out(t, secret=True), 201)
 
 
-@router.get("/tenants", response_model=TenantPage, tags=["admin"], summary="List tenants")
+@router.get("/tenants", response_model=TenantPage, tags=["admin"],
+            summary="List tenants (an admin sees its own only)")
 def list_tenants(request: Request, caller: Admin, limit: Limit = 50,
                  cursor: Cursor = None) -> JSONResponse:
-    page = _ctx(request).app.store.list_tenants(limit=limit, cursor=cursor)
+    store = _ctx(request).app.store
+    if caller.operator:
+        page = store.list_tenants(limit=limit, cursor=cursor)
+    else:
+        tenant_cursor(cursor)
+        own = [] if cursor is not None and cursor >= caller.tenant_id else [
+            store.get_tenant(caller.tenant_id)]
+        page = Page(own, None)
     return JSONResponse({"items": [_tenant_out(t, secret=False) for t in page.items],
                          "next_cursor": page.next_cursor})
 
 
 @router.get("/tenants/{tenant_id}", response_model=TenantOut, tags=["admin"],
-            summary="A tenant, with its webhook signing secret")
+            summary="A tenant (without its webhook secret)")
 def get_tenant(tenant_id: str, request: Request, caller: Admin) -> JSONResponse:
-    return JSONResponse(_tenant_out(_ctx(request).app.store.get_tenant(tenant_id), secret=True))
+    _own(caller, tenant_id)
+    return JSONResponse(_tenant_out(_ctx(request).app.store.get_tenant(tenant_id),
+                                    secret=False))
 
 
 @router.patch("/tenants/{tenant_id}", response_model=TenantOut, tags=["admin"],
-              summary="Change a tenant's name, quotas or rate limit")
+              summary="Rename a tenant; quotas and rate limit: operator only")
 def update_tenant(tenant_id: str, body: TenantPatch, request: Request,
                   caller: Admin) -> JSONResponse:
+    _own(caller, tenant_id)
     ctx = _ctx(request)
-    old = ctx.app.store.get_tenant(tenant_id)
     changes = body.model_dump(exclude_unset=True)
+    asked = [f for f in _OPERATOR_FIELDS if f in changes]
+    if asked:
+        _operator_only(caller, f"changing {', '.join(asked)}")
+    old = ctx.app.store.get_tenant(tenant_id)
     check_text(name=changes.get("name"))
     if changes.get("name") is None:
         changes.pop("name", None)
     t = ctx.app.store.update_tenant(replace(old, **changes, updated_at=ctx.app.clock.now()))
     ctx.keyring.forget()
-    return JSONResponse(_tenant_out(t, secret=True))
+    return JSONResponse(_tenant_out(t, secret=False))
+
+
+@router.post("/tenants/{tenant_id}/rotate-webhook-secret", response_model=TenantSecretOut,
+             tags=["admin"],
+             summary="Replace the tenant's webhook secret; the new one is in this answer only")
+def rotate_webhook_secret(tenant_id: str, request: Request, caller: Admin,
+                          idem: IdemKey) -> JSONResponse:
+    _own(caller, tenant_id)
+    ctx = _ctx(request)
+    t = ctx.app.store.set_webhook_secret(tenant_id, new_secret(), now=ctx.app.clock.now())
+    ctx.keyring.forget()
+    return _reply(request, _tenant_out(t, secret=True))
 
 
 @router.post("/keys", status_code=201, response_model=NewKeyOut, tags=["admin"],
@@ -698,23 +751,34 @@ def update_tenant(tenant_id: str, body: TenantPatch, request: Request,
 def create_key(body: KeyIn, request: Request, caller: Admin, idem: IdemKey) -> JSONResponse:
     ctx = _ctx(request)
     store = ctx.app.store
+    tenant_id = body.tenant_id or caller.tenant_id
+    if tenant_id != caller.tenant_id:
+        _operator_only(caller, f"a key for tenant {tenant_id!r} (not this key's own)")
+    scopes = tuple(dict.fromkeys(body.scopes))
+    if OPERATOR in scopes:
+        _operator_only(caller, "a key with the operator scope")
     check_text(name=body.name)
+    now = ctx.app.clock.now()
+    expires_at = check_expiry(body.expires_at, now, "expires_at")
     try:
-        store.get_tenant(body.tenant_id)
+        store.get_tenant(tenant_id)
     except NotFound:
-        raise InvalidPayload(f"tenant_id: no tenant {body.tenant_id!r}; create it first"
+        raise InvalidPayload(f"tenant_id: no tenant {tenant_id!r}; create it first"
                              ) from None
     key = new_key()
-    scopes = tuple(dict.fromkeys(body.scopes))
-    record = store.insert_api_key(key_record(key, tenant_id=body.tenant_id, name=body.name,
-                                             scopes=scopes, now=ctx.app.clock.now()))
+    record = store.insert_api_key(key_record(key, tenant_id=tenant_id, name=body.name,
+                                             scopes=scopes, now=now, expires_at=expires_at))
     return _reply(request, {**_key_out(record), "key": key}, 201)
 
 
-@router.get("/keys", response_model=KeyPage, tags=["admin"], summary="List API keys")
+@router.get("/keys", response_model=KeyPage, tags=["admin"],
+            summary="List API keys (an admin: its own tenant's)")
 def list_keys(request: Request, caller: Admin,
               tenant_id: Annotated[str | None, Query(max_length=63)] = None,
               limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
+    if not caller.operator:
+        _own(caller, tenant_id or caller.tenant_id)
+        tenant_id = caller.tenant_id
     page = _ctx(request).app.store.list_api_keys(tenant_id=tenant_id, limit=limit,
                                                  cursor=cursor)
     return JSONResponse({"items": [_key_out(k) for k in page.items],
@@ -722,10 +786,18 @@ def list_keys(request: Request, caller: Admin,
 
 
 @router.delete("/keys/{key_id}", response_model=KeyOut, tags=["admin"],
-               summary="Revoke an API key (effective within seconds on every node)")
+               summary="Revoke an API key (effective within seconds on every node); never "
+                       "the last operator key")
 def revoke_key(key_id: str, request: Request, caller: Admin) -> JSONResponse:
     ctx = _ctx(request)
-    k = ctx.app.store.revoke_api_key(key_id, now=ctx.app.clock.now())
+    store = ctx.app.store
+    if not caller.operator:
+        k = store.get_api_key(key_id)
+        if k.tenant_id != caller.tenant_id:
+            raise NotFound(f"API key {key_id} not found")
+        if OPERATOR in k.scopes:
+            _operator_only(caller, "revoking an operator key")
+    k = store.revoke_api_key(key_id, now=ctx.app.clock.now())
     ctx.keyring.forget()
     return JSONResponse(_key_out(k))
 

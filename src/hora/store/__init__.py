@@ -174,8 +174,16 @@ class Store(Protocol):
 
     def list_api_keys(self, *, tenant_id: str | None = None, limit: int = 50,
                       cursor: str | None = None) -> Page[ApiKey]: ...
-    def revoke_api_key(self, key_id: str, *, now: datetime) -> ApiKey:
-        """Mark revoked (idempotent: revoking twice keeps the first instant)."""
+    def get_api_key(self, key_id: str) -> ApiKey: ...
+    def revoke_api_key(self, key_id: str, *, now: datetime,
+                       allow_last_operator: bool = False) -> ApiKey:
+        """Mark revoked (idempotent: revoking twice keeps the first instant). Raises Conflict
+        instead when the key is the last live (unrevoked, unexpired at ``now``) operator key,
+        unless ``allow_last_operator``: checked and written in one serialised step."""
+        ...
+
+    def set_webhook_secret(self, tenant_id: str, secret: str, *, now: datetime) -> Tenant:
+        """Replace a tenant's webhook signing secret (a rotation); NotFound if none."""
         ...
 
     def count_api_keys(self) -> int:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from hora.errors import InvalidPayload, TransitionConflict
+from hora.errors import Conflict, InvalidPayload, TransitionConflict
 from hora.ids import new_id
 from hora.models import (
     WORKFLOW_FINAL,
@@ -213,6 +214,7 @@ def api_key_from_row(r: Mapping[str, Any], ts: Any, *, decoded: bool = False) ->
         id=r["id"], tenant_id=r["tenant_id"], name=r["name"], prefix=r["prefix"],
         key_hash=r["key_hash"], scopes=tuple(scopes), created_at=ts(r["created_at"]),
         revoked_at=None if r["revoked_at"] is None else ts(r["revoked_at"]),
+        expires_at=None if r["expires_at"] is None else ts(r["expires_at"]),
     )
 
 
@@ -223,6 +225,7 @@ def api_key_params(k: ApiKey, ts: Any, *, encode_json: bool = True) -> dict[str,
         "scopes": dumps(list(k.scopes)) if encode_json else list(k.scopes),
         "created_at": ts(k.created_at),
         "revoked_at": None if k.revoked_at is None else ts(k.revoked_at),
+        "expires_at": None if k.expires_at is None else ts(k.expires_at),
     }
 
 
@@ -360,7 +363,61 @@ def parse_workflow_cursor(cursor: str | None) -> tuple[int, str] | tuple[None, N
             raise ValueError(cursor)
         return int(at), wf_id
     except ValueError:
-        raise InvalidPayload(f"invalid workflow cursor {cursor!r}") from None
+        raise invalid_cursor(cursor) from None
+
+
+# A listing's cursor is the last row's key; one that no listing could have returned is
+# refused, not read as a position (a garbage id compares somewhere and would silently give
+# a page of the wrong rows). Every listing refuses with the same error, naming ``cursor``.
+_ID_CURSOR = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_TENANT_CURSOR = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+
+
+def invalid_cursor(cursor: str) -> InvalidPayload:
+    return InvalidPayload(f"cursor: {cursor[:80]!r} is not a next_cursor this listing "
+                          "returned; pass the previous page's next_cursor, or none")
+
+
+def id_cursor(cursor: str | None) -> str | None:
+    """The cursor of a listing by id (jobs, schedules, API keys: UUIDv7 strings)."""
+    if cursor is not None and not _ID_CURSOR.fullmatch(cursor):
+        raise invalid_cursor(cursor)
+    return cursor
+
+
+def tenant_cursor(cursor: str | None) -> str | None:
+    """The cursor of the tenants listing: a tenant id."""
+    if cursor is not None and not _TENANT_CURSOR.fullmatch(cursor):
+        raise invalid_cursor(cursor)
+    return cursor
+
+
+def instant_cursor(cursor: str | None) -> datetime | None:
+    """The cursor of a listing by instant (the tick ledger): an aware ISO-8601 instant."""
+    if cursor is None:
+        return None
+    try:
+        at = datetime.fromisoformat(cursor)
+        if at.tzinfo is None:
+            raise ValueError(cursor)
+        return at.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise invalid_cursor(cursor) from None
+
+
+def refuse_last_operator(key: ApiKey, operator_keys: Iterable[ApiKey], now: datetime) -> None:
+    """Conflict when revoking ``key`` would leave no live operator key: nobody could manage
+    tenants over the API any more, and only the CLI, on the database, could recover."""
+    if OPERATOR not in key.scopes or not key.live_at(now):
+        return
+    if not any(k.id != key.id and OPERATOR in k.scopes and k.live_at(now)
+               for k in operator_keys):
+        raise Conflict(f"API key {key.id} is the last operator key; create another one "
+                       "(scope operator) before revoking it")
+
+
+#: The scope that manages every tenant (hora.api.auth draws the whole scope model).
+OPERATOR = "operator"
 
 
 def keyset_page(rows: list[T], limit: int, cursor_of: Callable[[T], str]) -> Page[T]:

@@ -61,18 +61,21 @@ from hora.store.common import (
     from_us,
     history_from_row,
     history_params,
+    id_cursor,
     idempotency_from_row,
     job_from_row,
     keyset_page,
     lock_from_row,
     lock_params,
     parse_workflow_cursor,
+    refuse_last_operator,
     replay_of,
     rescue_decision,
     schedule_from_row,
     schedule_params,
     signal_from_row,
     signal_params,
+    tenant_cursor,
     tenant_from_row,
     tenant_params,
     tick_from_row,
@@ -322,7 +325,7 @@ class PostgresStore:
     def list_jobs(self, flt: JobFilter, *, limit: int = 50, cursor: str | None = None,
                   ) -> Page[Job]:
         params = {
-            "tenant_id": flt.tenant_id, "cursor": cursor,
+            "tenant_id": flt.tenant_id, "cursor": id_cursor(cursor),
             "states": None if flt.states is None else [str(s) for s in flt.states],
             "task": flt.task, "queue": flt.queue, "correlation_id": flt.correlation_id,
             "created_after": flt.created_after, "created_before": flt.created_before,
@@ -404,7 +407,7 @@ class PostgresStore:
                        cursor: str | None = None) -> Page[Schedule]:
         with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(Q["list_schedules"], {
-                "tenant_id": tenant_id, "state": state, "cursor": cursor,
+                "tenant_id": tenant_id, "state": state, "cursor": id_cursor(cursor),
                 "limit": limit + 1}).fetchall()
         items = [schedule_from_row(r, _utc, decoded=True) for r in rows]
         return keyset_page(items, limit, lambda s: s.id)
@@ -571,7 +574,7 @@ class PostgresStore:
 
     def list_tenants(self, *, limit: int = 50, cursor: str | None = None) -> Page[Tenant]:
         with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(Q["list_tenants"], {"cursor": cursor,
+            rows = cur.execute(Q["list_tenants"], {"cursor": tenant_cursor(cursor),
                                                    "limit": limit + 1}).fetchall()
         return keyset_page([tenant_from_row(r, _utc) for r in rows], limit, lambda t: t.id)
 
@@ -599,16 +602,42 @@ class PostgresStore:
                       cursor: str | None = None) -> Page[ApiKey]:
         with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(Q["list_api_keys"], {
-                "tenant_id": tenant_id, "cursor": cursor, "limit": limit + 1}).fetchall()
+                "tenant_id": tenant_id, "cursor": id_cursor(cursor),
+                "limit": limit + 1}).fetchall()
         return keyset_page([api_key_from_row(r, _utc, decoded=True) for r in rows], limit,
                            lambda k: k.id)
 
-    def revoke_api_key(self, key_id: str, *, now: datetime) -> ApiKey:
+    def get_api_key(self, key_id: str) -> ApiKey:
+        with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["get_api_key"], {"id": key_id}).fetchone()
+        if row is None:
+            raise NotFound(f"API key {key_id} not found")
+        return api_key_from_row(row, _utc, decoded=True)
+
+    def revoke_api_key(self, key_id: str, *, now: datetime,
+                       allow_last_operator: bool = False) -> ApiKey:
         with self._write() as conn, conn.cursor(row_factory=dict_row) as cur:
+            if not allow_last_operator:
+                # Lock the operator keys first, then read the key: a racing revocation of
+                # another operator key is seen once its lock is released.
+                operators = [api_key_from_row(r, _utc, decoded=True) for r in
+                             cur.execute(Q["unrevoked_operator_keys"]).fetchall()]
+                row = cur.execute(Q["get_api_key"], {"id": key_id}).fetchone()
+                if row is None:
+                    raise NotFound(f"API key {key_id} not found")
+                refuse_last_operator(api_key_from_row(row, _utc, decoded=True), operators, now)
             row = cur.execute(Q["revoke_api_key"], {"id": key_id, "now": now}).fetchone()
         if row is None:
             raise NotFound(f"API key {key_id} not found")
         return api_key_from_row(row, _utc, decoded=True)
+
+    def set_webhook_secret(self, tenant_id: str, secret: str, *, now: datetime) -> Tenant:
+        with self._write() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["set_webhook_secret"], {
+                "id": tenant_id, "webhook_secret": secret, "now": now}).fetchone()
+        if row is None:
+            raise NotFound(f"tenant {tenant_id!r} not found")
+        return tenant_from_row(row, _utc)
 
     def count_api_keys(self) -> int:
         return self._count(Q["count_api_keys"], {})

@@ -58,18 +58,21 @@ from hora.store.common import (
     from_us,
     history_from_row,
     history_params,
+    id_cursor,
     idempotency_from_row,
     job_from_row,
     keyset_page,
     lock_from_row,
     lock_params,
     parse_workflow_cursor,
+    refuse_last_operator,
     replay_of,
     rescue_decision,
     schedule_from_row,
     schedule_params,
     signal_from_row,
     signal_params,
+    tenant_cursor,
     tenant_from_row,
     tenant_params,
     tick_from_row,
@@ -350,7 +353,7 @@ class SQLiteStore:
     def list_jobs(self, flt: JobFilter, *, limit: int = 50, cursor: str | None = None,
                   ) -> Page[Job]:
         params = {
-            "tenant_id": flt.tenant_id, "cursor": cursor,
+            "tenant_id": flt.tenant_id, "cursor": id_cursor(cursor),
             "states": None if flt.states is None else json.dumps([str(s) for s in flt.states]),
             "task": flt.task, "queue": flt.queue, "correlation_id": flt.correlation_id,
             "created_after": None if flt.created_after is None else to_us(flt.created_after),
@@ -428,7 +431,8 @@ class SQLiteStore:
                        cursor: str | None = None) -> Page[Schedule]:
         with self._read() as conn:
             rows = _rows(conn.execute(Q["list_schedules"], {
-                "tenant_id": tenant_id, "state": state, "cursor": cursor, "limit": limit + 1}))
+                "tenant_id": tenant_id, "state": state, "cursor": id_cursor(cursor),
+                "limit": limit + 1}))
         items = [schedule_from_row(r, from_us) for r in rows]
         return keyset_page(items, limit, lambda s: s.id)
 
@@ -549,7 +553,7 @@ class SQLiteStore:
 
     def list_tenants(self, *, limit: int = 50, cursor: str | None = None) -> Page[Tenant]:
         with self._read() as conn:
-            rows = _rows(conn.execute(Q["list_tenants"], {"cursor": cursor,
+            rows = _rows(conn.execute(Q["list_tenants"], {"cursor": tenant_cursor(cursor),
                                                           "limit": limit + 1}))
         return keyset_page([tenant_from_row(r, from_us) for r in rows], limit, lambda t: t.id)
 
@@ -580,15 +584,30 @@ class SQLiteStore:
                       cursor: str | None = None) -> Page[ApiKey]:
         with self._read() as conn:
             rows = _rows(conn.execute(Q["list_api_keys"], {
-                "tenant_id": tenant_id, "cursor": cursor, "limit": limit + 1}))
+                "tenant_id": tenant_id, "cursor": id_cursor(cursor), "limit": limit + 1}))
         return keyset_page([api_key_from_row(r, from_us) for r in rows], limit,
                            lambda k: k.id)
 
-    def revoke_api_key(self, key_id: str, *, now: datetime) -> ApiKey:
-        with self._write() as conn:
-            if conn.execute(Q["revoke_api_key"], {"id": key_id, "now": to_us(now)}).rowcount == 0:
-                raise NotFound(f"API key {key_id} not found")
+    def get_api_key(self, key_id: str) -> ApiKey:
+        with self._read() as conn:
             return self._get_api_key(conn, key_id)
+
+    def revoke_api_key(self, key_id: str, *, now: datetime,
+                       allow_last_operator: bool = False) -> ApiKey:
+        with self._write() as conn:  # BEGIN IMMEDIATE: the check and the write are one step
+            key = self._get_api_key(conn, key_id)
+            if not allow_last_operator:
+                others = _rows(conn.execute(Q["unrevoked_operator_keys"]))
+                refuse_last_operator(key, (api_key_from_row(r, from_us) for r in others), now)
+            conn.execute(Q["revoke_api_key"], {"id": key_id, "now": to_us(now)})
+            return self._get_api_key(conn, key_id)
+
+    def set_webhook_secret(self, tenant_id: str, secret: str, *, now: datetime) -> Tenant:
+        with self._write() as conn:
+            if conn.execute(Q["set_webhook_secret"], {
+                    "id": tenant_id, "webhook_secret": secret, "now": to_us(now)}).rowcount == 0:
+                raise NotFound(f"tenant {tenant_id!r} not found")
+            return self._get_tenant(conn, tenant_id)
 
     def count_api_keys(self) -> int:
         with self._read() as conn:

@@ -411,9 +411,9 @@ RETURNING *;
 -- name: insert_api_key
 -- RETURNING nothing means the id or the hash is taken.
 INSERT INTO hora_api_keys (id, tenant_id, name, prefix, key_hash, scopes, created_at,
-                           revoked_at)
+                           revoked_at, expires_at)
 VALUES (%(id)s, %(tenant_id)s, %(name)s, %(prefix)s, %(key_hash)s, %(scopes)s::text[],
-        %(created_at)s, %(revoked_at)s)
+        %(created_at)s, %(revoked_at)s, %(expires_at)s)
 ON CONFLICT DO NOTHING
 RETURNING *;
 
@@ -435,6 +435,23 @@ RETURNING *;
 
 -- name: count_api_keys
 SELECT count(*) FROM hora_api_keys;
+
+-- name: get_api_key
+SELECT * FROM hora_api_keys WHERE id = %(id)s;
+
+-- name: unrevoked_operator_keys
+-- Few rows: the keys that manage every tenant (expiry is judged by the caller's clock).
+-- Locked, so two revocations racing for the last two operator keys take turns: the second
+-- sees the first's revocation (READ COMMITTED re-reads a locked row) and is refused.
+SELECT * FROM hora_api_keys
+WHERE revoked_at IS NULL AND 'operator' = ANY (scopes)
+ORDER BY id
+FOR UPDATE;
+
+-- name: set_webhook_secret
+UPDATE hora_tenants SET webhook_secret = %(webhook_secret)s, updated_at = %(now)s
+WHERE id = %(id)s
+RETURNING *;
 
 -- name: count_pending_jobs
 -- Unfinished jobs of a tenant, counted up to the limit (a quota check needs no more). Two

@@ -271,8 +271,9 @@ WHERE id = :id;
 
 -- name: insert_api_key
 INSERT INTO hora_api_keys (id, tenant_id, name, prefix, key_hash, scopes, created_at,
-                           revoked_at)
-VALUES (:id, :tenant_id, :name, :prefix, :key_hash, :scopes, :created_at, :revoked_at)
+                           revoked_at, expires_at)
+VALUES (:id, :tenant_id, :name, :prefix, :key_hash, :scopes, :created_at, :revoked_at,
+        :expires_at)
 ON CONFLICT DO NOTHING;
 
 -- name: get_api_key
@@ -294,6 +295,15 @@ UPDATE hora_api_keys SET revoked_at = COALESCE(revoked_at, :now) WHERE id = :id;
 
 -- name: count_api_keys
 SELECT count(*) FROM hora_api_keys;
+
+-- name: unrevoked_operator_keys
+-- Few rows: the keys that manage every tenant (expiry is judged by the caller's clock).
+SELECT * FROM hora_api_keys
+WHERE revoked_at IS NULL
+  AND EXISTS (SELECT 1 FROM json_each(hora_api_keys.scopes) WHERE value = 'operator');
+
+-- name: set_webhook_secret
+UPDATE hora_tenants SET webhook_secret = :webhook_secret, updated_at = :now WHERE id = :id;
 
 -- name: count_pending_jobs
 -- Unfinished jobs of a tenant, counted up to :limit (a quota check needs no more). Walks the
