@@ -53,7 +53,8 @@ def test_a_key_for_the_default_tenant_needs_no_set_up(hora: Hora) -> None:
     (("tenants", "create", "ok", "--max-pending-jobs", "0"), "at least 1"),
     (("tenants", "update", "nobody", "--name", "x"), "nobody"),
     (("keys", "create", "--tenant", "nobody"), "hora tenants create nobody"),
-    (("keys", "create", "--scope", "root"), "'root' is not one of read, write, admin"),
+    (("keys", "create", "--scope", "root"),
+     "'root' is not one of read, write, approve, admin, operator"),
     (("keys", "revoke", "no-such-key"), "no-such-key"),
 ])
 def test_bad_input_is_one_line_and_exit_2(hora: Hora, args: tuple[str, ...],
