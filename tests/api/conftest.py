@@ -42,6 +42,8 @@ class Api:
         self.server = server
         self._clients: list[httpx.Client] = []
         self.admin = self.client(server.admin_key)
+        #: Each tenant's webhook secret, as its creation showed it (reads never show it).
+        self.secrets: dict[str, str] = {}
 
     def client(self, key: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -55,6 +57,7 @@ class Api:
         tid = f"t-{uuid.uuid4().hex[:10]}"
         r = self.admin.post("/v1/tenants", json={"id": tid, **quotas})
         assert r.status_code == 201, r.text
+        self.secrets[tid] = r.json()["webhook_secret"]
         r = self.admin.post("/v1/keys", json={"tenant_id": tid, "scopes": list(scopes)})
         assert r.status_code == 201, r.text
         key = r.json()["key"]

@@ -506,9 +506,14 @@ def test_tenants_and_keys(clients: Clients) -> None:
     assert updated["max_pending_jobs"] == 100
     with pytest.raises(NotFound):
         admin.get_tenant("no-such-tenant")
+    rotated = admin.rotate_webhook_secret(tid)["webhook_secret"]
+    assert rotated.startswith("whsec_") and rotated != t["webhook_secret"]
+    assert "webhook_secret" not in admin.get_tenant(tid)
 
-    k = admin.create_key(tid, scopes=("read",), name="ro")
+    until = datetime.now(UTC) + timedelta(days=7)
+    k = admin.create_key(tid, scopes=("read",), name="ro", expires_at=until)
     assert k["key"].startswith("hora_") and k["scopes"] == ["read"] and k["name"] == "ro"
+    assert datetime.fromisoformat(k["expires_at"]) == until
     keys = admin.list_keys(tid).items
     assert [x["id"] for x in keys] == [k["id"]] and "key" not in keys[0]
     with pytest.raises(InvalidPayload, match="tenant_id"):
