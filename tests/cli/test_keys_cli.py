@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,54 @@ def test_a_duplicate_tenant_is_refused(hora: Hora) -> None:
 def test_generate_prints_a_key_usable_as_hora_admin_key(hora: Hora) -> None:
     key = hora.ok("keys", "generate", db=False).stdout.strip()
     assert key.startswith("hora_") and len(key) == 37
+
+
+def test_keys_expire_and_the_operator_scope_is_minted_here(hora: Hora) -> None:
+    hora.ok("tenants", "create", "acme")
+    key = hora.json("keys", "create", "--tenant", "acme", "--expires-in", "30d")
+    until = datetime.fromisoformat(key["expires_at"])
+    assert timedelta(days=29) < until - datetime.now(UTC) <= timedelta(days=30)
+    year = datetime.now(UTC).year + 2
+    at = hora.json("keys", "create", "--tenant", "acme", "--scope", "approve",
+                   "--expires-at", f"{year}-01-01T00:00:00+01:00")
+    assert at["expires_at"] == f"{year - 1}-12-31T23:00:00Z" and at["scopes"] == ["approve"]
+    listed = {k["id"]: k for k in hora.json("keys", "list")["items"]}
+    assert listed[key["id"]]["expires_at"] == key["expires_at"]
+    hora.ok("keys", "create", "--tenant", "acme")
+    table = hora.ok("keys", "list").stdout
+    assert "never" in table and f"{year - 1}-12-31" in table
+
+    op = hora.json("keys", "create", "--scope", "operator")
+    assert op["tenant_id"] == "default" and op["scopes"] == ["operator"]
+
+
+def test_the_last_operator_key_needs_force(hora: Hora) -> None:
+    ops = [hora.json("keys", "create", "--scope", "operator") for _ in range(2)]
+    hora.ok("keys", "revoke", ops[0]["id"])
+    assert_one_line_error(hora("keys", "revoke", ops[1]["id"]), "last operator key")
+    assert hora.json("keys", "revoke", ops[1]["id"], "--force")["revoked_at"] is not None
+
+
+def test_rotating_a_webhook_secret_prints_the_new_one_once(hora: Hora) -> None:
+    first = hora.json("tenants", "create", "acme")["webhook_secret"]
+    rotated = hora.ok("tenants", "rotate-webhook-secret", "acme").stdout.strip().splitlines()
+    assert rotated[-1].startswith("whsec_") and rotated[-1] != first
+    again = hora.json("tenants", "rotate-webhook-secret", "acme")["webhook_secret"]
+    assert again not in (first, rotated[-1])
+    assert "whsec_" not in hora.ok("tenants", "list").stdout
+    assert_one_line_error(hora("tenants", "rotate-webhook-secret", "nobody"), "nobody")
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (("--expires-in", "0"), "not in the future"),
+    (("--expires-in", "4000d"), "at most 3660 days"),
+    (("--expires-in", "1e308"), "at most 3660 days"),
+    (("--expires-in", "soon"), "'soon'"),
+    (("--expires-at", "2020-01-01T00:00:00Z"), "not in the future"),
+    (("--expires-at", "2030-01-01T00:00:00"), "no time zone"),
+    (("--expires-at", "2030-01-01T00:00:00Z", "--expires-in", "1d"), "not both"),
+])
+def test_a_bad_expiry_is_one_line_and_exit_2(hora: Hora, args: tuple[str, ...],
+                                             says: str) -> None:
+    assert_one_line_error(hora("keys", "create", *args), says)
+    assert hora.json("keys", "list")["items"] == []
