@@ -22,6 +22,7 @@ from hora.store import open_store
 from hora.testing import wait_for_condition
 from tests.api.conftest import Api, Server, start_server
 from tests.api.test_api import assert_problem
+from tests.store.test_conformance import raw
 
 
 def snapshot(api: Api, tenant_id: str) -> dict[str, Any]:
@@ -249,3 +250,24 @@ def test_key_and_tenant_listings_refuse_a_foreign_cursor(api: Api) -> None:
             r = c.get(path, params={"cursor": "not a cursor!"})
             body = assert_problem(r, 422, "invalid-request")
             assert body["errors"][0]["field"] == "cursor", body
+
+
+def test_a_replay_does_not_show_a_secret_again_and_none_is_stored(api: Api) -> None:
+    tid, _, admin = api.tenant(scopes=("admin",))
+    headers = {"Idempotency-Key": f"mint-{uuid.uuid4()}"}
+    first = admin.post("/v1/keys", json={"scopes": ["read"]}, headers=headers)
+    again = admin.post("/v1/keys", json={"scopes": ["read"]}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == {**first.json(), "key": None}
+    rot = {"Idempotency-Key": f"rotate-{uuid.uuid4()}"}
+    secret = admin.post(f"/v1/tenants/{tid}/rotate-webhook-secret", headers=rot).json()
+    replay = admin.post(f"/v1/tenants/{tid}/rotate-webhook-secret", headers=rot).json()
+    assert secret["webhook_secret"].startswith("whsec_") and replay["webhook_secret"] is None
+    with raw(api.server.database_url) as conn:
+        bodies = " ".join(r[0] or "" for r in conn.execute(
+            "SELECT body FROM hora_idempotency WHERE tenant_id = %s" if "postgres" in
+            api.server.database_url else "SELECT body FROM hora_idempotency WHERE tenant_id = ?",
+            (tid,)).fetchall())
+    assert first.json()["prefix"] in bodies  # the replays are stored...
+    assert first.json()["key"] not in bodies and secret["webhook_secret"] not in bodies

@@ -447,9 +447,10 @@ class TenantOut(BaseModel):
 class TenantSecretOut(TenantOut):
     """A tenant as created or with a rotated secret: the only answers that show it."""
 
-    webhook_secret: str = Field(
+    webhook_secret: str | None = Field(
         description="Standard Webhooks secret HTTP targets are signed with; shown in this "
-        "answer only (at creation and rotation), never in a read.")
+        "answer only (at creation and rotation), never in a read; null in an "
+        "Idempotency-Key replay (it is not kept).")
 
 
 class TenantPage(BaseModel):
@@ -478,7 +479,8 @@ class KeyOut(BaseModel):
 
 
 class NewKeyOut(KeyOut):
-    key: str = Field(description="The secret; shown this once and never again.")
+    key: str | None = Field(description="The secret; shown this once and never again "
+                            "(null in an Idempotency-Key replay: it is not kept).")
 
 
 class KeyPage(BaseModel):

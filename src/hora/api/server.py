@@ -240,13 +240,20 @@ async def _idempotency(request: Request, caller: Writer) -> str | None:
 IdemKey = Annotated[str | None, Depends(_idempotency)]
 
 
-def _reply(request: Request, content: Any, status: int = 200) -> JSONResponse:
-    """The one way a route answers: keeps the response for an Idempotency-Key replay."""
+def _reply(request: Request, content: Any, status: int = 200, *,
+           withhold: str | None = None) -> JSONResponse:
+    """The one way a route answers: keeps the response for an Idempotency-Key replay.
+
+    ``withhold`` names a secret field (a new API key, a webhook secret) kept out of the stored
+    copy: a secret is shown once and never stored in clear, so a replay shows it as null.
+    """
     claim = getattr(request.state, "idempotency", None)
     if claim is not None:
         tenant_id, key = claim
         body = json.dumps(content, separators=(",", ":"))
-        _ctx(request).app.store.finish_idempotent(tenant_id, key, status=status, body=body)
+        kept = body if withhold is None else json.dumps({**content, withhold: None},
+                                                        separators=(",", ":"))
+        _ctx(request).app.store.finish_idempotent(tenant_id, key, status=status, body=kept)
         request.state.idempotency = None
         request.state.release_idempotency = None
         return Response(body, status_code=status, media_type="application/json")  # type: ignore[return-value]
@@ -688,7 +695,7 @@ def create_tenant(body: TenantIn, request: Request, caller: Admin,
                 max_active_schedules=body.max_active_schedules, rate_limit=body.rate_limit)
     t = ctx.app.store.insert_tenant(t)
     ctx.keyring.forget()
-    return _reply(request, _tenant_out(t, secret=True), 201)
+    return _reply(request, _tenant_out(t, secret=True), 201, withhold="webhook_secret")
 
 
 @router.get("/tenants", response_model=TenantPage, tags=["admin"],
@@ -743,7 +750,7 @@ def rotate_webhook_secret(tenant_id: str, request: Request, caller: Admin,
     ctx = _ctx(request)
     t = ctx.app.store.set_webhook_secret(tenant_id, new_secret(), now=ctx.app.clock.now())
     ctx.keyring.forget()
-    return _reply(request, _tenant_out(t, secret=True))
+    return _reply(request, _tenant_out(t, secret=True), withhold="webhook_secret")
 
 
 @router.post("/keys", status_code=201, response_model=NewKeyOut, tags=["admin"],
@@ -768,7 +775,7 @@ def create_key(body: KeyIn, request: Request, caller: Admin, idem: IdemKey) -> J
     key = new_key()
     record = store.insert_api_key(key_record(key, tenant_id=tenant_id, name=body.name,
                                              scopes=scopes, now=now, expires_at=expires_at))
-    return _reply(request, {**_key_out(record), "key": key}, 201)
+    return _reply(request, {**_key_out(record), "key": key}, 201, withhold="key")
 
 
 @router.get("/keys", response_model=KeyPage, tags=["admin"],
