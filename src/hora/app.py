@@ -435,6 +435,20 @@ def check_text(**fields: str | None) -> None:
             raise InvalidPayload(f"{name}: {_UNSTORABLE}")
 
 
+#: hora's own tasks (``hora.http``, ``hora.workflow:<name>``) are named under this prefix.
+#: The SDK enqueues them itself; the HTTP API and the CLI refuse them by name, so a tenant
+#: cannot run a workflow's code outside its workflow, nor an HTTP call without its checks.
+RESERVED_TASK_PREFIX = "hora."
+
+
+def check_public_task(task: str) -> None:
+    """Refuse a task name reserved for hora's own tasks (for the API and the CLI)."""
+    if task.startswith(RESERVED_TASK_PREFIX):
+        hint = "; to call a URL, give a target" if task == "hora.http" else ""
+        raise InvalidPayload(f"task: {task[:200]!r} is reserved: names starting with "
+                             f"{RESERVED_TASK_PREFIX!r} are hora's own tasks{hint}")
+
+
 def _payload_json(task: str, payload: dict[str, Any]) -> str:
     try:
         # Sorted keys: the stored text is canonical, so it doubles as the fingerprint input.

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.text import Text
 
 from hora import render
-from hora.app import Hora, database_url_from_env
+from hora.app import Hora, check_public_task, database_url_from_env
 from hora.errors import HoraError, NotFound, TransitionConflict
 from hora.models import Job
 from hora.states import JobState
@@ -301,6 +301,7 @@ def enqueue(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Enqueue one job of TASK by name (your code is not imported)."""
+    check_public_task(task)
     data = parse_payload(payload)
     if at is not None and in_ is not None:
         raise BadInput("give either --at or --in, not both")

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from hora.app import check_public_task
 from hora.cli import (
     BadInput,
     DatabaseUrl,
@@ -166,6 +167,7 @@ def schedules_create(task: Annotated[str, typer.Argument(help="Task name.")],
                          "--overlap", help="allow | skip | queue | cancel_previous")] = "allow",
                      database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
     """Store a schedule: each occurrence of the trigger becomes a job of TASK."""
+    check_public_task(task)
     spec = trigger_spec(cron, rrule, at, every, start, dtstart, tz, calendar, subdivision,
                         business_day, dst_gap, dst_fold)
     data = parse_payload(payload)

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from hora.errors import (
     Conflict,
@@ -142,6 +143,18 @@ def from_validation(err: RequestValidationError) -> list[dict[str, str]]:
     return out
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on the request's path (for ``Allow``). Starlette's
+    own 405 names the methods of the first route that matched the path only, while FastAPI
+    makes one route per method: each method is asked of the routes instead."""
+    routes = request.app.router.routes
+    return [m for m in _METHODS
+            if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in routes)]
+
+
 def install(api: FastAPI) -> None:
     """Register the handlers; the only place statuses are chosen for errors."""
 
@@ -189,8 +202,13 @@ def install(api: FastAPI) -> None:
         if status == 404 and detail == "Not Found":
             detail = f"no such resource: {request.method} {request.url.path}"
         slug = {404: "not-found", 405: "method-not-allowed"}.get(status, "http-error")
-        return problem(status, slug, detail, instance=request.url.path,
-                       headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if status == 405:
+            allowed = allowed_methods(request)
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+            detail = f"{request.method} is not allowed on {request.url.path}; it answers " \
+                     f"{', '.join(allowed)}"
+        return problem(status, slug, detail, instance=request.url.path, headers=headers)
 
     @api.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -83,7 +83,7 @@ from hora.api.schemas import (
     WorkflowState,
     _Work,
 )
-from hora.app import Hora, JobRequest, check_text
+from hora.app import Hora, JobRequest, check_public_task, check_text
 from hora.errors import InvalidPayload, NotFound
 from hora.http_target import TASK_NAME as HTTP_TASK
 from hora.http_target import new_secret, parse_target
@@ -267,8 +267,7 @@ def _work(body: _Work) -> tuple[str, dict[str, Any], RetryPolicy | None]:
     if body.target is not None:
         return HTTP_TASK, parse_target(body.target.model_dump()), _retry(body)
     assert body.task is not None
-    if body.task == HTTP_TASK:
-        raise InvalidPayload(f"task: {HTTP_TASK} is reserved; give a target instead")
+    check_public_task(body.task)
     return body.task, body.payload, _retry(body)
 
 
@@ -823,7 +822,7 @@ def _lock_out(view: Hora, record: Any) -> dict[str, Any]:
 
 @router.post("/locks/{name}/acquire", status_code=201, response_model=LeaseOut,
              tags=["locks"], summary="Take a distributed lock if free (409 while held)")
-def acquire_lock(name: LockName, request: Request, caller: Writer,
+def acquire_lock(name: LockName, request: Request, caller: Writer, idem: IdemKey,
                  body: LockIn | None = None) -> JSONResponse:
     body = body or LockIn.model_validate({})
     view = _ctx(request).view(caller.tenant_id)
@@ -835,30 +834,30 @@ def acquire_lock(name: LockName, request: Request, caller: Writer,
             wait = max(1.0, (held.expires_at - view.clock.now()).total_seconds())
         raise ApiProblem(409, "lock-held", f"lock {name!r} is held; try again later",
                          headers={"Retry-After": retry_after_header(wait)})
-    return JSONResponse({"name": lease.name, "owner": lease.owner, "token": lease.token,
-                         "expires_at": iso_z(lease.expires_at)}, status_code=201)
+    return _reply(request, {"name": lease.name, "owner": lease.owner, "token": lease.token,
+                            "expires_at": iso_z(lease.expires_at)}, 201)
 
 
 @router.post("/locks/{name}/renew", response_model=LeaseOut, tags=["locks"],
              summary="Extend a grant (409 when it expired or the lock moved on)")
-def renew_lock(name: LockName, body: LeaseIn, request: Request,
-               caller: Writer) -> JSONResponse:
+def renew_lock(name: LockName, body: LeaseIn, request: Request, caller: Writer,
+               idem: IdemKey) -> JSONResponse:
     view = _ctx(request).view(caller.tenant_id)
     until = view.renew_lease(name, owner=body.owner, token=body.token, ttl=body.ttl)
     if until is None:
         raise ApiProblem(409, "lease-lost", f"token {body.token} of lock {name!r} no longer "
                          "holds it (it expired, or another owner took it)")
-    return JSONResponse({"name": name, "owner": body.owner, "token": body.token,
-                         "expires_at": iso_z(until)})
+    return _reply(request, {"name": name, "owner": body.owner, "token": body.token,
+                            "expires_at": iso_z(until)})
 
 
 @router.post("/locks/{name}/release", response_model=ReleasedOut, tags=["locks"],
              summary="Free a grant; released is false when it no longer held the lock")
-def release_lock(name: LockName, body: LeaseRef, request: Request,
-                 caller: Writer) -> JSONResponse:
+def release_lock(name: LockName, body: LeaseRef, request: Request, caller: Writer,
+                 idem: IdemKey) -> JSONResponse:
     view = _ctx(request).view(caller.tenant_id)
-    return JSONResponse({"released": view.release_lease(name, owner=body.owner,
-                                                        token=body.token)})
+    return _reply(request, {"released": view.release_lease(name, owner=body.owner,
+                                                           token=body.token)})
 
 
 @router.get("/locks/{name}", response_model=LockOut, tags=["locks"],
