@@ -303,13 +303,17 @@ class AddressPolicy:
         if self.allow_all or self._allowed(ip):
             return None
         if isinstance(ip, ipaddress.IPv6Address):
-            # An IPv6 form that carries an IPv4 address reaches that address: judge it.
-            for label, embedded in (("IPv4-mapped", ip.ipv4_mapped), ("6to4", ip.sixtofour)):
+            # An IPv6 form that carries an IPv4 address reaches that address: judge it. A
+            # mapped or NAT64 form of a public address is that public address (an IPv6-only
+            # network reaches IPv4 hosts through NAT64); a public 6to4 one is judged below.
+            for label, embedded in (("IPv4-mapped", ip.ipv4_mapped),
+                                    ("NAT64", _nat64_embedded(ip)),
+                                    ("6to4", ip.sixtofour)):
                 if embedded is not None:
                     inner = self.refusal(embedded)
-                    if inner is not None or label == "IPv4-mapped":
+                    if inner is not None or label != "6to4":
                         return None if inner is None else f"{label} {inner}"
-        return _non_public_kind(ip)
+        return _special_kind(ip) or _non_public_kind(ip)
 
     def _allowed(self, ip: IPAddress) -> bool:
         return any(ip.version == net.version and ip in net for net in self.allow)
@@ -349,6 +353,39 @@ def _show(ip: IPAddress) -> str:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return f"::ffff:{ip.ipv4_mapped}"
     return str(ip)
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the last 32 bits are the IPv4
+#: Refused by name whatever the running Python's ``ipaddress`` tables say (they changed
+#: between versions, and ``fec0::/10``, deprecated but routed on some networks, is "global"
+#: to them). Checked after the loopback and unspecified addresses, which ``::/96`` holds too.
+_SPECIAL: tuple[tuple[str, IPNetwork], ...] = tuple(
+    (label, ipaddress.ip_network(net)) for label, net in (
+        ("this-network", "0.0.0.0/8"),
+        ("carrier-grade NAT", "100.64.0.0/10"),
+        ("6to4 relay", "192.88.99.0/24"),
+        ("benchmarking", "198.18.0.0/15"),
+        ("multicast", "224.0.0.0/4"),
+        ("broadcast", "255.255.255.255/32"),
+        ("reserved", "240.0.0.0/4"),
+        ("IPv4-compatible", "::/96"),
+        ("local-use NAT64", "64:ff9b:1::/48"),
+        ("discard-only", "100::/64"),
+        ("Teredo", "2001::/32"),
+        ("documentation", "2001:db8::/32"),
+        ("site-local", "fec0::/10"),
+    ))
+
+
+def _nat64_embedded(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    return ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF) if ip in _NAT64 else None
+
+
+def _special_kind(ip: IPAddress) -> str | None:
+    if ip.is_unspecified or ip.is_loopback:
+        return None  # named by _non_public_kind
+    return next((label for label, net in _SPECIAL
+                 if ip.version == net.version and ip in net), None)
 
 
 def _non_public_kind(ip: IPAddress) -> str | None:

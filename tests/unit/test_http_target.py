@@ -200,13 +200,38 @@ BLOCKED = [
     ("0.0.0.0", "unspecified"),
     ("224.0.0.1", "multicast"),
     ("240.0.0.1", "reserved"),
-    ("100.64.0.1", "non-public"),
+    ("100.64.0.1", "carrier-grade NAT"),
     ("::1", "loopback"),
     ("fe80::1", "link-local"),
     ("fc00::1", "private"),
     ("::ffff:127.0.0.1", "IPv4-mapped loopback"),
     ("::ffff:10.0.0.5", "IPv4-mapped private"),
     ("2002:7f00:1::", "6to4 loopback"),
+    # Deprecated, special-purpose or IPv4-carrying IPv6 forms (issue #9).
+    ("fec0::1", "site-local"),
+    ("feff:ffff::1", "site-local"),
+    ("::127.0.0.1", "IPv4-compatible"),
+    ("::8.8.8.8", "IPv4-compatible"),
+    ("64:ff9b::10.0.0.5", "NAT64 private"),
+    ("64:ff9b::7f00:1", "NAT64 loopback"),
+    ("64:ff9b::169.254.169.254", "NAT64 link-local"),
+    ("64:ff9b:1::a00:5", "local-use NAT64"),
+    ("2002:a00:5::1", "6to4 private"),
+    ("2002:6440:1::1", "6to4 carrier-grade NAT"),
+    ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "Teredo"),
+    ("::ffff:100.64.0.1", "IPv4-mapped carrier-grade NAT"),
+    ("::ffff:169.254.169.254", "IPv4-mapped link-local"),
+    ("::ffff:255.255.255.255", "IPv4-mapped broadcast"),
+    ("0.1.2.3", "this-network"),
+    ("100.127.255.255", "carrier-grade NAT"),
+    ("239.255.255.250", "multicast"),
+    ("ff02::1", "multicast"),
+    ("255.255.255.255", "broadcast"),
+    ("198.18.0.1", "benchmarking"),
+    ("192.88.99.1", "6to4 relay"),
+    ("100::1", "discard-only"),
+    ("2001:db8::1", "documentation"),
+    ("fd12:3456::1", "private"),
 ]
 
 
@@ -216,7 +241,8 @@ def test_non_public_addresses_are_refused_by_default(ip: str, kind: str) -> None
 
 
 @pytest.mark.parametrize("ip", ["93.184.216.34", "2606:2800:220:1::1",
-                                "::ffff:93.184.216.34"])
+                                "::ffff:93.184.216.34", "64:ff9b::93.184.216.34",
+                                "2002:5db8:d822::1", "100.63.255.255", "100.128.0.0"])
 def test_public_addresses_pass(ip: str) -> None:
     assert AddressPolicy().refusal(ipaddress.ip_address(ip)) is None
 
@@ -226,7 +252,7 @@ def test_the_allow_list_permits_what_it_names_and_nothing_else() -> None:
     for ip in ("127.0.0.1", "127.9.9.9", "::1", "::ffff:127.0.0.1", "10.1.2.3"):
         assert policy.refusal(ipaddress.ip_address(ip)) is None, ip
     for ip, kind in [("10.1.2.4", "private"), ("169.254.169.254", "link-local"),
-                     ("::2", "reserved")]:
+                     ("::2", "IPv4-compatible")]:
         assert policy.refusal(ipaddress.ip_address(ip)) == kind
 
 
@@ -256,6 +282,9 @@ def test_a_bad_allow_list_is_a_config_error() -> None:
     ("http://[::1]/", "::1", "loopback address ::1"),
     ("http://[::ffff:127.0.0.1]/", "::ffff:127.0.0.1",
      "IPv4-mapped loopback address ::ffff:127.0.0.1"),
+    ("http://[fec0::1]/", "fec0::1", "site-local address fec0::1"),
+    ("http://[64:ff9b::a9fe:a9fe]/", "64:ff9b::a9fe:a9fe",
+     "NAT64 link-local address 64:ff9b::a9fe:a9fe"),
 ])
 def test_check_fails_permanently_naming_the_address_and_the_setting(url: str, host: str,
                                                                     ip: str) -> None:
