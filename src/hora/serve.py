@@ -58,7 +58,7 @@ class ServeOptions:
 
 def prepare(app: Hora, options: ServeOptions, say: Callable[[str], None],
             ) -> HttpTargets | None:
-    """Everything before the loop: migrations, HTTP targets, the first admin key, the demo.
+    """Everything before the loop: migrations, HTTP targets, the first operator key, the demo.
     Returns the HTTP targets' handle (its client is closed when the loop ends)."""
     from hora.api.auth import bootstrap_admin
     from hora.http_target import register_http_task
@@ -69,7 +69,7 @@ def prepare(app: Hora, options: ServeOptions, say: Callable[[str], None],
         targets = register_http_task(app)
     key = bootstrap_admin(app.store, app.clock.now(), preset=options.admin_key)
     if key is not None:
-        say("created the first admin API key (shown once; keep it somewhere safe):")
+        say("created the first API key, an operator key (shown once; keep it somewhere safe):")
         say(f"  {key}")
         say("  use it as: Authorization: Bearer <key>  (or HORA_API_KEY for hora.Client)")
     if options.demo:

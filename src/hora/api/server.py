@@ -706,8 +706,11 @@ def list_tenants(request: Request, caller: Admin, limit: Limit = 50,
         page = store.list_tenants(limit=limit, cursor=cursor)
     else:
         tenant_cursor(cursor)
-        own = [] if cursor is not None and cursor >= caller.tenant_id else [
-            store.get_tenant(caller.tenant_id)]
+        try:
+            own = [] if cursor is not None and cursor >= caller.tenant_id else [
+                store.get_tenant(caller.tenant_id)]
+        except NotFound:  # a key whose tenant row was never made (the CLI's default)
+            own = []
         page = Page(own, None)
     return JSONResponse({"items": [_tenant_out(t, secret=False) for t in page.items],
                          "next_cursor": page.next_cursor})
