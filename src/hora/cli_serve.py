@@ -145,7 +145,11 @@ def _expiry(expires_at: str | None, expires_in: str | None, now: datetime) -> da
                            "(leave it out for a key that does not expire)")
         return check_expiry(now + timedelta(seconds=seconds), now, "--expires-in")
     if expires_at is not None:
-        return check_expiry(parse_instant(expires_at, "--expires-at"), now, "--expires-at")
+        try:
+            at = parse_instant(expires_at, "--expires-at")
+        except OverflowError:  # an offset pushing it past year 9999 or before year 1
+            raise BadInput(f"--expires-at {expires_at!r} is out of range") from None
+        return check_expiry(at, now, "--expires-at")
     return None
 
 

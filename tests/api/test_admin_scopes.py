@@ -236,7 +236,9 @@ def test_an_expired_key_is_refused(lone: Api) -> None:
     assert lone.client(made.json()["key"]).get("/v1/jobs").status_code == 200
     for bad, says in [((now - timedelta(seconds=5)).isoformat(), "not in the future"),
                       ((now + timedelta(days=4000)).isoformat(), "3660 days"),
-                      ("2030-01-01T00:00:00", "expires_at")]:
+                      ("2030-01-01T00:00:00", "expires_at"),
+                      ("9999-12-31T23:59:59-01:00", "3660 days"),
+                      ("0001-01-01T00:00:00+14:00", "not in the future")]:
         r = lone.admin.post("/v1/keys", json={"tenant_id": "exp", "expires_at": bad})
         body = assert_problem(r, 422, "invalid-request")
         assert body["errors"][0]["field"] == "expires_at", body

@@ -116,6 +116,8 @@ def test_rotating_a_webhook_secret_prints_the_new_one_once(hora: Hora) -> None:
     (("--expires-in", "soon"), "'soon'"),
     (("--expires-at", "2020-01-01T00:00:00Z"), "not in the future"),
     (("--expires-at", "2030-01-01T00:00:00"), "no time zone"),
+    (("--expires-at", "9999-12-31T23:59:59-01:00"), "--expires-at"),
+    (("--expires-at", "0001-01-01T00:00:00+14:00"), "--expires-at"),
     (("--expires-at", "2030-01-01T00:00:00Z", "--expires-in", "1d"), "not both"),
 ])
 def test_a_bad_expiry_is_one_line_and_exit_2(hora: Hora, args: tuple[str, ...],
