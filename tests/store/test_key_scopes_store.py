@@ -12,8 +12,9 @@ import pytest
 
 from hora.errors import Conflict, InvalidPayload, NotFound
 from hora.models import ApiKey, JobFilter
-from hora.store import Store
+from hora.store import Store, open_store
 from hora.store.queries import load_migrations
+from hora.store.sqlite import _statements
 from tests.store.test_conformance import raw
 from tests.store.test_tenants import T0, api_key, tenant
 
@@ -100,20 +101,49 @@ def test_a_cursor_no_listing_returned_is_refused(store: Store, bad: str) -> None
             listing()
 
 
-def test_migration_0007_makes_the_default_tenants_admin_keys_operators(
-        store: Store, database_url: str) -> None:
-    assert 7 in store.applied_migrations()  # type: ignore[attr-defined]
-    boot = store.insert_api_key(api_key("default", scopes=("admin",), name="admin"))
-    other_admin = store.insert_api_key(api_key("acme", scopes=("admin",)))
-    writer = store.insert_api_key(api_key("default", scopes=("read", "write")))
-    gone = store.insert_api_key(api_key("default", scopes=("admin",)))
-    store.revoke_api_key(gone.id, now=T0)
-    (mig,) = [m for m in load_migrations(store.dialect) if m.version == 7]
-    upgrade = mig.sql[mig.sql.index("UPDATE"):]
-    for _ in range(2):  # idempotent: a second run adds nothing
-        with raw(database_url) as conn:
-            conn.execute(upgrade)
-    assert store.get_api_key(boot.id).scopes == ("admin", "operator")
-    assert store.get_api_key(other_admin.id).scopes == ("admin",)
-    assert store.get_api_key(writer.id).scopes == ("read", "write")
-    assert store.get_api_key(gone.id).scopes == ("admin",)
+def _at_version_6(database_url: str) -> None:
+    """Lay out the schema as it was before 0007, as an upgrade finds it."""
+    sqlite = database_url.startswith("sqlite:")
+    dialect = "sqlite" if sqlite else "postgres"
+    with raw(database_url) as conn:
+        conn.execute("CREATE TABLE hora_migrations (version integer PRIMARY KEY, "
+                     "name text NOT NULL, applied_at " + ("integer" if sqlite else "timestamptz")
+                     + " NOT NULL)")
+        for mig in load_migrations(dialect)[:6]:
+            if sqlite:
+                for stmt in _statements(mig.sql):
+                    conn.execute(stmt)
+                conn.execute("INSERT INTO hora_migrations VALUES (?, ?, 0)",
+                             (mig.version, mig.name))
+            else:
+                conn.execute(mig.sql.encode())
+                conn.execute("INSERT INTO hora_migrations VALUES (%s, %s, now())",
+                             (mig.version, mig.name))
+        rows = [("boot", "default", '["admin"]', None), ("acme-admin", "acme", '["admin"]', None),
+                ("writer", "default", '["read","write"]', None),
+                ("gone", "default", '["admin"]', 1)]
+        for key_id, tenant_id, scopes, revoked in rows:
+            if sqlite:
+                conn.execute("INSERT INTO hora_api_keys VALUES (?, ?, NULL, 'p', ?, ?, 0, ?)",
+                             (key_id, tenant_id, f"h-{key_id}", scopes, revoked))
+            else:
+                conn.execute(
+                    "INSERT INTO hora_api_keys VALUES (%s, %s, NULL, 'p', %s, "
+                    "ARRAY(SELECT json_array_elements_text(%s::json)), now(), "
+                    "CASE WHEN %s::int IS NULL THEN NULL ELSE now() END)",
+                    (key_id, tenant_id, f"h-{key_id}", scopes, revoked))
+
+
+def test_upgrading_to_0007_makes_the_default_tenants_admin_keys_operators(
+        database_url: str) -> None:
+    _at_version_6(database_url)
+    store = open_store(database_url)  # applies 0007
+    try:
+        assert store.applied_migrations()[-1] == 7  # type: ignore[attr-defined]
+        assert store.get_api_key("boot").scopes == ("admin", "operator")
+        assert store.get_api_key("acme-admin").scopes == ("admin",)
+        assert store.get_api_key("writer").scopes == ("read", "write")
+        assert store.get_api_key("gone").scopes == ("admin",)
+        assert store.get_api_key("boot").expires_at is None
+    finally:
+        store.close()
