@@ -59,6 +59,23 @@ def test_every_post_route_claims_its_idempotency_key() -> None:
     posts = [r for r in routes if "POST" in r.methods and r.path != "/v1/triggers/preview"]
     assert len(posts) > 15
     assert [r.path for r in posts if not _depends_on(r, _idempotency)] == []
+    # Any key may claim one (an approve-only key too), so each route checks its own scope
+    # first: a key without it never claims, nor replays, anything.
+    for r in routes:
+        calls = [d.call for d in r.dependant.dependencies]
+        if _idempotency in calls:
+            assert any(getattr(c, "__qualname__", "") == "_need.<locals>.check"
+                       for c in calls[:calls.index(_idempotency)]), r.path
+
+
+def test_a_key_without_the_scope_claims_no_idempotency_key(api: Api) -> None:
+    tid, _, writer = api.tenant()
+    reader = api.client(api.admin.post("/v1/keys", json={"tenant_id": tid, "scopes": ["read"]})
+                        .json()["key"])
+    key = {"Idempotency-Key": f"k-{uuid.uuid4()}"}
+    assert_problem(reader.post("/v1/jobs", json={"task": "t"}, headers=key), 403, "forbidden")
+    first = writer.post("/v1/jobs", json={"task": "t"}, headers=key)
+    assert first.status_code == 201 and "idempotent-replayed" not in first.headers
 
 
 @pytest.mark.parametrize(("method", "path", "allow"), [

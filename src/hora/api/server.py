@@ -192,12 +192,15 @@ Writer = Annotated[Caller, Depends(_need("write"))]
 Admin = Annotated[Caller, Depends(_need("admin"))]
 
 
-async def _idempotency(request: Request, caller: Writer) -> str | None:
+async def _idempotency(request: Request,
+                       caller: Annotated[Caller, Depends(_caller)]) -> str | None:
     """Claim the request's ``Idempotency-Key`` (IETF httpapi draft semantics), or replay.
 
     A first request runs and its response is kept for ``idempotency_ttl``; a retry with the
     same key and body gets that response again (``Idempotent-Replayed: true``); the same key
-    with another body is 422; a retry while the first is still running is 409.
+    with another body is 422; a retry while the first is still running is 409. Any key may
+    claim one: the route's own scope (declared before this) was checked already, so an
+    approve-only key's decisions are retry-safe too.
     """
     key = request.headers.get("idempotency-key")
     if key is None:
