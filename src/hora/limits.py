@@ -75,7 +75,8 @@ def check_instant(value: datetime, field: str,
     if not isinstance(value, datetime):
         raise error(f"{field}: must be a datetime, not {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise error(f"{field}: give an offset (e.g. 2026-01-01T00:00:00Z)")
+        raise error(f"{field}: naive datetime {value.isoformat()}; give an offset "
+                    "(e.g. 2026-01-01T00:00:00Z)")
     try:
         instant = value.astimezone(UTC)
     except (OverflowError, ValueError):
@@ -129,6 +130,55 @@ def check_number(value: object, field: str, *, least: float, most: float,
     return number
 
 
+class TooLarge(InvalidPayload):
+    """A value over its documented size or nesting limit. Retrying cannot shrink it, so a
+    handler's or a step's result that is too large fails for good."""
+
+
+def check_json_shape(value: object, field: str, *, max_bytes: int,
+                     error: type[HoraError] = TooLarge) -> None:
+    """Refuse a value nested deeper than MAX_JSON_DEPTH, or one that cannot fit in
+    ``max_bytes`` of JSON, before anything recursive (``json.dumps``, a validator) walks it.
+
+    Iterative, and its work is bounded by ``max_bytes``: every value costs at least one
+    byte of JSON and every string its length, so the walk stops as soon as the budget is
+    spent, however large the value. Non-JSON leaves are left for ``json.dumps`` to refuse.
+    """
+    budget = max_bytes
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        budget -= 1
+        if isinstance(item, str):
+            budget -= len(item)
+        elif isinstance(item, dict | list | tuple):
+            if depth > MAX_JSON_DEPTH:
+                raise error(f"{field}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+            budget -= len(item)  # a separator per member, checked before any is visited
+            if budget < 0:
+                break
+            if isinstance(item, dict):
+                budget -= sum(len(k) + 2 for k in item if isinstance(k, str))
+                stack.extend((v, depth + 1) for v in item.values())
+            else:
+                stack.extend((v, depth + 1) for v in item)
+        if budget < 0:
+            break
+    if budget < 0:
+        raise error(f"{field}: JSON over its limit of {max_bytes} bytes")
+
+
+def check_json_size(text: str, field: str, *, max_bytes: int,
+                    error: type[HoraError] = TooLarge) -> str:
+    """``text`` (JSON) if its UTF-8 form fits in ``max_bytes``; else ``error`` naming
+    ``field`` with the size."""
+    if len(text) > max_bytes // 4:  # only long texts can be over: count their bytes
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > max_bytes:
+            raise error(f"{field}: {size} bytes of JSON, over its limit of {max_bytes} bytes")
+    return text
+
+
 def _show(value: object) -> str:
     """A value for an error message, cut short (an int can have thousands of digits)."""
     text = repr(value)
@@ -144,5 +194,6 @@ __all__ = [
     "MAX_JSON_DEPTH", "MAX_LOCK_TTL", "MAX_MISFIRE_GRACE", "MAX_PAYLOAD_BYTES",
     "MAX_PRIORITY", "MAX_QUOTA", "MAX_RATE_LIMIT", "MAX_RESULT_BYTES", "MAX_RETRY_AFTER",
     "MAX_RETRY_BASE", "MAX_RETRY_DELAY", "MAX_RETRY_FACTOR", "MAX_TIMEOUT", "MIN_INSTANT",
-    "MIN_RATE_LIMIT", "check_instant", "check_int", "check_number", "check_seconds",
+    "MIN_RATE_LIMIT", "TooLarge", "check_instant", "check_int", "check_json_shape",
+    "check_json_size", "check_number", "check_seconds",
 ]

@@ -25,6 +25,7 @@ import functools
 import json
 import logging
 import os
+import reprlib
 import signal
 import socket
 import time
@@ -43,6 +44,13 @@ from hora.clock import FakeClock
 from hora.context import JobContext, _current
 from hora.errors import Cancel, Fail, Retry, StoreError, UnknownTask
 from hora.ids import new_id
+from hora.limits import (
+    MAX_DELAY,
+    MAX_RESULT_BYTES,
+    TooLarge,
+    check_json_shape,
+    check_json_size,
+)
 from hora.models import DEFAULT_QUEUE, ClaimedJob, ErrorInfo
 from hora.observability import JOBS_IN_FLIGHT, TaskMetrics, tracer, tracing
 from hora.retry import RetryPolicy
@@ -473,8 +481,12 @@ class Worker:
             if isinstance(e, UnknownTask):
                 return self._failed(run, e, policy, final=True)
             return self._failed(run, e, policy)
+        try:
+            result_json = _result_json(result)
+        except TooLarge as e:  # over the result limit: no retry can make it smaller
+            return self._failed(run, e, policy, final=True)
         self.stats["succeeded"] += 1
-        return self._final(run, "succeeded", "succeeded", result_json=_result_json(result))
+        return self._final(run, "succeeded", "succeeded", result_json=result_json)
 
     def _policy(self, job: ClaimedJob) -> RetryPolicy:
         if job.retry_policy:
@@ -505,6 +517,8 @@ class Worker:
             return self._final(run, "dead", outcome, error=info,
                                reason=f"{why}: {info.type}: {info.message}"[:500])
         wait = policy.delay(attempt) if delay is None else delay
+        if not wait <= MAX_DELAY:  # a handler's Retry(delay=1e308): as far as a delay may go
+            wait = MAX_DELAY
         due = self.clock.now() + timedelta(seconds=wait)
         self.stats["retried"] += 1
         return Outcome(job_id=run.job.id, attempt=attempt, owner=self.id, state="retrying",
@@ -818,9 +832,13 @@ def _error_info(err: BaseException) -> ErrorInfo:
 
 
 def _result_json(result: Any) -> str | None:
+    """What a handler returned as JSON (a repr excerpt if it is not JSON); TooLarge
+    when it is nested deeper or larger than the documented limits (it is not stored)."""
     if result is None:
         return None
+    check_json_shape(result, "result", max_bytes=MAX_RESULT_BYTES)
     try:
-        return json.dumps(result, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError):
-        return json.dumps({"unserialisable": repr(result)[:1000]})
+        text = json.dumps(result, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps({"unserialisable": reprlib.repr(result)[:1000]})
+    return check_json_size(text, "result", max_bytes=MAX_RESULT_BYTES)

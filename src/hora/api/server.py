@@ -85,7 +85,7 @@ from hora.app import Hora, JobRequest, check_text
 from hora.errors import InvalidPayload, NotFound
 from hora.http_target import TASK_NAME as HTTP_TASK
 from hora.http_target import parse_target
-from hora.limits import MAX_BODY_BYTES
+from hora.limits import MAX_BODY_BYTES, check_instant
 from hora.models import ApiKey, Job, Page, Tenant, Workflow
 from hora.observability import HTTP_DURATION, HTTP_REQUESTS, tracer
 from hora.render import iso_z, job_dict, schedule_dict, signal_dict, tick_dict, workflow_dict
@@ -514,7 +514,7 @@ def schedule_occurrences(schedule_id: str, request: Request, caller: Reader,
                          after: Annotated[datetime | None, Query()] = None) -> JSONResponse:
     view = _ctx(request).view(caller.tenant_id)
     s = view.get_schedule(schedule_id)
-    start = _aware(after, "after") or view.clock.now()
+    start = view.clock.now() if after is None else check_instant(after, "after")
     return JSONResponse(preview_to_json(view._trigger(s.trigger, s.id), start, count))
 
 
@@ -535,12 +535,6 @@ def preview_trigger(body: PreviewIn, request: Request, caller: Reader) -> JSONRe
     clock = _ctx(request).app.clock
     trigger = trigger_from_spec(_spec(body.trigger))
     return JSONResponse(preview_to_json(trigger, body.after or clock.now(), body.count))
-
-
-def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise InvalidPayload(f"{field}: give an offset (e.g. 2026-01-01T00:00:00Z)")
-    return value
 
 
 # workflows
