@@ -48,6 +48,7 @@ from hora.context import current_job
 from hora.errors import Conflict, HoraError, InvalidPayload, NotFound, Retry, StaleRecord
 from hora.ids import new_id
 from hora.limits import (
+    MAX_DELAY,
     MAX_PAYLOAD_BYTES,
     MAX_RESULT_BYTES,
     TooLarge,
@@ -491,7 +492,7 @@ class _Run:
                                                   or isinstance(err, Retry)):
                 wait = (err.delay if isinstance(err, Retry) and err.delay is not None
                         else policy.delay(attempt))
-                due = self.clock.now() + timedelta(seconds=wait)
+                due = self.clock.now() + timedelta(seconds=min(wait, MAX_DELAY))
                 await self._record(self._new(seq, kind, name, status="pending", error=info,
                                              attempts=attempt, deadline=due,
                                              started_at=started))

@@ -5,8 +5,8 @@ surface, and nothing of the refused request is written.
 preview, workflow, tenant, lock), the inputs, and the field the error must name. Each
 surface turns a case into its own call:
 
-* SDK: the in-process ``Hora`` on each store; it raises an ``InvalidPayload`` (or
-  ``InvalidTrigger``) whose message starts with the field;
+* SDK: the in-process ``Hora`` on each store, and ``hora.Client`` on a real server; each
+  raises an ``InvalidPayload`` (or ``InvalidTrigger``) whose message starts with the field;
 * HTTP: a real ``hora serve`` per store; 422 (413 for the body limit) problem+json whose
   ``errors`` name the field;
 * CLI: the installed ``hora`` script in a subprocess on each store; exit code 2, one line on
@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hora import Hora, RetryPolicy
+from hora import Client, Hora, RetryPolicy
 from hora.errors import HoraError, NotFound
 from hora.limits import MAX_PAYLOAD_BYTES, MAX_RETRY_AFTER
 from tests.api.conftest import Api
@@ -129,7 +129,7 @@ CASES = [
     # payloads: nesting bombs and size
     Case("enqueue-payload-deep", "enqueue", {"payload": {"a": Bomb(500)}}, "payload"),
     Case("enqueue-payload-bomb", "enqueue", {"payload": {"a": Bomb(60_000)}}, "payload",
-         {"http": "body"}),
+         {"http": "body", "client": "body"}),
     Case("enqueue-payload-too-large", "enqueue", {"payload": TOO_BIG_PAYLOAD}, "payload"),
     Case("schedule-payload-too-large", "schedule", {"payload": TOO_BIG_PAYLOAD}, "payload"),
     Case("workflow-args-deep", "workflow", {"args": {"a": Bomb(500)}}, "args"),
@@ -164,7 +164,8 @@ def _instant(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def sdk_call(app: Hora, case: Case, tenant_id: str) -> None:
+def sdk_call(app: Any, case: Case) -> None:
+    """The case through ``Hora`` or ``hora.Client`` (the same signatures)."""
     i = {k: to_python(v) for k, v in case.inputs.items()}
     payload = i.pop("payload", {})
     if "retry" in i:
@@ -179,7 +180,7 @@ def sdk_call(app: Hora, case: Case, tenant_id: str) -> None:
         app.preview(CRON, after=_instant(i["after"]))
     elif case.operation == "workflow":
         app.start_workflow("wf", i["args"])
-    elif case.operation == "lock":
+    elif case.operation == "lock" and isinstance(app, Hora):
         app.try_lock("l", ttl=i["ttl"])
     else:
         raise Unsupported  # tenants are managed over HTTP and the CLI
@@ -189,7 +190,7 @@ def sdk_call(app: Hora, case: Case, tenant_id: str) -> None:
 def test_sdk_refuses_naming_the_field(app: Hora, case: Case) -> None:
     try:
         with pytest.raises(HoraError) as caught:
-            sdk_call(app, case, "t-none")
+            sdk_call(app, case)
     except Unsupported:
         pytest.skip(f"the SDK has no {case.operation} call")
     assert isinstance(caught.value, ValueError)  # InvalidPayload and InvalidTrigger are
@@ -230,10 +231,29 @@ def test_http_refuses_naming_the_field(api: Api, case: Case) -> None:
     problem = r.json()
     name = case.named.get("http", case.field)
     assert name in [e["field"] for e in problem["errors"]], problem
+    assert_nothing_written(api, c, new_tenant)
+
+
+def assert_nothing_written(api: Api, c: httpx.Client, tenant_id: str) -> None:
     for path in ("/v1/jobs", "/v1/schedules", "/v1/workflows"):
         assert c.get(path).json()["items"] == [], path
     assert c.get("/v1/locks/l").status_code == 404
-    assert api.admin.get(f"/v1/tenants/{new_tenant}").status_code == 404
+    assert api.admin.get(f"/v1/tenants/{tenant_id}").status_code == 404
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+def test_the_python_client_refuses_naming_the_field(api: Api, case: Case) -> None:
+    _, key, c = api.tenant()
+    with Client(api.server.url, api_key=key, retries=0) as client:
+        try:
+            with pytest.raises(HoraError) as caught:
+                sdk_call(client, case)
+        except Unsupported:
+            pytest.skip(f"hora.Client has no {case.operation} call")
+    assert isinstance(caught.value, ValueError)
+    name = case.named.get("client", case.field)
+    assert str(caught.value).startswith(f"{name}:"), caught.value
+    assert_nothing_written(api, c, "t-none")
 
 
 # -- CLI --------------------------------------------------------------------------------------
