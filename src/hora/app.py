@@ -289,7 +289,7 @@ class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
         if not r.task or len(r.task) > 200:
             raise InvalidPayload("task name must be 1-200 characters")
         if not isinstance(r.payload, dict):
-            raise InvalidPayload(f"payload for task {r.task} must be a JSON object (a dict), "
+            raise InvalidPayload(f"payload: for task {r.task} must be a JSON object (a dict), "
                                  f"not {type(r.payload).__name__}")
         payload_json = _payload_json(r.task, r.payload)
         if r.at is not None and r.delay is not None:
@@ -438,18 +438,18 @@ def _payload_json(task: str, payload: dict[str, Any]) -> str:
         text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
                           sort_keys=True)
     except UnicodeEncodeError:
-        raise InvalidPayload(f"payload for task {task}: {_UNSTORABLE}") from None
+        raise InvalidPayload(f"payload: {_UNSTORABLE} (task {task})") from None
     except (TypeError, ValueError) as e:
         for key, value in payload.items():
             try:
                 json.dumps(value, allow_nan=False)
             except (TypeError, ValueError) as inner:
                 raise InvalidPayload(
-                    f"payload for task {task}: field {key!r} is not JSON-serialisable "
-                    f"({inner}); pass str/int/float/bool/None, lists and dicts of them") from None
-        raise InvalidPayload(f"payload for task {task} is not JSON-serialisable: {e}") from None
+                    f"payload: field {key!r} is not JSON-serialisable ({inner}) (task "
+                    f"{task}); pass str/int/float/bool/None, lists and dicts of them") from None
+        raise InvalidPayload(f"payload: not JSON-serialisable (task {task}): {e}") from None
     if _NUL_ESCAPE.search(text) or _SURROGATE.search(text):
-        raise InvalidPayload(f"payload for task {task}: {_UNSTORABLE}")
+        raise InvalidPayload(f"payload: {_UNSTORABLE} (task {task})")
     return check_json_size(text, "payload", max_bytes=MAX_PAYLOAD_BYTES)
 
 

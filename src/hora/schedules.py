@@ -15,7 +15,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from hora.clock import utc
 from hora.errors import InvalidPayload, InvalidTrigger, StaleRecord
 from hora.ids import new_id
 from hora.limits import (
@@ -279,8 +278,8 @@ class ScheduleMixin:
         before = None
         if cursor is not None:
             try:
-                before = utc(datetime.fromisoformat(cursor))
-            except ValueError:
+                before = check_instant(datetime.fromisoformat(cursor), "cursor")
+            except ValueError:  # not ISO-8601, naive, or out of range: not one of ours
                 raise InvalidPayload(f"cursor: {cursor!r} is not a next_cursor this listing "
                                      "returned") from None
         return self.store.list_ticks(schedule_id, tenant_id=self.tenant_id, outcome=outcome,

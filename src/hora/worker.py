@@ -48,8 +48,10 @@ from hora.limits import (
     MAX_DELAY,
     MAX_RESULT_BYTES,
     TooLarge,
+    check_int,
     check_json_shape,
     check_json_size,
+    check_seconds,
 )
 from hora.models import DEFAULT_QUEUE, ClaimedJob, ErrorInfo
 from hora.observability import JOBS_IN_FLIGHT, TaskMetrics, tracer, tracing
@@ -77,6 +79,11 @@ class _Running:
         self.lost = False
         self.released = False
 
+#: The longest lease, heartbeat, poll, lookahead, grace period... a worker accepts.
+MAX_WORKER_SECONDS = 86_400.0
+#: The most slots, threads, batch size or held jobs a worker accepts.
+MAX_WORKER_COUNT = 1_000_000
+
 
 class Worker:
     """Runs the jobs of ``app``'s tasks from the given queues.
@@ -93,10 +100,18 @@ class Worker:
                  grace_period: float = 30.0, worker_id: str | None = None,
                  only_known_tasks: bool = True, schedules: bool = True,
                  schedule_interval: float = 1.0) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        if lease <= 0 or poll_interval <= 0:
-            raise ValueError("lease and poll_interval must be > 0")
+        # Within sane ranges (hora.limits style): a lease of 1e308 s would overflow the
+        # first instant computed from it.
+        for what, value, zero in (("lease", lease, False), ("poll_interval", poll_interval, False),
+                                  ("heartbeat", heartbeat, False), ("lookahead", lookahead, True),
+                                  ("rescue_interval", rescue_interval, False),
+                                  ("grace_period", grace_period, True),
+                                  ("schedule_interval", schedule_interval, False)):
+            if value is not None:
+                check_seconds(value, what, most=MAX_WORKER_SECONDS, zero=zero)
+        for what, count, least in (("concurrency", concurrency, 1), ("threads", threads, 1),
+                                   ("batch_size", batch_size, 1), ("max_held", max_held, 0)):
+            check_int(count, what, least=least, most=MAX_WORKER_COUNT)
         self.app = app
         self.clock = app.clock
         self.queues = tuple(queues)

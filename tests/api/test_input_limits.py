@@ -3,7 +3,7 @@ surface, and nothing of the refused request is written.
 
 ``CASES`` is one table of surface-independent cases: an operation (enqueue, schedule,
 preview, workflow, tenant, lock), the inputs, and the field the error must name. Each
-surface turns a case into its own call:
+surface turns a case into its own call (the worker's options are the worker's input):
 
 * SDK: the in-process ``Hora`` on each store, and ``hora.Client`` on a real server; each
   raises an ``InvalidPayload`` (or ``InvalidTrigger``) whose message starts with the field;
@@ -86,7 +86,7 @@ def to_json(v: Any) -> str:
 @dataclass(frozen=True)
 class Case:
     id: str
-    operation: str  # enqueue | schedule | preview | workflow | tenant | lock
+    operation: str  # enqueue | schedule | preview | workflow | tenant | lock | worker
     inputs: dict[str, Any]
     field: str  # the field every surface's error must name
     #: Per surface, another name for the field where that surface must say it otherwise.
@@ -115,6 +115,8 @@ CASES = [
     Case("schedule-misfire-grace-huge", "schedule", {"misfire_grace": BIG}, "misfire_grace"),
     Case("schedule-timeout-huge", "schedule", {"timeout": BIG}, "timeout"),
     Case("lock-ttl-huge", "lock", {"ttl": BIG}, "ttl"),
+    Case("worker-lease-huge", "worker", {"lease": BIG}, "lease"),
+    Case("worker-grace-period-huge", "worker", {"grace_period": BIG}, "grace_period"),
     Case("tenant-rate-limit-tiny", "tenant", {"rate_limit": 5e-324}, "rate_limit",
          {"cli": "--rate-limit"}),
     Case("tenant-rate-limit-huge", "tenant", {"rate_limit": BIG}, "rate_limit",
@@ -130,6 +132,8 @@ CASES = [
     Case("enqueue-payload-deep", "enqueue", {"payload": {"a": Bomb(500)}}, "payload"),
     Case("enqueue-payload-bomb", "enqueue", {"payload": {"a": Bomb(60_000)}}, "payload",
          {"http": "body", "client": "body"}),
+    Case("enqueue-payload-nan", "enqueue", {"payload": {"a": float("nan")}}, "payload",
+         {"client": "body"}),
     Case("enqueue-payload-too-large", "enqueue", {"payload": TOO_BIG_PAYLOAD}, "payload"),
     Case("schedule-payload-too-large", "schedule", {"payload": TOO_BIG_PAYLOAD}, "payload"),
     Case("workflow-args-deep", "workflow", {"args": {"a": Bomb(500)}}, "args"),
@@ -182,6 +186,8 @@ def sdk_call(app: Any, case: Case) -> None:
         app.start_workflow("wf", i["args"])
     elif case.operation == "lock" and isinstance(app, Hora):
         app.try_lock("l", ttl=i["ttl"])
+    elif case.operation == "worker" and isinstance(app, Hora):
+        app.worker(**i)
     else:
         raise Unsupported  # tenants are managed over HTTP and the CLI
 
@@ -291,6 +297,9 @@ def _cli_args(case: Case, tenant_id: str) -> list[str]:
         return ["schedules", "preview", "--cron", CRON, "--after", i["after"]]
     if case.operation == "workflow":
         return ["workflows", "start", "wf", "--args", to_json(i["args"])]
+    if case.operation == "worker":
+        return ["worker", "--app", "tests.cli.failing_app:app", "--until-idle",
+                *[a for k, v in i.items() for a in (f"--{k.replace('_', '-')}", repr(v))]]
     if case.operation == "tenant":
         options = {"rate_limit": "--rate-limit", "max_pending_jobs": "--max-pending-jobs"}
         for k, v in i.items():
@@ -301,7 +310,8 @@ def _cli_args(case: Case, tenant_id: str) -> list[str]:
 
 @pytest.fixture
 def cli_env(tmp_path: Path) -> dict[str, str]:
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {**os.environ, "COLUMNS": "200",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     env.pop("HORA_DATABASE_URL", None)
     return env
 
@@ -353,3 +363,12 @@ def test_a_tiny_stored_rate_limit_is_a_429_not_a_500_and_can_be_undone(api: Api)
     r = api.admin.patch(f"/v1/tenants/{tid}", json={"rate_limit": None})
     assert r.status_code == 200, r.text
     assert c.get("/v1/jobs").status_code == 200
+
+
+@pytest.mark.parametrize("cursor", [LATE, EARLY, "2026-01-01T00:00:00"])
+def test_a_tick_cursor_out_of_range_is_a_422_naming_it(api: Api, cursor: str) -> None:
+    _, _, c = api.tenant()
+    schedule = c.post("/v1/schedules", json={"task": "t", "trigger": CRON}).json()
+    r = c.get(f"/v1/schedules/{schedule['id']}/ticks", params={"cursor": cursor})
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["errors"]] == ["cursor"]
