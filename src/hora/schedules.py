@@ -173,6 +173,7 @@ class ScheduleMixin:
                        cursor: str | None = None) -> Page[Schedule]:
         if state not in (None, "active", "paused"):
             raise InvalidPayload("state must be active or paused")
+        check_int(limit, "limit", least=1, most=1000)
         return self.store.list_schedules(tenant_id=self.tenant_id, state=state, limit=limit,
                                          cursor=cursor)
 
@@ -275,6 +276,7 @@ class ScheduleMixin:
     def schedule_ticks(self, schedule_id: str, *, outcome: str | None = None,
                        limit: int = 100, cursor: str | None = None) -> Page[Tick]:
         """The tick ledger, newest first: every nominal occurrence, fired or skipped (why)."""
+        check_int(limit, "limit", least=1, most=1000)
         before = None
         if cursor is not None:
             try:

@@ -13,7 +13,8 @@ surface turns a case into its own call (the worker's options are the worker's in
   stderr naming the field (or its ``--option``), no traceback.
 
 A surface that cannot express a case (the CLI has no ``--timeout``) skips it. To add a
-case, add a row: every surface picks it up.
+case, add a row: every surface picks it up. A schedule or preview case may carry its own
+``trigger`` (a spec dict or string) in its inputs; the default is an hourly cron.
 """
 
 from __future__ import annotations
@@ -172,6 +173,7 @@ def sdk_call(app: Any, case: Case) -> None:
     """The case through ``Hora`` or ``hora.Client`` (the same signatures)."""
     i = {k: to_python(v) for k, v in case.inputs.items()}
     payload = i.pop("payload", {})
+    trigger = i.pop("trigger", CRON)
     if "retry" in i:
         i["retry"] = RetryPolicy(**i["retry"])
     if "at" in i:
@@ -179,9 +181,9 @@ def sdk_call(app: Any, case: Case) -> None:
     if case.operation == "enqueue":
         app.enqueue("t", payload, **i)
     elif case.operation == "schedule":
-        app.create_schedule("t", payload, trigger=CRON, **i)
+        app.create_schedule("t", payload, trigger=trigger, **i)
     elif case.operation == "preview":
-        app.preview(CRON, after=_instant(i["after"]))
+        app.preview(trigger, after=None if "after" not in i else _instant(i["after"]))
     elif case.operation == "workflow":
         app.start_workflow("wf", i["args"])
     elif case.operation == "lock" and isinstance(app, Hora):
@@ -289,12 +291,14 @@ def _cli_args(case: Case, tenant_id: str) -> list[str]:
         for k, v in i.items():
             args += [options[k], str(v)]
         return ["enqueue", "t", *args]
+    trigger = _cli_trigger(i.pop("trigger", {"cron": CRON}))
     if case.operation == "schedule":
         if i:
             raise Unsupported  # no numeric options on the command line
-        return ["schedules", "create", "t", "--cron", CRON, *args]
+        return ["schedules", "create", "t", *trigger, *args]
     if case.operation == "preview":
-        return ["schedules", "preview", "--cron", CRON, "--after", i["after"]]
+        after = ["--after", i.pop("after")] if "after" in i else []
+        return ["schedules", "preview", *trigger, *after]
     if case.operation == "workflow":
         return ["workflows", "start", "wf", "--args", to_json(i["args"])]
     if case.operation == "worker":
@@ -306,6 +310,19 @@ def _cli_args(case: Case, tenant_id: str) -> list[str]:
             args += [options[k], repr(v)]
         return ["tenants", "create", tenant_id, *args]
     raise Unsupported
+
+
+#: Trigger spec keys the CLI has options for.
+_TRIGGER_OPTIONS = {"cron": "--cron", "rrule": "--rrule", "at": "--at", "every": "--every",
+                    "start": "--start", "dtstart": "--dtstart", "timezone": "--tz"}
+
+
+def _cli_trigger(spec: Any) -> list[str]:
+    if isinstance(spec, str):
+        spec = {"rrule" if "RRULE" in spec.upper() else "cron": spec}
+    if set(spec) - set(_TRIGGER_OPTIONS):
+        raise Unsupported
+    return [a for k, v in spec.items() for a in (_TRIGGER_OPTIONS[k], str(v))]
 
 
 @pytest.fixture
