@@ -34,12 +34,6 @@ from hora.limits import (
     check_json_shape,
 )
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
-Key = Annotated[str, Field(min_length=1, max_length=255)]
-TenantId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
-                                description="lower-case letters, digits, - and _")]
-Scope = Literal["read", "write", "admin"]
-
 
 def _in_range(value: Any) -> Any:
     try:
@@ -59,6 +53,12 @@ Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT, description="Seconds.")]
 Quota = Annotated[int, Field(ge=1, le=MAX_QUOTA)]
 RateLimit = Annotated[float, Field(ge=MIN_RATE_LIMIT, le=MAX_RATE_LIMIT,
                                    description="API requests per second.")]
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Key = Annotated[str, Field(min_length=1, max_length=255)]
+TenantId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+                                description="lower-case letters, digits, - and _")]
+Scope = Literal["read", "write", "admin"]
 _READ_WRITE: list[Scope] = ["read", "write"]
 
 
