@@ -22,9 +22,21 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
-from hora.clock import Clock, SystemClock, utc
+from hora.clock import Clock, SystemClock
 from hora.errors import ConfigError, InvalidPayload
 from hora.ids import new_id
+from hora.limits import (
+    MAX_ATTEMPTS,
+    MAX_DELAY,
+    MAX_PAYLOAD_BYTES,
+    MAX_PRIORITY,
+    MAX_TIMEOUT,
+    check_instant,
+    check_int,
+    check_json_shape,
+    check_json_size,
+    check_seconds,
+)
 from hora.locks import LockMixin
 from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page
 from hora.observability import JOBS_ENQUEUED, tracer
@@ -219,8 +231,10 @@ class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
             task_name = name or f"{f.__module__}.{f.__qualname__}"
             if task_name in self.tasks:
                 raise ValueError(f"a task named {task_name!r} is already registered")
+            check_int(priority, "priority", least=-MAX_PRIORITY, most=MAX_PRIORITY)
             t = Task(self, f, name=task_name, queue=queue, priority=priority, retry=retry,
-                     timeout=_seconds(timeout, "timeout"))
+                     timeout=None if timeout is None else check_seconds(
+                         timeout, "timeout", most=MAX_TIMEOUT, zero=False))
             self.tasks[task_name] = t
             return t
 
@@ -275,23 +289,15 @@ class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
         if not r.task or len(r.task) > 200:
             raise InvalidPayload("task name must be 1-200 characters")
         if not isinstance(r.payload, dict):
-            raise InvalidPayload(f"payload for task {r.task} must be a JSON object (a dict), "
+            raise InvalidPayload(f"payload: for task {r.task} must be a JSON object (a dict), "
                                  f"not {type(r.payload).__name__}")
         payload_json = _payload_json(r.task, r.payload)
         if r.at is not None and r.delay is not None:
             raise InvalidPayload("give either at= or delay=, not both")
         if r.at is not None:
-            if not isinstance(r.at, datetime):
-                raise InvalidPayload("at= must be a datetime")
-            try:
-                due = utc(r.at)
-            except ValueError as e:
-                raise InvalidPayload(str(e)) from None
+            due = check_instant(r.at, "at")
         elif r.delay is not None:
-            delay = _seconds(r.delay, "delay")
-            if delay is None or delay < 0:
-                raise InvalidPayload("delay must be >= 0")
-            due = now + timedelta(seconds=delay)
+            due = now + timedelta(seconds=check_seconds(r.delay, "delay", most=MAX_DELAY))
         else:
             due = now
         retry = r.retry
@@ -299,11 +305,9 @@ class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
             raise InvalidPayload("retry= must be a hora.RetryPolicy")
         policy = retry or (task.retry_policy if task else DEFAULT_RETRY)
         max_attempts = r.max_attempts if r.max_attempts is not None else policy.max_attempts
-        if max_attempts < 1:
-            raise InvalidPayload("max_attempts must be at least 1")
-        timeout = _seconds(r.timeout, "timeout")
-        if timeout is not None and timeout <= 0:
-            raise InvalidPayload("timeout must be > 0 seconds")
+        check_int(max_attempts, "max_attempts", least=1, most=MAX_ATTEMPTS)
+        timeout = None if r.timeout is None else check_seconds(r.timeout, "timeout",
+                                                               most=MAX_TIMEOUT, zero=False)
         key = r.idempotency_key
         if key is not None and not (1 <= len(key) <= 255):
             raise InvalidPayload("idempotency_key must be 1-255 characters")
@@ -311,8 +315,7 @@ class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
                    correlation_id=r.correlation_id)
         queue = r.queue or (task.queue if task else DEFAULT_QUEUE)
         priority = r.priority if r.priority is not None else (task.priority if task else 0)
-        if not isinstance(priority, int):
-            raise InvalidPayload("priority must be an integer (lower runs first)")
+        check_int(priority, "priority", least=-MAX_PRIORITY, most=MAX_PRIORITY)
         return NewJob(
             id=new_id(), task=r.task, payload_json=payload_json,
             fingerprint=_fingerprint(r.task, payload_json), queue=queue, priority=priority,
@@ -350,8 +353,10 @@ class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
                     f"{', '.join(s.value for s in JobState)}") from None
         flt = JobFilter(tenant_id=self.tenant_id, states=states, task=task, queue=queue,
                         correlation_id=correlation_id,
-                        created_after=None if created_after is None else utc(created_after),
-                        created_before=None if created_before is None else utc(created_before))
+                        created_after=None if created_after is None
+                        else check_instant(created_after, "created_after"),
+                        created_before=None if created_before is None
+                        else check_instant(created_before, "created_before"))
         return self.store.list_jobs(flt, limit=limit, cursor=cursor)
 
     def cancel_job(self, job_id: str, reason: str = "cancelled on request") -> Job:
@@ -409,16 +414,6 @@ class AsyncHora:
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _seconds(value: float | timedelta | None, what: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidPayload(f"{what} must be seconds or a timedelta")
-    return float(value)
-
-
 #: What neither store can keep in text: NUL, and halves of UTF-16 surrogate pairs.
 _UNSTORABLE = ("contains a NUL character (\\u0000) or an unpaired surrogate, which cannot "
                "be stored; remove it or encode the value (e.g. base64)")
@@ -450,24 +445,26 @@ def check_public_task(task: str) -> None:
 
 
 def _payload_json(task: str, payload: dict[str, Any]) -> str:
+    """The payload as canonical JSON text, if it is JSON of at most MAX_PAYLOAD_BYTES."""
+    check_json_shape(payload, "payload", max_bytes=MAX_PAYLOAD_BYTES)
     try:
         # Sorted keys: the stored text is canonical, so it doubles as the fingerprint input.
         text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
                           sort_keys=True)
     except UnicodeEncodeError:
-        raise InvalidPayload(f"payload for task {task}: {_UNSTORABLE}") from None
+        raise InvalidPayload(f"payload: {_UNSTORABLE} (task {task})") from None
     except (TypeError, ValueError) as e:
         for key, value in payload.items():
             try:
                 json.dumps(value, allow_nan=False)
             except (TypeError, ValueError) as inner:
                 raise InvalidPayload(
-                    f"payload for task {task}: field {key!r} is not JSON-serialisable "
-                    f"({inner}); pass str/int/float/bool/None, lists and dicts of them") from None
-        raise InvalidPayload(f"payload for task {task} is not JSON-serialisable: {e}") from None
+                    f"payload: field {key!r} is not JSON-serialisable ({inner}) (task "
+                    f"{task}); pass str/int/float/bool/None, lists and dicts of them") from None
+        raise InvalidPayload(f"payload: not JSON-serialisable (task {task}): {e}") from None
     if _NUL_ESCAPE.search(text) or _SURROGATE.search(text):
-        raise InvalidPayload(f"payload for task {task}: {_UNSTORABLE}")
-    return text
+        raise InvalidPayload(f"payload: {_UNSTORABLE} (task {task})")
+    return check_json_size(text, "payload", max_bytes=MAX_PAYLOAD_BYTES)
 
 
 _ENQUEUED: dict[tuple[str, str], Any] = {}

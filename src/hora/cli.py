@@ -19,7 +19,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
@@ -29,6 +29,7 @@ from rich.text import Text
 from hora import render
 from hora.app import Hora, check_public_task, database_url_from_env
 from hora.errors import HoraError, NotFound, TransitionConflict
+from hora.limits import MAX_JSON_DEPTH, check_instant
 from hora.models import Job
 from hora.states import JobState
 
@@ -96,7 +97,7 @@ def parse_instant(value: str, option: str) -> datetime:
     if dt.tzinfo is None:
         raise BadInput(f"{option} {value!r} has no time zone offset; add one, "
                        "e.g. 2030-01-31T09:00:00Z or 2030-01-31T09:00:00+01:00")
-    return dt.astimezone(UTC)
+    return check_instant(dt, option)
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -121,6 +122,8 @@ def parse_payload(text: str) -> dict[str, Any]:
         payload = json.loads(text)
     except json.JSONDecodeError as e:
         raise BadInput(f"--payload is not valid JSON: {e}") from None
+    except RecursionError:
+        raise BadInput(f"--payload: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     if not isinstance(payload, dict):
         raise BadInput("--payload must be a JSON object, e.g. '{\"user_id\": \"u1\"}'")
     return payload

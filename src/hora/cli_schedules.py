@@ -26,6 +26,7 @@ from hora.cli import (
     print_json,
     say,
 )
+from hora.limits import check_instant
 from hora.models import Schedule
 from hora.render import iso_z, schedule_dict, tick_dict
 from hora.triggers import Occurrence
@@ -98,7 +99,7 @@ def parse_after(value: str | None, tz: str) -> datetime:
         dt = datetime.fromisoformat(text)
     except ValueError:
         raise BadInput(f"--after {value!r} is not an ISO-8601 date or datetime") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=zone(tz))
+    return check_instant(dt if dt.tzinfo else dt.replace(tzinfo=zone(tz)), "--after")
 
 
 def occurrences_table(occs: list[Occurrence], tz: str) -> Table:

@@ -45,6 +45,7 @@ from hora.cli import (
 )
 from hora.errors import NotFound
 from hora.http_target import new_secret
+from hora.limits import MAX_QUOTA, MAX_RATE_LIMIT, MIN_RATE_LIMIT, check_int, check_number
 from hora.models import ApiKey, Tenant
 from hora.render import iso_z
 
@@ -266,11 +267,13 @@ def _check_tenant_id(tenant_id: str) -> None:
 
 def _check_quotas(max_jobs: int | None, max_schedules: int | None,
                   rate_limit: float | None) -> None:
-    if (max_jobs is not None and max_jobs < 1) or (max_schedules is not None
-                                                   and max_schedules < 1):
-        raise BadInput("quotas must be at least 1 (leave them out for unlimited)")
-    if rate_limit is not None and not rate_limit > 0:
-        raise BadInput("--rate-limit must be > 0 requests per second")
+    """The documented ranges (hora.limits); leave a quota out for unlimited."""
+    if max_jobs is not None:
+        check_int(max_jobs, "--max-pending-jobs", least=1, most=MAX_QUOTA)
+    if max_schedules is not None:
+        check_int(max_schedules, "--max-active-schedules", least=1, most=MAX_QUOTA)
+    if rate_limit is not None:
+        check_number(rate_limit, "--rate-limit", least=MIN_RATE_LIMIT, most=MAX_RATE_LIMIT)
 
 
 MaxJobs = Annotated[int | None, typer.Option("--max-pending-jobs",

@@ -31,6 +31,7 @@ from hora.cli import (
     print_json,
     say,
 )
+from hora.limits import MAX_JSON_DEPTH
 from hora.models import HistoryEntry, Page, Signal, Workflow
 
 workflows_cli = typer.Typer(help="Durable workflows: start, list, show (with the full history), "
@@ -51,6 +52,8 @@ def parse_json_value(text: str, option: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise BadInput(f"{option} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise BadInput(f"{option}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
 
 
 def check_limit(limit: int) -> int:

@@ -881,8 +881,11 @@ def _settings(base_url: str | None, api_key: str | None, retries: int) -> tuple[
 def _request(http: httpx.Client | httpx.AsyncClient, call: _Call[Any]) -> httpx.Request:
     headers = {"Idempotency-Key": call.idempotency_key} if call.idempotency_key else {}
     if call.has_body:
-        return http.build_request(call.method, call.path, params=call.params, json=call.body,
-                                  headers=headers)
+        try:
+            return http.build_request(call.method, call.path, params=call.params,
+                                      json=call.body, headers=headers)
+        except (TypeError, ValueError, RecursionError) as e:  # NaN, inf, a set, a bomb
+            raise InvalidPayload(f"body: cannot be sent as JSON: {e}") from None
     return http.build_request(call.method, call.path, params=call.params, headers=headers)
 
 

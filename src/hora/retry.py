@@ -15,6 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from hora.errors import InvalidPayload
+from hora.limits import (
+    MAX_ATTEMPTS,
+    MAX_RETRY_BASE,
+    MAX_RETRY_DELAY,
+    MAX_RETRY_FACTOR,
+    check_int,
+    check_number,
+    check_seconds,
+)
 
 Backoff = Literal["exponential", "linear", "fixed"]
 Jitter = Literal["full", "equal", "none"]
@@ -42,12 +51,13 @@ class RetryPolicy:
     non_retryable: tuple[type[BaseException] | str, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise InvalidPayload("retry.max_attempts must be at least 1")
-        if self.base < 0 or self.max_delay < 0:
-            raise InvalidPayload("retry.base and retry.max_delay must be >= 0")
-        if self.factor < 1:
-            raise InvalidPayload("retry.factor must be >= 1")
+        check_int(self.max_attempts, "retry.max_attempts", least=1, most=MAX_ATTEMPTS)
+        object.__setattr__(self, "base", check_seconds(self.base, "retry.base",
+                                                       most=MAX_RETRY_BASE))
+        object.__setattr__(self, "max_delay", check_seconds(self.max_delay, "retry.max_delay",
+                                                            most=MAX_RETRY_DELAY))
+        object.__setattr__(self, "factor", check_number(self.factor, "retry.factor", least=1,
+                                                        most=MAX_RETRY_FACTOR))
         if self.backoff not in ("exponential", "linear", "fixed"):
             raise InvalidPayload(
                 f"retry.backoff {self.backoff!r} is not one of exponential, linear, fixed")

@@ -17,6 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 from hora.errors import InvalidPayload, InvalidTrigger, StaleRecord
 from hora.ids import new_id
+from hora.limits import (
+    MAX_ATTEMPTS,
+    MAX_CATCHUP,
+    MAX_MISFIRE_GRACE,
+    MAX_PRIORITY,
+    MAX_TIMEOUT,
+    check_instant,
+    check_int,
+    check_seconds,
+)
 from hora.models import DEFAULT_QUEUE, NewJob, Page, Schedule, Tick
 from hora.observability import SCHEDULE_JOBS
 from hora.retry import DEFAULT_RETRY, RetryPolicy
@@ -57,6 +67,29 @@ def _spec(trigger: Mapping[str, Any] | str) -> dict[str, Any]:
     if not isinstance(trigger, Mapping):
         raise InvalidTrigger("trigger: must be a spec object or a cron/iCalendar string")
     return dict(trigger)
+
+
+_NUMERIC_OPTIONS = ("priority", "max_attempts", "timeout", "misfire_grace", "catchup_limit")
+
+
+def _check_options(*, priority: object = None, max_attempts: object = None,
+                   timeout: object = None, misfire_grace: object = None,
+                   catchup_limit: object = None) -> None:
+    """The numeric options of a schedule within their documented ranges (None: not given)."""
+    if priority is not None:
+        check_int(priority, "priority", least=-MAX_PRIORITY, most=MAX_PRIORITY)
+    if max_attempts is not None:
+        check_int(max_attempts, "max_attempts", least=1, most=MAX_ATTEMPTS)
+    if timeout is not None:
+        check_seconds(timeout, "timeout", most=MAX_TIMEOUT, zero=False)
+    if misfire_grace is not None:
+        check_seconds(misfire_grace, "misfire_grace", most=MAX_MISFIRE_GRACE)
+    if catchup_limit is not None:
+        check_int(catchup_limit, "catchup_limit", least=1, most=MAX_CATCHUP)
+
+
+def _after(after: datetime | None) -> datetime | None:
+    return None if after is None else check_instant(after, "after")
 
 
 def _first_after(trigger: Trigger, after: datetime) -> datetime | None:
@@ -112,8 +145,8 @@ class ScheduleMixin:
         if overlap not in OVERLAP_POLICIES:
             raise InvalidPayload(f"overlap: {overlap!r} is not one of "
                                  f"{', '.join(OVERLAP_POLICIES)}")
-        if misfire_grace < 0 or catchup_limit < 1:
-            raise InvalidPayload("misfire_grace must be >= 0 and catchup_limit >= 1")
+        _check_options(priority=priority, max_attempts=max_attempts, timeout=timeout,
+                       misfire_grace=misfire_grace, catchup_limit=catchup_limit)
         next_fire = _first_after(trig, now)
         if next_fire is None:
             raise InvalidTrigger("trigger: never fires after now; nothing to schedule")
@@ -141,6 +174,7 @@ class ScheduleMixin:
                        cursor: str | None = None) -> Page[Schedule]:
         if state not in (None, "active", "paused"):
             raise InvalidPayload("state must be active or paused")
+        check_int(limit, "limit", least=1, most=1000)
         return self.store.list_schedules(tenant_id=self.tenant_id, state=state, limit=limit,
                                          cursor=cursor)
 
@@ -174,6 +208,7 @@ class ScheduleMixin:
                       if isinstance(changes.get(k), str)})
         if "payload" in changes:
             _payload_json("schedule", changes["payload"])
+        _check_options(**{k: changes[k] for k in _NUMERIC_OPTIONS if k in changes})
         fields: dict[str, Any] = {}
         if "trigger" in changes:
             fields["trigger"] = _spec(changes.pop("trigger"))
@@ -242,6 +277,7 @@ class ScheduleMixin:
     def schedule_ticks(self, schedule_id: str, *, outcome: str | None = None,
                        limit: int = 100, cursor: str | None = None) -> Page[Tick]:
         """The tick ledger, newest first: every nominal occurrence, fired or skipped (why)."""
+        check_int(limit, "limit", least=1, most=1000)
         return self.store.list_ticks(schedule_id, tenant_id=self.tenant_id, outcome=outcome,
                                      limit=limit, cursor=instant_cursor(cursor))
 
@@ -249,13 +285,13 @@ class ScheduleMixin:
                          after: datetime | None = None) -> list[Occurrence]:
         s = self.get_schedule(schedule_id)
         return preview_occurrences(self._trigger(s.trigger, s.id),
-                                   after or self.clock.now(), count)
+                                   _after(after) or self.clock.now(), count)
 
     def preview(self, trigger: Mapping[str, Any] | str, *, after: datetime | None = None,
                 count: int = 10) -> list[Occurrence]:
         """The next ``count`` occurrences of an unsaved trigger, skipped ones marked why."""
         return preview_occurrences(trigger_from_spec(_spec(trigger)),
-                                   after or self.clock.now(), count)
+                                   _after(after) or self.clock.now(), count)
 
     # -- the scheduler's pass ----------------------------------------------------------------
 

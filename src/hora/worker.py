@@ -25,6 +25,7 @@ import functools
 import json
 import logging
 import os
+import reprlib
 import signal
 import socket
 import time
@@ -43,6 +44,15 @@ from hora.clock import FakeClock
 from hora.context import JobContext, _current
 from hora.errors import Cancel, Fail, Retry, StoreError, UnknownTask
 from hora.ids import new_id
+from hora.limits import (
+    MAX_DELAY,
+    MAX_RESULT_BYTES,
+    TooLarge,
+    check_int,
+    check_json_shape,
+    check_json_size,
+    check_seconds,
+)
 from hora.models import DEFAULT_QUEUE, ClaimedJob, ErrorInfo
 from hora.observability import JOBS_IN_FLIGHT, TaskMetrics, tracer, tracing
 from hora.retry import RetryPolicy
@@ -69,6 +79,11 @@ class _Running:
         self.lost = False
         self.released = False
 
+#: The longest lease, heartbeat, poll, lookahead, grace period... a worker accepts.
+MAX_WORKER_SECONDS = 86_400.0
+#: The most slots, threads, batch size or held jobs a worker accepts.
+MAX_WORKER_COUNT = 1_000_000
+
 
 class Worker:
     """Runs the jobs of ``app``'s tasks from the given queues.
@@ -85,10 +100,18 @@ class Worker:
                  grace_period: float = 30.0, worker_id: str | None = None,
                  only_known_tasks: bool = True, schedules: bool = True,
                  schedule_interval: float = 1.0) -> None:
-        if concurrency < 1:
-            raise ValueError("concurrency must be at least 1")
-        if lease <= 0 or poll_interval <= 0:
-            raise ValueError("lease and poll_interval must be > 0")
+        # Within sane ranges (hora.limits style): a lease of 1e308 s would overflow the
+        # first instant computed from it.
+        for what, value, zero in (("lease", lease, False), ("poll_interval", poll_interval, False),
+                                  ("heartbeat", heartbeat, False), ("lookahead", lookahead, True),
+                                  ("rescue_interval", rescue_interval, False),
+                                  ("grace_period", grace_period, True),
+                                  ("schedule_interval", schedule_interval, False)):
+            if value is not None:
+                check_seconds(value, what, most=MAX_WORKER_SECONDS, zero=zero)
+        for what, count, least in (("concurrency", concurrency, 1), ("threads", threads, 1),
+                                   ("batch_size", batch_size, 1), ("max_held", max_held, 0)):
+            check_int(count, what, least=least, most=MAX_WORKER_COUNT)
         self.app = app
         self.clock = app.clock
         self.queues = tuple(queues)
@@ -473,8 +496,12 @@ class Worker:
             if isinstance(e, UnknownTask):
                 return self._failed(run, e, policy, final=True)
             return self._failed(run, e, policy)
+        try:
+            result_json = _result_json(result)
+        except TooLarge as e:  # over the result limit: no retry can make it smaller
+            return self._failed(run, e, policy, final=True)
         self.stats["succeeded"] += 1
-        return self._final(run, "succeeded", "succeeded", result_json=_result_json(result))
+        return self._final(run, "succeeded", "succeeded", result_json=result_json)
 
     def _policy(self, job: ClaimedJob) -> RetryPolicy:
         if job.retry_policy:
@@ -505,6 +532,8 @@ class Worker:
             return self._final(run, "dead", outcome, error=info,
                                reason=f"{why}: {info.type}: {info.message}"[:500])
         wait = policy.delay(attempt) if delay is None else delay
+        if not wait <= MAX_DELAY:  # a handler's Retry(delay=1e308): as far as a delay may go
+            wait = MAX_DELAY
         due = self.clock.now() + timedelta(seconds=wait)
         self.stats["retried"] += 1
         return Outcome(job_id=run.job.id, attempt=attempt, owner=self.id, state="retrying",
@@ -818,9 +847,13 @@ def _error_info(err: BaseException) -> ErrorInfo:
 
 
 def _result_json(result: Any) -> str | None:
+    """What a handler returned as JSON (a repr excerpt if it is not JSON); TooLarge
+    when it is nested deeper or larger than the documented limits (it is not stored)."""
     if result is None:
         return None
+    check_json_shape(result, "result", max_bytes=MAX_RESULT_BYTES)
     try:
-        return json.dumps(result, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError):
-        return json.dumps({"unserialisable": repr(result)[:1000]})
+        text = json.dumps(result, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps({"unserialisable": reprlib.repr(result)[:1000]})
+    return check_json_size(text, "result", max_bytes=MAX_RESULT_BYTES)

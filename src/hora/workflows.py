@@ -47,6 +47,14 @@ from hora.clock import Clock, utc
 from hora.context import current_job
 from hora.errors import Conflict, HoraError, InvalidPayload, NotFound, Retry, StaleRecord
 from hora.ids import new_id
+from hora.limits import (
+    MAX_DELAY,
+    MAX_PAYLOAD_BYTES,
+    MAX_RESULT_BYTES,
+    TooLarge,
+    check_json_shape,
+    check_json_size,
+)
 from hora.models import (
     ErrorInfo,
     HistoryEntry,
@@ -221,10 +229,15 @@ def _fn_of(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def _json(value: Any, what: str) -> Any:
-    """A JSON round trip: what the journal will hand back on replay, handed back now."""
+def _json(value: Any, what: str, *, limit: int = MAX_PAYLOAD_BYTES) -> Any:
+    """A JSON round trip: what the journal will hand back on replay, handed back now.
+    Refused (TooLarge) over ``limit`` bytes or MAX_JSON_DEPTH levels."""
+    check_json_shape(value, what, max_bytes=limit)
     try:
-        return json.loads(json.dumps(value, allow_nan=False))
+        text = check_json_size(json.dumps(value, allow_nan=False), what, max_bytes=limit)
+        return json.loads(text)
+    except TooLarge:
+        raise
     except (TypeError, ValueError) as e:
         raise InvalidPayload(f"{what} must be JSON-serialisable (it is journaled): {e}"
                              ) from None
@@ -468,17 +481,18 @@ class _Run:
                 else:
                     call = functools.partial(fn, *args, **kwargs)
                     result = await asyncio.wait_for(asyncio.to_thread(call), seconds)
-            output = _json(result, f"the result of step {name}")
+            output = _json(result, f"the result of step {name}", limit=MAX_RESULT_BYTES)
         except (WorkflowCancelled, _Suspend, NondeterminismError):
             raise
         except Exception as err:
             if isinstance(err, TimeoutError):
                 err = TimeoutError(f"step {name} timed out after {seconds}s")
             info = _error_info(err)
-            if policy.should_retry(attempt, err) or isinstance(err, Retry):
+            if not isinstance(err, TooLarge) and (policy.should_retry(attempt, err)
+                                                  or isinstance(err, Retry)):
                 wait = (err.delay if isinstance(err, Retry) and err.delay is not None
                         else policy.delay(attempt))
-                due = self.clock.now() + timedelta(seconds=wait)
+                due = self.clock.now() + timedelta(seconds=min(wait, MAX_DELAY))
                 await self._record(self._new(seq, kind, name, status="pending", error=info,
                                              attempts=attempt, deadline=due,
                                              started_at=started))
@@ -614,7 +628,8 @@ class _Run:
             # cancellation), which rebuilds the rollbacks to run, and the journal skips the
             # compensations already done.
             result = await self.definition.fn(ctx, **wf.args)
-            output = _json(result, f"the result of workflow {wf.name}")
+            output = _json(result, f"the result of workflow {wf.name}",
+                           limit=MAX_RESULT_BYTES)
             extra = sorted(s for s, e in self.journal.items()
                            if s > self.seq and e.kind not in ("compensate",))
             if extra:
@@ -809,7 +824,7 @@ class WorkflowMixin:
         workflow id) goes on every job, child and signal it creates."""
         name = workflow if isinstance(workflow, str) else workflow.name
         args = dict(args or {})
-        _json(args, "workflow args")
+        _json(args, "args")
         if workflow_id is not None and not (1 <= len(workflow_id) <= 200):
             raise InvalidPayload("workflow_id must be 1-200 characters")
         from hora.app import check_text

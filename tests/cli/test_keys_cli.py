@@ -51,7 +51,7 @@ def test_a_key_for_the_default_tenant_needs_no_set_up(hora: Hora) -> None:
 
 @pytest.mark.parametrize(("args", "says"), [
     (("tenants", "create", "Not Valid"), "tenant id 'Not Valid'"),
-    (("tenants", "create", "ok", "--max-pending-jobs", "0"), "at least 1"),
+    (("tenants", "create", "ok", "--max-pending-jobs", "0"), "between 1 and"),
     (("tenants", "update", "nobody", "--name", "x"), "nobody"),
     (("keys", "create", "--tenant", "nobody"), "hora tenants create nobody"),
     (("keys", "create", "--scope", "root"),

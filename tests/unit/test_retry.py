@@ -78,8 +78,13 @@ def test_round_trips_through_json() -> None:
 
 @pytest.mark.parametrize("kwargs,message", [
     ({"max_attempts": 0}, "max_attempts"),
-    ({"base": -1}, ">= 0"),
+    ({"base": -1}, "retry.base: must be at least 0"),
+    ({"base": 1e308}, "retry.base: .* at most 86400"),
+    ({"max_delay": float("inf")}, "retry.max_delay"),
     ({"factor": 0.5}, "factor"),
+    ({"factor": float("nan")}, "retry.factor"),
+    ({"factor": 1e308}, "retry.factor: must be between 1 and 100"),
+    ({"max_attempts": 10**30}, "retry.max_attempts: must be between 1 and 1000"),
     ({"backoff": "random"}, "backoff"),
     ({"jitter": "lots"}, "jitter"),
 ])

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from hora.errors import InvalidPayload, NotFound
 from hora.http_target import new_secret
 from hora.ids import new_id
+from hora.limits import MAX_RATE_LIMIT, MAX_RETRY_AFTER, MIN_RATE_LIMIT
 from hora.models import DEFAULT_TENANT, ApiKey, Tenant
 from hora.store import Store
 from hora.store.common import OPERATOR
@@ -161,7 +162,11 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def take(self, tenant_id: str, rate: float) -> float:
-        """0 when admitted, else the seconds until a token is free."""
+        """0 when admitted, else the seconds until a token is free (finite: a rate stored
+        below MIN_RATE_LIMIT, or not finite, counts as the minimum)."""
+        if not rate >= MIN_RATE_LIMIT:  # also NaN
+            rate = MIN_RATE_LIMIT
+        rate = min(rate, MAX_RATE_LIMIT)
         capacity = max(1.0, rate)
         now = time.monotonic()
         with self._lock:
@@ -175,6 +180,9 @@ class RateLimiter:
 
 
 def retry_after_header(seconds: float) -> str:
+    """Whole seconds, from 1 to MAX_RETRY_AFTER, whatever ``seconds`` is (inf, NaN)."""
+    if not seconds < MAX_RETRY_AFTER:  # also inf and NaN
+        return str(MAX_RETRY_AFTER)
     return str(max(1, math.ceil(seconds)))
 
 

@@ -32,6 +32,7 @@ from hora.errors import (
     TransitionConflict,
     UnknownTask,
 )
+from hora.limits import MAX_JSON_DEPTH
 
 log = logging.getLogger("hora.api")
 
@@ -198,6 +199,12 @@ def install(api: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         await after_error(request)
         status = exc.status_code
+        if status == 400 and isinstance(exc.__cause__, RecursionError):
+            # FastAPI's "error parsing the body": json.loads met a nesting bomb.
+            return problem(422, "invalid-request", f"body: JSON nested deeper than "
+                           f"{MAX_JSON_DEPTH} levels", instance=request.url.path,
+                           errors=[{"field": "body", "message": "JSON nested deeper than "
+                                    f"{MAX_JSON_DEPTH} levels"}])
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(status, "error")
         if status == 404 and detail == "Not Found":
             detail = f"no such resource: {request.method} {request.url.path}"

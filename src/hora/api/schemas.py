@@ -10,7 +10,49 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from hora.limits import (
+    MAX_ATTEMPTS,
+    MAX_BODY_BYTES,
+    MAX_CATCHUP,
+    MAX_DELAY,
+    MAX_INSTANT,
+    MAX_LOCK_TTL,
+    MAX_MISFIRE_GRACE,
+    MAX_PAYLOAD_BYTES,
+    MAX_PRIORITY,
+    MAX_QUOTA,
+    MAX_RATE_LIMIT,
+    MAX_RETRY_BASE,
+    MAX_RETRY_DELAY,
+    MAX_RETRY_FACTOR,
+    MAX_TIMEOUT,
+    MIN_INSTANT,
+    MIN_RATE_LIMIT,
+    check_instant,
+    check_json_shape,
+)
+
+
+def _in_range(value: Any) -> Any:
+    try:
+        check_instant(value, "-")
+    except ValueError as e:  # the 422 names the field (its loc), so the message need not
+        raise ValueError(str(e).removeprefix("-: ")) from None
+    return value
+
+
+#: An aware instant within hora's range (hora.limits): nothing near datetime's own ends.
+Instant = Annotated[AwareDatetime, AfterValidator(_in_range), Field(
+    description=f"An instant with an offset, from {MIN_INSTANT:%Y-%m-%dT%H:%M:%SZ} to "
+                f"{MAX_INSTANT:%Y-%m-%dT%H:%M:%SZ}.")]
+Priority = Annotated[int, Field(ge=-MAX_PRIORITY, le=MAX_PRIORITY)]
+Attempts = Annotated[int, Field(ge=1, le=MAX_ATTEMPTS)]
+Timeout = Annotated[float, Field(gt=0, le=MAX_TIMEOUT, description="Seconds.")]
+Quota = Annotated[int, Field(ge=1, le=MAX_QUOTA)]
+RateLimit = Annotated[float, Field(ge=MIN_RATE_LIMIT, le=MAX_RATE_LIMIT,
+                                   description="API requests per second.")]
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 Key = Annotated[str, Field(min_length=1, max_length=255)]
@@ -28,6 +70,8 @@ class _In(BaseModel):
         """Refuse NUL and unpaired surrogates anywhere in a request: PostgreSQL cannot store
         them, and a 422 naming the field beats a failed write."""
         for name, value in self:
+            # First the nesting, iteratively: the walk below recurses.
+            check_json_shape(value, name, max_bytes=MAX_BODY_BYTES)
             where = _unstorable(value, name)
             if where is not None:
                 raise ValueError(f"{where}: contains a NUL character or an unpaired "
@@ -84,11 +128,11 @@ class Problem(BaseModel):
 
 
 class RetryIn(_In):
-    max_attempts: int = Field(5, ge=1, le=1000)
+    max_attempts: Attempts = 5
     backoff: Literal["exponential", "linear", "fixed"] = "exponential"
-    base: float = Field(1.0, ge=0, le=86400)
-    factor: float = Field(2.0, ge=1, le=100)
-    max_delay: float = Field(3600.0, ge=0, le=31 * 86400)
+    base: float = Field(1.0, ge=0, le=MAX_RETRY_BASE)
+    factor: float = Field(2.0, ge=1, le=MAX_RETRY_FACTOR)
+    max_delay: float = Field(3600.0, ge=0, le=MAX_RETRY_DELAY)
     jitter: Literal["full", "equal", "none"] = "full"
     non_retryable: list[Name] = Field(default_factory=list)
 
@@ -108,13 +152,13 @@ class _Work(_In):
 
     task: Name | None = Field(None, description="A Python task a worker knows.")
     target: HttpTargetIn | None = Field(None, description="An HTTP call instead of a task.")
-    payload: dict[str, Any] = Field(default_factory=dict,
-                                    description="The task's keyword arguments (JSON).")
+    payload: dict[str, Any] = Field(default_factory=dict, description=(
+        f"The task's keyword arguments (JSON, at most {MAX_PAYLOAD_BYTES} bytes)."))
     queue: Name | None = None
-    priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
+    priority: Priority | None = None
     retry: RetryIn | None = None
-    timeout: float | None = Field(None, gt=0, le=7 * 86400)
-    max_attempts: int | None = Field(None, ge=1, le=1000)
+    timeout: Timeout | None = None
+    max_attempts: Attempts | None = None
     correlation_id: Key | None = None
 
     @model_validator(mode="after")
@@ -128,8 +172,8 @@ class _Work(_In):
 
 
 class JobIn(_Work):
-    at: AwareDatetime | None = Field(None, description="When to run (with an offset).")
-    delay: float | None = Field(None, ge=0, le=10 * 366 * 86400,
+    at: Instant | None = Field(None, description="When to run (with an offset).")
+    delay: float | None = Field(None, ge=0, le=MAX_DELAY,
                                 description="Seconds from now, instead of at.")
     idempotency_key: Key | None = None
 
@@ -229,8 +273,8 @@ class ScheduleIn(_Work):
                                    "expression or iCalendar text.")
     name: Name | None = None
     misfire: Literal["skip", "run_once", "run_all"] = "skip"
-    misfire_grace: float = Field(60.0, ge=0, le=366 * 86400)
-    catchup_limit: int = Field(10, ge=1, le=10_000)
+    misfire_grace: float = Field(60.0, ge=0, le=MAX_MISFIRE_GRACE)
+    catchup_limit: int = Field(10, ge=1, le=MAX_CATCHUP)
     overlap: Literal["allow", "skip", "queue", "cancel_previous"] = "allow"
     paused: bool = False
 
@@ -243,13 +287,13 @@ class SchedulePatch(_In):
     target: HttpTargetIn | None = None
     name: Name | None = None
     queue: Name | None = None
-    priority: int | None = Field(None, ge=-1_000_000, le=1_000_000)
-    max_attempts: int | None = Field(None, ge=1, le=1000)
-    timeout: float | None = Field(None, gt=0, le=7 * 86400)
+    priority: Priority | None = None
+    max_attempts: Attempts | None = None
+    timeout: Timeout | None = None
     correlation_id: Key | None = None
     misfire: Literal["skip", "run_once", "run_all"] | None = None
-    misfire_grace: float | None = Field(None, ge=0, le=366 * 86400)
-    catchup_limit: int | None = Field(None, ge=1, le=10_000)
+    misfire_grace: float | None = Field(None, ge=0, le=MAX_MISFIRE_GRACE)
+    catchup_limit: int | None = Field(None, ge=1, le=MAX_CATCHUP)
     overlap: Literal["allow", "skip", "queue", "cancel_previous"] | None = None
 
 
@@ -301,7 +345,7 @@ class TickPage(BaseModel):
 class PreviewIn(_In):
     trigger: Trigger | str = Field(description=TRIGGER_DOC + " A bare string is a cron "
                                    "expression or iCalendar text.")
-    after: AwareDatetime | None = Field(None, description="Default: now.")
+    after: Instant | None = Field(None, description="Default: now.")
     count: int = Field(10, ge=1, le=1000)
 
 
@@ -421,17 +465,16 @@ class WorkflowPage(BaseModel):
 class TenantIn(_In):
     id: TenantId
     name: Name | None = None
-    max_pending_jobs: int | None = Field(None, ge=1, le=1_000_000_000)
-    max_active_schedules: int | None = Field(None, ge=1, le=1_000_000_000)
-    rate_limit: float | None = Field(None, gt=0, le=1_000_000,
-                                     description="API requests per second.")
+    max_pending_jobs: Quota | None = None
+    max_active_schedules: Quota | None = None
+    rate_limit: RateLimit | None = None
 
 
 class TenantPatch(_In):
     name: Name | None = None
-    max_pending_jobs: int | None = Field(None, ge=1, le=1_000_000_000)
-    max_active_schedules: int | None = Field(None, ge=1, le=1_000_000_000)
-    rate_limit: float | None = Field(None, gt=0, le=1_000_000)
+    max_pending_jobs: Quota | None = None
+    max_active_schedules: Quota | None = None
+    rate_limit: RateLimit | None = None
 
 
 class TenantOut(BaseModel):
@@ -497,7 +540,7 @@ class Health(BaseModel):
 
 
 class LockIn(_In):
-    ttl: float = Field(30.0, gt=0, le=86400, description="Seconds the grant lasts.")
+    ttl: float = Field(30.0, gt=0, le=MAX_LOCK_TTL, description="Seconds the grant lasts.")
     owner: Name | None = Field(None, description="Who holds it (default: generated); "
                                "needed again to renew and release.")
 
@@ -505,7 +548,7 @@ class LockIn(_In):
 class LeaseIn(_In):
     owner: Name
     token: int = Field(ge=1, le=2**62)
-    ttl: float = Field(30.0, gt=0, le=86400)
+    ttl: float = Field(30.0, gt=0, le=MAX_LOCK_TTL)
 
 
 class LeaseRef(_In):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from hora.api.auth import (
     new_key,
     retry_after_header,
 )
+from hora.api.guard import RequestGuard
 from hora.api.problems import ApiProblem
 from hora.api.schemas import (
     ApprovalIn,
@@ -87,6 +87,7 @@ from hora.app import Hora, JobRequest, check_public_task, check_text
 from hora.errors import InvalidPayload, NotFound
 from hora.http_target import TASK_NAME as HTTP_TASK
 from hora.http_target import new_secret, parse_target
+from hora.limits import MAX_BODY_BYTES, check_instant
 from hora.models import ApiKey, Job, Page, Tenant, Workflow
 from hora.observability import HTTP_DURATION, HTTP_REQUESTS, tracer
 from hora.render import iso_z, job_dict, schedule_dict, signal_dict, tick_dict, workflow_dict
@@ -99,10 +100,7 @@ from hora.triggers.spec import preview_to_json, trigger_from_spec
 
 log = logging.getLogger("hora.api")
 
-MAX_BODY = 1 << 20  # 1 MiB: a payload is a message, not a file
-#: NUL in a URL (decoded in the path, %00 in the query): no record can be named by it, and
-#: PostgreSQL refuses it in a query parameter.
-_UNSTORABLE_URL = re.compile(r"%00|\x00")
+MAX_BODY = MAX_BODY_BYTES  # 1 MiB: a payload is a message, not a file
 
 
 @dataclass(frozen=True)
@@ -211,7 +209,7 @@ async def _idempotency(request: Request,
     raw = await request.body()
     try:
         canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep: the body will say
         canonical = raw
     fingerprint = hashlib.sha256(
         request.method.encode() + b" " + request.url.path.encode() + b"\n" + canonical
@@ -533,7 +531,7 @@ def schedule_occurrences(schedule_id: str, request: Request, caller: Reader,
                          after: Annotated[datetime | None, Query()] = None) -> JSONResponse:
     view = _ctx(request).view(caller.tenant_id)
     s = view.get_schedule(schedule_id)
-    start = _aware(after, "after") or view.clock.now()
+    start = view.clock.now() if after is None else check_instant(after, "after")
     return JSONResponse(preview_to_json(view._trigger(s.trigger, s.id), start, count))
 
 
@@ -554,12 +552,6 @@ def preview_trigger(body: PreviewIn, request: Request, caller: Reader) -> JSONRe
     clock = _ctx(request).app.clock
     trigger = trigger_from_spec(_spec(body.trigger))
     return JSONResponse(preview_to_json(trigger, body.after or clock.now(), body.count))
-
-
-def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise InvalidPayload(f"{field}: give an offset (e.g. 2026-01-01T00:00:00Z)")
-    return value
 
 
 # workflows
@@ -895,22 +887,8 @@ def create_api(app: Hora, settings: ApiSettings | None = None) -> FastAPI:
         return Response(exc.body, status_code=exc.status, media_type="application/json",
                         headers={"Idempotent-Replayed": "true"})
 
-    @api.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[[Request], Any]) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return problems.problem(413, "too-large", f"request bodies are limited to "
-                                    f"{MAX_BODY} bytes", instance=request.url.path)
-        if _UNSTORABLE_URL.search(request.url.path + "?" + request.url.query):
-            return problems.problem(422, "invalid-request", "the URL contains a NUL character")
-        ctype = request.headers.get("content-type", "")
-        if (request.method in ("POST", "PUT", "PATCH") and length not in (None, "0")
-                and ctype.split(";")[0].strip().lower() not in ("application/json", "")
-                and not ctype.lower().split(";")[0].strip().endswith("+json")):
-            return problems.problem(415, "unsupported-media-type",
-                                    f"send JSON with Content-Type: application/json, not "
-                                    f"{ctype!r}", instance=request.url.path)
-        return await call_next(request)
+    # Added before observe: observe is the outer middleware, so refused requests are counted.
+    api.add_middleware(RequestGuard, max_body=MAX_BODY)
 
     @api.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Any]) -> Any:
