@@ -118,7 +118,7 @@ def serve(
 
 # -- keys -------------------------------------------------------------------------------------
 
-SCOPES = ("read", "write", "admin")
+SCOPES = ("read", "write", "approve", "admin")
 
 
 def _key_dict(k: ApiKey) -> dict[str, object]:

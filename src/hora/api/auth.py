@@ -25,9 +25,11 @@ from hora.store import Store
 KEY_PREFIX = "hora_"
 _ALPHABET = string.ascii_letters + string.digits
 CACHE_SECONDS = 5.0
-SCOPES = ("read", "write", "admin")
-#: What each scope also grants: admin can do anything, write can read.
-IMPLIED = {"admin": {"admin", "write", "read"}, "write": {"write", "read"}, "read": {"read"}}
+SCOPES = ("read", "write", "approve", "admin")
+#: What each scope also grants: admin can do anything, write can read, approve (deciding
+#: approval requests) can read but not write: write does not imply approve.
+IMPLIED = {"admin": {"admin", "write", "approve", "read"}, "write": {"write", "read"},
+           "approve": {"approve", "read"}, "read": {"read"}}
 
 
 def new_key() -> str:
