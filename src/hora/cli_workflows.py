@@ -9,7 +9,8 @@ your code: it reads and writes the store, and your workers advance the workflows
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich import box
@@ -32,6 +33,8 @@ from hora.cli import (
     say,
 )
 from hora.models import ApprovalRequest, HistoryEntry, Page, Signal, Workflow
+
+T = TypeVar("T")
 
 workflows_cli = typer.Typer(help="Durable workflows: start, list, show (with the full history), "
                             "signal, approve, reject, cancel, and the approvals inbox.",
@@ -173,30 +176,17 @@ def workflow_detail(w: Workflow, history: list[HistoryEntry], signals: list[Sign
     return Group(*parts)
 
 
-def _print_page(page: Page[Workflow], json_out: bool, what: str) -> None:
+def _print_page(page: Page[T], json_out: bool, what: str, as_dict: Callable[[T], Any],
+                table: Callable[[list[T]], Table]) -> None:
     if json_out:
-        print_json({"items": [render.workflow_dict(w) for w in page.items],
+        print_json({"items": [as_dict(item) for item in page.items],
                     "next_cursor": page.next_cursor})
         return
     c = console()
     if not page.items:
         c.print(f"no {what}")
         return
-    c.print(workflows_table(page.items))
-    if page.next_cursor:
-        c.print(f"more: pass --cursor {page.next_cursor}")
-
-
-def _print_approvals(page: Page[ApprovalRequest], json_out: bool, what: str) -> None:
-    if json_out:
-        print_json({"items": [render.approval_dict(a) for a in page.items],
-                    "next_cursor": page.next_cursor})
-        return
-    c = console()
-    if not page.items:
-        c.print(f"no {what}")
-        return
-    c.print(approvals_table(page.items))
+    c.print(table(page.items))
     if page.next_cursor:
         c.print(f"more: pass --cursor {page.next_cursor}")
 
@@ -262,7 +252,7 @@ def workflows_list(
         page = app.list_workflows(state=state or None, name=name,
                                   correlation_id=correlation_id, limit=check_limit(limit),
                                   cursor=cursor)
-    _print_page(page, json_out, "workflows")
+    _print_page(page, json_out, "workflows", render.workflow_dict, workflows_table)
 
 
 @workflows_cli.command("show")
@@ -352,5 +342,5 @@ def workflows_approvals(
     with open_app(database_url) as app:
         page = app.approvals(state=state or "pending", workflow_id=workflow_id,
                              limit=check_limit(limit), cursor=cursor)
-    _print_approvals(page, json_out, "pending approval requests" if not state
-                     else "approval requests")
+    _print_page(page, json_out, "pending approval requests" if not state
+                else "approval requests", render.approval_dict, approvals_table)

@@ -547,20 +547,30 @@ class _Run:
                                          deadline=deadline))
         raise _Suspend("sleep", name, deadline, seq)
 
-    async def wait_signal(self, seq: int, name: str,
-                          timeout: float | None,  # noqa: ASYNC109 - a durable deadline
-                          ) -> dict[str, Any] | None:
-        entry = self._entry(seq, "signal", name)
-        if entry is not None and entry.status == "done":
-            out = entry.output or {}
-            return None if out.get("timed_out") else dict(out)
+    async def _wait_at(self, seq: int, kind: str, name: str,
+                       timeout: float | None,  # noqa: ASYNC109 - a durable deadline
+                       ) -> tuple[HistoryEntry | None, datetime | None, datetime]:
+        """Where a wait stands: its journal entry (None when it begins now), its deadline
+        (the entry's, or now + ``timeout``) and now. An unfinished wait first journals what
+        it may depend on."""
+        entry = self._entry(seq, kind, name)
         now = self.clock.now()
+        if entry is not None and entry.status == "done":
+            return entry, entry.deadline, now
         if entry is not None:
             deadline = entry.deadline
         else:
             deadline = None if timeout is None else now + timedelta(seconds=timeout)
         if self.pending:
             await self._record()
+        return entry, deadline, now
+
+    async def wait_signal(self, seq: int, name: str,
+                          timeout: float | None,  # noqa: ASYNC109 - a durable deadline
+                          ) -> dict[str, Any] | None:
+        entry, deadline, now = await self._wait_at(seq, "signal", name, timeout)
+        if entry is not None and entry.status == "done":
+            return _waited(entry)
         taking = self._new(seq, "signal", name, status="done", deadline=deadline,
                            started_at=entry.started_at if entry else None)
         signal = await asyncio.to_thread(self.store.consume_signal, taking, owner=self.owner)
@@ -584,17 +594,9 @@ class _Run:
                             ) -> dict[str, Any] | None:
         """The request at this position (made now, or found), then its outcome: the
         decision, None once expired, or an end of the run while it is pending."""
-        entry = self._entry(seq, "approval", name)
+        entry, deadline, now = await self._wait_at(seq, "approval", name, timeout)
         if entry is not None and entry.status == "done":
-            out = entry.output or {}
-            return None if out.get("timed_out") else dict(out)
-        now = self.clock.now()
-        if entry is not None:
-            deadline = entry.deadline
-        else:
-            deadline = None if timeout is None else now + timedelta(seconds=timeout)
-        if self.pending:
-            await self._record()
+            return _waited(entry)
         proposal = ApprovalRequest(
             id=new_id(), tenant_id=self.wf.tenant_id, workflow_id=self.wf.id,
             workflow_name=self.wf.name, seq=seq, name=name, approvers=approvers,
@@ -1106,6 +1108,8 @@ class WorkflowMixin:
                                                limit=1).items
             if latest and latest[0].state == wanted:
                 return latest[0]
+            if latest and not wf.is_final:
+                raise _approval_conflict(latest[0], wanted)
         if wf.is_final:
             from hora.store.common import workflow_is_final
 
@@ -1127,6 +1131,12 @@ class WorkflowMixin:
             resume=self._workflow_job(wf, key=f"cancel:{new_id()}"))
         self._notify_workers(self.clock.now())
         return stored
+
+
+def _waited(entry: HistoryEntry) -> dict[str, Any] | None:
+    """What a finished wait handed its workflow: the journaled outcome, None on timeout."""
+    out = entry.output or {}
+    return None if out.get("timed_out") else dict(out)
 
 
 def _earlier_attempt(holder: str | None, owner: str) -> bool:
