@@ -1042,7 +1042,7 @@ class WorkflowMixin:
         try:
             return None, self.get_workflow(request).id
         except NotFound:
-            raise NotFound(f"no approval request or workflow {request}") from None
+            raise NotFound(f"approval request or workflow {request} not found") from None
 
     def decide_approval(self, approval_id: str | None, approved: bool, *, actor: str,
                         comment: str | None = None, name: str | None = None,

@@ -198,7 +198,7 @@ def test_deciding_by_workflow_id_needs_one_pending_request(app: Hora) -> None:
     assert app.get_workflow("w").result == [True, False]
     with pytest.raises(TransitionConflict, match="workflow w is completed"):
         app.approve("w", actor="ann")
-    with pytest.raises(NotFound, match="no approval request or workflow nope"):
+    with pytest.raises(NotFound, match="approval request or workflow nope not found"):
         app.approve("nope", actor="ann")
     # Another tenant sees neither the requests nor the workflow.
     other = app.for_tenant("other")
