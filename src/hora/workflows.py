@@ -594,6 +594,16 @@ class _Run:
                             ) -> dict[str, Any] | None:
         """The request at this position (made now, or found), then its outcome: the
         decision, None once expired, or an end of the run while it is pending."""
+        legacy = self.journal.get(seq)
+        if legacy is not None and legacy.kind == "signal" and legacy.name == name:
+            # Journaled before approvals were requests: replayed (or awaited) as the signal
+            # {"approved": bool} it was, so a workflow running across the upgrade goes on.
+            got = await self.wait_signal(seq, name, timeout)
+            if got is None:
+                return None
+            payload = got.get("payload") or {}
+            return {"approved": bool(payload.get("approved")), "actor": got.get("actor"),
+                    "comment": got.get("comment")}
         entry, deadline, now = await self._wait_at(seq, "approval", name, timeout)
         if entry is not None and entry.status == "done":
             return _waited(entry)
@@ -662,7 +672,12 @@ class _Run:
     async def gather(self, calls: Sequence[Awaitable[Any]]) -> list[Any]:
         tasks = [asyncio.ensure_future(c) for c in calls]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            # Each branch goes on until it finishes or waits (a timer, a retry, a child, an
+            # approval request): one branch's wait must not cut another short (its request
+            # unmade, its step run again next time). A real error stops the others at once.
+            running = set(tasks)
+            while running and not any(_failed(t) for t in tasks):
+                _, running = await asyncio.wait(running, return_when=asyncio.FIRST_EXCEPTION)
         finally:
             pending = [t for t in tasks if not t.done()]
             for t in pending:
@@ -1131,6 +1146,14 @@ class WorkflowMixin:
             resume=self._workflow_job(wf, key=f"cancel:{new_id()}"))
         self._notify_workers(self.clock.now())
         return stored
+
+
+def _failed(task: asyncio.Future[Any]) -> bool:
+    """Whether a gathered call ended in an error (not in a wait, which ends the run later)."""
+    if not task.done() or task.cancelled():
+        return False
+    error = task.exception()
+    return error is not None and not isinstance(error, _Suspend)
 
 
 def _waited(entry: HistoryEntry) -> dict[str, Any] | None:

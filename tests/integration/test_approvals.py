@@ -5,6 +5,7 @@ approval as its second stage)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from hora import Conflict, FakeClock, Hora, TransitionConflict
 from hora.errors import NotAllowed, NotFound
-from hora.models import ApprovalRequest
+from hora.models import ApprovalRequest, HistoryEntry
 from hora.testing import run_until_idle
 from hora.workflows import WorkflowContext
 
@@ -207,3 +208,24 @@ def test_deciding_by_workflow_id_needs_one_pending_request(app: Hora) -> None:
     with pytest.raises(NotFound):
         other.get_approval(legal.id)
     assert other.approvals(state=None).items == []
+
+
+def test_a_decision_journaled_before_requests_existed_still_replays(flows: Hora) -> None:
+    """A workflow that passed its approval as a signal (before this release) and sleeps
+    across the upgrade: its replay takes the journaled signal, not a NondeterminismError."""
+    app = flows
+    app.start_workflow("expense", {"amount": 3}, workflow_id="old-1")
+    store, tenant = app.store, app.tenant_id
+    held = store.acquire_workflow("old-1", tenant_id=tenant, owner="legacy", now=T0,
+                                  until=T0 + timedelta(minutes=1))
+    assert held is not None
+    store.record_history([HistoryEntry(
+        tenant_id=tenant, workflow_id="old-1", seq=1, kind="signal", name="manager",
+        input=None, output={"payload": {"approved": True}, "actor": "old-timer",
+                            "comment": "fine", "signal_id": "s-1"},
+        error=None, status="done", attempts=0, started_at=T0, finished_at=T0,
+        deadline=None)], owner="legacy")
+    store.finish_run(replace(held, state="waiting", updated_at=T0), owner="legacy")
+    run(app)
+    assert app.get_workflow("old-1").result == "approved by old-timer"
+    assert app.approvals(workflow_id="old-1", state=None).items == []
