@@ -148,3 +148,39 @@ def test_a_cancelled_or_finished_workflow_cancels_its_pending_requests(store: St
     store.finish_run(replace(other, state="failed", finished_at=now, updated_at=now),
                      owner="run-1")
     assert store.get_approval(left.id, tenant_id="acme").state == "cancelled"
+
+
+def test_concurrent_decisions_move_the_request_once(store: Store, database_url: str) -> None:
+    """Eight deciders at once, half approving, half rejecting, each on its own connection:
+    one decision is stored, every caller sees that one, one resume job is enqueued."""
+    import threading
+
+    from hora.store import open_store
+
+    wf = started(store)
+    req = opened(store, wf)
+    before = len(jobs_of(store))
+    seen: list[ApprovalRequest] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def decide_one(n: int) -> None:
+        own = open_store(database_url, migrate=False)
+        try:
+            barrier.wait()
+            seen.append(decide(own, req, "approved" if n % 2 else "rejected", actor=f"a{n}"))
+        except BaseException as e:
+            errors.append(e)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=decide_one, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert len(seen) == 8 and len({(a.state, a.decided_by) for a in seen}) == 1
+    assert seen[0].state in ("approved", "rejected")
+    assert store.get_approval(req.id, tenant_id="acme") == seen[0]
+    assert len(jobs_of(store)) == before + 1
