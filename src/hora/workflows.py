@@ -4,7 +4,7 @@
     async def invoice(ctx: WorkflowContext, invoice_id: str) -> str:
         charge = await ctx.step(charge_card, invoice_id)       # journaled; retried by policy
         ctx.on_rollback(refund, invoice_id)                     # compensation, run in reverse
-        decision = await ctx.wait_for_signal("approval", timeout=timedelta(days=3))
+        decision = await ctx.wait_for_approval(timeout=timedelta(days=3))  # a request
         await ctx.sleep(timedelta(hours=24))                    # durable timer: no worker held
         await ctx.step(send_receipt, invoice_id)
         return "done"
@@ -14,10 +14,10 @@ workflow runs inside a job of the internal task ``hora.workflow``. Every call it
 through ``ctx`` gets a position ``seq`` and leaves a journal row (``HistoryEntry``) with its
 outcome. A run after a crash, a timer or a signal re-executes the function from the top;
 each call whose row exists returns the recorded outcome instead of running again, so the
-function fast-forwards to where it stopped and carries on. Waiting (a timer, a signal, a
-child) ends the run: the workflow's row says what it waits for, and a job scheduled for the
-deadline (or enqueued by the signal) starts the next run — a workflow sleeping for 30 days
-costs one row and one scheduled job, no worker.
+function fast-forwards to where it stopped and carries on. Waiting (a timer, a signal, an
+approval request, a child) ends the run: the workflow's row says what it waits for, and a
+job scheduled for the deadline (or enqueued by the signal or the decision) starts the next
+run — a workflow sleeping for 30 days costs one row and one scheduled job, no worker.
 
 The function must be deterministic given its journal: the same calls in the same order.
 Anything that varies between runs (time, randomness, ids, I/O) goes through ``ctx`` or a
