@@ -126,11 +126,17 @@ def test_the_approve_scope_decides_and_reads_but_does_not_write(wf_api: Api) -> 
                      f"/v1/approvals/{request['id']}/reject", "/v1/workflows/o-1/approve"):
             assert_problem(other.post(path, json={}), 403, "forbidden", says="'approve'")
     assert reader.get(f"/v1/approvals/{request['id']}").json()["state"] == "pending"
-    # The old free-text actor is not trusted: ignored, the key's name is recorded.
-    r = approver.post("/v1/workflows/o-1/approve", json={"actor": "the CEO", "comment": "go"})
+    # The old free-text actor is not trusted: ignored, the key's name is recorded; an
+    # Idempotency-Key works for an approve-only key as on any POST (its retry replays).
+    keyed = {"Idempotency-Key": f"decide-{request['id']}"}
+    r = approver.post("/v1/workflows/o-1/approve", json={"actor": "the CEO", "comment": "go"},
+                      headers=keyed)
     assert r.status_code == 200, r.text
     assert (r.json()["id"], r.json()["decided_by"], r.json()["comment"]) == (
         request["id"], "manager-a", "go")
+    retry = approver.post("/v1/workflows/o-1/approve",
+                          json={"actor": "the CEO", "comment": "go"}, headers=keyed)
+    assert retry.headers.get("idempotent-replayed") == "true" and retry.json() == r.json()
     wait_for_condition(lambda: writer.get("/v1/workflows/o-1").json()["wait_name"] == "ship",
                        timeout=30, message="o-1 waiting for ship")
 
@@ -194,3 +200,20 @@ def test_bad_approval_requests_are_422_or_404(api: Api) -> None:
     # No worker here knows the workflow: it has no request, which a decision says.
     assert_problem(c.post("/v1/workflows/w1/approve", json={}), 409, "conflict",
                    says="no pending approval request")
+
+
+def test_decision_routes_check_the_approve_scope_before_claiming_a_key() -> None:
+    """As every POST route: the scope dependency comes first, then the Idempotency-Key claim
+    (which any key may make), so a key without the scope never claims nor replays."""
+    from fastapi.routing import APIRoute
+
+    from hora.api.server import _idempotency, router
+
+    decisions = [r for r in router.routes if isinstance(r, APIRoute)
+                 and r.path.endswith(("/approve", "/reject"))]
+    assert len(decisions) == 4
+    for r in decisions:
+        calls = [d.call for d in r.dependant.dependencies]
+        assert _idempotency in calls, r.path
+        first = calls[0]
+        assert getattr(first, "__qualname__", "") == "_need.<locals>.check", r.path

@@ -200,12 +200,15 @@ Writer = Annotated[Caller, Depends(_need("write"))]
 Admin = Annotated[Caller, Depends(_need("admin"))]
 
 
-async def _idempotency(request: Request, caller: Writer) -> str | None:
+async def _idempotency(request: Request,
+                       caller: Annotated[Caller, Depends(_caller)]) -> str | None:
     """Claim the request's ``Idempotency-Key`` (IETF httpapi draft semantics), or replay.
 
     A first request runs and its response is kept for ``idempotency_ttl``; a retry with the
     same key and body gets that response again (``Idempotent-Replayed: true``); the same key
-    with another body is 422; a retry while the first is still running is 409.
+    with another body is 422; a retry while the first is still running is 409. Any key may
+    claim one: the route's own scope (declared before this) was checked already, so an
+    approve-only key's decisions are retry-safe too.
     """
     key = request.headers.get("idempotency-key")
     if key is None:
@@ -632,7 +635,7 @@ class _Decider:
     actor: str
 
 
-def _decider(request: Request, caller: Annotated[Caller, Depends(_need("approve"))],
+def _decider(request: Request, caller: Annotated[Caller, Depends(_caller)],
              cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
              ) -> _Decider:
     # _caller resolved this key a moment ago: the keyring answers from its cache.
@@ -643,6 +646,9 @@ def _decider(request: Request, caller: Annotated[Caller, Depends(_need("approve"
     return _Decider(caller.tenant_id, record.id, record.name or f"key:{record.id}")
 
 
+#: A route taking a Decider declares ``Approver`` first: the scope is checked before
+#: anything else (the Idempotency-Key claim included).
+Approver = Annotated[Caller, Depends(_need("approve"))]
 Decider = Annotated[_Decider, Depends(_decider)]
 ApprovalId = Annotated[str, Path(min_length=1, max_length=200,
                                  description="Approval request id.")]
@@ -654,7 +660,7 @@ def _decide(request: Request, who: _Decider, approved: bool, *, approval_id: str
     found = _ctx(request).view(who.tenant_id).decide_approval(
         approval_id, approved, workflow_id=workflow_id, name=name, comment=comment,
         actor=who.actor, actor_key=who.key_id)
-    return JSONResponse(approval_dict(found))
+    return _reply(request, approval_dict(found))
 
 
 @router.post("/workflows/{workflow_id}/approve", response_model=ApprovalOut,
@@ -662,7 +668,7 @@ def _decide(request: Request, who: _Decider, approved: bool, *, approval_id: str
              summary="Approve the workflow's single pending approval request (of name); "
                      "naming the request (/v1/approvals/{id}/approve) is safer")
 def approve_workflow(workflow_id: WorkflowId, body: ApprovalIn, request: Request,
-                     who: Decider) -> JSONResponse:
+                     caller: Approver, idem: IdemKey, who: Decider) -> JSONResponse:
     return _decide(request, who, True, workflow_id=workflow_id, comment=body.comment,
                    name=body.name)
 
@@ -671,7 +677,7 @@ def approve_workflow(workflow_id: WorkflowId, body: ApprovalIn, request: Request
              tags=["approvals"],
              summary="Reject the workflow's single pending approval request (of name)")
 def reject_workflow(workflow_id: WorkflowId, body: ApprovalIn, request: Request,
-                    who: Decider) -> JSONResponse:
+                    caller: Approver, idem: IdemKey, who: Decider) -> JSONResponse:
     return _decide(request, who, False, workflow_id=workflow_id, comment=body.comment,
                    name=body.name)
 
@@ -713,8 +719,9 @@ def get_approval(approval_id: ApprovalId, request: Request, caller: Reader) -> J
              tags=["approvals"],
              summary="Approve the request, once: the same decision again answers the same "
                      "record; a reject after it is 409")
-def approve_request(approval_id: ApprovalId, request: Request, who: Decider,
-                    body: DecisionIn | None = None) -> JSONResponse:
+def approve_request(approval_id: ApprovalId, request: Request, caller: Approver,
+                    idem: IdemKey, who: Decider, body: DecisionIn | None = None
+                    ) -> JSONResponse:
     return _decide(request, who, True, approval_id=approval_id,
                    comment=None if body is None else body.comment)
 
@@ -723,8 +730,9 @@ def approve_request(approval_id: ApprovalId, request: Request, who: Decider,
              tags=["approvals"],
              summary="Reject the request, once: the same decision again answers the same "
                      "record; an approve after it is 409")
-def reject_request(approval_id: ApprovalId, request: Request, who: Decider,
-                   body: DecisionIn | None = None) -> JSONResponse:
+def reject_request(approval_id: ApprovalId, request: Request, caller: Approver,
+                   idem: IdemKey, who: Decider, body: DecisionIn | None = None
+                   ) -> JSONResponse:
     return _decide(request, who, False, approval_id=approval_id,
                    comment=None if body is None else body.comment)
 
