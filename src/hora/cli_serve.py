@@ -118,7 +118,7 @@ def serve(
 
 # -- keys -------------------------------------------------------------------------------------
 
-SCOPES = ("read", "write", "approve", "admin")
+SCOPES = ("read", "write", "admin")
 
 
 def _key_dict(k: ApiKey) -> dict[str, object]:
