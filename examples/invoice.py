@@ -62,7 +62,9 @@ def create_app(database_url: str, clock: FakeClock | None = None) -> tuple[Hora,
     async def invoice(ctx: WorkflowContext, invoice_id: str, amount: int) -> str:
         charge = await ctx.step(charge_card, invoice_id, amount)
         if not charge.ok:
-            decision = await ctx.wait_for_approval(timeout=timedelta(days=3))
+            decision = await ctx.wait_for_approval(
+                timeout=timedelta(days=3),
+                context={"invoice_id": invoice_id, "amount": amount, "reason": charge.reason})
             if decision is None:
                 await ctx.step(escalate, invoice_id)
                 return "escalated"

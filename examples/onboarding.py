@@ -2,10 +2,11 @@
 
 Welcome email now; the product tour 24 hours later; a follow-up call 7 days after that,
 moved to the next working day (no weekends, no public holidays of the user's country) at
-10:00 in the user's time zone; the call waits for a person's approval (2 days at most). One
-correlation id runs through every job, step and signal.
+10:00 in the user's time zone; the call waits for a person's approval (2 days at most): an
+approval request in the inbox, showing the user and the call's time. One correlation id runs
+through every job and step.
 
-    python -m examples.onboarding        # runs it on a fake clock: 8 days in milliseconds
+    python -m examples.onboarding        # runs it on a fake clock: 9 days in milliseconds
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ def create_app(database_url: str, clock: FakeClock | None = None) -> tuple[Hora,
         await ctx.step(send_product_tour, user_id)
         call_at = follow_up_call_at(ctx.now(), country=country, timezone=timezone)
         await ctx.sleep_until(call_at)
-        decision = await ctx.wait_for_approval("call-approval", timeout=timedelta(days=2))
+        decision = await ctx.wait_for_approval(
+            "call-approval", timeout=timedelta(days=2),
+            context={"user_id": user_id, "email": email, "call_at": call_at.isoformat()})
         if decision is None or not decision.approved:
             reason = "no decision within 2 days" if decision is None else (
                 f"declined by {decision.actor}: {decision.comment}")
@@ -94,9 +97,11 @@ def main() -> None:  # pragma: no cover - a demo
         app, outbox = create_app(f"sqlite:///{tmp}/onboarding.db", clock)
         app.start_workflow("onboarding", {"user_id": "u-42", "email": "ada@example.com"},
                            workflow_id="onboarding-u-42", correlation_id="user-42")
-        asyncio.run(arun_until_idle(app, until=clock.now() + timedelta(days=8, hours=1)))
-        app.approve("onboarding-u-42", actor="sam@crm", comment="good fit",
-                    name="call-approval")
+        # Until the call's day (Christmas moved it to the 26th), when the request is made.
+        asyncio.run(arun_until_idle(app, until=datetime(2030, 12, 26, 16, tzinfo=UTC)))
+        (request,) = app.approvals().items  # the inbox: the call waiting for a decision
+        print("deciding", request.id, request.context)
+        app.approve(request.id, actor="sam@crm", comment="good fit")
         asyncio.run(arun_until_idle(app))
         for item in outbox.sent:
             print(item)

@@ -9,7 +9,8 @@ your code: it reads and writes the store, and your workers advance the workflows
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich import box
@@ -32,7 +33,9 @@ from hora.cli import (
     say,
 )
 from hora.limits import MAX_JSON_DEPTH
-from hora.models import HistoryEntry, Page, Signal, Workflow
+from hora.models import ApprovalRequest, HistoryEntry, Page, Signal, Workflow
+
+T = TypeVar("T")
 
 workflows_cli = typer.Typer(help="Durable workflows: start, list, show (with the full history), "
                             "signal, approve, reject, cancel, and the approvals inbox.",
@@ -40,10 +43,13 @@ workflows_cli = typer.Typer(help="Durable workflows: start, list, show (with the
 cli.add_typer(workflows_cli, name="workflows")
 
 WorkflowId = Annotated[str, typer.Argument(help="Workflow id.")]
+RequestId = Annotated[str, typer.Argument(
+    help="Approval request id (from `hora workflows approvals`), or a workflow id: its "
+    "single pending request.")]
 Actor = Annotated[str, typer.Option("--actor", help="Who decides (kept for the audit trail).")]
 Comment = Annotated[str | None, typer.Option("--comment", help="Why (kept with the decision).")]
-ApprovalName = Annotated[str, typer.Option(
-    "--name", help="The signal the workflow waits for.")]
+ApprovalName = Annotated[str | None, typer.Option(
+    "--name", help="By workflow id: only its requests of this name.")]
 
 
 def parse_json_value(text: str, option: str) -> Any:
@@ -73,6 +79,8 @@ def waiting_for(w: Workflow) -> str:
     until = f" until {render.when(w.wait_until)}" if w.wait_until else ""
     if w.wait_kind == "signal":
         return f"signal {w.wait_name!r}{until}"
+    if w.wait_kind == "approval":
+        return f"approval {w.wait_name!r}{until}"
     if w.wait_kind == "child":
         return f"child workflow {w.wait_name}"
     return f"{w.wait_name or 'timer'}{until}"
@@ -94,18 +102,22 @@ def workflows_table(items: list[Workflow], *, title: str | None = None) -> Table
     return table
 
 
-def approvals_table(items: list[Workflow]) -> Table:
+def approvals_table(items: list[ApprovalRequest]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("id", overflow="fold", min_width=12)
+    table.add_column("request id", overflow="fold", min_width=12)
+    table.add_column("workflow", overflow="fold")
     table.add_column("name", overflow="fold")
-    table.add_column("waits for", overflow="fold")
-    table.add_column("until (UTC)", no_wrap=True)
-    table.add_column("args", overflow="fold")
-    table.add_column("since (UTC)", no_wrap=True)
-    for w in items:
-        table.add_row(Text(w.id), Text(w.name), Text(w.wait_name or ""),
-                      render.when(w.wait_until) or "no deadline", Text(_compact(w.args)),
-                      render.when(w.updated_at))
+    table.add_column("state", no_wrap=True)
+    table.add_column("context", overflow="fold")
+    table.add_column("deadline (UTC)", no_wrap=True)
+    table.add_column("requested (UTC)", no_wrap=True)
+    for a in items:
+        state = render.state_text(a.state)
+        if a.decided_by:
+            state.append(f" by {a.decided_by}", style="dim")
+        table.add_row(Text(a.id), Text(f"{a.workflow_id} ({a.workflow_name})"), Text(a.name),
+                      state, Text("" if a.context is None else _compact(a.context)),
+                      render.when(a.deadline) or "no deadline", render.when(a.created_at))
     return table
 
 
@@ -167,17 +179,17 @@ def workflow_detail(w: Workflow, history: list[HistoryEntry], signals: list[Sign
     return Group(*parts)
 
 
-def _print_page(page: Page[Workflow], json_out: bool, what: str, *,
-                inbox: bool = False) -> None:
+def _print_page(page: Page[T], json_out: bool, what: str, as_dict: Callable[[T], Any],
+                table: Callable[[list[T]], Table]) -> None:
     if json_out:
-        print_json({"items": [render.workflow_dict(w) for w in page.items],
+        print_json({"items": [as_dict(item) for item in page.items],
                     "next_cursor": page.next_cursor})
         return
     c = console()
     if not page.items:
         c.print(f"no {what}")
         return
-    c.print(approvals_table(page.items) if inbox else workflows_table(page.items))
+    c.print(table(page.items))
     if page.next_cursor:
         c.print(f"more: pass --cursor {page.next_cursor}")
 
@@ -194,6 +206,14 @@ def _print_signal(s: Signal, json_out: bool, message: str) -> None:
         print_json(render.signal_dict(s))
     else:
         say(message)
+
+
+def _print_decision(a: ApprovalRequest, json_out: bool) -> None:
+    if json_out:
+        print_json(render.approval_dict(a))
+    else:
+        say(f"{a.state} approval request {a.id} ({a.name!r} of workflow {a.workflow_id}) "
+            f"as {a.decided_by}")
 
 
 @workflows_cli.command("start")
@@ -235,7 +255,7 @@ def workflows_list(
         page = app.list_workflows(state=state or None, name=name,
                                   correlation_id=correlation_id, limit=check_limit(limit),
                                   cursor=cursor)
-    _print_page(page, json_out, "workflows")
+    _print_page(page, json_out, "workflows", render.workflow_dict, workflows_table)
 
 
 @workflows_cli.command("show")
@@ -273,24 +293,25 @@ def workflows_signal(
 
 @workflows_cli.command("approve")
 @handled
-def workflows_approve(workflow_id: WorkflowId, actor: Actor, comment: Comment = None,
-                      name: ApprovalName = "approval", database_url: DatabaseUrl = None,
+def workflows_approve(request: RequestId, actor: Actor, comment: Comment = None,
+                      name: ApprovalName = None, database_url: DatabaseUrl = None,
                       json_out: JsonOut = False) -> None:
-    """Approve: the workflow's wait_for_approval gets approved=True, with actor and comment."""
+    """Approve an approval request: its wait_for_approval gets approved=True, with actor and
+    comment. Approving it again is the same decision; rejecting it after is refused."""
     with open_app(database_url) as app:
-        s = app.approve(workflow_id, actor=actor, comment=comment, name=name)
-    _print_signal(s, json_out, f"approved workflow {workflow_id} as {actor}")
+        decided = app.approve(request, actor=actor, comment=comment, name=name)
+    _print_decision(decided, json_out)
 
 
 @workflows_cli.command("reject")
 @handled
-def workflows_reject(workflow_id: WorkflowId, actor: Actor, comment: Comment = None,
-                     name: ApprovalName = "approval", database_url: DatabaseUrl = None,
+def workflows_reject(request: RequestId, actor: Actor, comment: Comment = None,
+                     name: ApprovalName = None, database_url: DatabaseUrl = None,
                      json_out: JsonOut = False) -> None:
-    """Reject: the workflow's wait_for_approval gets approved=False, with actor and comment."""
+    """Reject an approval request: its wait_for_approval gets approved=False."""
     with open_app(database_url) as app:
-        s = app.reject(workflow_id, actor=actor, comment=comment, name=name)
-    _print_signal(s, json_out, f"rejected workflow {workflow_id} as {actor}")
+        decided = app.reject(request, actor=actor, comment=comment, name=name)
+    _print_decision(decided, json_out)
 
 
 @workflows_cli.command("cancel")
@@ -310,9 +331,19 @@ def workflows_cancel(
 
 @workflows_cli.command("approvals")
 @handled
-def workflows_approvals(limit: Limit = 50, cursor: Cursor = None,
-                        database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
-    """The inbox: workflows waiting for a signal (an approval, most often), newest first."""
+def workflows_approvals(
+    state: Annotated[list[str] | None, typer.Option(
+        "--state", "-s", help="Requests in this state (repeat for several) "
+        "[default: pending].")] = None,
+    workflow_id: Annotated[str | None, typer.Option(
+        "--workflow", help="Only this workflow's requests.")] = None,
+    limit: Limit = 50, cursor: Cursor = None, database_url: DatabaseUrl = None,
+    json_out: JsonOut = False,
+) -> None:
+    """The inbox: approval requests (pending ones unless --state), newest first, with their
+    workflow, context and deadline. Decide one with `approve`/`reject` and its id."""
     with open_app(database_url) as app:
-        page = app.approvals(limit=check_limit(limit), cursor=cursor)
-    _print_page(page, json_out, "workflows waiting for a signal", inbox=True)
+        page = app.approvals(state=state or "pending", workflow_id=workflow_id,
+                             limit=check_limit(limit), cursor=cursor)
+    _print_page(page, json_out, "pending approval requests" if not state
+                else "approval requests", render.approval_dict, approvals_table)

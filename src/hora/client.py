@@ -55,6 +55,7 @@ from hora.errors import (
 )
 from hora.http_target import parse_retry_after
 from hora.models import (
+    ApprovalRequest,
     Attempt,
     ErrorInfo,
     HistoryEntry,
@@ -462,8 +463,15 @@ class _Requests:
                     correlation_id=correlation_id, limit=limit, cursor=cursor)
 
     @staticmethod
-    def approvals(limit: int, cursor: str | None) -> _Call[Page[Workflow]]:
-        return _get("/v1/approvals", _workflow_page, limit=limit, cursor=cursor)
+    def approvals(state: str | Sequence[str] | None, workflow_id: str | None, limit: int,
+                  cursor: str | None) -> _Call[Page[ApprovalRequest]]:
+        states = [] if state is None else [state] if isinstance(state, str) else list(state)
+        return _get("/v1/approvals", _approval_page, state=states, workflow_id=workflow_id,
+                    limit=limit, cursor=cursor)
+
+    @staticmethod
+    def get_approval(approval_id: str) -> _Call[ApprovalRequest]:
+        return _get(f"/v1/approvals/{_name(approval_id, 'approval id')}", _approval)
 
     @staticmethod
     def signal_workflow(workflow_id: str, name: str, payload: Any, actor: str | None,
@@ -474,11 +482,16 @@ class _Requests:
         return _post(path, _signal, body)
 
     @staticmethod
-    def decide(workflow_id: str, decision: Literal["approve", "reject"], actor: str,
-               comment: str | None, name: str) -> _Call[Signal]:
-        body = {"actor": actor, "name": name, **_options({"comment": comment})}
-        return _post(f"/v1/workflows/{_name(workflow_id, 'workflow id')}/{decision}", _signal,
-                     body)
+    def decide(approval_id: str, decision: Literal["approve", "reject"],
+               comment: str | None) -> _Call[ApprovalRequest]:
+        return _post(f"/v1/approvals/{_name(approval_id, 'approval id')}/{decision}",
+                     _approval, _options({"comment": comment}))
+
+    @staticmethod
+    def decide_workflow(workflow_id: str, decision: Literal["approve", "reject"],
+                        comment: str | None, name: str | None) -> _Call[ApprovalRequest]:
+        return _post(f"/v1/workflows/{_name(workflow_id, 'workflow id')}/{decision}",
+                     _approval, _options({"comment": comment, "name": name}))
 
     @staticmethod
     def cancel_workflow(workflow_id: str, reason: str) -> _Call[Workflow]:
@@ -647,6 +660,22 @@ def _signal(d: Mapping[str, Any]) -> Signal:
                   consumed_seq=d.get("consumed_seq"))
 
 
+def _approval(d: Mapping[str, Any]) -> ApprovalRequest:
+    approvers = d.get("approvers")
+    return ApprovalRequest(
+        id=d["id"], tenant_id=d["tenant_id"], workflow_id=d["workflow_id"],
+        workflow_name=d["workflow_name"], seq=d["seq"], name=d["name"],
+        approvers=None if approvers is None else tuple(approvers), context=d.get("context"),
+        state=d["state"], deadline=_at_or_none(d.get("deadline")),
+        created_at=_at(d["created_at"]), decided_by=d.get("decided_by"),
+        decided_by_key=d.get("decided_by_key"), comment=d.get("comment"),
+        decided_at=_at_or_none(d.get("decided_at")))
+
+
+def _approval_page(d: Any) -> Page[ApprovalRequest]:
+    return Page([_approval(a) for a in d["items"]], d.get("next_cursor"))
+
+
 def _workflow_history(d: Any) -> list[HistoryEntry]:
     return [_history_entry(d["tenant_id"], d["id"], h) for h in d["history"]]
 
@@ -735,7 +764,8 @@ def _retry_after(response: httpx.Response) -> float | None:
     return parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
 
 
-_TRANSITION = re.compile(r"^(?:job|workflow) (\S+) is (\S+), expected (.+)$")
+_TRANSITION = re.compile(r"^(?:job|workflow|approval) (\S+) is (\S+), expected ([^(]+?)"
+                         r"(?: \(.*\))?$")
 _IDEMPOTENCY = re.compile(r"^idempotency key (.+?) was already used for job (\S+) ")
 
 
@@ -1067,9 +1097,14 @@ class Client:
         """Newest first; pass ``next_cursor`` back for the next page."""
         return self._send(_Requests.list_workflows(state, name, correlation_id, limit, cursor))
 
-    def approvals(self, *, limit: int = 50, cursor: str | None = None) -> Page[Workflow]:
-        """The inbox: workflows waiting for a signal (``wait_name``) until ``wait_until``."""
-        return self._send(_Requests.approvals(limit, cursor))
+    def approvals(self, *, state: str | Sequence[str] | None = None,
+                  workflow_id: str | None = None, limit: int = 50,
+                  cursor: str | None = None) -> Page[ApprovalRequest]:
+        """The inbox: approval requests (pending unless ``state``), newest first."""
+        return self._send(_Requests.approvals(state, workflow_id, limit, cursor))
+
+    def get_approval(self, approval_id: str) -> ApprovalRequest:
+        return self._send(_Requests.get_approval(approval_id))
 
     def signal_workflow(self, workflow_id: str, name: str, payload: Any = None, *,
                         actor: str | None = None, comment: str | None = None) -> Signal:
@@ -1077,13 +1112,27 @@ class Client:
         return self._send(_Requests.signal_workflow(workflow_id, name, payload, actor,
                                                     comment))
 
-    def approve(self, workflow_id: str, *, actor: str, comment: str | None = None,
-                name: str = "approval") -> Signal:
-        return self._send(_Requests.decide(workflow_id, "approve", actor, comment, name))
+    def approve(self, request: str, *, comment: str | None = None,
+                name: str | None = None) -> ApprovalRequest:
+        """Approve an approval request, as this client's API key (the server records the
+        key's name as the actor). Approving again is the same decision; a reject after it is
+        ``TransitionConflict``. ``request`` is the request's id, or a workflow id (then its
+        single pending request, of ``name`` if given; tried when no request has that id)."""
+        return self._decide(request, "approve", comment, name)
 
-    def reject(self, workflow_id: str, *, actor: str, comment: str | None = None,
-               name: str = "approval") -> Signal:
-        return self._send(_Requests.decide(workflow_id, "reject", actor, comment, name))
+    def reject(self, request: str, *, comment: str | None = None,
+               name: str | None = None) -> ApprovalRequest:
+        """Reject an approval request (by id, or a workflow id as for ``approve``)."""
+        return self._decide(request, "reject", comment, name)
+
+    def _decide(self, request: str, decision: Literal["approve", "reject"],
+                comment: str | None, name: str | None) -> ApprovalRequest:
+        if name is None:
+            try:
+                return self._send(_Requests.decide(request, decision, comment))
+            except NotFound:
+                pass  # not a request's id: a workflow's, perhaps
+        return self._send(_Requests.decide_workflow(request, decision, comment, name))
 
     def cancel_workflow(self, workflow_id: str, reason: str = "cancelled on request"
                         ) -> Workflow:
@@ -1292,22 +1341,35 @@ class AsyncClient:
         return await self._send(_Requests.list_workflows(state, name, correlation_id, limit,
                                                          cursor))
 
-    async def approvals(self, *, limit: int = 50,
-                        cursor: str | None = None) -> Page[Workflow]:
-        return await self._send(_Requests.approvals(limit, cursor))
+    async def approvals(self, *, state: str | Sequence[str] | None = None,
+                        workflow_id: str | None = None, limit: int = 50,
+                        cursor: str | None = None) -> Page[ApprovalRequest]:
+        return await self._send(_Requests.approvals(state, workflow_id, limit, cursor))
+
+    async def get_approval(self, approval_id: str) -> ApprovalRequest:
+        return await self._send(_Requests.get_approval(approval_id))
 
     async def signal_workflow(self, workflow_id: str, name: str, payload: Any = None, *,
                               actor: str | None = None, comment: str | None = None) -> Signal:
         return await self._send(_Requests.signal_workflow(workflow_id, name, payload, actor,
                                                           comment))
 
-    async def approve(self, workflow_id: str, *, actor: str, comment: str | None = None,
-                      name: str = "approval") -> Signal:
-        return await self._send(_Requests.decide(workflow_id, "approve", actor, comment, name))
+    async def approve(self, request: str, *, comment: str | None = None,
+                      name: str | None = None) -> ApprovalRequest:
+        return await self._decide(request, "approve", comment, name)
 
-    async def reject(self, workflow_id: str, *, actor: str, comment: str | None = None,
-                     name: str = "approval") -> Signal:
-        return await self._send(_Requests.decide(workflow_id, "reject", actor, comment, name))
+    async def reject(self, request: str, *, comment: str | None = None,
+                     name: str | None = None) -> ApprovalRequest:
+        return await self._decide(request, "reject", comment, name)
+
+    async def _decide(self, request: str, decision: Literal["approve", "reject"],
+                      comment: str | None, name: str | None) -> ApprovalRequest:
+        if name is None:
+            try:
+                return await self._send(_Requests.decide(request, decision, comment))
+            except NotFound:
+                pass  # not a request's id: a workflow's, perhaps
+        return await self._send(_Requests.decide_workflow(request, decision, comment, name))
 
     async def cancel_workflow(self, workflow_id: str, reason: str = "cancelled on request"
                               ) -> Workflow:

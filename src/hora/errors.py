@@ -7,6 +7,7 @@ The tree::
     ├── InvalidPayload         (also ValueError)   a payload that is not JSON, bad options
     ├── InvalidTrigger         (also ValueError)   a cron/RRULE/zone/calendar that cannot work
     ├── NotFound               (also LookupError)  no such job (or not visible to the caller)
+    ├── NotAllowed             (also PermissionError)  this actor may not do that
     ├── Conflict
     │   ├── TransitionConflict                     the record was not in the state the move needs
     │   ├── IdempotencyConflict                    same idempotency key, different request
@@ -46,6 +47,10 @@ class InvalidTrigger(HoraError, ValueError):
 
 class NotFound(HoraError, LookupError):
     """The record does not exist, or is not visible to the caller."""
+
+
+class NotAllowed(HoraError, PermissionError):
+    """The actor may not do this (an approval request names who may decide it)."""
 
 
 class UnknownTask(HoraError, LookupError):

@@ -349,6 +349,42 @@ class Signal:
     consumed_seq: int | None = None
 
 
+APPROVAL_STATES = ("pending", "approved", "rejected", "expired", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """One ``wait_for_approval`` of a workflow: a request a person decides, by its id.
+
+    Made once per journal position (``workflow_id``, ``seq``): a replay finds the same one,
+    and a decision names it, so a repeated decision is the same decision and can never
+    answer a later request. ``state`` moves once, from pending to approved or rejected (a
+    decision), expired (the deadline passed) or cancelled (the workflow was cancelled or
+    ended); ``decided_at`` is that move's instant. ``approvers``: the actors (over HTTP, the
+    API keys' names) that may decide it; None lets anyone with the approve scope decide.
+    """
+
+    id: str
+    tenant_id: str
+    workflow_id: str
+    workflow_name: str
+    seq: int
+    name: str
+    approvers: tuple[str, ...] | None
+    context: Any
+    state: str
+    deadline: datetime | None
+    created_at: datetime
+    decided_by: str | None = None  # the actor: an API key's name, or the SDK's actor
+    decided_by_key: str | None = None  # the deciding API key's id (None from the SDK)
+    comment: str | None = None
+    decided_at: datetime | None = None
+
+    @property
+    def is_pending(self) -> bool:
+        return self.state == "pending"
+
+
 @dataclass(frozen=True, slots=True)
 class LockRecord:
     """A distributed lock as stored: who holds it, under which fencing token, until when.

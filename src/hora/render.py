@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hora.models import (
+    ApprovalRequest,
     Attempt,
     ErrorInfo,
     HistoryEntry,
@@ -34,6 +35,8 @@ STATE_STYLES = {
     # workflows (running and cancelled as above)
     "sleeping": "cyan", "waiting": "yellow", "compensating": "magenta",
     "completed": "green", "failed": "bold red",
+    # approval requests (cancelled as above)
+    "pending": "yellow", "approved": "green", "rejected": "red", "expired": "dim",
 }
 
 
@@ -126,6 +129,19 @@ def workflow_dict(w: Workflow, *, history: list[HistoryEntry] | None = None,
     if signals is not None:
         d["signals"] = [signal_dict(s) for s in signals]
     return d
+
+
+def approval_dict(a: ApprovalRequest) -> dict[str, Any]:
+    """An approval request (``GET /v1/approvals/{id}``, the inbox, a decision's answer)."""
+    return {
+        "id": a.id, "tenant_id": a.tenant_id, "workflow_id": a.workflow_id,
+        "workflow_name": a.workflow_name, "seq": a.seq, "name": a.name,
+        "approvers": None if a.approvers is None else list(a.approvers),
+        "context": a.context, "state": a.state, "deadline": iso_z(a.deadline),
+        "created_at": iso_z(a.created_at), "decided_by": a.decided_by,
+        "decided_by_key": a.decided_by_key, "comment": a.comment,
+        "decided_at": iso_z(a.decided_at),
+    }
 
 
 def history_dict(h: HistoryEntry) -> dict[str, Any]:

@@ -4,7 +4,7 @@
     async def invoice(ctx: WorkflowContext, invoice_id: str) -> str:
         charge = await ctx.step(charge_card, invoice_id)       # journaled; retried by policy
         ctx.on_rollback(refund, invoice_id)                     # compensation, run in reverse
-        decision = await ctx.wait_for_signal("approval", timeout=timedelta(days=3))
+        decision = await ctx.wait_for_approval(timeout=timedelta(days=3))  # a request
         await ctx.sleep(timedelta(hours=24))                    # durable timer: no worker held
         await ctx.step(send_receipt, invoice_id)
         return "done"
@@ -14,10 +14,10 @@ workflow runs inside a job of the internal task ``hora.workflow``. Every call it
 through ``ctx`` gets a position ``seq`` and leaves a journal row (``HistoryEntry``) with its
 outcome. A run after a crash, a timer or a signal re-executes the function from the top;
 each call whose row exists returns the recorded outcome instead of running again, so the
-function fast-forwards to where it stopped and carries on. Waiting (a timer, a signal, a
-child) ends the run: the workflow's row says what it waits for, and a job scheduled for the
-deadline (or enqueued by the signal) starts the next run — a workflow sleeping for 30 days
-costs one row and one scheduled job, no worker.
+function fast-forwards to where it stopped and carries on. Waiting (a timer, a signal, an
+approval request, a child) ends the run: the workflow's row says what it waits for, and a
+job scheduled for the deadline (or enqueued by the signal or the decision) starts the next
+run — a workflow sleeping for 30 days costs one row and one scheduled job, no worker.
 
 The function must be deterministic given its journal: the same calls in the same order.
 Anything that varies between runs (time, randomness, ids, I/O) goes through ``ctx`` or a
@@ -45,7 +45,16 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from hora.clock import Clock, utc
 from hora.context import current_job
-from hora.errors import Conflict, HoraError, InvalidPayload, NotFound, Retry, StaleRecord
+from hora.errors import (
+    Conflict,
+    HoraError,
+    InvalidPayload,
+    NotAllowed,
+    NotFound,
+    Retry,
+    StaleRecord,
+    TransitionConflict,
+)
 from hora.ids import new_id
 from hora.limits import (
     MAX_DELAY,
@@ -56,6 +65,8 @@ from hora.limits import (
     check_json_size,
 )
 from hora.models import (
+    APPROVAL_STATES,
+    ApprovalRequest,
     ErrorInfo,
     HistoryEntry,
     Job,
@@ -86,6 +97,10 @@ RUN_LEASE = timedelta(minutes=10)
 BUSY_RETRY = 1.0
 DEFAULT_STEP_RETRY = RetryPolicy(max_attempts=3, base=1.0, max_delay=300.0)
 APPROVAL = "approval"
+#: What a wait_for_approval may show its deciders, serialised (it is stored with the request).
+MAX_APPROVAL_CONTEXT = 64 * 1024
+#: How many actors an approval request may name as its deciders.
+MAX_APPROVERS = 100
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -161,11 +176,14 @@ def _wrap(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Approval:
-    """A human decision sent with ``approve``/``reject``."""
+    """The decision on a ``wait_for_approval``'s request (``app.approve``/``reject``, the
+    CLI, or the HTTP API): who decided (over HTTP, the API key's name), why, and which
+    request it was."""
 
     approved: bool
     actor: str | None
     comment: str | None
+    approval_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -298,17 +316,32 @@ class WorkflowContext:
 
     async def wait_for_approval(self, name: str = APPROVAL, *,
                                 timeout: timedelta | float | None = None,  # noqa: ASYNC109
+                                context: Any = None,
+                                approvers: Sequence[str] | None = None,
                                 ) -> Approval | None:
-        """A human decision (``app.approve``/``reject``, the CLI, or the HTTP API), or None
-        on timeout. The workflow shows as waiting, in the approvals inbox, meanwhile."""
+        """Ask a person: this creates an approval request (its own id, listed in the
+        approvals inbox with ``context``, any JSON value the deciders need to see) and waits
+        for its decision, or returns None once ``timeout`` passes (the request expires).
+
+        A decision names the request, so deciding twice is one decision and never answers a
+        later ``wait_for_approval``. ``approvers``: the actors that may decide (over HTTP,
+        the names of API keys with the approve scope); default: anyone with that scope.
+        The request is made once, at this call's journal position: a replay finds it.
+        """
         seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        if not name or len(name) > 200:
+            raise InvalidPayload("approval name must be 1-200 characters")
+        shown = _json(context, "approval context")
+        if len(json.dumps(shown)) > MAX_APPROVAL_CONTEXT:
+            raise InvalidPayload(f"approval context must be at most {MAX_APPROVAL_CONTEXT} "
+                                 "bytes of JSON")
+        who = None if approvers is None else _approvers(approvers)
         seq = self._run.next_seq()
-        got = await self._run.wait_signal(seq, name, seconds)
+        got = await self._run.wait_approval(seq, name, seconds, shown, who)
         if got is None:
             return None
-        payload = got.get("payload") or {}
-        return Approval(approved=bool(payload.get("approved")), actor=got.get("actor"),
-                        comment=got.get("comment"))
+        return Approval(approved=bool(got.get("approved")), actor=got.get("actor"),
+                        comment=got.get("comment"), approval_id=got.get("approval_id"))
 
     def on_rollback(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         """Register a compensation: if the workflow later fails or is cancelled, the
@@ -528,20 +561,30 @@ class _Run:
                                          deadline=deadline))
         raise _Suspend("sleep", name, deadline, seq)
 
-    async def wait_signal(self, seq: int, name: str,
-                          timeout: float | None,  # noqa: ASYNC109 - a durable deadline
-                          ) -> dict[str, Any] | None:
-        entry = self._entry(seq, "signal", name)
-        if entry is not None and entry.status == "done":
-            out = entry.output or {}
-            return None if out.get("timed_out") else dict(out)
+    async def _wait_at(self, seq: int, kind: str, name: str,
+                       timeout: float | None,  # noqa: ASYNC109 - a durable deadline
+                       ) -> tuple[HistoryEntry | None, datetime | None, datetime]:
+        """Where a wait stands: its journal entry (None when it begins now), its deadline
+        (the entry's, or now + ``timeout``) and now. An unfinished wait first journals what
+        it may depend on."""
+        entry = self._entry(seq, kind, name)
         now = self.clock.now()
+        if entry is not None and entry.status == "done":
+            return entry, entry.deadline, now
         if entry is not None:
             deadline = entry.deadline
         else:
             deadline = None if timeout is None else now + timedelta(seconds=timeout)
         if self.pending:
             await self._record()
+        return entry, deadline, now
+
+    async def wait_signal(self, seq: int, name: str,
+                          timeout: float | None,  # noqa: ASYNC109 - a durable deadline
+                          ) -> dict[str, Any] | None:
+        entry, deadline, now = await self._wait_at(seq, "signal", name, timeout)
+        if entry is not None and entry.status == "done":
+            return _waited(entry)
         taking = self._new(seq, "signal", name, status="done", deadline=deadline,
                            started_at=entry.started_at if entry else None)
         signal = await asyncio.to_thread(self.store.consume_signal, taking, owner=self.owner)
@@ -558,6 +601,55 @@ class _Run:
             await self._record(self._new(seq, "signal", name, status="pending",
                                          deadline=deadline))
         raise _Suspend("signal", name, deadline, seq)
+
+    async def wait_approval(self, seq: int, name: str,
+                            timeout: float | None,  # noqa: ASYNC109 - a durable deadline
+                            context: Any, approvers: tuple[str, ...] | None,
+                            ) -> dict[str, Any] | None:
+        """The request at this position (made now, or found), then its outcome: the
+        decision, None once expired, or an end of the run while it is pending."""
+        legacy = self.journal.get(seq)
+        if legacy is not None and legacy.kind == "signal" and legacy.name == name:
+            # Journaled before approvals were requests: replayed (or awaited) as the signal
+            # {"approved": bool} it was, so a workflow running across the upgrade goes on.
+            got = await self.wait_signal(seq, name, timeout)
+            if got is None:
+                return None
+            payload = got.get("payload") or {}
+            return {"approved": bool(payload.get("approved")), "actor": got.get("actor"),
+                    "comment": got.get("comment")}
+        entry, deadline, now = await self._wait_at(seq, "approval", name, timeout)
+        if entry is not None and entry.status == "done":
+            return _waited(entry)
+        proposal = ApprovalRequest(
+            id=new_id(), tenant_id=self.wf.tenant_id, workflow_id=self.wf.id,
+            workflow_name=self.wf.name, seq=seq, name=name, approvers=approvers,
+            context=context, state="pending", deadline=deadline, created_at=now)
+        waiting = entry or self._new(seq, "approval", name, status="pending",
+                                     input={"approval_id": proposal.id}, deadline=deadline)
+        request = await asyncio.to_thread(self.store.open_approval, proposal, waiting,
+                                          owner=self.owner)
+        self.journal[seq] = waiting
+        tenant = self.wf.tenant_id
+        if request.is_pending and request.deadline is not None and request.deadline <= now:
+            request = await asyncio.to_thread(self.store.close_approval, request.id,
+                                              tenant_id=tenant, state="expired", now=now)
+        if request.is_pending and self.wf.cancel_requested:
+            request = await asyncio.to_thread(self.store.close_approval, request.id,
+                                              tenant_id=tenant, state="cancelled", now=now)
+        if request.state in ("approved", "rejected"):
+            out = {"approval_id": request.id, "approved": request.state == "approved",
+                   "actor": request.decided_by, "comment": request.comment}
+            await self._record(replace(waiting, status="done", output=out,
+                                       finished_at=now))
+            return out
+        if request.state == "expired":
+            await self._record(replace(waiting, status="done", finished_at=now,
+                                       output={"approval_id": request.id, "timed_out": True}))
+            return None
+        if request.state == "cancelled":
+            raise WorkflowCancelled(self.wf.cancel_reason or "cancelled on request")
+        raise _Suspend("approval", name, request.deadline, seq)
 
     async def child(self, seq: int, name: str, workflow_id: str | None,
                     args: dict[str, Any]) -> Any:
@@ -594,7 +686,12 @@ class _Run:
     async def gather(self, calls: Sequence[Awaitable[Any]]) -> list[Any]:
         tasks = [asyncio.ensure_future(c) for c in calls]
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            # Each branch goes on until it finishes or waits (a timer, a retry, a child, an
+            # approval request): one branch's wait must not cut another short (its request
+            # unmade, its step run again next time). A real error stops the others at once.
+            running = set(tasks)
+            while running and not any(_failed(t) for t in tasks):
+                _, running = await asyncio.wait(running, return_when=asyncio.FIRST_EXCEPTION)
         finally:
             pending = [t for t in tasks if not t.done()]
             for t in pending:
@@ -902,12 +999,22 @@ class WorkflowMixin:
                                          correlation_id=correlation_id, limit=limit,
                                          cursor=cursor)
 
-    def approvals(self, *, limit: int = 50, cursor: str | None = None) -> Page[Workflow]:
-        """Workflows waiting for a signal (a human's decision, most often): the inbox. A
-        workflow stays listed until a run takes its signal in, moments after the decision."""
+    def approvals(self, *, state: str | Sequence[str] | None = "pending",
+                  workflow_id: str | None = None, limit: int = 50,
+                  cursor: str | None = None) -> Page[ApprovalRequest]:
+        """The inbox: approval requests, newest first, by default the pending ones (each
+        with its workflow, name, context, creation and deadline). ``state=None`` lists all,
+        decided ones too (the audit trail)."""
         _check_limit(limit)
-        return self.store.list_workflows(tenant_id=self.tenant_id, states=["waiting"],
-                                         wait_kind="signal", limit=limit, cursor=cursor)
+        states = None if state is None else ([state] if isinstance(state, str) else list(state))
+        for s in states or ():
+            if s not in APPROVAL_STATES:
+                raise InvalidPayload(f"state {s!r} is not one of {', '.join(APPROVAL_STATES)}")
+        return self.store.list_approvals(tenant_id=self.tenant_id, states=states,
+                                         workflow_id=workflow_id, limit=limit, cursor=cursor)
+
+    def get_approval(self, approval_id: str) -> ApprovalRequest:
+        return self.store.get_approval(approval_id, tenant_id=self.tenant_id)
 
     def workflow_history(self, workflow_id: str) -> list[HistoryEntry]:
         self.get_workflow(workflow_id)  # NotFound for another tenant's
@@ -940,15 +1047,104 @@ class WorkflowMixin:
         self._notify_workers(self.clock.now())
         return stored
 
-    def approve(self, workflow_id: str, *, actor: str, comment: str | None = None,
-                name: str = APPROVAL) -> Signal:
-        return self.signal_workflow(workflow_id, name, {"approved": True}, actor=actor,
-                                    comment=comment)
+    def approve(self, request: str, *, actor: str, comment: str | None = None,
+                name: str | None = None) -> ApprovalRequest:
+        """Approve an approval request. ``request`` is its id; a workflow id also works
+        (its single pending request, of ``name`` if given; see ``decide_approval``)."""
+        approval_id, workflow_id = self._approval_or_workflow(request)
+        return self.decide_approval(approval_id, True, workflow_id=workflow_id, actor=actor,
+                                    comment=comment, name=name)
 
-    def reject(self, workflow_id: str, *, actor: str, comment: str | None = None,
-               name: str = APPROVAL) -> Signal:
-        return self.signal_workflow(workflow_id, name, {"approved": False}, actor=actor,
-                                    comment=comment)
+    def reject(self, request: str, *, actor: str, comment: str | None = None,
+               name: str | None = None) -> ApprovalRequest:
+        """Reject an approval request (by id, or a workflow id as for ``approve``)."""
+        approval_id, workflow_id = self._approval_or_workflow(request)
+        return self.decide_approval(approval_id, False, workflow_id=workflow_id, actor=actor,
+                                    comment=comment, name=name)
+
+    def _approval_or_workflow(self, request: str) -> tuple[str | None, str | None]:
+        """(approval id, None) when ``request`` names an approval request, else (None,
+        workflow id) when it names a workflow; NotFound when it names neither."""
+        try:
+            return self.get_approval(request).id, None
+        except NotFound:
+            pass
+        try:
+            return None, self.get_workflow(request).id
+        except NotFound:
+            raise NotFound(f"approval request or workflow {request} not found") from None
+
+    def decide_approval(self, approval_id: str | None, approved: bool, *, actor: str,
+                        comment: str | None = None, name: str | None = None,
+                        workflow_id: str | None = None, actor_key: str | None = None,
+                        ) -> ApprovalRequest:
+        """Decide an approval request, once: the same decision again returns the request as
+        decided (by whoever decided first), another decision raises TransitionConflict, and
+        so does deciding a request that expired or was cancelled. NotAllowed when the
+        request names its approvers and ``actor`` is not one of them.
+
+        Name the request by ``approval_id``, or by ``workflow_id`` (for scripts written
+        before requests had ids): then the decision goes to the workflow's single pending
+        request (of ``name``, if given); with ``name`` and none pending, a repeat of the
+        decision its latest request of that name got is that decision. Only a request id
+        is safe against a repeated click once the workflow has moved on to another
+        request: deciding by workflow decides whatever is pending now.
+        """
+        from hora.app import check_text
+
+        if not actor or len(actor) > 200:
+            raise InvalidPayload("actor must be 1-200 characters")
+        if comment is not None and len(comment) > 2000:
+            raise InvalidPayload("comment must be at most 2000 characters")
+        check_text(actor=actor, comment=comment, name=name)
+        wanted = "approved" if approved else "rejected"
+        if approval_id is not None:
+            found = self.get_approval(approval_id)
+        elif workflow_id is not None:
+            found = self._pending_approval_of(workflow_id, name, wanted)
+        else:
+            raise InvalidPayload("name the approval request (its id) or its workflow")
+        if found.approvers is not None and actor not in found.approvers:
+            raise NotAllowed(f"approval request {found.id} may be decided by "
+                             f"{', '.join(found.approvers)} only, not by {actor!r}")
+        if found.is_pending:
+            wf = self.get_workflow(found.workflow_id)
+            found = self.store.decide_approval(
+                found.id, tenant_id=self.tenant_id, state=wanted, actor=actor,
+                actor_key=actor_key, comment=comment, now=self.clock.now(),
+                resume=self._workflow_job(wf, key=f"approval:{found.id}"))
+            if found.state == wanted:
+                self._notify_workers(self.clock.now())
+        if found.state != wanted:
+            raise _approval_conflict(found, wanted)
+        return found
+
+    def _pending_approval_of(self, workflow_id: str, name: str | None,
+                             wanted: str) -> ApprovalRequest:
+        """The request a decision by workflow means (see decide_approval)."""
+        wf = self.get_workflow(workflow_id)  # NotFound for another tenant's
+        pending = self.store.list_approvals(tenant_id=self.tenant_id, states=["pending"],
+                                            workflow_id=workflow_id, name=name, limit=2).items
+        if len(pending) == 1:
+            return pending[0]
+        of = f" named {name!r}" if name else ""
+        if pending:
+            ids = ", ".join(a.id for a in pending)
+            raise Conflict(f"workflow {workflow_id} has several pending approval requests{of} "
+                           f"({ids}, ...): decide one by its id")
+        if name is not None:
+            latest = self.store.list_approvals(tenant_id=self.tenant_id,
+                                               workflow_id=workflow_id, name=name,
+                                               limit=1).items
+            if latest and latest[0].state == wanted:
+                return latest[0]
+            if latest and not wf.is_final:
+                raise _approval_conflict(latest[0], wanted)
+        if wf.is_final:
+            from hora.store.common import workflow_is_final
+
+            raise workflow_is_final(wf.id, wf.state)
+        raise Conflict(f"workflow {workflow_id} has no pending approval request{of}")
 
     def cancel_workflow(self, workflow_id: str, reason: str = "cancelled on request"
                         ) -> Workflow:
@@ -967,6 +1163,20 @@ class WorkflowMixin:
         return stored
 
 
+def _failed(task: asyncio.Future[Any]) -> bool:
+    """Whether a gathered call ended in an error (not in a wait, which ends the run later)."""
+    if not task.done() or task.cancelled():
+        return False
+    error = task.exception()
+    return error is not None and not isinstance(error, _Suspend)
+
+
+def _waited(entry: HistoryEntry) -> dict[str, Any] | None:
+    """What a finished wait handed its workflow: the journaled outcome, None on timeout."""
+    out = entry.output or {}
+    return None if out.get("timed_out") else dict(out)
+
+
 def _earlier_attempt(holder: str | None, owner: str) -> bool:
     """Whether ``holder`` is an earlier attempt of the job that ``owner`` is an attempt of."""
     if holder is None:
@@ -975,6 +1185,28 @@ def _earlier_attempt(holder: str | None, owner: str) -> bool:
     o_job, _, o_attempt = owner.rpartition(":")
     return (h_job == o_job and h_attempt.isdigit() and o_attempt.isdigit()
             and int(h_attempt) < int(o_attempt))
+
+
+def _approvers(names: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(names, str):
+        raise InvalidPayload("approvers must be a list of names, not one string")
+    who = tuple(dict.fromkeys(names))
+    if not 1 <= len(who) <= MAX_APPROVERS:
+        raise InvalidPayload(f"approvers must name 1-{MAX_APPROVERS} actors (or be None)")
+    for n in who:
+        if not isinstance(n, str) or not 1 <= len(n) <= 200:
+            raise InvalidPayload("each of approvers must be a name of 1-200 characters")
+    return who
+
+
+def _approval_conflict(found: ApprovalRequest, wanted: str) -> TransitionConflict:
+    """The conflict of a decision its request refuses (it was decided otherwise, expired or
+    was cancelled); the message names the request, like a workflow's conflicts."""
+    err = TransitionConflict(found.id, "pending", found.state)
+    by = f" by {found.decided_by}" if found.decided_by else ""
+    err.args = (f"approval {found.id} is {found.state}, expected pending "
+                f"(it was {found.state}{by}; it cannot be {wanted} now)",)
+    return err
 
 
 def _check_limit(limit: int) -> None:

@@ -15,7 +15,7 @@ import pytest
 from hora import AsyncClient, Client
 from hora.client import _Requests
 from hora.errors import Conflict, InvalidPayload, NotFound, TransitionConflict
-from hora.models import HistoryEntry, Page, Signal, Workflow
+from hora.models import ApprovalRequest, HistoryEntry, Page, Signal, Workflow
 from hora.testing import wait_for_condition
 from tests.api.conftest import Api
 
@@ -29,7 +29,7 @@ class Tenants:
         self._open: list[Client] = []
 
     def client(self) -> Client:
-        _, key, _ = self.api.tenant()
+        _, key, _ = self.api.tenant(("read", "write", "approve"))
         self.keys.append(key)
         c = Client(self.api.server.url, key, sleep=lambda s: None)
         self._open.append(c)
@@ -118,11 +118,12 @@ def test_start_get_list_signal_cancel(tenants: Tenants) -> None:
     assert aware(sig.sent_at) and sig.consumed_seq is None
     bare = c.signal_workflow("inv-1", "ping")
     assert bare.payload is None and bare.actor is None
-    yes = c.approve("inv-1", actor="ann", comment="ok")
-    assert yes.name == "approval" and yes.payload == {"approved": True}
-    no = c.reject("inv-1", actor="bob", name="legal")
-    assert no.name == "legal" and no.payload == {"approved": False} and no.comment is None
-    assert c.workflow_signals("inv-1") == [sig, bare, yes, no]
+    # No worker here runs it, so it asks for no approval: a decision has nothing to decide.
+    with pytest.raises(Conflict, match="no pending approval request"):
+        c.approve("inv-1", comment="ok")
+    with pytest.raises(Conflict, match="named 'legal'"):
+        c.reject("inv-1", name="legal")
+    assert c.workflow_signals("inv-1") == [sig, bare]
 
     cancelled = c.cancel_workflow("inv-1", reason="customer left")
     assert cancelled.cancel_requested and cancelled.cancel_reason == "customer left"
@@ -136,16 +137,19 @@ def test_errors(tenants: Tenants) -> None:
     for call in (lambda: other.get_workflow(wf.id), lambda: other.workflow_history(wf.id),
                  lambda: other.workflow_signals(wf.id),
                  lambda: other.signal_workflow(wf.id, "go"),
-                 lambda: other.approve(wf.id, actor="x"),
-                 lambda: other.reject(wf.id, actor="x"),
+                 lambda: other.approve(wf.id),
+                 lambda: other.reject(wf.id, name="approval"),
+                 lambda: other.get_approval(wf.id),
                  lambda: other.cancel_workflow(wf.id)):
         with pytest.raises(NotFound) as e:
             call()
         assert getattr(e.value, "status", None) == 404
     with pytest.raises(InvalidPayload, match="workflow_id"):
         c.start_workflow("w", workflow_id="a/b")
-    with pytest.raises(InvalidPayload, match="actor"):
-        c.approve(wf.id, actor="")
+    with pytest.raises(InvalidPayload, match="comment"):
+        c.approve(wf.id, comment="c" * 2001)
+    with pytest.raises(InvalidPayload, match="state"):
+        c.approvals(state="waiting")
     with pytest.raises(InvalidPayload, match="state"):
         c.list_workflows(state="sleepy")
     with pytest.raises(InvalidPayload, match="non-empty"):
@@ -170,24 +174,34 @@ def test_a_workflow_runs_to_completion(running: Tenants) -> None:
     c = running.client()
     c.start_workflow("api.order", {"order": "o-1"}, workflow_id="o-1")
     waiting = wait_until(c, "o-1", "waiting", wait_name="approval")
-    assert waiting.wait_kind == "signal" and aware(waiting.wait_until)
-    assert [w.id for w in c.approvals().items] == ["o-1"]
-    c.approve("o-1", actor="ann", comment="fine")
+    assert waiting.wait_kind == "approval" and aware(waiting.wait_until)
+    (request,) = c.approvals().items
+    assert isinstance(request, ApprovalRequest) and request.workflow_id == "o-1"
+    assert request.deadline == waiting.wait_until and aware(request.created_at)
+    assert c.get_approval(request.id) == request
+    decided = c.approve(request.id, comment="fine")
+    assert decided.state == "approved" and decided.comment == "fine"
+    assert c.approve(request.id) == decided  # a double click is the same decision
+    actor = decided.decided_by
     wait_until(c, "o-1", "waiting", wait_name="ship")
     c.signal_workflow("o-1", "ship", {"carrier": "dhl"})
     done = wait_until(c, "o-1", "completed")
-    assert done.result == {"order": "o-1", "approved_by": "ann", "ship": {"carrier": "dhl"}}
+    assert done.result == {"order": "o-1", "approved_by": actor, "ship": {"carrier": "dhl"}}
     assert aware(done.finished_at) and done.wait_kind is None
 
     history = c.workflow_history("o-1")
     assert all(isinstance(h, HistoryEntry) for h in history)
     assert [(h.seq, h.kind, h.status) for h in history] == [
-        (1, "step", "done"), (2, "rollback", "done"), (3, "signal", "done"),
+        (1, "step", "done"), (2, "rollback", "done"), (3, "approval", "done"),
         (4, "signal", "done")]
     assert all(h.workflow_id == "o-1" and h.tenant_id == done.tenant_id for h in history)
     assert history[0].output == {"reserved": "o-1"} and aware(history[0].started_at)
-    assert history[2].output["actor"] == "ann" and aware(history[2].deadline)
-    assert [s.consumed_seq for s in c.workflow_signals("o-1")] == [3, 4]
+    assert history[2].output["actor"] == actor and aware(history[2].deadline)
+    assert [s.consumed_seq for s in c.workflow_signals("o-1")] == [4]
+    with pytest.raises(TransitionConflict) as conflict:
+        c.reject(request.id)
+    assert (conflict.value.job_id, conflict.value.actual, conflict.value.expected) == (
+        request.id, "approved", "pending")
 
     with pytest.raises(TransitionConflict) as e:
         c.signal_workflow("o-1", "ship")
@@ -208,19 +222,23 @@ def test_async_client(running: Tenants) -> None:
                                         correlation_id="corr-2")
             assert wf.state == "running" and wf.correlation_id == "corr-2"
             await asyncio.to_thread(wait_until, sync, "o-2", "waiting")
-            assert [w.id for w in (await c.approvals()).items] == ["o-2"]
+            (request,) = (await c.approvals()).items
+            assert request.workflow_id == "o-2"
+            assert (await c.get_approval(request.id)) == request
             assert [w.id for w in (await c.list_workflows(state="waiting")).items] == ["o-2"]
             assert (await c.get_workflow("o-2")).wait_name == "approval"
-            sig = await c.reject("o-2", actor="bob", comment="no stock")
-            assert sig.payload == {"approved": False}
+            rejected = await c.reject("o-2", comment="no stock")  # by workflow id
+            assert rejected.id == request.id and rejected.state == "rejected"
             failed = await asyncio.to_thread(wait_until, sync, "o-2", "failed")
             assert failed.compensation == "completed" and failed.error is not None
             assert failed.error.message == "order o-2 not approved: no stock"
             history = await c.workflow_history("o-2")
             assert history[-1].kind == "compensate" and history[-1].output == "released o-2"
-            assert [s.actor for s in await c.workflow_signals("o-2")] == ["bob"]
+            assert await c.workflow_signals("o-2") == []
             with pytest.raises(TransitionConflict):
-                await c.approve("o-2", actor="ann")
+                await c.approve("o-2")
+            with pytest.raises(TransitionConflict):
+                await c.approve(request.id)
             with pytest.raises(TransitionConflict):
                 await c.signal_workflow("o-2", "ship", 1, actor="x", comment="y")
 
@@ -251,13 +269,21 @@ def test_requests_are_built_as_the_api_documents_them() -> None:
     sig = {"id": "s", "tenant_id": "t", "workflow_id": "a b", "name": "go?now",
            "payload": None, "actor": None, "comment": None, "sent_at": now,
            "consumed_seq": None}
+    appr = {"id": "r", "tenant_id": "t", "workflow_id": "a b", "workflow_name": "n",
+            "seq": 1, "name": "approval", "approvers": None, "context": {"n": 1},
+            "state": "approved", "deadline": None, "created_at": now, "decided_by": "k",
+            "decided_by_key": "k1", "comment": None, "decided_at": now}
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         path = request.url.raw_path.decode()
-        if "/signals/" in path or path.endswith(("/approve", "/reject")):
+        if "/signals/" in path:
             return httpx.Response(201, json=sig)
-        if path.startswith(("/v1/workflows?", "/v1/approvals")):
+        if path.endswith(("/approve", "/reject")):
+            return httpx.Response(200, json=appr)
+        if path.startswith("/v1/approvals"):
+            return httpx.Response(200, json={"items": [appr], "next_cursor": None})
+        if path.startswith("/v1/workflows?"):
             return httpx.Response(200, json={"items": [wf], "next_cursor": None})
         return httpx.Response(200, json=wf)
 
@@ -266,9 +292,10 @@ def test_requests_are_built_as_the_api_documents_them() -> None:
         c.get_workflow("a b")
         c.list_workflows(state=["running", "waiting"], name="n", limit=5)
         c.approvals(cursor="1:x")
+        c.approvals(state=["approved", "rejected"], workflow_id="a b", limit=2)
         c.signal_workflow("a b", "go?now", [1])
-        c.approve("a b", actor="ann")
-        c.reject("a b", actor="bob", comment="no", name="legal")
+        assert c.approve("a b").context == {"n": 1}
+        c.reject("a b", comment="no", name="legal")
         c.cancel_workflow("a b")
     wire = [(r.method, r.url.raw_path.decode(), json.loads(r.content) if r.content else None)
             for r in seen]
@@ -277,10 +304,10 @@ def test_requests_are_built_as_the_api_documents_them() -> None:
         ("GET", "/v1/workflows/a%20b", None),
         ("GET", "/v1/workflows?state=running&state=waiting&name=n&limit=5", None),
         ("GET", "/v1/approvals?limit=50&cursor=1%3Ax", None),
+        ("GET", "/v1/approvals?state=approved&state=rejected&workflow_id=a+b&limit=2", None),
         ("POST", "/v1/workflows/a%20b/signals/go%3Fnow", {"payload": [1]}),
-        ("POST", "/v1/workflows/a%20b/approve", {"actor": "ann", "name": "approval"}),
-        ("POST", "/v1/workflows/a%20b/reject",
-         {"actor": "bob", "name": "legal", "comment": "no"}),
+        ("POST", "/v1/approvals/a%20b/approve", {}),
+        ("POST", "/v1/workflows/a%20b/reject", {"comment": "no", "name": "legal"}),
         ("POST", "/v1/workflows/a%20b/cancel", {"reason": "cancelled on request"}),
     ]
     assert all(r.headers.get("idempotency-key") for r in seen if r.method == "POST")

@@ -119,8 +119,8 @@ def test_listing_pages_with_a_cursor_even_for_long_ids(api: Api) -> None:
                    "invalid-request", says="cursor")
 
 
-def test_signals_approvals_and_rejections_are_kept_in_order(api: Api) -> None:
-    _, _, c = api.tenant()
+def test_signals_are_kept_in_order_and_decisions_are_not_signals(api: Api) -> None:
+    _, _, c = api.tenant(("read", "write", "approve"))
     wf = start(c, workflow_id="w1")
     r = c.post("/v1/workflows/w1/signals/address",
                json={"payload": {"city": "Lyon"}, "actor": "crm", "comment": "moved"})
@@ -138,19 +138,16 @@ def test_signals_approvals_and_rejections_are_kept_in_order(api: Api) -> None:
     listed = c.post("/v1/workflows/w1/signals/ping", json={"payload": [1, "two", None]})
     assert listed.json()["payload"] == [1, "two", None]
 
-    yes = c.post("/v1/workflows/w1/approve", json={"actor": "ann", "comment": "ok"})
-    assert yes.status_code == 201, yes.text
-    assert yes.json()["name"] == "approval" and yes.json()["payload"] == {"approved": True}
-    assert yes.json()["actor"] == "ann" and yes.json()["comment"] == "ok"
-    no = c.post("/v1/workflows/w1/reject", json={"actor": "bob", "name": "legal"})
-    assert no.status_code == 201, no.text
-    assert no.json()["name"] == "legal" and no.json()["payload"] == {"approved": False}
-    assert no.json()["comment"] is None
+    # A decision names an approval request; one sent before the workflow asks (no worker
+    # here runs it) is refused, not queued as a signal a later wait could take.
+    assert_problem(c.post("/v1/workflows/w1/approve", json={"comment": "ok"}), 409,
+                   "conflict", says="no pending approval request")
+    assert_problem(c.post("/v1/workflows/w1/reject", json={"name": "legal"}), 409,
+                   "conflict", says="no pending approval request named 'legal'")
 
     got = c.get("/v1/workflows/w1").json()
     assert [(s["name"], s["actor"]) for s in got["signals"]] == [
-        ("address", "crm"), ("ping", None), ("ping", None), ("approval", "ann"),
-        ("legal", "bob")]
+        ("address", "crm"), ("ping", None), ("ping", None)]
     assert got["signals"][0] == sig
     assert got["state"] == "running"  # no worker here knows the workflow
 
@@ -168,14 +165,15 @@ def test_signals_approvals_and_rejections_are_kept_in_order(api: Api) -> None:
     ("/v1/workflows/w1/signals/go", {"actor": ""}, "actor", "at least 1"),
     ("/v1/workflows/w1/signals/go", {"comment": "c" * 2001}, "comment", "2000"),
     ("/v1/workflows/w1/signals/" + "s" * 201, {}, "name", "200"),
-    ("/v1/workflows/w1/approve", {}, "actor", "required"),
-    ("/v1/workflows/w1/reject", {"comment": "no"}, "actor", "required"),
-    ("/v1/workflows/w1/approve", {"actor": "a", "name": ""}, "name", "at least 1"),
+    ("/v1/workflows/w1/approve", {"comment": "c" * 2001}, "comment", "2000"),
+    ("/v1/workflows/w1/reject", {"verdict": "no"}, "verdict", "unknown field"),
+    ("/v1/workflows/w1/approve", {"actor": "", "name": "x"}, "actor", "at least 1"),
+    ("/v1/workflows/w1/approve", {"name": ""}, "name", "at least 1"),
     ("/v1/workflows/w1/cancel", {"reason": "r" * 501}, "reason", "500"),
 ])
 def test_bad_requests_are_422_naming_the_field(api: Api, path: str, body: dict[str, Any],
                                                field: str, says: str) -> None:
-    _, _, c = api.tenant()
+    _, _, c = api.tenant(("read", "write", "approve"))
     start(c, workflow_id="w1")
     problem = assert_problem(c.post(path, json=body), 422, "invalid-request")
     assert says in str(problem), problem
@@ -187,7 +185,7 @@ def test_bad_requests_are_422_naming_the_field(api: Api, path: str, body: dict[s
 
 
 def test_bad_queries_and_unknown_workflows(api: Api) -> None:
-    _, _, c = api.tenant()
+    _, _, c = api.tenant(("read", "write", "approve"))
     assert_problem(c.get("/v1/workflows", params={"state": "scheduled"}), 422,
                    "invalid-request", says="state")
     assert_problem(c.get("/v1/workflows", params={"limit": 0}), 422, "invalid-request")
@@ -196,8 +194,8 @@ def test_bad_queries_and_unknown_workflows(api: Api) -> None:
     for method, path, body in [
         ("GET", f"/v1/workflows/{missing}", None),
         ("POST", f"/v1/workflows/{missing}/signals/go", {"payload": 1}),
-        ("POST", f"/v1/workflows/{missing}/approve", {"actor": "a"}),
-        ("POST", f"/v1/workflows/{missing}/reject", {"actor": "a"}),
+        ("POST", f"/v1/workflows/{missing}/approve", {}),
+        ("POST", f"/v1/workflows/{missing}/reject", {"comment": "a"}),
         ("POST", f"/v1/workflows/{missing}/cancel", None),
     ]:
         assert_problem(c.request(method, path, json=body), 404, "not-found", says=missing)
@@ -235,9 +233,9 @@ def test_idempotency_key_replays_starts_and_signals(api: Api) -> None:
     assert len(c.get("/v1/workflows").json()["items"]) == 1
 
     wf_id = first.json()["id"]
-    path = f"/v1/workflows/{wf_id}/approve"
-    one = c.post(path, json={"actor": "ann"}, headers={"Idempotency-Key": "approve-1"})
-    two = c.post(path, json={"actor": "ann"}, headers={"Idempotency-Key": "approve-1"})
+    path = f"/v1/workflows/{wf_id}/signals/go"
+    one = c.post(path, json={"actor": "ann"}, headers={"Idempotency-Key": "signal-1"})
+    two = c.post(path, json={"actor": "ann"}, headers={"Idempotency-Key": "signal-1"})
     assert one.status_code == two.status_code == 201
     assert two.headers["idempotent-replayed"] == "true" and two.json() == one.json()
     assert len(c.get(f"/v1/workflows/{wf_id}").json()["signals"]) == 1
@@ -253,10 +251,10 @@ def test_a_read_key_reads_but_does_not_steer(api: Api) -> None:
     assert reader.get("/v1/approvals").status_code == 200
     for path, body in [("/v1/workflows", {"workflow": "w"}),
                        ("/v1/workflows/w1/signals/go", {}),
-                       ("/v1/workflows/w1/approve", {"actor": "a"}),
-                       ("/v1/workflows/w1/reject", {"actor": "a"}),
                        ("/v1/workflows/w1/cancel", {})]:
         assert_problem(reader.post(path, json=body), 403, "forbidden", says="'write'")
+    for path in ("/v1/workflows/w1/approve", "/v1/workflows/w1/reject"):
+        assert_problem(reader.post(path, json={}), 403, "forbidden", says="'approve'")
     assert api.client(None).get("/v1/workflows").status_code == 401
 
 
@@ -264,67 +262,77 @@ def test_a_read_key_reads_but_does_not_steer(api: Api) -> None:
 
 
 def test_approve_then_signal_completes_the_workflow(wf_api: Api) -> None:
-    _, _, c = wf_api.tenant()
+    tid, _, c = wf_api.tenant(("read", "write", "approve"))
     start(c, "api.order", args={"order": "o-1"}, workflow_id="o-1")
     waiting = wait_for_workflow(c, "o-1", "waiting")
-    assert waiting["wait_kind"] == "signal" and waiting["wait_name"] == "approval"
+    assert waiting["wait_kind"] == "approval" and waiting["wait_name"] == "approval"
     assert waiting["wait_until"] and waiting["wait_until"].endswith("Z")
     inbox = c.get("/v1/approvals").json()
-    assert [w["id"] for w in inbox["items"]] == ["o-1"]
-    assert inbox["items"][0]["wait_name"] == "approval"
-    assert [h["kind"] for h in waiting["history"]] == ["step", "rollback", "signal"]
+    assert [a["workflow_id"] for a in inbox["items"]] == ["o-1"]
+    request = inbox["items"][0]
+    assert request["name"] == "approval" and request["deadline"] == waiting["wait_until"]
+    assert [h["kind"] for h in waiting["history"]] == ["step", "rollback", "approval"]
     assert waiting["history"][2]["status"] == "pending"
     assert waiting["history"][2]["deadline"] == waiting["wait_until"]
+    assert waiting["history"][2]["input"] == {"approval_id": request["id"]}
 
-    sig = c.post("/v1/workflows/o-1/approve", json={"actor": "ann", "comment": "fine"}).json()
-    shipping = wait_for_workflow(c, "o-1", "waiting")
+    decided = c.post("/v1/workflows/o-1/approve", json={"comment": "fine"}).json()
+    assert decided["id"] == request["id"] and decided["state"] == "approved"
+    actor = decided["decided_by"]
+    assert actor.startswith("key:")  # the key has no name: its id stands for it
     wait_for_condition(lambda: c.get("/v1/workflows/o-1").json()["wait_name"] == "ship",
                        timeout=30, message="waiting for ship")
-    assert c.get("/v1/approvals").json()["items"][0]["wait_name"] == "ship"
-    assert shipping["signals"][0]["id"] == sig["id"]
+    shipping = c.get("/v1/workflows/o-1").json()
+    assert shipping["wait_kind"] == "signal" and shipping["signals"] == []
+    assert c.get("/v1/approvals").json()["items"] == []  # a signal wait is no approval
 
     c.post("/v1/workflows/o-1/signals/ship", json={"payload": {"carrier": "dhl"}})
     done = wait_for_workflow(c, "o-1", "completed")
-    assert done["result"] == {"order": "o-1", "approved_by": "ann",
+    assert done["result"] == {"order": "o-1", "approved_by": actor,
                               "ship": {"carrier": "dhl"}}
     assert done["finished_at"] and done["error"] is None and done["wait_kind"] is None
     history = done["history"]
     assert all(set(h) == HISTORY_KEYS for h in history)
     assert [(h["seq"], h["kind"], h["status"]) for h in history] == [
-        (1, "step", "done"), (2, "rollback", "done"), (3, "signal", "done"),
+        (1, "step", "done"), (2, "rollback", "done"), (3, "approval", "done"),
         (4, "signal", "done")]
     assert history[0]["output"] == {"reserved": "o-1"} and history[0]["attempts"] == 1
     assert history[0]["name"] == "tests.api.workflow_app.reserve"
-    assert history[2]["output"]["actor"] == "ann" and history[2]["output"]["comment"] == "fine"
-    assert [s["consumed_seq"] for s in done["signals"]] == [3, 4]
+    assert history[2]["output"] == {"approval_id": request["id"], "approved": True,
+                                    "actor": actor, "comment": "fine"}
+    assert [s["consumed_seq"] for s in done["signals"]] == [4]
     # What the OpenAPI document promises (schemathesis cannot reach a workflow that ran).
     WorkflowOut.model_validate(done, strict=True)
-    SignalOut.model_validate(sig, strict=True)
+    SignalOut.model_validate(done["signals"][0], strict=True)
     WorkflowPage.model_validate(c.get("/v1/workflows").json(), strict=True)
     assert c.get("/v1/approvals").json()["items"] == []
     assert [w["id"] for w in c.get("/v1/workflows", params={"state": "completed"}
                                    ).json()["items"]] == ["o-1"]
     # Finished: every signal, decision and cancellation is a 409 naming the state.
     for path, body in [("/v1/workflows/o-1/signals/ship", {"payload": 2}),
-                       ("/v1/workflows/o-1/approve", {"actor": "ann"}),
-                       ("/v1/workflows/o-1/reject", {"actor": "ann"}),
+                       ("/v1/workflows/o-1/approve", {}),
+                       ("/v1/workflows/o-1/reject", {}),
                        ("/v1/workflows/o-1/cancel", {})]:
         assert_problem(c.post(path, json=body), 409, "state-conflict", says="completed")
-    assert len(c.get("/v1/workflows/o-1").json()["signals"]) == 2
+    assert_problem(c.post(f"/v1/approvals/{request['id']}/reject"), 409, "state-conflict",
+                   says="approved")
+    assert len(c.get("/v1/workflows/o-1").json()["signals"]) == 1
+    assert c.get(f"/v1/approvals/{request['id']}").json()["tenant_id"] == tid
 
 
 def test_a_rejection_fails_the_workflow_and_compensates(wf_api: Api) -> None:
-    _, _, c = wf_api.tenant()
+    _, _, c = wf_api.tenant(("read", "write", "approve"))
     start(c, "api.order", args={"order": "o-2"}, workflow_id="o-2")
     wait_for_workflow(c, "o-2", "waiting")
-    c.post("/v1/workflows/o-2/reject", json={"actor": "bob", "comment": "too expensive"})
+    rejected = c.post("/v1/workflows/o-2/reject", json={"comment": "too expensive"})
+    assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
     failed = wait_for_workflow(c, "o-2", "failed")
     assert failed["error"]["type"] == "RuntimeError"
     assert failed["error"]["message"] == "order o-2 not approved: too expensive"
     assert failed["compensation"] == "completed"
     last = failed["history"][-1]
     assert last["kind"] == "compensate" and last["output"] == "released o-2"
-    assert failed["signals"][0]["actor"] == "bob"
+    assert failed["signals"] == []  # the decision is the request's, not a signal
 
 
 def test_a_cancelled_workflow_compensates_and_ends_cancelled(wf_api: Api) -> None:

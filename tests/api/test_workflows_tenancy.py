@@ -13,10 +13,11 @@ from tests.api.test_workflows_api import start, wait_for_workflow
 
 def test_no_workflow_endpoint_crosses_tenants(wf_api: Api) -> None:
     _, _, a = wf_api.tenant()
-    _, _, b = wf_api.tenant()
+    _, _, b = wf_api.tenant(("read", "write", "approve"))
     start(a, "api.order", args={"order": "a-1"}, workflow_id="same-id", correlation_id="c1")
     before = wait_for_workflow(a, "same-id", "waiting")
-    assert [w["id"] for w in a.get("/v1/approvals").json()["items"]] == ["same-id"]
+    (request,) = a.get("/v1/approvals").json()["items"]
+    assert request["workflow_id"] == "same-id"
 
     # Every list is empty for b, whatever the filter.
     for path, params in [("/v1/workflows", {}), ("/v1/workflows", {"correlation_id": "c1"}),
@@ -29,7 +30,10 @@ def test_no_workflow_endpoint_crosses_tenants(wf_api: Api) -> None:
         ("POST", "/v1/workflows/same-id/signals/ship", {"payload": 1}),
         ("POST", "/v1/workflows/same-id/signals/approval", {"payload": {"approved": True}}),
         ("POST", "/v1/workflows/same-id/approve", {"actor": "mallory"}),
-        ("POST", "/v1/workflows/same-id/reject", {"actor": "mallory"}),
+        ("POST", "/v1/workflows/same-id/reject", {}),
+        ("GET", f"/v1/approvals/{request['id']}", None),
+        ("POST", f"/v1/approvals/{request['id']}/approve", None),
+        ("POST", f"/v1/approvals/{request['id']}/reject", {"comment": "mine"}),
         ("POST", "/v1/workflows/same-id/cancel", {"reason": "mine now"}),
     ]
     for method, path, body in requests:
@@ -45,4 +49,4 @@ def test_no_workflow_endpoint_crosses_tenants(wf_api: Api) -> None:
     after = a.get("/v1/workflows/same-id").json()
     assert after["state"] == "waiting" and after["signals"] == []
     assert after["cancel_requested"] is False and after["args"] == {"order": "a-1"}
-    assert [w["id"] for w in a.get("/v1/approvals").json()["items"]] == ["same-id"]
+    assert a.get("/v1/approvals").json()["items"] == [request]

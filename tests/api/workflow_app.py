@@ -35,3 +35,19 @@ async def order(ctx: WorkflowContext, order: str) -> dict[str, Any]:
                            + (f": {decision.comment}" if decision and decision.comment else ""))
     ship = await ctx.wait_for_signal("ship")
     return {"order": reserved.reserved, "approved_by": decision.actor, "ship": ship}
+
+
+@app.workflow(name="api.purchase")
+async def purchase(ctx: WorkflowContext, amount: int) -> list[str | None]:
+    """Two stages under one name: the issue's double-click repro."""
+    first = await ctx.wait_for_approval(context={"stage": 1, "amount": amount})
+    second = await ctx.wait_for_approval(context={"stage": 2, "amount": amount})
+    return [d.actor if d else None for d in (first, second)]
+
+
+@app.workflow(name="api.quick")
+async def quick(ctx: WorkflowContext, seconds: float) -> str:
+    """An approval that expires after ``seconds`` (real time: the server's clock)."""
+    decision = await ctx.wait_for_approval("quick", timeout=seconds,
+                                           approvers=["manager-a"])
+    return "expired" if decision is None else f"decided by {decision.actor}"

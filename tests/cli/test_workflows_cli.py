@@ -46,39 +46,51 @@ def test_start_approve_and_show_the_whole_story(cli: Cli) -> None:
     run_workflows(cli)
 
     inbox = cli.json("workflows", "approvals")
-    assert [w["id"] for w in inbox["items"]] == ["e1"] and inbox["next_cursor"] is None
-    assert inbox["items"][0]["wait_name"] == "approval" and inbox["items"][0]["wait_until"]
+    (request,) = inbox["items"]
+    assert request["workflow_id"] == "e1" and inbox["next_cursor"] is None
+    assert (request["name"], request["state"], request["context"]) == (
+        "approval", "pending", {"amount": 42})
+    assert request["deadline"] and request["workflow_name"] == "cli.expense"
     table = cli.ok("workflows", "approvals").stdout
-    assert "e1" in table and "approval" in table and '{"amount": 42}' in table
+    for needle in (request["id"], "e1 (cli.expense)", "approval", '{"amount": 42}', "pending"):
+        assert needle in table, needle
     assert [w["id"] for w in cli.json("workflows", "list", "--state", "waiting")["items"]] == [
         "e1"]
     assert cli.json("workflows", "list", "--name", "other.flow")["items"] == []
     assert [w["id"] for w in cli.json("workflows", "list", "--correlation-id", "trip-9")[
         "items"]] == ["e1"]
     shown = cli.ok("workflows", "show", "e1").stdout
-    assert "waiting" in shown and "signal 'approval' until" in shown
+    assert "waiting" in shown and "approval 'approval' until" in shown
     assert "tests.cli.workflow_app.book" in shown and "pending" in shown
 
-    said = cli.ok("workflows", "approve", "e1", "--actor", "ann", "--comment",
+    said = cli.ok("workflows", "approve", request["id"], "--actor", "ann", "--comment",
                   "within budget").stdout
-    assert "approved workflow e1 as ann" in said
-    # It stays in the inbox until a worker takes the decision in.
-    assert [w["id"] for w in cli.json("workflows", "approvals")["items"]] == ["e1"]
+    assert f"approved approval request {request['id']} ('approval' of workflow e1) as ann" in (
+        " ".join(said.split()))
+    # Decided, it leaves the inbox at once; approving it again is the same decision.
+    assert cli.json("workflows", "approvals")["items"] == []
+    again = cli.json("workflows", "approve", request["id"], "--actor", "bob")
+    assert (again["state"], again["decided_by"], again["comment"]) == (
+        "approved", "ann", "within budget")
+    assert_one_line_error(cli("workflows", "reject", request["id"], "--actor", "bob"),
+                          "is approved, expected pending")
+    decided = cli.json("workflows", "approvals", "--state", "approved")["items"]
+    assert [a["id"] for a in decided] == [request["id"]]
+    assert "approved by ann" in cli.ok("workflows", "approvals", "--state", "approved").stdout
     run_workflows(cli)
 
     done = cli.json("workflows", "show", "e1")
     assert done["state"] == "completed"
     assert done["result"] == {"booked": 42, "by": "ann", "comment": "within budget"}
     assert [(h["seq"], h["kind"], h["status"]) for h in done["history"]] == [
-        (1, "step", "done"), (2, "rollback", "done"), (3, "signal", "done")]
-    assert [(s["actor"], s["comment"], s["consumed_seq"]) for s in done["signals"]] == [
-        ("ann", "within budget", 3)]
+        (1, "step", "done"), (2, "rollback", "done"), (3, "approval", "done")]
+    assert done["signals"] == []
     text = cli.ok("workflows", "show", "e1").stdout
     for needle in ("completed", "history", "seq", "kind", "attempts", "deadline (UTC)",
-                   "signals", "ann", "within budget", "by #3", '"by": "ann"'):
+                   "approval", '"by": "ann"'):
         assert needle in text, needle
-    assert "no workflows waiting for a signal" in cli.ok("workflows", "approvals").stdout
-    # A finished workflow takes no more signals: one line, exit 2.
+    assert "no pending approval requests" in cli.ok("workflows", "approvals").stdout
+    # A finished workflow takes no more decisions: one line, exit 2.
     assert_one_line_error(cli("workflows", "approve", "e1", "--actor", "ann"),
                           "workflow e1 is completed")
     assert_one_line_error(cli("workflows", "cancel", "e1"), "is completed")
@@ -86,12 +98,16 @@ def test_start_approve_and_show_the_whole_story(cli: Cli) -> None:
 
 def test_a_rejection_fails_it_and_show_says_why_and_what_was_undone(cli: Cli) -> None:
     started(cli, "e2", amount=5)
-    signal = cli.json("workflows", "reject", "e2", "--actor", "bob", "--comment", "no receipt")
-    assert signal["payload"] == {"approved": False} and signal["actor"] == "bob"
+    # By workflow id: its single pending request.
+    rejected = cli.json("workflows", "reject", "e2", "--actor", "bob", "--comment",
+                        "no receipt")
+    assert (rejected["workflow_id"], rejected["state"], rejected["decided_by"]) == (
+        "e2", "rejected", "bob")
+    assert rejected["comment"] == "no receipt"
     run_workflows(cli)
     text = cli.ok("workflows", "show", "e2").stdout
     assert "failed" in text and "RuntimeError: expense of 5 rejected" in text
-    assert "compensation" in text and "compensate" in text and "no receipt" in text
+    assert "compensation" in text and "compensate" in text
     failed = cli.json("workflows", "show", "e2")
     assert failed["compensation"] == "completed"
     assert failed["history"][-1]["output"] == "unbooked 5"
@@ -125,7 +141,8 @@ def test_signals_wait_in_order_with_their_payload(cli: Cli) -> None:
     shown = cli.json("workflows", "show", "e5")
     assert [(s["name"], s["payload"]) for s in shown["signals"]] == [
         ("nudge", [1, "two"]), ("nudge", None)]
-    assert shown["state"] == "waiting"  # it waits for "approval", not "nudge"
+    assert shown["state"] == "waiting"  # it waits for an approval, not "nudge"
+    assert shown["wait_kind"] == "approval"
     assert "waiting" in cli.ok("workflows", "show", "e5").stdout
 
 
@@ -159,9 +176,14 @@ def test_bad_input_is_one_line_and_exit_2(cli: Cli) -> None:
     assert_one_line_error(cli("workflows", "list", "--cursor", "nonsense"), "cursor")
     assert_one_line_error(cli("workflows", "list", "--limit", "0"), "--limit 0")
     assert_one_line_error(cli("workflows", "approvals", "--limit", "1001"), "--limit 1001")
+    assert_one_line_error(cli("workflows", "approvals", "--state", "waiting"),
+                          "state 'waiting'")
     missing_actor = cli("workflows", "approve", "e6")
     assert missing_actor.code == 2 and "--actor" in missing_actor.stderr
-    assert cli.json("workflows", "show", "e6")["signals"] == []  # nothing was sent
+    # No worker ran e6: it asks for no approval yet, and a decision says so.
+    assert_one_line_error(cli("workflows", "approve", "e6", "--actor", "ann"),
+                          "workflow e6 has no pending approval request")
+    assert cli.json("workflows", "approvals", "--state", "approved")["items"] == []
 
 
 def test_the_worker_command_runs_workflows(cli: Cli) -> None:

@@ -27,7 +27,8 @@ def register(app: Hora) -> Hora:
     async def expense(ctx: WorkflowContext, amount: int) -> dict[str, Any]:
         booked = await ctx.step(book, amount)
         ctx.on_rollback(unbook, amount)
-        decision = await ctx.wait_for_approval(timeout=timedelta(days=7))
+        decision = await ctx.wait_for_approval(timeout=timedelta(days=7),
+                                               context={"amount": amount})
         if decision is None or not decision.approved:
             raise RuntimeError(f"expense of {amount} rejected")
         return {"booked": booked.booked, "by": decision.actor, "comment": decision.comment}

@@ -37,12 +37,16 @@ def test_onboarding_moves_the_call_past_christmas_and_waits_for_approval(
     waiting = app.get_workflow("onb-42")
     assert waiting.state == "waiting" and waiting.wait_name == "call-approval"
     assert waiting.wait_until == datetime(2030, 12, 28, 15, tzinfo=UTC)
-    assert [w.id for w in app.approvals().items] == ["onb-42"]
+    (request,) = app.approvals().items
+    assert (request.workflow_id, request.name, request.deadline) == (
+        "onb-42", "call-approval", waiting.wait_until)
+    assert request.context == {"user_id": "u-42", "email": "ada@example.com",
+                               "call_at": "2030-12-26T10:00:00-05:00"}
     assert [(m["what"], m["sent_at"]) for m in outbox.sent] == [
         ("welcome email", "2030-12-17T15:00:00+00:00"),
         ("product tour", "2030-12-18T15:00:00+00:00"),
     ]
-    app.approve("onb-42", actor="sam@crm", comment="good fit", name="call-approval")
+    app.approve(request.id, actor="sam@crm", comment="good fit")
     run_until_idle(app)
     done = app.get_workflow("onb-42")
     assert done.state == "completed"
@@ -52,8 +56,9 @@ def test_onboarding_moves_the_call_past_christmas_and_waits_for_approval(
     assert {m["correlation_id"] for m in outbox.sent} == {"user-42"}
     jobs = app.list_jobs(limit=1000).items
     assert jobs and {j.correlation_id for j in jobs} == {"user-42"}
-    assert [(s.actor, s.comment) for s in app.workflow_signals("onb-42")] == [
-        ("sam@crm", "good fit")]
+    decided = app.get_approval(request.id)
+    assert (decided.state, decided.decided_by, decided.comment) == (
+        "approved", "sam@crm", "good fit")
     keys = [m["key"] for m in outbox.sent]
     assert len(keys) == len(set(keys)) == 3
 
@@ -97,7 +102,9 @@ def test_a_declined_card_waits_for_approval_then_charges_manually(
     app.start_workflow("invoice", {"invoice_id": "i-2", "amount": 900}, workflow_id="i-2")
     run_until_idle(app, until=START + timedelta(hours=1))
     assert app.get_workflow("i-2").wait_name == "approval"
-    app.approve("i-2", actor="finance@acme", comment="customer called")
+    (request,) = app.approvals().items
+    assert request.context == {"invoice_id": "i-2", "amount": 900, "reason": "card declined"}
+    app.approve("i-2", actor="finance@acme", comment="customer called")  # by workflow id
     run_until_idle(app)
     assert app.get_workflow("i-2").result == "done"
     assert [e[0] for e in ledger.events] == [

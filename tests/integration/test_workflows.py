@@ -191,18 +191,27 @@ def test_an_approval_waits_visibly_and_is_audited(app: Hora, clock: FakeClock) -
     expense.start(amount=120, workflow_id="e-1")
     expense.start(amount=90, workflow_id="e-2")
     run(app, until=T0 + timedelta(hours=1))
+    # The inbox lists approval requests, one per waiting workflow, with their deadline.
     inbox = app.approvals().items
-    assert sorted(w.id for w in inbox) == ["e-1", "e-2"]
-    assert all(w.wait_name == "approval" and w.wait_until == T0 + timedelta(days=3)
-               for w in inbox)
-    app.approve("e-1", actor="grace", comment="within budget")
+    assert sorted(a.workflow_id for a in inbox) == ["e-1", "e-2"]
+    assert all(a.name == "approval" and a.deadline == T0 + timedelta(days=3)
+               and a.state == "pending" and a.workflow_name == "expense" for a in inbox)
+    assert app.get_workflow("e-1").wait_kind == "approval"
+    # By workflow id (its single pending request), as scripts did before requests had ids.
+    decided = app.approve("e-1", actor="grace", comment="within budget")
+    assert (decided.workflow_id, decided.state, decided.decided_by, decided.comment) == (
+        "e-1", "approved", "grace", "within budget")
     run(app, until=T0 + timedelta(hours=2))
     assert app.get_workflow("e-1").result == "approved by grace"
-    trail = app.workflow_signals("e-1")
-    assert [(s.actor, s.comment, s.consumed_seq) for s in trail] == [
-        ("grace", "within budget", 1)]
+    # The audit trail is the request itself (and the journal's done entry), not a signal.
+    assert app.get_approval(decided.id).decided_at == T0 + timedelta(hours=1)
+    assert app.workflow_signals("e-1") == []
+    (entry,) = app.workflow_history("e-1")
+    assert (entry.kind, entry.status, entry.output["actor"]) == ("approval", "done", "grace")
     run(app)  # e-2 times out after 3 days of fake time
     assert app.get_workflow("e-2").result == "escalated"
+    (expired,) = app.approvals(workflow_id="e-2", state=None).items
+    assert expired.state == "expired" and expired.decided_at == T0 + timedelta(days=3)
 
 
 def test_compensations_run_in_reverse_when_a_step_fails(app: Hora) -> None:

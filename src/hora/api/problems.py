@@ -26,6 +26,7 @@ from hora.errors import (
     IdempotencyConflict,
     InvalidPayload,
     InvalidTrigger,
+    NotAllowed,
     NotFound,
     StaleRecord,
     StoreError,
@@ -96,6 +97,8 @@ def from_hora_error(err: HoraError) -> tuple[int, str, str, list[dict[str, str]]
         return 422, "invalid-request", message, [fe]
     if isinstance(err, NotFound):
         return 404, "not-found", message, None
+    if isinstance(err, NotAllowed):
+        return 403, "forbidden", message, None
     if isinstance(err, IdempotencyConflict):
         return 409, "idempotency-conflict", message, None
     if isinstance(err, TransitionConflict):

@@ -395,9 +395,45 @@ class SignalIn(_In):
 
 
 class ApprovalIn(_In):
-    actor: Actor = Field(description="Who decided (kept for the audit trail).")
-    comment: Comment | None = None
-    name: Name = Field("approval", description="The signal the workflow waits for.")
+    """A decision by workflow id: that workflow's single pending request (of ``name``)."""
+
+    comment: Comment | None = Field(None, description="Why (kept with the decision).")
+    name: Name | None = Field(None, description="Only the workflow's requests of this name "
+                              "(the name its wait_for_approval gave).")
+    actor: Actor | None = Field(None, deprecated=True,
+                                description="Ignored: the actor is the API key that decides "
+                                "(its name), never a field of the request.")
+
+
+class DecisionIn(_In):
+    comment: Comment | None = Field(None, description="Why (kept with the decision).")
+
+
+ApprovalState = Literal["pending", "approved", "rejected", "expired", "cancelled"]
+
+
+class ApprovalOut(BaseModel):
+    id: str
+    tenant_id: str
+    workflow_id: str
+    workflow_name: str
+    seq: int = Field(description="The wait's position in the workflow's journal.")
+    name: str
+    approvers: list[str] | None = Field(description="The API key names that may decide; "
+                                        "null: any key with the approve scope.")
+    context: Any = Field(None, description="What the workflow shows the deciders.")
+    state: str = Field(description="pending, approved, rejected, expired or cancelled.")
+    deadline: str | None
+    created_at: str | None
+    decided_by: str | None = Field(description="The actor: the deciding key's name.")
+    decided_by_key: str | None = Field(description="The deciding API key's id.")
+    comment: str | None
+    decided_at: str | None = Field(description="When it left pending.")
+
+
+class ApprovalPage(BaseModel):
+    items: list[ApprovalOut]
+    next_cursor: str | None
 
 
 class HistoryOut(BaseModel):

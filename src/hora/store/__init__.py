@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 from hora.errors import ConfigError
 from hora.models import (
     ApiKey,
+    ApprovalRequest,
     ClaimedJob,
     ErrorInfo,
     HistoryEntry,
@@ -259,7 +260,8 @@ class Store(Protocol):
         """End a run: write the workflow's new state, wait, result, error, compensation and
         finished_at, clear the run lease, and insert ``jobs`` (wake-ups, resumes of a parent;
         existing idempotency keys are skipped, not errors), all in one transaction, only if
-        ``owner`` still holds the lease (else StaleRecord). Returns the stored row."""
+        ``owner`` still holds the lease (else StaleRecord). A final state also cancels the
+        workflow's pending approval requests. Returns the stored row."""
         ...
 
     def send_signal(self, signal: Signal, resume: NewJob) -> Signal:
@@ -273,8 +275,41 @@ class Store(Protocol):
 
     def request_workflow_cancel(self, workflow_id: str, *, tenant_id: str, reason: str,
                                 now: datetime, resume: NewJob) -> Workflow:
-        """Set cancel_requested (and reason) and enqueue ``resume``, in one transaction;
-        TransitionConflict when the workflow is final."""
+        """Set cancel_requested (and reason), cancel the workflow's pending approval
+        requests and enqueue ``resume``, in one transaction; TransitionConflict when the
+        workflow is final."""
+        ...
+
+    # approval requests: one per wait_for_approval (by journal position), decided by id
+    def open_approval(self, request: ApprovalRequest, entry: HistoryEntry, *, owner: str
+                      ) -> ApprovalRequest:
+        """In one transaction, owner-checked like record_history: record ``entry`` (the
+        wait's journal row) and insert ``request`` unless its position (tenant, workflow,
+        seq) has a request already; return the position's request, new or found."""
+        ...
+
+    def get_approval(self, approval_id: str, *, tenant_id: str) -> ApprovalRequest: ...
+    def list_approvals(self, *, tenant_id: str, states: Sequence[str] | None = None,
+                       workflow_id: str | None = None, name: str | None = None,
+                       limit: int = 50, cursor: str | None = None) -> Page[ApprovalRequest]:
+        """Newest first (by created_at, then id); the cursor is opaque."""
+        ...
+
+    def decide_approval(self, approval_id: str, *, tenant_id: str, state: str, actor: str,
+                        actor_key: str | None, comment: str | None, now: datetime,
+                        resume: NewJob) -> ApprovalRequest:
+        """Move the request from pending to ``state`` (approved or rejected), only before its
+        deadline, and enqueue ``resume`` (skipped if its key exists), in one transaction. A
+        pending request past its deadline is expired instead. Returns the request as stored
+        afterwards, whatever happened: the caller compares its state with the decision
+        (another decision may have come first). NotFound for an unknown id."""
+        ...
+
+    def close_approval(self, approval_id: str, *, tenant_id: str, state: str, now: datetime
+                       ) -> ApprovalRequest:
+        """Move a pending request to expired (only once its deadline has passed at ``now``)
+        or cancelled; returns the request as stored afterwards (it may have been decided
+        first)."""
         ...
 
     # distributed locks: a row per (tenant, name), with a fencing token counting its grants

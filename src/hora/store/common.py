@@ -15,6 +15,7 @@ from hora.models import (
     WORKFLOW_FINAL,
     WORKFLOW_STATES,
     ApiKey,
+    ApprovalRequest,
     Attempt,
     ErrorInfo,
     HistoryEntry,
@@ -333,6 +334,45 @@ def consumed_entry(entry: HistoryEntry, signal: Signal) -> HistoryEntry:
     return replace(entry, status="done", output={
         "payload": signal.payload, "actor": signal.actor, "comment": signal.comment,
         "signal_id": signal.id})
+
+
+def approval_from_row(r: Mapping[str, Any], ts: Any, *, decoded: bool = False
+                      ) -> ApprovalRequest:
+    """Build an ApprovalRequest from a row mapping; ``decoded`` as for ``job_from_row``."""
+
+    def j(v: Any) -> Any:
+        return v if decoded or v is None else json.loads(v)
+
+    def t(v: Any) -> datetime | None:
+        return None if v is None else ts(v)
+
+    approvers = j(r["approvers"])
+    return ApprovalRequest(
+        id=r["id"], tenant_id=r["tenant_id"], workflow_id=r["workflow_id"],
+        workflow_name=r["workflow_name"], seq=r["seq"], name=r["name"],
+        approvers=None if approvers is None else tuple(approvers), context=j(r["context"]),
+        state=r["state"], deadline=t(r["deadline"]), created_at=ts(r["created_at"]),
+        decided_by=r["decided_by"], decided_by_key=r["decided_by_key"], comment=r["comment"],
+        decided_at=t(r["decided_at"]),
+    )
+
+
+def approval_params(a: ApprovalRequest, ts: Any) -> dict[str, Any]:
+    """A new request's row, as named parameters (JSON as text, instants encoded by ``ts``)."""
+    return {
+        "id": a.id, "tenant_id": a.tenant_id, "workflow_id": a.workflow_id,
+        "workflow_name": a.workflow_name, "seq": a.seq, "name": a.name,
+        "approvers": None if a.approvers is None else dumps(list(a.approvers)),
+        "context": _json_or_none(a.context),
+        "deadline": None if a.deadline is None else ts(a.deadline),
+        "created_at": ts(a.created_at),
+    }
+
+
+def approval_cursor(a: ApprovalRequest) -> str:
+    """The cursor after ``a`` in a newest-first listing (read by ``parse_workflow_cursor``:
+    the same instant-then-id form)."""
+    return f"{to_us(a.created_at)}:{a.id}"
 
 
 #: The states a workflow can still move from, in the order a conflict names them.

@@ -34,6 +34,7 @@ from hora.errors import (
 from hora.models import (
     WORKFLOW_FINAL,
     ApiKey,
+    ApprovalRequest,
     ClaimedJob,
     HistoryEntry,
     IdempotencyRecord,
@@ -53,6 +54,9 @@ from hora.store import LeaseStatus, Outcome, PlanFn
 from hora.store.common import (
     api_key_from_row,
     api_key_params,
+    approval_cursor,
+    approval_from_row,
+    approval_params,
     attempt_from_row,
     consumed_entry,
     dumps,
@@ -798,6 +802,10 @@ class PostgresStore:
             if row is None:
                 self._get_workflow(conn, workflow.id, workflow.tenant_id)  # NotFound
                 raise _stale_run(workflow.id, owner)
+            if workflow.state in WORKFLOW_FINAL:
+                conn.execute(Q["cancel_workflow_approvals"], {
+                    "tenant_id": workflow.tenant_id, "workflow_id": workflow.id,
+                    "now": workflow.updated_at})
             _insert_jobs(conn, jobs, workflow.updated_at, skip_existing=True)
         return workflow_from_row(row, _utc, decoded=True)
 
@@ -836,8 +844,74 @@ class PostgresStore:
             if row is None:
                 current = self._get_workflow(conn, workflow_id, tenant_id)  # NotFound
                 raise workflow_is_final(workflow_id, current.state)
+            conn.execute(Q["cancel_workflow_approvals"], {
+                "tenant_id": tenant_id, "workflow_id": workflow_id, "now": now})
             _insert_jobs(conn, [resume], now)
         return workflow_from_row(row, _utc, decoded=True)
+
+    # -- approval requests --------------------------------------------------------------------
+
+    def open_approval(self, request: ApprovalRequest, entry: HistoryEntry, *, owner: str
+                      ) -> ApprovalRequest:
+        with self._write() as conn:
+            _record_history(conn, [entry], owner)  # StaleRecord unless owner holds the run
+            conn.execute(Q["insert_approval"], approval_params(request, _utc))
+            with conn.cursor(row_factory=dict_row) as cur:
+                row = cur.execute(Q["approval_at"], {
+                    "tenant_id": request.tenant_id, "workflow_id": request.workflow_id,
+                    "seq": request.seq}).fetchone()
+        if row is None:  # pragma: no cover - inserted or found in this transaction
+            raise StoreError(f"approval request at {request.workflow_id}#{request.seq} "
+                             "vanished")
+        return approval_from_row(row, _utc, decoded=True)
+
+    def _get_approval(self, conn: Conn, approval_id: str, tenant_id: str) -> ApprovalRequest:
+        with conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["get_approval"], {"tenant_id": tenant_id,
+                                                  "id": approval_id}).fetchone()
+        if row is None:
+            raise NotFound(f"approval request {approval_id} not found")
+        return approval_from_row(row, _utc, decoded=True)
+
+    def get_approval(self, approval_id: str, *, tenant_id: str) -> ApprovalRequest:
+        with self._read() as conn:
+            return self._get_approval(conn, approval_id, tenant_id)
+
+    def list_approvals(self, *, tenant_id: str, states: Sequence[str] | None = None,
+                       workflow_id: str | None = None, name: str | None = None,
+                       limit: int = 50, cursor: str | None = None) -> Page[ApprovalRequest]:
+        cursor_us, cursor_id = parse_workflow_cursor(cursor)
+        with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(Q["list_approvals"], {
+                "tenant_id": tenant_id,
+                "cursor_at": None if cursor_us is None else from_us(cursor_us),
+                "cursor_id": cursor_id, "states": None if states is None else list(states),
+                "workflow_id": workflow_id, "name": name, "limit": limit + 1}).fetchall()
+        return keyset_page([approval_from_row(r, _utc, decoded=True) for r in rows], limit,
+                           approval_cursor)
+
+    def decide_approval(self, approval_id: str, *, tenant_id: str, state: str, actor: str,
+                        actor_key: str | None, comment: str | None, now: datetime,
+                        resume: NewJob) -> ApprovalRequest:
+        with self._write() as conn:
+            with conn.cursor(row_factory=dict_row) as cur:
+                row = cur.execute(Q["decide_approval"], {
+                    "tenant_id": tenant_id, "id": approval_id, "state": state,
+                    "decided_by": actor, "decided_by_key": actor_key, "comment": comment,
+                    "now": now}).fetchone()
+            if row is not None:
+                _insert_jobs(conn, [resume], now, skip_existing=True)
+                return approval_from_row(row, _utc, decoded=True)
+            conn.execute(Q["close_approval"], {"tenant_id": tenant_id, "id": approval_id,
+                                               "state": "expired", "now": now})
+            return self._get_approval(conn, approval_id, tenant_id)  # NotFound
+
+    def close_approval(self, approval_id: str, *, tenant_id: str, state: str, now: datetime
+                       ) -> ApprovalRequest:
+        with self._write() as conn:
+            conn.execute(Q["close_approval"], {"tenant_id": tenant_id, "id": approval_id,
+                                               "state": state, "now": now})
+            return self._get_approval(conn, approval_id, tenant_id)
 
 
     # -- distributed locks --------------------------------------------------------------------

@@ -637,6 +637,55 @@ WHERE tenant_id = %(tenant_id)s AND id = %(id)s
   AND state NOT IN ('completed', 'failed', 'cancelled')
 RETURNING *;
 
+-- name: insert_approval
+-- Nothing happens when the position (tenant, workflow, seq) has its request already: a
+-- replay of the wait finds that one (approval_at).
+INSERT INTO hora_approvals (id, tenant_id, workflow_id, workflow_name, seq, name, approvers,
+                            context, state, deadline, created_at)
+VALUES (%(id)s, %(tenant_id)s, %(workflow_id)s, %(workflow_name)s, %(seq)s, %(name)s,
+        %(approvers)s::jsonb, %(context)s::jsonb, 'pending', %(deadline)s, %(created_at)s)
+ON CONFLICT (tenant_id, workflow_id, seq) DO NOTHING;
+
+-- name: approval_at
+SELECT * FROM hora_approvals
+WHERE tenant_id = %(tenant_id)s AND workflow_id = %(workflow_id)s AND seq = %(seq)s;
+
+-- name: get_approval
+SELECT * FROM hora_approvals WHERE tenant_id = %(tenant_id)s AND id = %(id)s;
+
+-- name: list_approvals
+-- Newest first by (created_at, id); the cursor is the last row's pair.
+SELECT * FROM hora_approvals
+WHERE tenant_id = %(tenant_id)s
+  AND (%(cursor_at)s::timestamptz IS NULL
+       OR (created_at, id) < (%(cursor_at)s::timestamptz, %(cursor_id)s::text))
+  AND (%(states)s::text[] IS NULL OR state = ANY(%(states)s::text[]))
+  AND (%(workflow_id)s::text IS NULL OR workflow_id = %(workflow_id)s::text)
+  AND (%(name)s::text IS NULL OR name = %(name)s::text)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: decide_approval
+-- The one move of a decision: only from pending, only before the deadline. A concurrent
+-- decision waits for the row lock, then finds the row no longer pending.
+UPDATE hora_approvals
+SET state = %(state)s, decided_by = %(decided_by)s, decided_by_key = %(decided_by_key)s,
+    comment = %(comment)s, decided_at = %(now)s
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND state = 'pending'
+  AND (deadline IS NULL OR deadline > %(now)s)
+RETURNING *;
+
+-- name: close_approval
+-- Expired (only once the deadline has passed) or cancelled, only from pending.
+UPDATE hora_approvals SET state = %(state)s, decided_at = %(now)s
+WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND state = 'pending'
+  AND (%(state)s = 'cancelled' OR (deadline IS NOT NULL AND deadline <= %(now)s));
+
+-- name: cancel_workflow_approvals
+-- A workflow asked to stop (or ended) leaves nothing to decide.
+UPDATE hora_approvals SET state = 'cancelled', decided_at = %(now)s
+WHERE tenant_id = %(tenant_id)s AND workflow_id = %(workflow_id)s AND state = 'pending';
+
 -- name: acquire_lock
 -- One statement: a new row starts at token 1; an existing one is taken over, token + 1,
 -- only if it was released or has expired at :now. Of concurrent acquirers the first locks

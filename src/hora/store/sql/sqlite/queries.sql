@@ -458,6 +458,53 @@ SET cancel_requested = 1, cancel_reason = :reason, updated_at = :now, version = 
 WHERE tenant_id = :tenant_id AND id = :id AND state NOT IN ('completed', 'failed', 'cancelled')
 RETURNING *;
 
+-- name: insert_approval
+-- Nothing happens when the position (tenant, workflow, seq) has its request already: a
+-- replay of the wait finds that one (approval_at).
+INSERT INTO hora_approvals (id, tenant_id, workflow_id, workflow_name, seq, name, approvers,
+                            context, state, deadline, created_at)
+VALUES (:id, :tenant_id, :workflow_id, :workflow_name, :seq, :name, :approvers, :context,
+        'pending', :deadline, :created_at)
+ON CONFLICT (tenant_id, workflow_id, seq) DO NOTHING;
+
+-- name: approval_at
+SELECT * FROM hora_approvals
+WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id AND seq = :seq;
+
+-- name: get_approval
+SELECT * FROM hora_approvals WHERE tenant_id = :tenant_id AND id = :id;
+
+-- name: list_approvals
+-- Newest first by (created_at, id); the cursor is the last row's pair.
+SELECT * FROM hora_approvals
+WHERE tenant_id = :tenant_id
+  AND (:cursor_at IS NULL OR (created_at, id) < (:cursor_at, :cursor_id))
+  AND (:states IS NULL OR state IN (SELECT value FROM json_each(:states)))
+  AND (:workflow_id IS NULL OR workflow_id = :workflow_id)
+  AND (:name IS NULL OR name = :name)
+ORDER BY created_at DESC, id DESC
+LIMIT :limit;
+
+-- name: decide_approval
+-- The one move of a decision: only from pending, only before the deadline.
+UPDATE hora_approvals
+SET state = :state, decided_by = :decided_by, decided_by_key = :decided_by_key,
+    comment = :comment, decided_at = :now
+WHERE tenant_id = :tenant_id AND id = :id AND state = 'pending'
+  AND (deadline IS NULL OR deadline > :now)
+RETURNING *;
+
+-- name: close_approval
+-- Expired (only once the deadline has passed) or cancelled, only from pending.
+UPDATE hora_approvals SET state = :state, decided_at = :now
+WHERE tenant_id = :tenant_id AND id = :id AND state = 'pending'
+  AND (:state = 'cancelled' OR (deadline IS NOT NULL AND deadline <= :now));
+
+-- name: cancel_workflow_approvals
+-- A workflow asked to stop (or ended) leaves nothing to decide.
+UPDATE hora_approvals SET state = 'cancelled', decided_at = :now
+WHERE tenant_id = :tenant_id AND workflow_id = :workflow_id AND state = 'pending';
+
 -- name: acquire_lock
 -- One statement: a new row starts at token 1; an existing one is taken over, token + 1,
 -- only if it was released or has expired at :now. RETURNING nothing means another grant
