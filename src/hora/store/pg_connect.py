@@ -70,6 +70,8 @@ RECONNECT_WINDOW = 2.0
 #: A statement running this long is checked: if a fresh connection cannot reach the server
 #: either, the statement's connection is aborted instead of waiting for the network.
 STALL_AFTER = 5.0
+#: The stall check's connection attempt gives up after this many seconds.
+PROBE_TIMEOUT = 3
 
 
 def connect_params(url: str) -> str:
@@ -194,13 +196,15 @@ class StallGuard:
     answer; a partition behind a proxy or balancer that still accepts (and acknowledges)
     bytes leaves a statement waiting forever. Every ``interval`` the guard looks for
     statements running longer than ``after``; for those it opens one fresh connection
-    (bounded by ``connect_timeout``): if that fails too, their sockets are shut down so the
-    driver raises at once; if it succeeds, they are merely slow and are left alone.
+    (bounded by :data:`PROBE_TIMEOUT`): if that fails too, their sockets are shut down so the
+    driver raises at once; if it succeeds, they are merely slow and are left alone. While
+    ``known_down()`` (other calls already fail to reach the server) no probe is needed.
     """
 
-    def __init__(self, conninfo: str, *, after: float = STALL_AFTER,
-                 interval: float = 1.0) -> None:
+    def __init__(self, conninfo: str, *, after: float = STALL_AFTER, interval: float = 1.0,
+                 known_down: Callable[[], bool] = lambda: False) -> None:
         self._conninfo = conninfo
+        self._known_down = known_down
         self.after = after
         self.interval = interval
         self._active: dict[int, tuple[Conn, float]] = {}
@@ -238,7 +242,10 @@ class StallGuard:
             with self._lock:
                 stalled = [key for key, (_, since) in self._active.items()
                            if now - since >= self.after]
-            if not stalled or now < self._reachable_until or self._server_reachable():
+            if not stalled:
+                continue
+            if not self._known_down() and (now < self._reachable_until
+                                           or self._server_reachable()):
                 continue
             with self._lock:
                 victims = [self._active[key][0] for key in stalled if key in self._active]
@@ -247,7 +254,7 @@ class StallGuard:
 
     def _server_reachable(self) -> bool:
         try:
-            psycopg.connect(self._conninfo).close()
+            psycopg.connect(self._conninfo, connect_timeout=PROBE_TIMEOUT).close()
         except psycopg.Error:
             return False
         # Reachable: the long statements are just long; look again after a while.

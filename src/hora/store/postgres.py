@@ -136,7 +136,7 @@ class PostgresStore:
             self._pool.close()
             cause = _why_not_connected(self._url) or e
             raise StoreError(f"cannot connect to PostgreSQL: {cause}") from cause
-        self._guard = StallGuard(self._url)
+        self._guard = StallGuard(self._url, known_down=lambda: self.outage.down)
         self._checkout = Checkout(self._pool, timeout=pool_timeout, outage=self.outage,
                                   guard=self._guard)
         if migrate:
@@ -891,6 +891,7 @@ class PostgresSubscription:
             conn: Conn = psycopg.connect(self._url, autocommit=True)
             conn.execute(f"LISTEN {CHANNEL}")
             self._conn = conn
+            self._outage.ok()
         return self._conn
 
     def wait(self, timeout: float) -> set[str]:
@@ -903,7 +904,8 @@ class PostgresSubscription:
             if isinstance(err, StoreUnavailable):
                 self._outage.fail(e)
             raise type(err)(f"notification channel: {err}") from e
-        self._outage.ok()
+        if got:  # a quiet wait proves nothing: the server may be out of reach
+            self._outage.ok()
         return got
 
     def close(self) -> None:
