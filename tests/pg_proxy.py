@@ -56,6 +56,8 @@ class PgProxy:
         self._links: set[_Link] = set()
         self._marker: bytes | None = None
         self.commit_dropped = threading.Event()
+        #: Connections refused while cut.
+        self.refused = 0
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, name="pg-proxy",
@@ -124,6 +126,7 @@ class PgProxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         link = _Link(writer)
         if self.mode == "cut":
+            self.refused += 1
             link.close()
             return
         self._links.add(link)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -251,6 +252,26 @@ def test_store_unavailable_is_raised_within_the_pool_timeout(
         assert time.monotonic() - began <= RECOVERY_BOUND
     finally:
         app.close()
+
+
+def test_start_waits_for_a_database_that_comes_up_after_the_reconnect_window(
+        proxy: PgProxy, schema_url: str) -> None:
+    """The pool retries each lost connection only briefly; a first start still waits for a
+    database that comes up a few seconds later (as beside it in a compose file)."""
+    proxy.cut()
+    # Up once the pool's first window of attempts (0, 1, 2 s) has passed.
+    restorer = threading.Thread(target=lambda: (
+        wait_for_condition(lambda: proxy.refused >= 4, timeout=30), proxy.restore()))
+    restorer.start()
+    try:
+        app = Hora(proxy.url(schema_url))
+        try:
+            assert app.enqueue("outage.any", {}).state == "scheduled"
+        finally:
+            app.close()
+    finally:
+        restorer.join()
+    assert proxy.refused >= 4
 
 
 def _enqueues(app: Hora) -> bool:

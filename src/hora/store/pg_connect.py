@@ -112,6 +112,21 @@ def open_pool(conninfo: str, *, min_size: int, max_size: int, timeout: float,
         reconnect_timeout=RECONNECT_WINDOW)
 
 
+def wait_until_connected(pool: ConnectionPool[Conn], timeout: float = 30.0) -> None:
+    """At start: wait up to ``timeout`` for a first connection (a database starting beside
+    hora). The pool gives each attempt only :data:`RECONNECT_WINDOW`, so ask again until
+    then: every request for a connection starts a fresh attempt."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            pool.putconn(pool.getconn(timeout=max(0.01, min(RECONNECT_WINDOW + 1, left))))
+            return
+        except PoolTimeout:
+            if left <= RECONNECT_WINDOW + 1:
+                raise
+
+
 def unavailable(e: psycopg.Error, conn: Conn | None = None) -> bool:
     """Whether ``e`` means the server cannot be reached (rather than refusing a statement)."""
     if isinstance(e, PoolTimeout) or (conn is not None and conn.broken):

@@ -93,6 +93,7 @@ from hora.store.pg_connect import (
     open_pool,
     pool_timeout_from_env,
     store_error,
+    wait_until_connected,
 )
 from hora.store.queries import load_migrations, load_queries
 
@@ -131,7 +132,7 @@ class PostgresStore:
         except psycopg.Error as e:
             raise StoreError(f"cannot open PostgreSQL pool: {e}") from e
         try:
-            self._pool.wait()
+            wait_until_connected(self._pool)
         except psycopg.Error as e:
             self._pool.close()
             cause = _why_not_connected(self._url) or e
