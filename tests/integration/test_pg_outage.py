@@ -16,9 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from hora import Hora, StoreUnavailable
+from hora.store.pg_connect import StallGuard, connect_params
 from hora.testing import ServeProcess, run_until_idle, serve_process, wait_for_condition
 from tests.conftest import fresh_pg_schema
 from tests.pg_proxy import PgProxy
@@ -272,6 +274,26 @@ def test_start_waits_for_a_database_that_comes_up_after_the_reconnect_window(
     finally:
         restorer.join()
     assert proxy.refused >= 4
+
+
+def test_the_stall_guard_ends_a_stuck_statement_but_not_a_slow_one(
+        proxy: PgProxy, schema_url: str) -> None:
+    conninfo = connect_params(proxy.url(schema_url))
+    guard = StallGuard(conninfo, after=0.2, interval=0.05)
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            with guard.watch(conn):  # slow, but the server is there: left alone
+                assert conn.execute("SELECT 1 FROM pg_sleep(0.6)").fetchone() == (1,)
+            assert guard.aborted == 0
+            proxy.blackhole()
+            began = time.monotonic()
+            with pytest.raises(psycopg.OperationalError), guard.watch(conn):
+                conn.execute("SELECT 1")
+            assert guard.aborted == 1
+            assert time.monotonic() - began < ANSWER_BOUND
+    finally:
+        guard.close()
+        proxy.restore()
 
 
 def _enqueues(app: Hora) -> bool:

@@ -69,7 +69,7 @@ OUTAGE_CHECKOUT = 1.0
 RECONNECT_WINDOW = 2.0
 #: A statement running this long is checked: if a fresh connection cannot reach the server
 #: either, the statement's connection is aborted instead of waiting for the network.
-STALL_AFTER = 5.0
+STALL_AFTER = 3.0
 #: The stall check's connection attempt gives up after this many seconds.
 PROBE_TIMEOUT = 3
 
@@ -212,14 +212,13 @@ class StallGuard:
     bytes leaves a statement waiting forever. Every ``interval`` the guard looks for
     statements running longer than ``after``; for those it opens one fresh connection
     (bounded by :data:`PROBE_TIMEOUT`): if that fails too, their sockets are shut down so the
-    driver raises at once; if it succeeds, they are merely slow and are left alone. While
-    ``known_down()`` (other calls already fail to reach the server) no probe is needed.
+    driver raises at once; if it succeeds, they are merely slow and are left alone. (Other
+    calls failing is no proof: a pool saturated by slow statements fails checkouts too.)
     """
 
-    def __init__(self, conninfo: str, *, after: float = STALL_AFTER, interval: float = 1.0,
-                 known_down: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, conninfo: str, *, after: float = STALL_AFTER,
+                 interval: float = 1.0) -> None:
         self._conninfo = conninfo
-        self._known_down = known_down
         self.after = after
         self.interval = interval
         self._active: dict[int, tuple[Conn, float]] = {}
@@ -257,10 +256,7 @@ class StallGuard:
             with self._lock:
                 stalled = [key for key, (_, since) in self._active.items()
                            if now - since >= self.after]
-            if not stalled:
-                continue
-            if not self._known_down() and (now < self._reachable_until
-                                           or self._server_reachable()):
+            if not stalled or now < self._reachable_until or self._server_reachable():
                 continue
             with self._lock:
                 victims = [self._active[key][0] for key in stalled if key in self._active]

@@ -137,7 +137,7 @@ class PostgresStore:
             self._pool.close()
             cause = _why_not_connected(self._url) or e
             raise StoreError(f"cannot connect to PostgreSQL: {cause}") from cause
-        self._guard = StallGuard(self._url, known_down=lambda: self.outage.down)
+        self._guard = StallGuard(self._url)
         self._checkout = Checkout(self._pool, timeout=pool_timeout, outage=self.outage,
                                   guard=self._guard)
         if migrate:
