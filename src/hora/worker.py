@@ -566,24 +566,31 @@ class Worker:
             self._in_doubt.discard((o.job_id, o.attempt))
             if o.job_id in applied:
                 continue
-            if in_doubt and tenant is not None and await self._outcome_recorded(o, tenant):
+            recorded = (await self._outcome_recorded(o, tenant)
+                        if in_doubt and tenant is not None else False)
+            if recorded:
                 # An earlier write committed, but its acknowledgement was lost with the
                 # connection: nothing was discarded.
                 log.debug("job %s: its outcome (%s) was written before the connection "
                           "dropped", o.job_id, o.outcome)
                 continue
             self.stats["lost"] += 1
-            log.warning("job %s: lease lost before its outcome (%s) was written; the "
-                        "result is discarded", o.job_id, o.outcome)
+            if recorded is None:
+                log.warning("job %s: lease lost, and whether an earlier write of its outcome "
+                            "(%s) went through cannot be told now", o.job_id, o.outcome)
+            else:
+                log.warning("job %s: lease lost before its outcome (%s) was written; the "
+                            "result is discarded", o.job_id, o.outcome)
 
-    async def _outcome_recorded(self, o: Outcome, tenant_id: str) -> bool:
-        """Whether the job's history holds this attempt ended by this worker as ``o`` says."""
+    async def _outcome_recorded(self, o: Outcome, tenant_id: str) -> bool | None:
+        """Whether the job's history holds this attempt ended by this worker as ``o`` says;
+        None when the job cannot be read."""
         try:
             job = await self._db(functools.partial(
                 self.app.store.get_job, o.job_id, tenant_id=tenant_id, history=True))
         except (NotFound, StoreError) as e:
             log.debug("job %s: cannot read it back to confirm its outcome: %s", o.job_id, e)
-            return False
+            return None
         return any(a.number == o.attempt and a.worker_id == o.owner
                    and a.outcome == o.outcome for a in job.attempts)
 
@@ -598,6 +605,7 @@ class Worker:
                 raise
             except Exception:
                 self._outcome_tenants.pop(o.job_id, None)
+                self._in_doubt.discard((o.job_id, o.attempt))
                 log.exception("job %s: cannot write its outcome (%s); leaving it to lease "
                               "expiry", o.job_id, o.outcome)
 
