@@ -40,7 +40,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import ConnStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from hora.errors import ConfigError, StoreError, StoreUnavailable
+from hora.errors import ConfigError, HoraError, StoreError, StoreUnavailable
 
 log = logging.getLogger("hora.store")
 
@@ -101,15 +101,35 @@ def pool_timeout_from_env(value: str | None) -> float:
 
 
 def open_pool(conninfo: str, *, min_size: int, max_size: int, timeout: float,
-              configure: Callable[[Conn], None]) -> ConnectionPool[Conn]:
+              configure: Callable[[Conn], None], outage: OutageLog) -> ConnectionPool[Conn]:
     # hora reports outages itself (OutageLog); the pool would warn on every failed attempt.
     pool_log = logging.getLogger("psycopg.pool")
     if pool_log.level == logging.NOTSET:
         pool_log.setLevel(logging.ERROR)
     return ConnectionPool(
-        conninfo, min_size=min_size, max_size=max_size, open=True, configure=configure,
-        kwargs={"autocommit": True}, name="hora", timeout=timeout,
-        reconnect_timeout=RECONNECT_WINDOW)
+        conninfo, connection_class=_reporting_connection(outage), min_size=min_size,
+        max_size=max_size, open=True, configure=configure, kwargs={"autocommit": True},
+        name="hora", timeout=timeout, reconnect_timeout=RECONNECT_WINDOW)
+
+
+def _reporting_connection(outage: OutageLog) -> type[Conn]:
+    """Connections whose opening feeds ``outage``: the pool (re)connects in its own threads,
+    and a caller only sees a timeout; this way the first refused attempt starts the outage
+    (and checkouts shorten at once) and the first successful one ends it, traffic or not."""
+
+    class ReportingConnection(psycopg.Connection[Any]):
+        @classmethod
+        def connect(cls, conninfo: str = "", **kwargs: Any) -> Any:
+            try:
+                conn = super().connect(conninfo, **kwargs)
+            except psycopg.Error as e:
+                if unavailable(e):
+                    outage.fail(e)
+                raise
+            outage.ok()
+            return conn
+
+    return ReportingConnection
 
 
 def wait_until_connected(pool: ConnectionPool[Conn], timeout: float = 30.0) -> None:
@@ -296,9 +316,10 @@ class Checkout:
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Conn]:
-        """A healthy pooled connection for one call. Driver errors pass through unchanged
-        (the store maps them, :func:`store_error`); each call's outcome feeds the outage
-        log."""
+        """A healthy pooled connection for one call; each call's outcome feeds the outage
+        log. A failure to reach the server raises ``StoreUnavailable`` (judged here, where
+        the connection's state is known); other driver errors pass through for the store to
+        map (a constraint may mean a conflict)."""
         conn: Conn | None = None
         try:
             conn = self._get()
@@ -307,8 +328,11 @@ class Checkout:
         except psycopg.Error as e:
             if unavailable(e, conn):
                 self.outage.fail(e)
-            else:
-                self.outage.ok()  # the server answered, if only to refuse
+                raise store_error(e, conn) from e
+            self.outage.ok()  # the server answered, if only to refuse
+            raise
+        except HoraError:
+            self.outage.ok()  # raised on what the server answered
             raise
         else:
             self.outage.ok()

@@ -128,7 +128,7 @@ class PostgresStore:
         try:
             self._pool: ConnectionPool[Conn] = open_pool(
                 self._url, min_size=min_size, max_size=max_size, timeout=pool_timeout,
-                configure=_configure)
+                configure=_configure, outage=self.outage)
         except psycopg.Error as e:
             raise StoreError(f"cannot open PostgreSQL pool: {e}") from e
         try:
