@@ -16,11 +16,12 @@ noticed at once:
 * a :class:`StallGuard` aborts statements stuck on a path that answers nothing (a partition
   behind something that still accepts TCP), once a fresh connection proves the server out of
   reach, so long but healthy statements (migrations, big reads) are never cut;
-* an :class:`OutageLog` turns the failures of every caller in the process into one warning
-  when the outage starts and one when it ends.
+* an :class:`OutageLog` turns the failures of every caller in the process, and of the
+  pool's own connection attempts, into one warning when the outage starts and one when it
+  ends.
 
 Each failure that means "cannot reach the database now" becomes ``StoreUnavailable``, here
-and nowhere else (:func:`unavailable`).
+and nowhere else (:func:`unavailable`, :func:`store_error`).
 """
 
 from __future__ import annotations
