@@ -27,6 +27,7 @@ from hora.errors import (
     Retry,
     StaleRecord,
     StoreError,
+    StoreUnavailable,
     TransitionConflict,
     UnknownTask,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "Schedule",
     "StaleRecord",
     "StoreError",
+    "StoreUnavailable",
     "SystemClock",
     "Task",
     "Tick",

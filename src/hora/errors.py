@@ -13,6 +13,7 @@ The tree::
     │   ├── IdempotencyConflict                    same idempotency key, different request
     │   └── StaleRecord                            changed by someone else since it was read
     ├── StoreError                                 the database failed (driver error: __cause__)
+    │   └── StoreUnavailable                       cannot reach it now (down, partitioned, busy)
     └── UnknownTask            (also LookupError)  no handler registered under that name
 
 Handlers raise the two *control* exceptions below to steer their own job. They are not
@@ -96,6 +97,12 @@ class StaleRecord(Conflict):
 
 class StoreError(HoraError):
     """The database failed. The driver's own exception is kept as ``__cause__``."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached right now: refused or timed-out connections, a lost
+    connection, no pooled connection free within the pool timeout. Transient by nature: the
+    API answers 503 with ``Retry-After``, the worker keeps its work and tries again."""
 
 
 class Retry(Exception):

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from hora.errors import StoreUnavailable
 from hora.ids import new_id
 from hora.models import NewJob, Schedule
 from hora.triggers import Occurrence, Trigger
@@ -188,6 +189,8 @@ class Scheduler:
         while not self._stopping:
             try:
                 await loop.run_in_executor(None, functools.partial(self.tick))
+            except StoreUnavailable as e:  # the store reports the outage, once
+                log.debug("scheduler pass failed; trying again: %s", e)
             except Exception:
                 log.exception("scheduler pass failed; trying again")
             await self.app.clock.sleep(self.interval)

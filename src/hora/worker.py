@@ -15,6 +15,10 @@ Database calls run in a small thread pool (one thread for SQLite, whose writes a
 anyway). Async handlers run on the loop; sync handlers in their own thread pool.
 A job's outcome is applied only if this worker still holds its lease for that attempt, so a
 job whose lease was lost is never completed twice.
+
+While the database is unreachable every loop keeps its work and retries with a bounded
+backoff; the store logs the outage once when it starts and once when it ends
+(``StoreUnavailable`` is a debug line here, other store errors a warning each).
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from hora.clock import FakeClock
 from hora.context import JobContext, _current
-from hora.errors import Cancel, Fail, Retry, StoreError, UnknownTask
+from hora.errors import Cancel, Fail, NotFound, Retry, StoreError, StoreUnavailable, UnknownTask
 from hora.ids import new_id
 from hora.limits import (
     MAX_DELAY,
@@ -145,6 +149,10 @@ class Worker:
         self._early_cancels: dict[str, str | None] = {}
         self._unwritten = 0  # outcomes not yet in the database: their slots are still taken
         self._outcomes: list[Outcome] = []
+        # The tenant of each job with an unwritten outcome, to read the job back; and the
+        # (job, attempt) whose write failed in a way that may have committed all the same.
+        self._outcome_tenants: dict[str, str] = {}
+        self._in_doubt: set[tuple[str, int]] = set()
         self._starts: list[tuple[str, datetime]] = []
         self._stopping = False
         #: True once this worker hears other processes' enqueues (PostgreSQL LISTEN).
@@ -268,7 +276,7 @@ class Worker:
                             limit=limit, horizon=now + timedelta(seconds=self.lookahead),
                             reserve_limit=reserve))
                 except StoreError as e:
-                    log.warning("claim failed, retrying after poll interval: %s", e)
+                    _store_failed("claim failed, retrying after the poll interval", e)
                     await self._idle_wait()
                     continue
                 for job in started:
@@ -339,7 +347,7 @@ class Worker:
                     break
             self._schedule_due_at = await self._db(self.app.next_schedule_fire)
         except Exception as e:  # a scheduler pass must not take the worker down
-            log.warning("scheduler pass failed: %s", e, exc_info=not isinstance(e, StoreError))
+            _store_failed("scheduler pass failed", e)
 
     def _quiescent(self) -> bool:
         """Nothing running, starting or waiting to be written."""
@@ -441,6 +449,7 @@ class Worker:
                 del self._running[job.id]
             if outcome is not None and not run.lost:
                 self._outcomes.append(outcome)
+                self._outcome_tenants[job.id] = job.tenant_id
                 self._unwritten += 1
                 self._request_flush()
             elif self._maybe_more and self._wake is not None:
@@ -581,10 +590,38 @@ class Worker:
         applied = set(await self._db(functools.partial(
             store.finish_jobs, outcomes, self.clock.now())))
         for o in outcomes:
-            if o.job_id not in applied:
-                self.stats["lost"] += 1
+            tenant = self._outcome_tenants.pop(o.job_id, None)
+            in_doubt = (o.job_id, o.attempt) in self._in_doubt
+            self._in_doubt.discard((o.job_id, o.attempt))
+            if o.job_id in applied:
+                continue
+            recorded = (await self._outcome_recorded(o, tenant)
+                        if in_doubt and tenant is not None else False)
+            if recorded:
+                # An earlier write committed, but its acknowledgement was lost with the
+                # connection: nothing was discarded.
+                log.debug("job %s: its outcome (%s) was written before the connection "
+                          "dropped", o.job_id, o.outcome)
+                continue
+            self.stats["lost"] += 1
+            if recorded is None:
+                log.warning("job %s: lease lost, and whether an earlier write of its outcome "
+                            "(%s) went through cannot be told now", o.job_id, o.outcome)
+            else:
                 log.warning("job %s: lease lost before its outcome (%s) was written; the "
                             "result is discarded", o.job_id, o.outcome)
+
+    async def _outcome_recorded(self, o: Outcome, tenant_id: str) -> bool | None:
+        """Whether the job's history holds this attempt ended by this worker as ``o`` says;
+        None when the job cannot be read."""
+        try:
+            job = await self._db(functools.partial(
+                self.app.store.get_job, o.job_id, tenant_id=tenant_id, history=True))
+        except (NotFound, StoreError) as e:
+            log.debug("job %s: cannot read it back to confirm its outcome: %s", o.job_id, e)
+            return None
+        return any(a.number == o.attempt and a.worker_id == o.owner
+                   and a.outcome == o.outcome for a in job.attempts)
 
     async def _write_one_by_one(self, outcomes: list[Outcome]) -> None:
         """After an unexpected error on a batch: isolate the outcome that causes it, so one
@@ -596,6 +633,8 @@ class Worker:
             except StoreError:
                 raise
             except Exception:
+                self._outcome_tenants.pop(o.job_id, None)
+                self._in_doubt.discard((o.job_id, o.attempt))
                 log.exception("job %s: cannot write its outcome (%s); leaving it to lease "
                               "expiry", o.job_id, o.outcome)
 
@@ -608,6 +647,7 @@ class Worker:
     async def _flush_locked(self) -> None:
         store = self.app.store
         self._flushing = True
+        failures = 0
         try:
             while self._starts or self._outcomes:
                 starts, self._starts = self._starts, []
@@ -626,10 +666,14 @@ class Worker:
                         self._unwritten -= len(outcomes)
                 except StoreError as e:
                     # The database is unreachable or busy: keep everything and try again.
-                    log.warning("writing %d outcomes failed, will retry: %s", len(outcomes), e)
+                    # The write may have committed with only its acknowledgement lost: a
+                    # retry that finds the lease gone reads the job back before saying so.
+                    _store_failed(f"writing {len(outcomes)} outcomes failed, will retry", e)
+                    self._in_doubt.update((o.job_id, o.attempt) for o in outcomes)
                     self._starts[:0] = starts
                     self._outcomes[:0] = outcomes
-                    await asyncio.sleep(0.1)
+                    failures += 1
+                    await asyncio.sleep(_backoff(failures))
                 except Exception:
                     log.exception("unexpected error writing a batch of %d outcomes",
                                   len(outcomes))
@@ -638,8 +682,10 @@ class Worker:
                         await self._write_one_by_one(outcomes)
                         self._unwritten -= len(outcomes)
                     except StoreError:
+                        self._in_doubt.update((o.job_id, o.attempt) for o in outcomes)
                         self._outcomes[:0] = outcomes
-                        await asyncio.sleep(0.1)
+                        failures += 1
+                        await asyncio.sleep(_backoff(failures))
         finally:
             self._flushing = False
             # until_idle must notice the last write landing; a live worker does not need to.
@@ -674,7 +720,7 @@ class Worker:
                     self.app.store.extend_leases, owner=self.id, now=now,
                     lease_until=now + timedelta(seconds=self.lease)))
             except Exception as e:  # a heartbeat must outlive any one failure
-                log.warning("heartbeat failed: %s", e, exc_info=not isinstance(e, StoreError))
+                _store_failed("heartbeat failed", e)
                 continue
             pending_starts = {job_id for job_id, _ in self._starts}
             for job_id, run in running_before.items():
@@ -695,7 +741,7 @@ class Worker:
                 rescued = await self._db(functools.partial(
                     self.app.store.rescue_expired, self.clock.now()))
             except Exception as e:
-                log.warning("rescue failed: %s", e, exc_info=not isinstance(e, StoreError))
+                _store_failed("rescue failed", e)
                 continue
             for job_id in rescued:
                 if job_id in self._running:  # our own attempt outlived its lease
@@ -719,12 +765,12 @@ class Worker:
                 await self._loop.run_in_executor(pool, sub.wait, 0.0)  # connect and LISTEN
                 self.listening = True
             except StoreError as e:
-                log.warning("%s; relying on polling", e)
+                _store_failed("cannot listen, relying on polling", e)
             while True:
                 try:
                     queues = await self._loop.run_in_executor(pool, sub.wait, 1.0)
                 except StoreError as e:
-                    log.warning("%s; falling back to polling for a second", e)
+                    _store_failed("listening failed, falling back to polling for a second", e)
                     await asyncio.sleep(1.0)
                     continue
                 if ("*" in queues or queues & mine) and self._wake is not None:
@@ -816,6 +862,20 @@ class Worker:
     async def _db(self, call: Callable[[], T]) -> T:
         assert self._loop is not None
         return await self._loop.run_in_executor(self._db_pool, call)
+
+
+def _store_failed(what: str, e: BaseException) -> None:
+    """Log a failed database call: an outage is the store's to report (once), anything
+    else is worth a warning each time, with the traceback when it is not a store error."""
+    if isinstance(e, StoreUnavailable):
+        log.debug("%s: %s", what, e)
+    else:
+        log.warning("%s: %s", what, e, exc_info=not isinstance(e, StoreError))
+
+
+def _backoff(failures: int) -> float:
+    """Seconds before retrying a write: 0.1 s, doubling up to 2 s."""
+    return min(2.0, 0.1 * 2.0 ** min(failures - 1, 5))
 
 
 class _Timeout(Exception):

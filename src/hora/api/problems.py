@@ -30,6 +30,7 @@ from hora.errors import (
     NotFound,
     StaleRecord,
     StoreError,
+    StoreUnavailable,
     TransitionConflict,
     UnknownTask,
 )
@@ -109,6 +110,8 @@ def from_hora_error(err: HoraError) -> tuple[int, str, str, list[dict[str, str]]
         return 409, "conflict", message, None
     if isinstance(err, UnknownTask):
         return 422, "unknown-task", message, None
+    if isinstance(err, StoreUnavailable):
+        return 503, "store-unavailable", "the database cannot be reached; try again shortly", None
     if isinstance(err, StoreError):
         return 503, "store-unavailable", "the database is unavailable; try again shortly", None
     return 500, "internal", "internal error; the server log has the details", None
@@ -183,7 +186,10 @@ def install(api: FastAPI) -> None:
     async def _hora_error(request: Request, exc: HoraError) -> JSONResponse:
         await after_error(request)
         status, slug, detail, errors = from_hora_error(exc)
-        if status >= 500:
+        if isinstance(exc, StoreUnavailable):
+            # The store logs the outage once; a line per refused request would bury it.
+            log.debug("request %s %s: %s", request.method, request.url.path, exc)
+        elif status >= 500:
             log.error("request %s %s failed: %r", request.method, request.url.path, exc,
                       exc_info=exc)
         headers = {"Retry-After": "1"} if status == 503 else None

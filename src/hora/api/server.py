@@ -42,6 +42,7 @@ from hora.api.auth import (
 )
 from hora.api.guard import RequestGuard
 from hora.api.problems import ApiProblem
+from hora.api.readiness import Readiness
 from hora.api.schemas import (
     ApprovalIn,
     ApprovalOut,
@@ -1006,26 +1007,28 @@ def create_api(app: Hora, settings: ApiSettings | None = None) -> FastAPI:
         """Prometheus metrics of this process (hora's and any the app registers)."""
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    # async and free of I/O: answered on the event loop, never queued behind routes that
+    # wait for the database in the thread pool.
     @api.get("/healthz", response_model=Health, tags=["operations"],
              summary="Alive: the process answers")
-    def healthz() -> dict[str, Any]:
+    async def healthz() -> dict[str, Any]:
         return {"status": "ok"}
+
+    def store_not_ready() -> str | None:
+        applied = app.store.applied_migrations()  # type: ignore[attr-defined]
+        expected = [m.version for m in load_migrations(app.store.dialect)]
+        missing = sorted(set(expected) - set(applied))
+        return f"migrations not applied: {missing}" if missing else None
+
+    readiness = Readiness(store_not_ready)
 
     @api.get("/readyz", response_model=Health, tags=["operations"],
              summary="Ready: the store answers and its migrations are applied",
              responses={503: {"model": Health}})
-    def readyz() -> JSONResponse:
-        try:
-            applied = app.store.applied_migrations()  # type: ignore[attr-defined]
-        except Exception as e:  # any failure to reach the store means not ready
-            return JSONResponse({"status": "unavailable", "detail": f"store: {e}"[:300]},
-                                status_code=503)
-        expected = [m.version for m in load_migrations(app.store.dialect)]
-        missing = sorted(set(expected) - set(applied))
-        if missing:
-            return JSONResponse({"status": "unavailable",
-                                 "detail": f"migrations not applied: {missing}"},
-                                status_code=503)
+    async def readyz() -> JSONResponse:
+        why = await readiness.why_not_ready()
+        if why is not None:
+            return JSONResponse({"status": "unavailable", "detail": why}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     api.include_router(router)

@@ -7,12 +7,14 @@ a heartbeat and a batched finish from two threads of one worker never deadlock. 
 (enqueue, finish, release, rescue) is one statement over parallel arrays, not one round trip
 per job. Every session runs with ``TimeZone=UTC``, so instants come back as aware UTC
 datetimes; a ``search_path`` given in the URL's ``options`` decides the schema, which is why
-no query names one.
+no query names one. How connections survive outages (timeouts, keepalives, checkout, the
+one warning per outage) is ``hora.store.pg_connect``'s business.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -29,6 +31,7 @@ from hora.errors import (
     NotFound,
     StaleRecord,
     StoreError,
+    StoreUnavailable,
     TransitionConflict,
 )
 from hora.models import (
@@ -89,6 +92,16 @@ from hora.store.common import (
     workflow_is_final,
     workflow_params,
 )
+from hora.store.pg_connect import (
+    Checkout,
+    OutageLog,
+    StallGuard,
+    connect_params,
+    open_pool,
+    pool_timeout_from_env,
+    store_error,
+    wait_until_connected,
+)
 from hora.store.queries import load_migrations, load_queries
 
 Q = load_queries("postgres")
@@ -111,25 +124,34 @@ class PostgresStore:
     max_concurrency = 4
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 8,
-                 migrate: bool = True) -> None:
-        self._url = url
+                 migrate: bool = True, pool_timeout: float | None = None) -> None:
+        """``pool_timeout``: seconds a call waits for a pooled connection before failing
+        with ``StoreUnavailable`` (default ``HORA_PG_POOL_TIMEOUT``, else 5)."""
+        self._url = connect_params(url)
+        if pool_timeout is None:
+            pool_timeout = pool_timeout_from_env(os.environ.get("HORA_PG_POOL_TIMEOUT"))
+        #: One warning when PostgreSQL becomes unreachable, one when it answers again.
+        self.outage = OutageLog("PostgreSQL")
         try:
-            self._pool: ConnectionPool[Conn] = ConnectionPool(
-                url, min_size=min_size, max_size=max_size, open=True, configure=_configure,
-                kwargs={"autocommit": True}, name="hora")
+            self._pool: ConnectionPool[Conn] = open_pool(
+                self._url, min_size=min_size, max_size=max_size, timeout=pool_timeout,
+                configure=_configure, outage=self.outage)
         except psycopg.Error as e:
             raise StoreError(f"cannot open PostgreSQL pool: {e}") from e
         try:
-            self._pool.wait()
+            wait_until_connected(self._pool)
         except psycopg.Error as e:
             self._pool.close()
-            cause = _why_not_connected(url) or e
+            cause = _why_not_connected(self._url) or e
             raise StoreError(f"cannot connect to PostgreSQL: {cause}") from cause
+        self._guard = StallGuard(self._url)
+        self._checkout = Checkout(self._pool, timeout=pool_timeout, outage=self.outage,
+                                  guard=self._guard)
         if migrate:
             try:
                 self.migrate()
             except BaseException:
-                self._pool.close()
+                self.close()
                 raise
 
     # -- connections and transactions -------------------------------------------------------
@@ -138,7 +160,7 @@ class PostgresStore:
     def _write(self) -> Iterator[Conn]:
         """One READ COMMITTED transaction; any failure rolls all of it back."""
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._checkout.connection() as conn, conn.transaction():
                 yield conn
         except HoraError:
             raise
@@ -147,14 +169,14 @@ class PostgresStore:
                 raise TransitionConflict("?", "a legal move", None) from e
             raise StoreError(f"PostgreSQL: {e}") from e
         except psycopg.Error as e:
-            raise StoreError(f"PostgreSQL: {e}") from e
+            raise store_error(e) from e
 
     @contextmanager
     def _read(self, *, snapshot: bool = False) -> Iterator[Conn]:
         """A connection for reading: autocommit for one statement, or with ``snapshot`` a
         read-only REPEATABLE READ transaction, so several statements see the same data."""
         try:
-            with self._pool.connection() as conn:
+            with self._checkout.connection() as conn:
                 if not snapshot:
                     yield conn
                     return
@@ -164,9 +186,10 @@ class PostgresStore:
         except HoraError:
             raise
         except psycopg.Error as e:
-            raise StoreError(f"PostgreSQL: {e}") from e
+            raise store_error(e) from e
 
     def close(self) -> None:
+        self._guard.close()
         self._pool.close()
 
     # -- migrations ---------------------------------------------------------------------------
@@ -542,7 +565,7 @@ class PostgresStore:
         return None if row is None or row[0] is None else _utc(row[0])
 
     def subscribe(self) -> PostgresSubscription:
-        return PostgresSubscription(self._url)
+        return PostgresSubscription(self._url, self.outage)
 
     def count_jobs(self, *, tenant_id: str) -> dict[str, int]:
         with self._read() as conn:
@@ -697,12 +720,12 @@ class PostgresStore:
         """A connection for one writing statement, which PostgreSQL runs as a transaction of
         its own: one round trip instead of three (BEGIN, the statement, COMMIT)."""
         try:
-            with self._pool.connection() as conn:
+            with self._checkout.connection() as conn:
                 yield conn
         except HoraError:
             raise
         except psycopg.Error as e:
-            raise StoreError(f"PostgreSQL: {e}") from e
+            raise store_error(e) from e
 
     def start_workflow(self, workflow: Workflow, job: NewJob) -> tuple[Workflow, bool]:
         with self._write() as conn:
@@ -959,10 +982,12 @@ def _announce(conn: Conn, queues: set[str]) -> None:
 class PostgresSubscription:
     """LISTEN on a dedicated connection, so a job enqueued by any process wakes idle workers
     at once instead of at their next poll. Reconnects lazily after a failure; the worker's
-    poll is the fallback meanwhile, so a lost notification costs latency, never a job."""
+    poll is the fallback meanwhile, so a lost notification costs latency, never a job. Its
+    failures and recovery count in the store's outage log like any other call's."""
 
-    def __init__(self, url: str) -> None:
-        self._url = url
+    def __init__(self, conninfo: str, outage: OutageLog) -> None:
+        self._url = conninfo
+        self._outage = outage
         self._conn: Conn | None = None
 
     def _connect(self) -> Conn:
@@ -970,15 +995,22 @@ class PostgresSubscription:
             conn: Conn = psycopg.connect(self._url, autocommit=True)
             conn.execute(f"LISTEN {CHANNEL}")
             self._conn = conn
+            self._outage.ok()
         return self._conn
 
     def wait(self, timeout: float) -> set[str]:
         try:
             conn = self._connect()
-            return {n.payload for n in conn.notifies(timeout=timeout, stop_after=1)}
+            got = {n.payload for n in conn.notifies(timeout=timeout, stop_after=1)}
         except psycopg.Error as e:
             self.close()
-            raise StoreError(f"PostgreSQL notification channel failed: {e}") from e
+            err = store_error(e)
+            if isinstance(err, StoreUnavailable):
+                self._outage.fail(e)
+            raise type(err)(f"notification channel: {err}") from e
+        if got:  # a quiet wait proves nothing: the server may be out of reach
+            self._outage.ok()
+        return got
 
     def close(self) -> None:
         if self._conn is not None:
@@ -990,7 +1022,7 @@ class PostgresSubscription:
 def _why_not_connected(url: str) -> psycopg.Error | None:
     """The pool only says it timed out; one direct attempt says why (refused, bad password)."""
     try:
-        psycopg.connect(url, connect_timeout=10).close()
+        psycopg.connect(url).close()
     except psycopg.Error as e:
         return e
     return None
