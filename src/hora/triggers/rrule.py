@@ -85,6 +85,10 @@ _PROPERTY_START = re.compile(r"^(DTSTART|RRULE|EXDATE|RDATE|EXRULE|BEGIN|END)[;:
 #: A bound of how far apart a local time and its instant's neighbours can be around a DST
 #: transition (at most a day, as in Samoa in 2011): UNTIL is compared with this margin.
 _LOCAL_MARGIN = timedelta(days=2)
+#: The largest INTERVAL by frequency: about 100 years (1000 for YEARLY).
+_MAX_INTERVAL = {du.YEARLY: 1000, du.MONTHLY: 1200, du.WEEKLY: 5_218, du.DAILY: 36_600,
+                 du.HOURLY: 36_600 * 24, du.MINUTELY: 36_600 * 1440,
+                 du.SECONDLY: 36_600 * 86400}
 #: The window around an instant in which a zone's UTC offsets are sampled (hourly) to know how
 #: early local expansion must start (see ``_offset_spread``).
 _OFFSET_WINDOW_HOURS = 48
@@ -208,6 +212,9 @@ def parse_rule(text: str) -> RRulePart:
         kw["interval"] = _parse_int("INTERVAL", seen["INTERVAL"])
         if kw["interval"] < 1:
             raise _fail(f"INTERVAL={seen['INTERVAL']} must be a positive integer")
+        if kw["interval"] > _MAX_INTERVAL[freq]:
+            raise _fail(f"INTERVAL={seen['INTERVAL']} is more than the maximum "
+                        f"{_MAX_INTERVAL[freq]} for FREQ={seen['FREQ']} (about 100 years)")
     if "COUNT" in seen:
         kw["count"] = _parse_int("COUNT", seen["COUNT"])
         if kw["count"] < 1:
