@@ -9,7 +9,11 @@ beginning of time, and let ``occurrences(after)`` decide exactly as a full scan 
 
 * ``nominal_floor(instant)``: a nominal instant ``L`` such that every occurrence that fires
   strictly after ``instant`` has ``nominal > L``;
-* ``at_floor(after)``: a lower bound of ``at`` for every occurrence with ``nominal > after``.
+* ``at_floor(after)``: a lower bound of ``at`` for every occurrence with ``nominal > after``;
+* ``skipped_until(occ)``: for a skipped occurrence it yielded, a nominal instant ``R`` such
+  that every occurrence with ``nominal`` in ``(occ.nominal, R]`` is skipped too (a closed
+  window, a non-business day), so a search for the next firing jumps the run instead of
+  reading a secondly trigger's weekend one second at a time.
 
 A trigger without them fires at its nominal instant (``at``, ``interval``, ``cron``,
 ``rrule``), and the functions below then answer ``instant`` and ``after``.
@@ -58,24 +62,49 @@ def at_floor(trigger: Trigger, after: datetime) -> datetime:
     return result
 
 
+def skipped_until(trigger: Trigger, occ: Occurrence) -> datetime | None:
+    """How far the run of skipped occurrences that ``occ`` starts surely lasts (see the
+    module docstring), or None when the trigger cannot tell."""
+    method = getattr(trigger, "skipped_until", None)
+    if method is None or occ.skipped is None:
+        return None
+    result: datetime | None = method(occ)
+    return result
+
+
+#: A run of skipped occurrences is jumped (the search restarts after it) when it lasts at
+#: least this long; shorter ones are read through.
+_JUMP_AT_LEAST = timedelta(minutes=1)
+
+
 def first_fire_after(trigger: Trigger, instant: datetime) -> datetime | None:
     """The first instant strictly after ``instant`` at which ``trigger`` fires.
 
     Fired occurrences come in strictly increasing ``at`` order, so the first one that fires
-    after ``instant`` (starting from the trigger's ``nominal_floor``) is the answer.
+    after ``instant`` (starting from the trigger's ``nominal_floor``) is the answer. Runs of
+    skipped occurrences a wrapper can bound (``skipped_until``) are jumped; at most
+    ``MAX_SKIPPED_RUN`` skipped occurrences (read or jumped runs) are looked at.
     """
     instant = require_aware(instant, "instant")
+    start = nominal_floor(trigger, instant)
     skipped_run = 0
-    for occ in trigger.occurrences(nominal_floor(trigger, instant)):
-        if occ.skipped is not None:
-            skipped_run += 1
-            if skipped_run >= MAX_SKIPPED_RUN:
-                return None
-            continue
-        skipped_run = 0
-        if occ.at > instant:
-            return occ.at
-    return None
+    while True:
+        jumped = False
+        for occ in trigger.occurrences(start):
+            if occ.skipped is not None:
+                skipped_run += 1
+                if skipped_run >= MAX_SKIPPED_RUN:
+                    return None
+                until = skipped_until(trigger, occ)
+                if until is not None and until - occ.nominal >= _JUMP_AT_LEAST:
+                    start, jumped = until, True
+                    break
+                continue
+            skipped_run = 0
+            if occ.at > instant:
+                return occ.at
+        if not jumped:
+            return None
 
 
 def trigger_timezone(trigger: object) -> str:

@@ -36,6 +36,7 @@ from hora.triggers.basic import (
     first_fire_after,
     nominal_floor,
     require_aware,
+    skipped_until,
 )
 from hora.triggers.dst import DstFold, DstGap, resolve_local, zone
 
@@ -284,6 +285,19 @@ class CalendarTrigger:
                        f"earlier occurrence (at {latest.astimezone(tz):%Y-%m-%d %H:%M %z})")
             return self._skip(occ, why, notes)
         return moved
+
+    def skipped_until(self, occ: Occurrence) -> datetime | None:
+        """With the skip policy, every occurrence on a day that is not a business day is
+        skipped: the run lasts to the end of that local day."""
+        if self.policy is not BusinessDayPolicy.SKIP or not (
+                occ.skipped or "").startswith("calendar: "):
+            return skipped_until(self.base, occ)
+        day = occ.nominal.astimezone(self._tz).date()
+        if self.calendar.is_business_day(day):
+            return None
+        instants, _ = resolve_local(datetime.combine(day + timedelta(days=1), time()),
+                                    self._tz, DstGap.FIRST_VALID, DstFold.FIRST)
+        return instants[0] - ONE_MICROSECOND
 
     def next_after(self, instant: datetime) -> datetime | None:
         return first_fire_after(self, instant)
