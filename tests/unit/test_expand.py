@@ -123,3 +123,29 @@ def test_triggers_end_cleanly_at_the_end_of_the_supported_range() -> None:
     assert yearly.next_after(datetime(8999, 6, 1, tzinfo=UTC)) == last
     assert yearly.next_after(last) is None
     assert len(list(yearly.occurrences(datetime(8980, 1, 1, tzinfo=UTC)))) == 11
+
+
+@pytest.mark.parametrize("spec,expected", [
+    # 1 June 2030 is a Saturday: a secondly trigger skips the weekend, one run per day.
+    ({"every": "PT1S", "start": "2030-01-01T00:00:00Z", "calendar": {"business_day": "skip"}},
+     datetime(2030, 6, 3, tzinfo=UTC)),
+    ({"rrule": "DTSTART:20200101T000000Z\nRRULE:FREQ=SECONDLY",
+      "calendar": {"holidays": "US", "business_day": "skip"}}, datetime(2030, 6, 3, tzinfo=UTC)),
+    # A minute-long window: the day's other 86,340 seconds land on one opening.
+    ({"every": "PT1S", "start": "2030-01-01T00:00:00Z",
+      "window": {"start": "09:00", "end": "09:01"}}, datetime(2030, 6, 2, 9, tzinfo=UTC)),
+])
+def test_runs_of_skipped_occurrences_are_jumped(spec: dict[str, object],
+                                                expected: datetime) -> None:
+    from hora.triggers.spec import preview, trigger_from_spec
+
+    trigger = trigger_from_spec(spec)
+    noon = datetime(2030, 6, 1, 12, tzinfo=UTC)
+    t0 = time.process_time()
+    assert trigger.next_after(noon) == expected
+    fired = [o for o in preview(trigger, noon, 50) if o.skipped is None]
+    assert time.process_time() - t0 < 2.0  # reading every skipped second took seconds
+    # The same answer as reading every occurrence from well before.
+    brute = next(o.at for o in trigger.occurrences(noon - timedelta(hours=4))
+                 if o.skipped is None and o.at > noon)
+    assert brute == expected and all(o.at > noon for o in fired)
