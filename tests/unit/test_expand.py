@@ -149,3 +149,15 @@ def test_runs_of_skipped_occurrences_are_jumped(spec: dict[str, object],
     brute = next(o.at for o in trigger.occurrences(noon - timedelta(hours=4))
                  if o.skipped is None and o.at > noon)
     assert brute == expected and all(o.at > noon for o in fired)
+
+
+def test_moving_policies_refuse_a_base_denser_than_once_a_minute() -> None:
+    from hora.triggers.spec import trigger_from_spec
+
+    t0 = time.process_time()
+    with pytest.raises(InvalidTrigger, match="at most 1440 times a day"):
+        trigger_from_spec({"rrule": "DTSTART:20200101T000000Z\nRRULE:FREQ=SECONDLY",
+                           "calendar": {"business_day": "next"}})
+    assert time.process_time() - t0 < 2.0
+    minutely = trigger_from_spec({"cron": "* * * * *", "calendar": {"business_day": "next"}})
+    assert minutely.next_after(datetime(2030, 6, 1, 12, tzinfo=UTC)) is not None
