@@ -3,7 +3,10 @@
 * preview throughput (occurrences/s) of a cron, an RRULE, and an RRULE with a US holiday
   calendar (median of --runs);
 * the scheduler pass with N active schedules (default 100,000) of which only a handful are
-  due: its cost must not grow with the schedules that are not due.
+  due: its cost must not grow with the schedules that are not due;
+* next-occurrence cost (µs per ``next_after`` call, median of --runs) of FREQ=SECONDLY,
+  FREQ=MINUTELY and a sparse BYSETPOS rule with DTSTART 1 day, 1 year and 10 years in the
+  past: it must not grow with the distance (``--next-only`` prints just these).
 """
 
 from __future__ import annotations
@@ -30,9 +33,39 @@ SPECS = {
 
 def preview_rate(spec: dict[str, object], count: int) -> float:
     trig = trigger_from_spec(spec)
+    after, listed = datetime(2027, 1, 1, tzinfo=UTC), 0
     t0 = time.perf_counter()
-    occ = preview(trig, datetime(2027, 1, 1, tzinfo=UTC), count)
-    return len(occ) / (time.perf_counter() - t0)
+    while listed < count:  # pages of at most 1000, the preview's cap
+        occ = preview(trig, after, min(1000, count - listed))
+        if not occ:
+            break
+        listed += len(occ)
+        after = occ[-1].nominal
+    return listed / (time.perf_counter() - t0)
+
+
+NEXT_RULES = {"secondly": "FREQ=SECONDLY", "minutely": "FREQ=MINUTELY",
+              "bysetpos": "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1"}
+NEXT_DISTANCES = {"1d": timedelta(days=1), "1y": timedelta(days=365),
+                  "10y": timedelta(days=3652)}
+
+
+def next_cost_us(rule: str, back: timedelta, calls: int = 20) -> float:
+    """µs per next_after call, from an instant ``back`` after DTSTART (a fresh instant each
+    call, so no answer is reused)."""
+    now = datetime(2030, 6, 15, 12, 0, 0, 500_000, tzinfo=UTC)
+    dtstart = (now - back).strftime("%Y%m%dT%H%M%SZ")
+    trig = trigger_from_spec({"rrule": f"DTSTART:{dtstart}\nRRULE:{rule}"})
+    t0 = time.perf_counter()
+    for i in range(calls):
+        trig.next_after(now + timedelta(seconds=i * 7))
+    return (time.perf_counter() - t0) / calls * 1e6
+
+
+def next_costs(runs: int) -> dict[str, float]:
+    return {f"next_{name}_{dist}_us": round(median([next_cost_us(rule, back)
+                                                     for _ in range(runs)]), 1)
+            for name, rule in NEXT_RULES.items() for dist, back in NEXT_DISTANCES.items()}
 
 
 def bulk_insert(app: Hora, rows: list[Schedule]) -> None:
@@ -86,8 +119,14 @@ def main() -> None:
     p.add_argument("--count", type=int, default=20_000)
     p.add_argument("--schedules", type=int, default=100_000)
     p.add_argument("--due", type=int, default=10)
+    p.add_argument("--next-only", action="store_true",
+                   help="Only the next-occurrence costs (no database needed).")
     args = p.parse_args()
     out: dict[str, object] = {"bench": "triggers", "runs": args.runs}
+    out.update(next_costs(args.runs))
+    if args.next_only:
+        print(json.dumps(out))
+        return
     for name, spec in SPECS.items():
         out[f"preview_{name}_per_s"] = median([preview_rate(spec, args.count)
                                               for _ in range(args.runs)])

@@ -243,8 +243,9 @@ def schedules_show(schedule_id: ScheduleId, count: Annotated[int, typer.Option(
     """One schedule and its next occurrences."""
     with open_app(database_url) as app:
         s = app.get_schedule(schedule_id)
-        occs = app.preview_schedule(schedule_id, count)
-    tz = trigger_timezone(trigger_from_spec(s.trigger))
+        # A schedule the scheduler could not evaluate shows its error, not a failed preview.
+        occs = [] if s.error is not None else app.preview_schedule(schedule_id, count)
+    tz = "UTC" if s.error is not None else trigger_timezone(trigger_from_spec(s.trigger))
     if json_out:
         print_json({**schedule_dict(s),
                     "occurrences": [occurrence_to_json(o, tz) for o in occs]})

@@ -618,7 +618,7 @@ def _schedule(d: Mapping[str, Any]) -> Schedule:
         overlap_policy=d["overlap_policy"], state=d["state"],
         next_fire_at=_at_or_none(d.get("next_fire_at")), cursor=_at(d["cursor"]),
         created_at=_at(d["created_at"]), updated_at=_at(d["updated_at"]),
-        version=d.get("version", 0),
+        version=d.get("version", 0), error=d.get("error"),
     )
 
 

@@ -198,6 +198,9 @@ class Schedule:
     created_at: datetime
     updated_at: datetime
     version: int = 0  # bumped by every write; an edit from a stale read is refused
+    #: Why the scheduler could not evaluate the trigger (then ``next_fire_at`` is None); an
+    #: edit or a resume clears it.
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

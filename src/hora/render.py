@@ -99,7 +99,7 @@ def schedule_dict(s: Schedule) -> dict[str, Any]:
         "catchup_limit": s.catchup_limit, "overlap_policy": s.overlap_policy,
         "state": s.state, "next_fire_at": iso_z(s.next_fire_at), "cursor": iso_z(s.cursor),
         "created_at": iso_z(s.created_at), "updated_at": iso_z(s.updated_at),
-        "version": s.version,
+        "version": s.version, "error": s.error,
     }
 
 

@@ -53,6 +53,8 @@ class SchedulePlan:
     cancel_job_ids: list[str] = field(default_factory=list)
     cursor: datetime | None = None
     next_fire_at: datetime | None = None
+    #: Set when the trigger cannot be evaluated: recorded on the schedule, which stops firing.
+    error: str | None = None
 
 
 def idempotency_key(schedule_id: str, nominal: datetime) -> str:

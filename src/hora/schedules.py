@@ -12,7 +12,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hora.errors import InvalidPayload, InvalidTrigger, StaleRecord
@@ -226,7 +226,7 @@ class ScheduleMixin:
 
         def change(old: Schedule) -> tuple[Schedule, list[Occurrence]]:
             now = self.clock.now()
-            new = replace(old, **fields, updated_at=now)
+            new = replace(old, **fields, updated_at=now, error=None)
             trig = self._trigger(new.trigger, new.id)
             cursor = max(now, old.cursor)
             return replace(new, cursor=cursor, next_fire_at=_first_after(trig, cursor)), []
@@ -242,20 +242,25 @@ class ScheduleMixin:
         return self._rewrite(schedule_id, change)
 
     def resume_schedule(self, schedule_id: str) -> Schedule:
-        """Resume from now: occurrences that fell in the pause are recorded as skipped."""
+        """Resume from now: occurrences that fell in the pause are recorded as skipped.
+
+        A schedule the scheduler marked as unevaluable (``error``) is re-evaluated from now,
+        and the mark is cleared when that succeeds (InvalidTrigger when it still fails).
+        """
 
         def change(old: Schedule) -> tuple[Schedule, list[Occurrence]]:
-            if old.state == "active":
+            if old.state == "active" and old.error is None:
                 return old, []
             now = self.clock.now()
             trig = self._trigger(old.trigger, old.id)
             paused: list[Occurrence] = []
-            for occ in trig.occurrences(old.cursor):
-                if occ.nominal > now or len(paused) >= MAX_PAUSED_TICKS:
-                    break
-                paused.append(occ)
-            return replace(old, state="active", cursor=now, updated_at=now,
-                           next_fire_at=_first_after(trig, now)), paused
+            if old.state == "paused" and old.error is None:
+                for occ in trig.occurrences(old.cursor):
+                    if occ.nominal > now or len(paused) >= MAX_PAUSED_TICKS:
+                        break
+                    paused.append(occ)
+            return replace(old, state="active", cursor=max(now, old.cursor), updated_at=now,
+                           error=None, next_fire_at=_first_after(trig, now)), paused
 
         return self._rewrite(schedule_id, change)
 
@@ -314,11 +319,13 @@ class ScheduleMixin:
                     return nj
 
                 return plan_schedule(schedule, trig, now, active, make_job=make_job)
-            except Exception:
-                log.exception("schedule %s cannot be evaluated; retrying in a minute",
-                              schedule.id)
-                return SchedulePlan(cursor=schedule.cursor,
-                                    next_fire_at=now + timedelta(minutes=1))
+            except Exception as e:
+                # Marked once, with the reason, and no longer due: retrying would spend the
+                # same CPU on every pass. An edit or a resume clears the mark.
+                reason = f"{type(e).__name__}: {e}"[:1000]
+                log.warning("schedule %s cannot be evaluated, so it stops firing until it is "
+                            "edited or resumed: %s", schedule.id, reason)
+                return SchedulePlan(cursor=schedule.cursor, next_fire_at=None, error=reason)
 
         fired, processed = self.store.process_due_schedules(now, limit, plan)
         if fired:

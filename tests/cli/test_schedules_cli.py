@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from typer.testing import CliRunner
 
+from hora import Hora
 from hora.cli import cli
+from hora.scheduler import SchedulePlan
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -79,3 +83,33 @@ def test_schedule_lifecycle(tmp_path: Path) -> None:
     assert code == 0 and "deleted" in out
     code, _, err = run("schedules", "show", s["id"], *db)
     assert code == 2 and "not found" in err
+
+
+def test_show_displays_why_a_schedule_cannot_be_evaluated(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    s = ok_json("schedules", "create", "report", "--cron", "* * * * *", "--database-url", url)
+    app = Hora(url)
+    try:  # a trigger stored by an older hora, which today's checks refuse
+        app.store.update_schedule(replace(app.get_schedule(s["id"]), trigger={
+            "rrule": "DTSTART:20260101T000000Z\nRRULE:FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=29;"
+                     "BYDAY=MO"}))
+        _, processed = app.store.process_due_schedules(
+            app.clock.now() + timedelta(minutes=2), 10,
+            lambda schedule, active: SchedulePlan(cursor=schedule.cursor,
+                                                  error="InvalidTrigger: too sparse"))
+        assert processed == 1
+    finally:
+        app.close()
+    shown = ok_json("schedules", "show", s["id"], "--database-url", url)
+    assert shown["error"] == "InvalidTrigger: too sparse" and shown["occurrences"] == []
+    code, out, _ = run("schedules", "show", s["id"], "--database-url", url)
+    assert code == 0 and "too sparse" in out
+
+
+def test_extreme_trigger_values_are_one_line_and_exit_2() -> None:
+    for args, field in ((("--at", "9999-12-31T23:59:59-01:00"), "at"),
+                        (("--every", "P1000000000D", "--start", "2026-01-01T00:00:00Z"),
+                         "every"),
+                        (("--rrule", "DTSTART:00010101T000000Z\nRRULE:FREQ=YEARLY"), "DTSTART")):
+        code, _, err = run("schedules", "preview", *args)
+        assert code == 2 and field in err and len(err.strip().splitlines()) == 1, err

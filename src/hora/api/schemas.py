@@ -320,6 +320,9 @@ class ScheduleOut(BaseModel):
     created_at: str | None
     updated_at: str | None
     version: int
+    error: str | None = Field(None, description="Why the scheduler cannot evaluate the "
+                              "trigger (the schedule no longer fires); cleared by an edit or "
+                              "a resume.")
 
 
 class SchedulePage(BaseModel):

@@ -160,6 +160,7 @@ def schedule_from_row(r: Mapping[str, Any], ts: Any, *, decoded: bool = False) -
         next_fire_at=None if r["next_fire_at"] is None else ts(r["next_fire_at"]),
         cursor=ts(r["cursor"]), created_at=ts(r["created_at"]),
         updated_at=ts(r["updated_at"]), version=r.get("version", 0),
+        error=r.get("error"),
     )
 
 
@@ -179,6 +180,7 @@ def schedule_params(s: Schedule, ts: Any, *, encode_json: bool = True) -> dict[s
         "overlap_policy": s.overlap_policy, "state": s.state,
         "next_fire_at": None if s.next_fire_at is None else ts(s.next_fire_at),
         "cursor": ts(s.cursor), "now": ts(s.updated_at), "version": s.version,
+        "error": s.error,
     }
 
 

@@ -545,7 +545,7 @@ class PostgresStore:
                                     for t in p.ticks]})
                 conn.execute(Q["advance_schedule"], {
                     "id": schedule.id, "now": now, "cursor": p.cursor or schedule.cursor,
-                    "next_fire_at": p.next_fire_at})
+                    "next_fire_at": p.next_fire_at, "error": p.error})
             if cancels:
                 ids = sorted(cancels)
                 conn.execute(Q["lock_job_ids"], {"ids": ids})

@@ -43,8 +43,6 @@ def load_migrations(dialect: str) -> tuple[Migration, ...]:
             found.append(Migration(int(m.group(1)), m.group(2), entry.read_text()))
     found.sort(key=lambda mig: mig.version)
     versions = [mig.version for mig in found]
-    # Numbers are unique and ascending; a gap is allowed (branches reserve numbers), a
-    # duplicate is not (two migrations would claim one row of hora_migrations).
-    if len(set(versions)) != len(versions) or (versions and versions[0] < 1):
-        raise RuntimeError(f"{dialect} migrations are not numbered uniquely from 1: {versions}")
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"{dialect} migrations are not numbered 1..n: {versions}")
     return tuple(found)

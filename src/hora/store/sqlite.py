@@ -517,7 +517,8 @@ class SQLiteStore:
                 conn.execute(Q["advance_schedule"], {
                     "id": schedule.id, "now": n,
                     "cursor": to_us(p.cursor or schedule.cursor),
-                    "next_fire_at": None if p.next_fire_at is None else to_us(p.next_fire_at)})
+                    "next_fire_at": None if p.next_fire_at is None else to_us(p.next_fire_at),
+                    "error": p.error})
         return fired, len(rows)
 
     def next_schedule_fire(self) -> datetime | None:

@@ -9,7 +9,11 @@ beginning of time, and let ``occurrences(after)`` decide exactly as a full scan 
 
 * ``nominal_floor(instant)``: a nominal instant ``L`` such that every occurrence that fires
   strictly after ``instant`` has ``nominal > L``;
-* ``at_floor(after)``: a lower bound of ``at`` for every occurrence with ``nominal > after``.
+* ``at_floor(after)``: a lower bound of ``at`` for every occurrence with ``nominal > after``;
+* ``skipped_until(occ)``: for a skipped occurrence it yielded, a nominal instant ``R`` such
+  that every occurrence with ``nominal`` in ``(occ.nominal, R]`` is skipped too (a closed
+  window, a non-business day), so a search for the next firing jumps the run instead of
+  reading a secondly trigger's weekend one second at a time.
 
 A trigger without them fires at its nominal instant (``at``, ``interval``, ``cron``,
 ``rrule``), and the functions below then answer ``instant`` and ``after``.
@@ -30,6 +34,15 @@ MAX_SKIPPED_RUN = 100_000
 
 ONE_MICROSECOND = timedelta(microseconds=1)
 
+#: The supported range of instants: every instant a trigger is given (``at``, ``start``,
+#: ``end``, DTSTART, UNTIL, EXDATE, RDATE, a preview's ``after``) must lie in it, and no
+#: occurrence is produced after its end (a trigger then simply ends), so datetime arithmetic
+#: never overflows near the year 9999.
+RANGE_START = datetime(1970, 1, 1, tzinfo=UTC)
+RANGE_END = datetime(9000, 1, 1, tzinfo=UTC)
+#: The longest ``every`` of an interval trigger.
+MAX_EVERY = timedelta(days=36_600)
+
 
 def nominal_floor(trigger: Trigger, instant: datetime) -> datetime:
     """A nominal instant before every occurrence of ``trigger`` that fires after ``instant``."""
@@ -49,24 +62,49 @@ def at_floor(trigger: Trigger, after: datetime) -> datetime:
     return result
 
 
+def skipped_until(trigger: Trigger, occ: Occurrence) -> datetime | None:
+    """How far the run of skipped occurrences that ``occ`` starts surely lasts (see the
+    module docstring), or None when the trigger cannot tell."""
+    method = getattr(trigger, "skipped_until", None)
+    if method is None or occ.skipped is None:
+        return None
+    result: datetime | None = method(occ)
+    return result
+
+
+#: A run of skipped occurrences is jumped (the search restarts after it) when it lasts at
+#: least this long; shorter ones are read through.
+_JUMP_AT_LEAST = timedelta(minutes=1)
+
+
 def first_fire_after(trigger: Trigger, instant: datetime) -> datetime | None:
     """The first instant strictly after ``instant`` at which ``trigger`` fires.
 
     Fired occurrences come in strictly increasing ``at`` order, so the first one that fires
-    after ``instant`` (starting from the trigger's ``nominal_floor``) is the answer.
+    after ``instant`` (starting from the trigger's ``nominal_floor``) is the answer. Runs of
+    skipped occurrences a wrapper can bound (``skipped_until``) are jumped; at most
+    ``MAX_SKIPPED_RUN`` skipped occurrences (read or jumped runs) are looked at.
     """
     instant = require_aware(instant, "instant")
+    start = nominal_floor(trigger, instant)
     skipped_run = 0
-    for occ in trigger.occurrences(nominal_floor(trigger, instant)):
-        if occ.skipped is not None:
-            skipped_run += 1
-            if skipped_run >= MAX_SKIPPED_RUN:
-                return None
-            continue
-        skipped_run = 0
-        if occ.at > instant:
-            return occ.at
-    return None
+    while True:
+        jumped = False
+        for occ in trigger.occurrences(start):
+            if occ.skipped is not None:
+                skipped_run += 1
+                if skipped_run >= MAX_SKIPPED_RUN:
+                    return None
+                until = skipped_until(trigger, occ)
+                if until is not None and until - occ.nominal >= _JUMP_AT_LEAST:
+                    start, jumped = until, True
+                    break
+                continue
+            skipped_run = 0
+            if occ.at > instant:
+                return occ.at
+        if not jumped:
+            return None
 
 
 def trigger_timezone(trigger: object) -> str:
@@ -90,14 +128,42 @@ def require_aware(value: datetime, field: str) -> datetime:
         raise InvalidTrigger(
             f"{field}: {value.isoformat()} has no UTC offset; give an aware instant "
             "such as 2027-03-14T07:30:00+00:00")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):  # a local time at the very edge of datetime's range
+        raise out_of_range(value, field) from None
+
+
+def out_of_range(value: object, field: str) -> InvalidTrigger:
+    shown = value.isoformat() if isinstance(value, datetime) else repr(value)
+    return InvalidTrigger(
+        f"{field}: {shown} is outside the supported range {_z(RANGE_START)} to "
+        f"{_z(RANGE_END)}")
+
+
+def _z(instant: datetime) -> str:
+    return instant.isoformat().replace("+00:00", "Z")
+
+
+def require_in_range(value: datetime, field: str) -> datetime:
+    """``value`` as an aware UTC datetime within the supported range, or InvalidTrigger."""
+    instant = require_aware(value, field)
+    if not RANGE_START <= instant < RANGE_END:
+        raise out_of_range(value, field)
+    return instant
+
+
+def clamp_to_range(instant: datetime) -> datetime:
+    """An aware instant moved into the supported range (a search from before its start
+    starts at the start; one from after its end finds nothing)."""
+    return min(max(instant, RANGE_START - timedelta(days=7)), RANGE_END)
 
 
 class AtTrigger:
     """Fires once, at ``at``."""
 
     def __init__(self, at: datetime, *, timezone: str = "UTC") -> None:
-        self.at = require_aware(at, "at")
+        self.at = require_in_range(at, "at")
         self._tz = zone(timezone)
         self.timezone = timezone
 
@@ -127,9 +193,14 @@ class IntervalTrigger:
             raise InvalidTrigger(f"every: must be a timedelta, not {type(every).__name__}")
         if every <= timedelta(0):
             raise InvalidTrigger(f"every: {every} must be a positive duration")
+        if every > MAX_EVERY:
+            raise InvalidTrigger(f"every: {every} is longer than the maximum "
+                                 f"{MAX_EVERY.days} days")
         self.every = every
-        self.start = require_aware(start, "start")
-        self.end = None if end is None else require_aware(end, "end")
+        self.start = require_in_range(start, "start")
+        self.end = None if end is None else require_in_range(end, "end")
+        # The last index before the end of the supported range: nothing fires after it.
+        self._last_index = (RANGE_END - self.start) // every
         if self.end is not None and self.end < self.start:
             raise InvalidTrigger(
                 f"end: {self.end.isoformat()} is before start {self.start.isoformat()}; "
@@ -144,12 +215,14 @@ class IntervalTrigger:
     def _first_index_after(self, after: datetime) -> int:
         if after < self.start:
             return 0
-        return (after - self.start) // self.every + 1
+        return min((after - self.start) // self.every + 1, self._last_index + 1)
 
     def occurrences(self, after: datetime) -> Iterator[Occurrence]:
         after = require_aware(after, "after")
         n = self._first_index_after(after)
         while True:
+            if n > self._last_index:
+                return
             at = self.start + n * self.every
             if self.end is not None and at > self.end:
                 return
@@ -158,7 +231,10 @@ class IntervalTrigger:
 
     def next_after(self, instant: datetime) -> datetime | None:
         instant = require_aware(instant, "instant")
-        at = self.start + self._first_index_after(instant) * self.every
+        n = self._first_index_after(instant)
+        if n > self._last_index:
+            return None
+        at = self.start + n * self.every
         if self.end is not None and at > self.end:
             return None
         return at

@@ -32,10 +32,12 @@ from hora.errors import InvalidTrigger
 from hora.triggers import Occurrence, Trigger
 from hora.triggers.basic import (
     ONE_MICROSECOND,
+    RANGE_START,
     at_floor,
     first_fire_after,
     nominal_floor,
     require_aware,
+    skipped_until,
 )
 from hora.triggers.dst import DstFold, DstGap, resolve_local, zone
 
@@ -43,6 +45,10 @@ DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 #: How far a search for a business day looks before it gives up (a calendar with no
 #: business day in ten years is a configuration error).
 SEARCH_DAYS = 3660
+#: The most occurrences a day a base trigger may have under the ``next`` and ``previous``
+#: policies: moving a day's occurrences means reading every one of them (a secondly base
+#: over a weekend would be 172,800 reads for one answer).
+MAX_MOVED_PER_DAY = 1440
 
 
 class BusinessDayPolicy(StrEnum):
@@ -175,6 +181,23 @@ class BusinessCalendar:
                              f"{day.isoformat()}")
 
 
+def _check_density(base: Trigger, policy: str) -> None:
+    """Refuse a base firing more than ``MAX_MOVED_PER_DAY`` times in the day after its
+    first occurrence (at most that many plus one are read)."""
+    first = first_fire_after(base, RANGE_START - timedelta(days=1))
+    if first is None:
+        return
+    for seen, occ in enumerate(base.occurrences(first - ONE_MICROSECOND), 1):
+        if occ.nominal >= first + timedelta(days=1):
+            return
+        if seen > MAX_MOVED_PER_DAY:
+            raise InvalidTrigger(
+                f"calendar.business_day: {policy} moves every occurrence of a day that is "
+                f"not a business day, so it needs a trigger firing at most "
+                f"{MAX_MOVED_PER_DAY} times a day (once a minute); this one fires more "
+                "often: use skip")
+
+
 def _policy(value: BusinessDayPolicy | str) -> BusinessDayPolicy:
     try:
         return BusinessDayPolicy(value)
@@ -200,6 +223,8 @@ class CalendarTrigger:
                               else getattr(base, "dst_gap", DstGap.FIRST_VALID))
         self.dst_fold = DstFold(dst_fold if dst_fold is not None
                                 else getattr(base, "dst_fold", DstFold.FIRST))
+        if self.policy is not BusinessDayPolicy.SKIP:
+            _check_density(base, self.policy.value)
 
     def __repr__(self) -> str:
         return (f"CalendarTrigger({self.base!r}, {self.calendar!r}, "
@@ -284,6 +309,19 @@ class CalendarTrigger:
                        f"earlier occurrence (at {latest.astimezone(tz):%Y-%m-%d %H:%M %z})")
             return self._skip(occ, why, notes)
         return moved
+
+    def skipped_until(self, occ: Occurrence) -> datetime | None:
+        """With the skip policy, every occurrence on a day that is not a business day is
+        skipped: the run lasts to the end of that local day."""
+        if self.policy is not BusinessDayPolicy.SKIP or not (
+                occ.skipped or "").startswith("calendar: "):
+            return skipped_until(self.base, occ)
+        day = occ.nominal.astimezone(self._tz).date()
+        if self.calendar.is_business_day(day):
+            return None
+        instants, _ = resolve_local(datetime.combine(day + timedelta(days=1), time()),
+                                    self._tz, DstGap.FIRST_VALID, DstFold.FIRST)
+        return instants[0] - ONE_MICROSECOND
 
     def next_after(self, instant: datetime) -> datetime | None:
         return first_fire_after(self, instant)

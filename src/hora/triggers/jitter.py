@@ -26,6 +26,7 @@ from hora.triggers.basic import (
     first_fire_after,
     nominal_floor,
     require_aware,
+    skipped_until,
     trigger_timezone,
 )
 from hora.triggers.dst import zone
@@ -72,6 +73,9 @@ class JitterTrigger:
 
     def at_floor(self, after: datetime) -> datetime:
         return at_floor(self.base, after)
+
+    def skipped_until(self, occ: Occurrence) -> datetime | None:
+        return skipped_until(self.base, occ)
 
     def occurrences(self, after: datetime) -> Iterator[Occurrence]:
         after = require_aware(after, "after")

@@ -13,28 +13,46 @@ python-dateutil expands the rules; this module owns everything around it:
   gap ``shift``, fold ``first``). A policy that maps two local times onto one instant fires it
   once (the recurrence is a *set*), and instants come out strictly increasing even when a
   ``shift`` or ``both`` policy reorders them around a transition.
-* **Fast-forward.** For a rule without COUNT, expansion starts at the period just before the
-  requested instant (with every default dateutil derives from DTSTART made explicit), so the
-  next occurrence of a minutely rule from 1997 costs the same as one from yesterday.
+* **Bounded work.** :mod:`hora.triggers.expand` starts each rule at its period just before
+  the requested instant and searches a fixed number of periods ahead, so the next occurrence
+  of a secondly rule from 1997 costs the same as one from yesterday, and a rule too sparse to
+  be found there is refused (COUNT is capped at ``MAX_COUNT``). Nothing runs in the
+  background: an evaluation ends when its caller has its answer.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import re
-import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, cast
+from typing import Any
 
 from dateutil import rrule as du
 
 from hora.errors import InvalidTrigger
 from hora.triggers import Occurrence
-from hora.triggers.basic import MAX_SKIPPED_RUN, first_fire_after, require_aware
+from hora.triggers.basic import (
+    MAX_SKIPPED_RUN,
+    RANGE_END,
+    RANGE_START,
+    clamp_to_range,
+    first_fire_after,
+    out_of_range,
+    require_aware,
+)
 from hora.triggers.dst import DstFold, DstGap, resolve_local, zone
+from hora.triggers.expand import (
+    MAX_COUNT,
+    MAX_PERIOD_CANDIDATES,
+    count_end,
+    dateutil_rule,
+    expand,
+    period_candidates_bound,
+)
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -64,11 +82,16 @@ _INT_VALUE = re.compile(r"^[+-]?\d+$")
 _BYDAY_VALUE = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
 _PROPERTY_START = re.compile(r"^(DTSTART|RRULE|EXDATE|RDATE|EXRULE|BEGIN|END)[;:]", re.I)
 
-#: Local times are expanded from this far before the requested instant, so that DST
-#: reordering around a transition (at most a day, as in Samoa in 2011) is seen whole.
+#: A bound of how far apart a local time and its instant's neighbours can be around a DST
+#: transition (at most a day, as in Samoa in 2011): UNTIL is compared with this margin.
 _LOCAL_MARGIN = timedelta(days=2)
-#: A rule that skips this many periods is fast-forwarded instead of iterated.
-_FAST_FORWARD_PERIODS = 3
+#: The largest INTERVAL by frequency: about 100 years (1000 for YEARLY).
+_MAX_INTERVAL = {du.YEARLY: 1000, du.MONTHLY: 1200, du.WEEKLY: 5_218, du.DAILY: 36_600,
+                 du.HOURLY: 36_600 * 24, du.MINUTELY: 36_600 * 1440,
+                 du.SECONDLY: 36_600 * 86400}
+#: The window around an instant in which a zone's UTC offsets are sampled (hourly) to know how
+#: early local expansion must start (see ``_offset_spread``).
+_OFFSET_WINDOW_HOURS = 48
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -143,6 +166,14 @@ def parse_datetime_value(raw: str, what: str) -> tuple[datetime | date, bool]:
         raise _fail(f"{what}: {raw!r} is not a valid date-time ({e})") from None
 
 
+def _check_local_range(value: datetime | date, what: str) -> None:
+    """Refuse a local date or date-time clearly outside the supported range (an instant
+    is checked exactly once its zone is known)."""
+    day = value.date() if isinstance(value, datetime) else value
+    if not (RANGE_START.date() - timedelta(days=1) <= day <= RANGE_END.date()):
+        raise _fail(str(out_of_range(value, what)))
+
+
 def parse_rule(text: str) -> RRulePart:
     """One RRULE value (``FREQ=...;...``, with or without the ``RRULE:`` name), validated
     against RFC 5545 §3.3.10."""
@@ -181,12 +212,19 @@ def parse_rule(text: str) -> RRulePart:
         kw["interval"] = _parse_int("INTERVAL", seen["INTERVAL"])
         if kw["interval"] < 1:
             raise _fail(f"INTERVAL={seen['INTERVAL']} must be a positive integer")
+        if kw["interval"] > _MAX_INTERVAL[freq]:
+            raise _fail(f"INTERVAL={seen['INTERVAL']} is more than the maximum "
+                        f"{_MAX_INTERVAL[freq]} for FREQ={seen['FREQ']} (about 100 years)")
     if "COUNT" in seen:
         kw["count"] = _parse_int("COUNT", seen["COUNT"])
         if kw["count"] < 1:
             raise _fail(f"COUNT={seen['COUNT']} must be a positive integer")
+        if kw["count"] > MAX_COUNT:
+            raise _fail(f"COUNT={seen['COUNT']} is more than the maximum {MAX_COUNT}; use "
+                        "UNTIL, or no end")
     if "UNTIL" in seen:
         until, is_utc = parse_datetime_value(seen["UNTIL"], "UNTIL")
+        _check_local_range(until, "UNTIL")
         kw["until"] = until.replace(tzinfo=UTC) if is_utc and isinstance(until, datetime) \
             else until
     if "WKST" in seen:
@@ -277,69 +315,6 @@ def _days_feasible(rule: RRulePart) -> bool:
     return False
 
 
-#: How long creation may search for a first occurrence. dateutil scans an impossible
-#: combination of BY-rules (BYMONTH=2;BYMONTHDAY=30) up to the year 9999 before giving up,
-#: which for a daily rule takes minutes: refuse instead of hanging the caller.
-FIRST_FIRE_SEARCH_SECONDS = 2.0
-
-
-#: How far a rule's first occurrence is looked for before it is refused as never firing,
-#: by frequency: the horizon bounds the work an impossible rule costs (dateutil would scan
-#: to the year 9999: minutes of CPU for a daily rule, left burning on the search thread).
-_PROBE_YEARS = {du.YEARLY: 400, du.MONTHLY: 200, du.WEEKLY: 100, du.DAILY: 30, du.HOURLY: 8,
-                du.MINUTELY: 4, du.SECONDLY: 2}
-#: At most this many searches run at once in a process: an API flooded with impossible
-#: rules spends at most this many threads on them, the other requests wait their turn.
-_PROBES = threading.BoundedSemaphore(2)
-
-
-def _any_within_horizon(rules: Sequence[RRulePart], dtstart: datetime) -> bool:
-    """Whether some rule has an occurrence within its frequency's horizon (cheap to scan)."""
-    for full in rules:
-        horizon = dtstart.replace(year=min(9999, dtstart.year + _PROBE_YEARS[full.freq]),
-                                  day=min(dtstart.day, 28))
-        probe = _dateutil_rule(replace(full, count=None), dtstart).replace(
-            until=horizon)
-        if next(iter(probe), None) is not None:
-            return True
-    return False
-
-
-def _first_fire_bounded(trigger: RRuleTrigger, origin: datetime) -> datetime | None:
-    """``first_fire_after`` with bounded work; past the bound the rule is refused.
-
-    First every rule is scanned up to its horizon (``_PROBE_YEARS``): a rule that matches
-    nothing there is refused without scanning further. Then the real search runs on a
-    daemon thread with a time limit, so the caller gets an answer within the limit either
-    way, and the thread's leftover work is bounded by the same horizon.
-    """
-    box: list[datetime | BaseException | None] = []
-    done = threading.Event()
-
-    def search() -> None:
-        try:
-            with _PROBES:
-                if (trigger._expanded and not trigger.rdates
-                        and not _any_within_horizon(trigger._expanded, trigger.dtstart)):
-                    years = max(_PROBE_YEARS[r.freq] for r in trigger._expanded)
-                    raise _fail(f"no occurrence within {years} years of DTSTART: the BY-rules "
-                                "probably never match together (e.g. BYMONTH=2;BYMONTHDAY=30)")
-                box.append(first_fire_after(trigger, origin))
-        except BaseException as e:  # handed back to the caller below
-            box.append(e)
-        finally:
-            done.set()
-
-    threading.Thread(target=search, name="hora-rrule-probe", daemon=True).start()
-    if not done.wait(FIRST_FIRE_SEARCH_SECONDS):
-        raise _fail(f"no occurrence found within {FIRST_FIRE_SEARCH_SECONDS:.0f}s of searching: "
-                    "the BY-rules probably never match together (e.g. BYMONTH=2;BYMONTHDAY=30)")
-    result = box[0]
-    if isinstance(result, BaseException):
-        raise result
-    return result
-
-
 def _never_fires(rule: RRulePart, full: RRulePart, dtstart: datetime) -> str | None:
     """Why the rule can never produce an occurrence, when a cheap check can tell (dateutil
     would otherwise search to the year 9999 before giving up)."""
@@ -381,51 +356,18 @@ def _never_fires(rule: RRulePart, full: RRulePart, dtstart: datetime) -> str | N
     return None
 
 
-def _dateutil_rule(rule: RRulePart, dtstart: datetime) -> du.rrule:
-    return du.rrule(
-        cast(Any, rule.freq), dtstart=dtstart, interval=rule.interval, wkst=rule.wkst,
-        count=rule.count, bysetpos=rule.bysetpos or None, bymonth=rule.bymonth or None,
-        bymonthday=rule.bymonthday or None, byyearday=rule.byyearday or None,
-        byweekno=rule.byweekno or None,
-        byweekday=[du.weekday(wd, n) for wd, n in rule.byday] or None,
-        byhour=rule.byhour or None, byminute=rule.byminute or None,
-        bysecond=rule.bysecond or None, cache=False)
-
-
-def _fast_forward_start(rule: RRulePart, dtstart: datetime, target: datetime) -> datetime | None:
-    """A later start, at the beginning of a period aligned with the rule's INTERVAL, from
-    which the (defaults-explicit) rule yields exactly the original's occurrences from that
-    period on; None when there is none worth taking (or COUNT needs the whole history)."""
-    if rule.count is not None or target <= dtstart:
-        return None
-    iv = rule.interval
-    if rule.freq == du.YEARLY:
-        periods = target.year - dtstart.year
-    elif rule.freq == du.MONTHLY:
-        periods = (target.year - dtstart.year) * 12 + target.month - dtstart.month
-    elif rule.freq == du.WEEKLY:
-        week_start = dtstart.date() - timedelta(days=(dtstart.weekday() - rule.wkst) % 7)
-        periods = (target.date() - week_start).days // 7
-    elif rule.freq == du.DAILY:
-        periods = (target.date() - dtstart.date()).days
-    else:
-        unit = {du.HOURLY: 3600, du.MINUTELY: 60, du.SECONDLY: 1}[rule.freq]
-        base = dtstart.replace(minute=0, second=0) if rule.freq == du.HOURLY else (
-            dtstart.replace(second=0) if rule.freq == du.MINUTELY else dtstart)
-        periods = int((target - base).total_seconds()) // unit
-    k = (periods // iv - 1) * iv  # one whole INTERVAL of margin before the target
-    if k < _FAST_FORWARD_PERIODS * iv:
-        return None
-    if rule.freq == du.YEARLY:
-        return datetime(dtstart.year + k, 1, 1)
-    if rule.freq == du.MONTHLY:
-        month = dtstart.year * 12 + dtstart.month - 1 + k
-        return datetime(month // 12, month % 12 + 1, 1)
-    if rule.freq == du.WEEKLY:
-        return datetime.combine(week_start + timedelta(weeks=k), time())
-    if rule.freq == du.DAILY:
-        return datetime.combine(dtstart.date() + timedelta(days=k), time())
-    return base + timedelta(seconds=k * unit)
+@functools.lru_cache(maxsize=4096)
+def _offset_spread(tz: Any, hour: int) -> timedelta:
+    """How far a zone's UTC offsets spread (largest minus smallest) in the two days around
+    an hour (hours since the epoch): a local time whose instant lies after that hour is at
+    most this much earlier than the hour's own local time. Zero for a fixed offset, an hour
+    near a DST change, a day for Samoa's 2011 skip. Sampled hourly, cached by hour."""
+    offsets = set()
+    for h in range(hour - _OFFSET_WINDOW_HOURS, hour + _OFFSET_WINDOW_HOURS + 1):
+        instant = datetime.fromtimestamp(h * 3600, UTC)
+        offsets.add(instant.astimezone(tz).utcoffset())
+    known = [o for o in offsets if o is not None]
+    return max(known) - min(known) if known else timedelta(0)
 
 
 # --- the trigger ---------------------------------------------------------------------------
@@ -466,11 +408,16 @@ class RRuleTrigger:
             why = _never_fires(rule, full, self.dtstart)
             if why is not None:
                 raise _fail(f"{rule.text} never fires: {why}")
+            most = period_candidates_bound(full)
+            if most > MAX_PERIOD_CANDIDATES:
+                raise _fail(f"{rule.text} has up to {most} candidates in each period, more "
+                            f"than the maximum {MAX_PERIOD_CANDIDATES}; use a finer FREQ")
             try:
-                _dateutil_rule(full, self.dtstart)
+                dateutil_rule(full, self.dtstart)
             except ValueError as e:
                 raise _fail(f"{rule.text} never fires from DTSTART {self.dtstart:%H:%M:%S} "
                             f"({e})") from None
+        self._ends = tuple(self._end_of(full) for full in self._expanded)
         ex_times: set[datetime] = set()
         ex_days: set[date] = set()
         for value in exdates:
@@ -496,7 +443,8 @@ class RRuleTrigger:
         self._explicit = sorted(extra | ({self.dtstart} if not self.rules else set()))
         origin = min([self.dtstart, *self._explicit])
         self._origin = self._earliest(origin) - _LOCAL_MARGIN - timedelta(days=1)
-        if _first_fire_bounded(self, self._origin) is None:
+        # Bounded: every rule is searched a fixed number of periods ahead (TooSparse beyond).
+        if first_fire_after(self, self._origin) is None:
             raise _fail(f"the recurrence never fires (no occurrence from DTSTART "
                         f"{self.dtstart.isoformat()} on, after EXDATEs and the DST policy)")
 
@@ -588,13 +536,38 @@ class RRuleTrigger:
     # -- helpers --
 
     def _local(self, value: datetime | date, what: str) -> datetime:
+        """A naive local time of the recurrence's zone, within the supported range."""
         if isinstance(value, datetime):
             if value.tzinfo is not None:
-                value = value.astimezone(self._tz).replace(tzinfo=None)
-            return value.replace(microsecond=0)
-        if isinstance(value, date):
-            return datetime.combine(value, time())
-        raise _fail(f"{what}: {value!r} is not a date or datetime")
+                try:
+                    value = value.astimezone(self._tz).replace(tzinfo=None)
+                except (OverflowError, ValueError):
+                    raise _fail(str(out_of_range(value, what))) from None
+            local = value.replace(microsecond=0)
+        elif isinstance(value, date):
+            local = datetime.combine(value, time())
+        else:
+            raise _fail(f"{what}: {value!r} is not a date or datetime")
+        _check_local_range(local, what)
+        instant = self._earliest(local)
+        if not RANGE_START <= instant < RANGE_END:
+            raise _fail(str(out_of_range(instant, what)))
+        return local
+
+    def _end_of(self, full: RRulePart) -> datetime | None:
+        """The last local time a rule may produce: from UNTIL (with the DST margin when it
+        is an instant), or its COUNT-th occurrence; None when it has no end."""
+        if full.count is not None:
+            last = count_end(full, self.dtstart)
+            return self.dtstart - timedelta(seconds=1) if last is None else last
+        until = full.until
+        if isinstance(until, datetime):
+            if until.tzinfo is None:
+                return until
+            return until.astimezone(self._tz).replace(tzinfo=None) + _LOCAL_MARGIN
+        if isinstance(until, date):
+            return datetime.combine(until, time(23, 59, 59))
+        return None
 
     def _earliest(self, local: datetime) -> datetime:
         """The earliest instant ``local`` can stand for under any policy."""
@@ -604,11 +577,8 @@ class RRuleTrigger:
     def _rule_locals(self, index: int, target: datetime) -> Iterator[datetime]:
         """Local times of one RRULE, from about ``target`` on, honouring its UNTIL."""
         rule = self.rules[index]
-        start = _fast_forward_start(rule, self.dtstart, target)
-        if start is None:
-            source = _dateutil_rule(rule, self.dtstart)
-        else:
-            source = _dateutil_rule(replace(self._expanded[index], count=None), start)
+        source = expand(replace(self._expanded[index], count=None), self.dtstart, target,
+                        self._ends[index])
         until = rule.until
         until_local: datetime | None = None
         if isinstance(until, datetime) and until.tzinfo is not None:
@@ -646,10 +616,12 @@ class RRuleTrigger:
 
     def occurrences(self, after: datetime) -> Iterator[Occurrence]:
         after = require_aware(after, "after")
-        try:
-            target = after.astimezone(self._tz).replace(tzinfo=None) - _LOCAL_MARGIN
-        except OverflowError:  # an instant near datetime.min: expand from the beginning
-            target = datetime.min
+        # Local times are expanded from as early as a local time can map to an instant after
+        # ``after`` (the zone's offsets around it), not from DTSTART: the cost does not grow
+        # with the distance to DTSTART.
+        start = clamp_to_range(after)
+        target = (start.astimezone(self._tz).replace(tzinfo=None)
+                  - _offset_spread(self._tz, int(start.timestamp()) // 3600))
         tz = self._tz
         # Instants may come out of local order around a transition (gap ``shift``, fold
         # ``both``); a heap holds them until no later local time can produce an earlier one.
@@ -682,7 +654,7 @@ class RRuleTrigger:
                             notes=occ.notes, skipped=reason), local)
                     continue
                 last = instant
-                if occ.nominal > after:
+                if after < occ.nominal < RANGE_END:
                     yield occ
 
         for local in self._locals(target):

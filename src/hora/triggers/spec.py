@@ -33,11 +33,15 @@ from typing import Any
 from hora.errors import InvalidTrigger
 from hora.triggers import Occurrence, Trigger
 from hora.triggers.basic import (
+    MAX_EVERY,
     MAX_SKIPPED_RUN,
+    RANGE_END,
+    RANGE_START,
     AtTrigger,
     IntervalTrigger,
     nominal_floor,
-    require_aware,
+    out_of_range,
+    require_in_range,
     trigger_timezone,
 )
 from hora.triggers.calendar import BusinessCalendar, CalendarTrigger
@@ -56,6 +60,12 @@ KIND_FIELDS: dict[str, tuple[str, ...]] = {
 }
 CALENDAR_FIELDS = ("holidays", "subdivision", "business_day", "extra_holidays", "weekend")
 WINDOW_FIELDS = ("start", "end", "days")
+
+#: The largest ``jitter`` (seconds).
+MAX_JITTER_SECONDS = 7 * 86400
+#: A preview lists at most this many occurrences, within this span after ``after``.
+MAX_PREVIEW_COUNT = 1000
+PREVIEW_HORIZON = timedelta(days=366 * 100)
 
 _DURATION = re.compile(
     r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
@@ -79,10 +89,15 @@ def parse_duration(value: Any, field: str = "every") -> timedelta:
     if parts["years"] or parts["months"]:
         raise _fail(field, f"{value!r} uses years or months, which have no fixed length; use "
                            "an rrule such as FREQ=MONTHLY")
-    duration = timedelta(
-        weeks=int(parts["weeks"] or 0), days=int(parts["days"] or 0),
-        hours=int(parts["hours"] or 0), minutes=int(parts["minutes"] or 0),
-        seconds=float((parts["seconds"] or "0").replace(",", ".")))
+    try:
+        duration = timedelta(
+            weeks=int(parts["weeks"] or 0), days=int(parts["days"] or 0),
+            hours=int(parts["hours"] or 0), minutes=int(parts["minutes"] or 0),
+            seconds=float((parts["seconds"] or "0").replace(",", ".")))
+    except (OverflowError, ValueError):
+        duration = MAX_EVERY * 2  # past any maximum: refused just below
+    if duration > MAX_EVERY:
+        raise _fail(field, f"{value!r} is longer than the maximum {MAX_EVERY.days} days")
     if duration <= timedelta(0):
         raise _fail(field, f"{value!r} must be a positive duration")
     return duration
@@ -136,14 +151,16 @@ def _parse_instant(value: Any, field: str, timezone: str | None, gap: DstGap,
         raise _fail(field, f"{value!r} is a date; give an instant such as "
                            f"{when.isoformat()}T09:00:00Z")
     if when.tzinfo is not None:
-        return when.astimezone(UTC)
+        return require_in_range(when, field)
     if timezone is None:
         raise _fail(field, f"{value!r} has no UTC offset; write it with Z or an offset "
                            "such as +01:00, or give a timezone")
+    if not RANGE_START.year <= when.year < RANGE_END.year:
+        raise out_of_range(when, field)
     instants, note = resolve_local(when, zone(timezone), gap, fold)
     if not instants:
         raise _fail(field, f"{value!r} does not exist in {timezone} ({note})")
-    return instants[0]
+    return require_in_range(instants[0], field)
 
 
 def _list(spec: Mapping[str, Any], field: str) -> list[Any]:
@@ -190,6 +207,8 @@ def _calendar(spec: Any) -> tuple[BusinessCalendar, str]:
             raise _fail("calendar.extra_holidays", f"{raw!r} is not a date such as 2027-12-24")
         if not isinstance(name, str):
             raise _fail("calendar.extra_holidays", f"the name of {raw} must be a string")
+        if not RANGE_START.date() <= day < RANGE_END.date():
+            raise _prefixed(out_of_range(day, "calendar.extra_holidays"))
         extra[day] = name
     weekend = spec.get("weekend", [5, 6])
     if not isinstance(weekend, list | tuple):
@@ -353,6 +372,9 @@ def trigger_from_spec(spec: Mapping[str, Any], *, jitter_key: str | None = None)
             if isinstance(jitter, bool) or not isinstance(jitter, int | float) \
                     or not math.isfinite(jitter) or jitter < 0:
                 raise _fail("jitter", f"{jitter!r} must be a number of seconds >= 0")
+            if jitter > MAX_JITTER_SECONDS:
+                raise _fail("jitter", f"{jitter!r} is more than the maximum "
+                                      f"{MAX_JITTER_SECONDS} seconds (7 days)")
             if jitter > 0:
                 key = jitter_key if jitter_key is not None else _spec_key(spec)
                 trigger = JitterTrigger(trigger, float(jitter), key)
@@ -374,16 +396,23 @@ def preview(trigger: Trigger, after: datetime, count: int, *,
 
     A fired occurrence is listed when it fires strictly after ``after`` (even when its
     nominal instant is earlier, as for a run moved to the next business day); a skipped one
-    when its nominal instant is strictly after ``after``.
+    when its nominal instant is strictly after ``after``. Both are capped: ``count`` at
+    ``MAX_PREVIEW_COUNT``, the span at ``PREVIEW_HORIZON`` after ``after`` (the list ends
+    there), so a preview's work is bounded whatever the trigger.
     """
-    after = require_aware(after, "after")
+    after = require_in_range(after, "after")
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise InvalidTrigger(f"count: {count!r} must be an integer >= 0")
+    if count > MAX_PREVIEW_COUNT:
+        raise InvalidTrigger(f"count: {count} is more than the maximum {MAX_PREVIEW_COUNT}")
+    horizon = after + PREVIEW_HORIZON
     result: list[Occurrence] = []
     if count == 0:
         return result
     skipped_run = 0
     for occ in trigger.occurrences(nominal_floor(trigger, after)):
+        if occ.nominal > horizon:
+            break
         if occ.skipped is not None:
             if occ.nominal <= after:
                 continue

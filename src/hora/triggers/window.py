@@ -24,6 +24,7 @@ from hora.triggers.basic import (
     first_fire_after,
     nominal_floor,
     require_aware,
+    skipped_until,
 )
 from hora.triggers.calendar import SEARCH_DAYS, BusinessCalendar
 from hora.triggers.dst import DstFold, DstGap, resolve_local, zone
@@ -172,7 +173,12 @@ class WindowTrigger:
         after = require_aware(after, "after")
         start = min(after, self.nominal_floor(self.at_floor(after) - ONE_MICROSECOND))
         latest: datetime | None = None
-        for occ in self.base.occurrences(start):
+        # A base that fires at its nominal instants lets the read jump: once an occurrence
+        # moved to an opening fires there, every later one before that opening is skipped,
+        # and those not after ``after`` are not even listed.
+        plain = getattr(self.base, "at_floor", None) is None
+        source = self.base.occurrences(start)
+        while (occ := next(source, None)) is not None:
             if occ.skipped is None:
                 at, note = self.window.place(occ.at)
                 notes = (note,) if note else ()
@@ -186,8 +192,20 @@ class WindowTrigger:
                     latest = at
                     occ = replace(occ, at=at, local=at.astimezone(self._tz),
                                   notes=occ.notes + notes)
+                    jump = min(at - ONE_MICROSECOND, after)
+                    if plain and note and jump > occ.nominal:
+                        source = self.base.occurrences(jump)
             if occ.nominal > after:
                 yield occ
+
+    def skipped_until(self, occ: Occurrence) -> datetime | None:
+        """Every occurrence outside the window up to its next opening lands on that opening,
+        which an earlier one already took: the whole run up to it is skipped."""
+        if not occ.skipped or not occ.skipped.startswith("window:"):
+            return skipped_until(self.base, occ)
+        if self.window.contains(occ.nominal) or getattr(self.base, "at_floor", None):
+            return None  # inside the window, or a base that moves occurrences itself
+        return self.window.next_opening(occ.nominal) - ONE_MICROSECOND
 
     def next_after(self, instant: datetime) -> datetime | None:
         return first_fire_after(self, instant)

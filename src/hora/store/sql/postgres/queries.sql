@@ -321,8 +321,8 @@ SET name = %(name)s, task = %(task)s, payload = %(payload)s::jsonb,
     timeout = %(timeout)s, correlation_id = %(correlation_id)s,
     misfire_policy = %(misfire_policy)s, misfire_grace = %(misfire_grace)s,
     catchup_limit = %(catchup_limit)s, overlap_policy = %(overlap_policy)s, state = %(state)s,
-    next_fire_at = %(next_fire_at)s, cursor = %(cursor)s, updated_at = %(now)s,
-    version = version + 1
+    next_fire_at = %(next_fire_at)s, cursor = %(cursor)s, error = %(error)s,
+    updated_at = %(now)s, version = version + 1
 WHERE id = %(id)s AND tenant_id = %(tenant_id)s AND version = %(version)s
 RETURNING *;
 
@@ -355,7 +355,7 @@ SELECT id FROM hora_jobs WHERE id = ANY(%(ids)s::text[]) ORDER BY id FOR UPDATE;
 -- name: advance_schedule
 UPDATE hora_schedules
 SET cursor = %(cursor)s, next_fire_at = %(next_fire_at)s, updated_at = %(now)s,
-    version = version + 1
+    error = %(error)s, version = version + 1
 WHERE id = %(id)s;
 
 -- name: insert_ticks

@@ -204,7 +204,7 @@ SET name = :name, task = :task, payload = :payload, trigger = :trigger, queue = 
     timeout = :timeout, correlation_id = :correlation_id, misfire_policy = :misfire_policy,
     misfire_grace = :misfire_grace, catchup_limit = :catchup_limit,
     overlap_policy = :overlap_policy, state = :state, next_fire_at = :next_fire_at,
-    cursor = :cursor, updated_at = :now, version = version + 1
+    cursor = :cursor, error = :error, updated_at = :now, version = version + 1
 WHERE id = :id AND tenant_id = :tenant_id AND version = :version;
 
 -- name: delete_schedule
@@ -225,7 +225,7 @@ WHERE schedule_id = :schedule_id AND state IN ('scheduled', 'retrying', 'running
 
 -- name: advance_schedule
 UPDATE hora_schedules SET cursor = :cursor, next_fire_at = :next_fire_at, updated_at = :now,
-                          version = version + 1
+                          error = :error, version = version + 1
 WHERE id = :id;
 
 -- name: insert_tick
