@@ -75,4 +75,4 @@ def test_a_preview_after_outside_the_range_is_refused(api: Api) -> None:
     _, _, c = api.tenant()
     r = c.post("/v1/triggers/preview", json={"trigger": {"cron": "0 9 * * *"},
                                              "after": "9999-12-31T23:59:59-01:00"})
-    assert_problem(r, 422, "invalid-trigger", says="after")
+    assert_problem(r, 422, "invalid-request", says="after")
