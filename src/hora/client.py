@@ -10,7 +10,8 @@ The methods mirror the in-process SDK (``hora.Hora``): they return the same reco
 (``Job``, ``Schedule``, ``Tick``, ``Workflow``, ``HistoryEntry``, ``Signal``, ``Page``) and
 raise the same ``HoraError`` tree, mapped from the server's RFC 9457 problem documents
 (``NotFound``, ``InvalidTrigger``, ``IdempotencyConflict``...). Errors only the network can
-produce are defined here: ``AuthError``, ``RateLimited``, ``ServerError`` and
+produce are defined here: ``AuthError``, ``RateLimited``, ``ServerError`` (503
+``store-unavailable``: ``ServiceUnavailable``, also a ``StoreUnavailable``) and
 ``ConnectionFailed``. Every exception raised for an answer carries ``.status`` and the
 problem document as ``.problem``.
 
@@ -52,6 +53,7 @@ from hora.errors import (
     StaleRecord,
     TransitionConflict,
     UnknownTask,
+    StoreUnavailable,
 )
 from hora.http_target import parse_retry_after
 from hora.models import (
@@ -83,6 +85,7 @@ __all__ = [
     "ScheduleChanges",
     "ScheduleOptions",
     "ServerError",
+    "ServiceUnavailable",
     "TenantChanges",
 ]
 
@@ -133,6 +136,17 @@ class RateLimited(ApiError):
 
 class ServerError(ApiError):
     """A 5xx answer (503: the store is unavailable), or an unreadable answer."""
+
+
+class ServiceUnavailable(ServerError, StoreUnavailable):
+    """503 ``store-unavailable``: the server is up but its database is not. It is the SDK's
+    ``StoreUnavailable`` too, so code written against ``Hora`` catches it unchanged;
+    ``retry_after`` is the server's advice, in seconds."""
+
+    def __init__(self, message: str, *, status: int | None = 503, problem: Json | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, status=status, problem=problem)
+        self.retry_after = retry_after
 
 
 class ConnectionFailed(ServerError):
@@ -810,6 +824,9 @@ def _error(response: httpx.Response) -> HoraError:
     if status == 429:
         return RateLimited(detail, status=status, problem=problem,
                            retry_after=_retry_after(response))
+    if status == 503 and slug == "store-unavailable":
+        return ServiceUnavailable(detail, status=status, problem=problem,
+                                  retry_after=_retry_after(response))
     if status >= 500:
         return ServerError(detail, status=status, problem=problem)
     if status == 404:

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from hora.clock import Clock, utc
+from hora.clock import Clock
 from hora.context import current_job
 from hora.errors import (
     Conflict,
@@ -61,8 +61,10 @@ from hora.limits import (
     MAX_PAYLOAD_BYTES,
     MAX_RESULT_BYTES,
     TooLarge,
+    check_instant,
     check_json_shape,
     check_json_size,
+    check_seconds,
 )
 from hora.models import (
     APPROVAL_STATES,
@@ -232,6 +234,17 @@ class WorkflowDef:
                                        correlation_id=correlation_id)
 
 
+def _wait_seconds(value: timedelta | float, field: str) -> float:
+    """A durable wait in seconds: a negative one is over at once (as ``asyncio.sleep``'s
+    is); one past MAX_DELAY (or NaN) fails the workflow with a message naming ``field``,
+    not an OverflowError from the deadline's arithmetic."""
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+        return 0.0
+    return check_seconds(value, field, most=MAX_DELAY)
+
+
 def _step_name(fn: Any) -> str:
     name = getattr(fn, "name", None)  # a hora Task
     if isinstance(name, str):
@@ -295,12 +308,12 @@ class WorkflowContext:
 
     async def sleep(self, duration: timedelta | float) -> None:
         """A durable timer: the run ends, a job scheduled for the deadline resumes it."""
-        seconds = duration.total_seconds() if isinstance(duration, timedelta) else duration
+        seconds = _wait_seconds(duration, "sleep")
         seq = self._run.next_seq()
         await self._run.timer(seq, "sleep", lambda now: now + timedelta(seconds=seconds))
 
     async def sleep_until(self, instant: datetime) -> None:
-        at = utc(instant)
+        at = check_instant(instant, "sleep_until")
         seq = self._run.next_seq()
         await self._run.timer(seq, "sleep_until", lambda now: at)
 
@@ -309,7 +322,7 @@ class WorkflowContext:
                               ) -> Any:
         """The payload of the next signal ``name`` (signals sent earlier wait, in order), or
         None when ``timeout`` passes first."""
-        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        seconds = None if timeout is None else _wait_seconds(timeout, "wait_for_signal timeout")
         seq = self._run.next_seq()
         got = await self._run.wait_signal(seq, name, seconds)
         return None if got is None else _wrap(got.get("payload"))
@@ -328,7 +341,8 @@ class WorkflowContext:
         the names of API keys with the approve scope); default: anyone with that scope.
         The request is made once, at this call's journal position: a replay finds it.
         """
-        seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else timeout
+        seconds = (None if timeout is None
+                   else _wait_seconds(timeout, "wait_for_approval timeout"))
         if not name or len(name) > 200:
             raise InvalidPayload("approval name must be 1-200 characters")
         shown = _json(context, "approval context")

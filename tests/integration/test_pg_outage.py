@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from hora import Hora, StoreUnavailable
+from hora.client import Client, ServiceUnavailable
 from hora.store.pg_connect import StallGuard, connect_params
 from hora.testing import ServeProcess, run_until_idle, serve_process, wait_for_condition
 from tests.conftest import fresh_pg_schema
@@ -92,8 +93,9 @@ class Serve:
         r = self.admin.post("/v1/keys", json={"tenant_id": "outage",
                                               "scopes": ["read", "write"]})
         assert r.status_code == 201, r.text
+        self.key = r.json()["key"]
         self.client = httpx.Client(base_url=self.server.url, timeout=60,
-                                   headers={"Authorization": f"Bearer {r.json()['key']}"})
+                                   headers={"Authorization": f"Bearer {self.key}"})
         self.bare = httpx.Client(base_url=self.server.url, timeout=60)
 
     def list_jobs(self) -> httpx.Response:
@@ -135,6 +137,12 @@ def test_outage_answers_503_fast_keeps_healthz_and_recovers(
     r, took = timed(serve.list_jobs)
     assert_unavailable(r)
     assert took < ANSWER_BOUND, took
+    # The SDK's HTTP client raises the SDK's own StoreUnavailable, with the server's advice.
+    with Client(serve.server.url, serve.key, retries=0) as sdk:
+        with pytest.raises(StoreUnavailable) as raised:
+            sdk.list_jobs(limit=1)
+    assert isinstance(raised.value, ServiceUnavailable) and raised.value.status == 503
+    assert raised.value.retry_after is not None and raised.value.retry_after >= 1
 
     # Many blocked requests at once: each is refused within the bound, and /healthz
     # answers at once all the while (it never waits for the thread pool).

@@ -7,7 +7,7 @@ state survives in memory, only what the store holds.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -160,6 +160,32 @@ def test_a_thirty_day_sleep_and_sleep_until_take_no_wall_time(app: Hora,
     # The sleeps held no worker: each wait ended the run, a scheduled job resumed it.
     runs = app.list_jobs(task="hora.workflow:patient", correlation_id="p", limit=100).items
     assert len(runs) == 3 and all(j.state == "succeeded" for j in runs)
+
+
+@pytest.mark.parametrize(("wait", "says"), [
+    (lambda ctx: ctx.sleep(1e308), "sleep: must be at least 0 and at most"),
+    (lambda ctx: ctx.sleep(float("nan")), "sleep: must be at least 0 and at most"),
+    (lambda ctx: ctx.sleep(timedelta(days=999_999_999)), "sleep: must be at least 0"),
+    (lambda ctx: ctx.sleep_until(datetime(9999, 12, 31, 23, 59, 59,
+                                          tzinfo=timezone(timedelta(hours=-1)))),
+     "sleep_until: 9999-12-31T23:59:59-01:00 is outside the supported range"),
+    (lambda ctx: ctx.wait_for_signal("s", timeout=1e308), "wait_for_signal timeout: must be"),
+    (lambda ctx: ctx.wait_for_approval(timeout=timedelta(days=999_999_999)),
+     "wait_for_approval timeout: must be"),
+])
+def test_an_absurd_wait_fails_the_workflow_with_a_message_naming_it(
+        app: Hora, wait: Any, says: str) -> None:
+    @app.workflow(name="absurd")
+    async def absurd(ctx: WorkflowContext) -> str:
+        await ctx.sleep(-5)  # negative: over at once, as asyncio.sleep(-5) is
+        await wait(ctx)
+        return "unreachable"
+
+    absurd.start(workflow_id="a")
+    run(app)
+    wf = app.get_workflow("a")
+    assert wf.state == "failed", wf.state
+    assert says in str(wf.error) and "OverflowError" not in str(wf.error), wf.error
 
 
 def test_signals_sent_early_wait_in_order_and_a_timeout_gives_none(app: Hora) -> None:
