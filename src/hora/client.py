@@ -51,9 +51,9 @@ from hora.errors import (
     InvalidTrigger,
     NotFound,
     StaleRecord,
+    StoreUnavailable,
     TransitionConflict,
     UnknownTask,
-    StoreUnavailable,
 )
 from hora.http_target import parse_retry_after
 from hora.models import (

@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from hora.errors import Conflict, InvalidPayload, StoreError
+from hora.errors import Conflict, InvalidPayload, StoreError, StoreUnavailable
 from hora.models import LockRecord
 
 if TYPE_CHECKING:
@@ -365,16 +365,16 @@ class LeaderElection:
             try:
                 if lease.renew():
                     return True
-            except StoreError:
-                log.warning("leader election %r: renewal failed", self.name, exc_info=True)
+            except StoreError as e:
+                _store_failed(e, "leader election %r: renewal failed", self.name)
                 if lease.valid:
                     return True
             self.lease = None
             return False
         try:
             self.lease = self.app.try_lock(self.name, self.ttl, self.owner)
-        except StoreError:
-            log.warning("leader election %r: campaign failed", self.name, exc_info=True)
+        except StoreError as e:
+            _store_failed(e, "leader election %r: campaign failed", self.name)
             return False
         return self.lease is not None
 
@@ -454,3 +454,13 @@ class LeaderElection:
         except Exception:
             log.exception("leader election %r: callback %s failed", self.name,
                           getattr(fn, "__qualname__", fn))
+
+
+def _store_failed(error: StoreError, message: str, *args: object) -> None:
+    """Log a failed election round: an unreachable database is already told once per outage
+    by the store (a warning with a traceback every round would bury it), anything else is a
+    warning with its traceback."""
+    if isinstance(error, StoreUnavailable):
+        log.debug(message + ": %s", *args, error)
+    else:
+        log.warning(message, *args, exc_info=error)

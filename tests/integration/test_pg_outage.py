@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from hora import Hora, StoreUnavailable
+from hora import Hora, LeaderElection, StoreUnavailable
 from hora.client import Client, ServiceUnavailable
 from hora.store.pg_connect import StallGuard, connect_params
 from hora.testing import ServeProcess, run_until_idle, serve_process, wait_for_condition
@@ -138,9 +138,9 @@ def test_outage_answers_503_fast_keeps_healthz_and_recovers(
     assert_unavailable(r)
     assert took < ANSWER_BOUND, took
     # The SDK's HTTP client raises the SDK's own StoreUnavailable, with the server's advice.
-    with Client(serve.server.url, serve.key, retries=0) as sdk:
-        with pytest.raises(StoreUnavailable) as raised:
-            sdk.list_jobs(limit=1)
+    with (Client(serve.server.url, serve.key, retries=0) as sdk,
+          pytest.raises(StoreUnavailable) as raised):
+        sdk.list_jobs(limit=1)
     assert isinstance(raised.value, ServiceUnavailable) and raised.value.status == 503
     assert raised.value.retry_after is not None and raised.value.retry_after >= 1
 
@@ -311,3 +311,28 @@ def _enqueues(app: Hora) -> bool:
         return False
     return True
 
+
+
+def test_a_leader_election_through_an_outage_warns_once_and_wins_again(
+        proxy: PgProxy, schema_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Failed rounds during an outage are the store's one warning, not a traceback each."""
+    app = Hora(proxy.url(schema_url), store_options={"pool_timeout": 0.5})
+    try:
+        election = LeaderElection(app, "outage-leader", ttl=1.0, owner="n1")
+        assert election.campaign_once()
+        proxy.cut()
+        with caplog.at_level(logging.DEBUG, logger="hora"):
+            # Leader while the lease lasts, then not: the term ends unrenewed.
+            wait_for_condition(lambda: not election.campaign_once(), timeout=10,
+                               interval=0.05, message="the term to end during the outage")
+            assert election.lease is None
+            proxy.restore()
+            wait_for_condition(election.campaign_once, timeout=RECOVERY_BOUND + 5,
+                               interval=0.05, message="leadership after the outage")
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert all(r.exc_info is None for r in warnings), [r.getMessage() for r in warnings]
+        assert sum(OUTAGE_STARTED in r.getMessage() for r in warnings) == 1
+        assert any("leader election 'outage-leader'" in r.getMessage()
+                   for r in caplog.records if r.levelno == logging.DEBUG)
+    finally:
+        app.close()
