@@ -139,6 +139,22 @@ CASES = [
     Case("schedule-payload-too-large", "schedule", {"payload": TOO_BIG_PAYLOAD}, "payload"),
     Case("workflow-args-deep", "workflow", {"args": {"a": Bomb(500)}}, "args"),
     Case("workflow-args-too-large", "workflow", {"args": TOO_BIG_PAYLOAD}, "args"),
+    # triggers at the edges of time (schedules and previews read the same spec)
+    *[Case(f"{op}-{name}", op, {"trigger": spec}, named)
+      for op in ("schedule", "preview")
+      for name, spec, named in [
+          ("at-late", {"at": LATE}, "trigger.at"),
+          ("at-early", {"at": EARLY}, "trigger.at"),
+          ("every-huge", {"every": "P1000000000D", "start": "2026-01-01T00:00:00Z"},
+           "trigger.every"),
+          ("every-start-late", {"every": "PT1S", "start": "9999-12-31T23:59:59Z"},
+           "trigger.start"),
+          ("rrule-dtstart-year-1", "DTSTART:00010101T000000Z\nRRULE:FREQ=YEARLY",
+           "trigger.rrule"),
+          ("rrule-until-year-1", "DTSTART:20260101T000000Z\nRRULE:FREQ=DAILY;"
+                                 "UNTIL=00010101T000000Z", "trigger.rrule"),
+          ("jitter-huge", {"cron": CRON, "jitter": BIG}, "trigger.jitter"),
+      ]],
 ]
 
 

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from hora.errors import InvalidTrigger
+from hora.limits import MAX_INSTANT, MIN_INSTANT
 from hora.triggers import Occurrence, Trigger
 from hora.triggers.dst import zone
 
@@ -38,8 +39,9 @@ ONE_MICROSECOND = timedelta(microseconds=1)
 #: ``end``, DTSTART, UNTIL, EXDATE, RDATE, a preview's ``after``) must lie in it, and no
 #: occurrence is produced after its end (a trigger then simply ends), so datetime arithmetic
 #: never overflows near the year 9999.
-RANGE_START = datetime(1970, 1, 1, tzinfo=UTC)
-RANGE_END = datetime(9000, 1, 1, tzinfo=UTC)
+#: The same range as every other instant hora takes (``hora.limits``), one message for both.
+RANGE_START = MIN_INSTANT
+RANGE_END = MAX_INSTANT
 #: The longest ``every`` of an interval trigger.
 MAX_EVERY = timedelta(days=36_600)
 
@@ -137,7 +139,7 @@ def require_aware(value: datetime, field: str) -> datetime:
 def out_of_range(value: object, field: str) -> InvalidTrigger:
     shown = value.isoformat() if isinstance(value, datetime) else repr(value)
     return InvalidTrigger(
-        f"{field}: {shown} is outside the supported range {_z(RANGE_START)} to "
+        f"{field}: {shown} is outside the supported range {_z(RANGE_START)} .. "
         f"{_z(RANGE_END)}")
 
 
