@@ -16,6 +16,7 @@ from hora.clock import Clock, FakeClock, SystemClock
 from hora.context import JobContext, current_job
 from hora.errors import (
     Cancel,
+    ChildFailed,
     ConfigError,
     Conflict,
     Fail,
@@ -23,15 +24,23 @@ from hora.errors import (
     IdempotencyConflict,
     InvalidPayload,
     InvalidTrigger,
+    LockTimeout,
+    NondeterminismError,
+    NotAllowed,
     NotFound,
     Retry,
+    SignatureError,
     StaleRecord,
+    StepFailed,
     StoreError,
     StoreUnavailable,
+    TooLarge,
+    TooSparse,
     TransitionConflict,
     UnknownTask,
+    WorkflowCancelled,
 )
-from hora.locks import LeaderElection, Lease, LockTimeout
+from hora.locks import LeaderElection, Lease
 from hora.models import Attempt, ErrorInfo, Job, JobEvent, LockRecord, Page, Schedule, Tick
 from hora.retry import RetryPolicy
 from hora.states import JobState
@@ -43,6 +52,7 @@ __all__ = [
     "AsyncClient",
     "Attempt",
     "Cancel",
+    "ChildFailed",
     "Client",
     "Clock",
     "ConfigError",
@@ -64,20 +74,27 @@ __all__ = [
     "Lease",
     "LockRecord",
     "LockTimeout",
+    "NondeterminismError",
+    "NotAllowed",
     "NotFound",
     "Page",
     "Retry",
     "RetryPolicy",
     "Schedule",
+    "SignatureError",
     "StaleRecord",
+    "StepFailed",
     "StoreError",
     "StoreUnavailable",
     "SystemClock",
     "Task",
     "Tick",
+    "TooLarge",
+    "TooSparse",
     "TransitionConflict",
     "UnknownTask",
     "Worker",
+    "WorkflowCancelled",
     "__version__",
     "current_job",
 ]

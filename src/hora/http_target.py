@@ -44,7 +44,13 @@ import httpx
 
 from hora.clock import monotonic
 from hora.context import current_job
-from hora.errors import ConfigError, Fail, HoraError, InvalidPayload, Retry
+from hora.errors import (
+    ConfigError,
+    Fail,
+    InvalidPayload,
+    Retry,
+    SignatureError,
+)
 from hora.models import Tenant
 
 if TYPE_CHECKING:
@@ -98,10 +104,6 @@ class HttpTargetError(Exception):
     A plain ``Exception`` so the job's retry policy decides: these are the failures that
     asking again can fix.
     """
-
-
-class SignatureError(HoraError, ValueError):
-    """A webhook whose signature headers are missing, stale, or match no signature."""
 
 
 # -- the target ------------------------------------------------------------------------------

@@ -12,7 +12,11 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-from hora.errors import HoraError, InvalidPayload
+from hora.errors import (
+    HoraError,
+    InvalidPayload,
+    TooLarge,
+)
 
 # -- instants ---------------------------------------------------------------------------------
 
@@ -128,11 +132,6 @@ def check_number(value: object, field: str, *, least: float, most: float,
     if not least <= number <= most:
         raise error(f"{field}: must be between {least:g} and {most:g}, not {_show(value)}")
     return number
-
-
-class TooLarge(InvalidPayload):
-    """A value over its documented size or nesting limit. Retrying cannot shrink it, so a
-    handler's or a step's result that is too large fails for good."""
 
 
 def check_json_shape(value: object, field: str, *, max_bytes: int,

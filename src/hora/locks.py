@@ -34,7 +34,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from hora.errors import Conflict, InvalidPayload, StoreError, StoreUnavailable
+from hora.errors import (
+    InvalidPayload,
+    LockTimeout,
+    StoreError,
+    StoreUnavailable,
+)
 from hora.models import LockRecord
 
 if TYPE_CHECKING:
@@ -53,15 +58,6 @@ MAX_TTL = 86_400.0
 #: POLL_MAX (each pause jittered down by up to half, so waiters spread out).
 POLL_MIN = 0.02
 POLL_MAX = 0.5
-
-
-class LockTimeout(Conflict):
-    """The lock stayed held by another owner for all of the ``wait`` allowed."""
-
-    def __init__(self, name: str, wait: float) -> None:
-        self.name = name
-        self.wait = wait
-        super().__init__(f"lock {name!r} is held by another owner; gave up after {wait:g}s")
 
 
 def default_owner() -> str:

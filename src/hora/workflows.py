@@ -46,14 +46,17 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from hora.clock import Clock
 from hora.context import current_job
 from hora.errors import (
+    ChildFailed,
     Conflict,
-    HoraError,
     InvalidPayload,
+    NondeterminismError,
     NotAllowed,
     NotFound,
     Retry,
     StaleRecord,
+    StepFailed,
     TransitionConflict,
+    WorkflowCancelled,
 )
 from hora.ids import new_id
 from hora.limits import (
@@ -106,41 +109,6 @@ MAX_APPROVERS = 100
 
 
 # -- errors -----------------------------------------------------------------------------------
-
-
-class NondeterminismError(HoraError):
-    """The workflow's code made a different call than its journal has at that position."""
-
-
-class StepFailed(HoraError):
-    """A step failed for good (retries exhausted or a non-retryable error). Raised inside
-    the workflow on the first run and on every replay alike, so code that catches it
-    behaves the same both times; ``error`` is the step's last error."""
-
-    def __init__(self, step: str, error: ErrorInfo) -> None:
-        self.step = step
-        self.error = error
-        super().__init__(f"step {step} failed: {error.type}: {error.message}")
-
-
-class ChildFailed(HoraError):
-    """A child workflow ended failed or cancelled."""
-
-    def __init__(self, child_id: str, state: str, error: ErrorInfo | None) -> None:
-        self.child_id = child_id
-        self.state = state
-        self.error = error
-        why = f": {error.type}: {error.message}" if error else ""
-        super().__init__(f"child workflow {child_id} {state}{why}")
-
-
-class WorkflowCancelled(Exception):
-    """Raised inside a workflow at its next call once cancellation was requested. Not a
-    ``HoraError``: it is control flow, like ``asyncio.CancelledError``."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
 
 class _Suspend(BaseException):

@@ -34,7 +34,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from dateutil import rrule as du
 
-from hora.errors import InvalidTrigger
+from hora.errors import (
+    InvalidTrigger,
+    TooSparse,
+)
 from hora.triggers.basic import RANGE_END
 
 if TYPE_CHECKING:
@@ -68,10 +71,6 @@ def _after_weeks(week: date, weeks: int) -> datetime:
     if weeks > (LAST_LOCAL.date() - week).days // 7:
         return _PAST_END
     return datetime.combine(week + timedelta(weeks=weeks), time())
-
-
-class TooSparse(InvalidTrigger):
-    """The rule has no occurrence within the searched horizon (it may never fire)."""
 
 
 def dateutil_rule(rule: RRulePart, dtstart: datetime) -> du.rrule:
