@@ -60,7 +60,11 @@ SPAN = {"YEARLY": 3000, "MONTHLY": 1500, "WEEKLY": 700, "DAILY": 400, "HOURLY": 
         "MINUTELY": 1, "SECONDLY": 1}
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Derandomized: the oracle (dateutil) iterates a rule that never matches up to the year 9999
+# (it checks UNTIL only on occurrences), which for a weekly rule takes minutes; a random
+# draw found one (WEEKLY;BYDAY=SU;BYSETPOS=2,-2). A fixed sample keeps CI bounded.
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(rules(), st.datetimes(datetime(2025, 1, 1), datetime(2026, 12, 31)),
        st.floats(0, 1))
 def test_the_bounded_expansion_equals_dateutil_from_dtstart(rule_text: str, dtstart: datetime,
