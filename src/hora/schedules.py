@@ -121,7 +121,9 @@ class ScheduleService:
     def store(self) -> Store:
         return self._store()
 
-    def _trigger(self, spec: Mapping[str, Any], schedule_id: str) -> Trigger:
+    def trigger_of(self, spec: Mapping[str, Any], schedule_id: str) -> Trigger:
+        """The trigger a stored spec means for schedule ``schedule_id`` (its jitter is keyed
+        by the id, so every process draws the same offsets)."""
         return trigger_from_spec(spec, jitter_key=schedule_id)
 
     def create_schedule(self, task: str | Any, payload: dict[str, Any] | None = None, *,
@@ -145,7 +147,7 @@ class ScheduleService:
         now = self.clock.now()
         spec = _spec(trigger)
         schedule_id = new_id()
-        trig = self._trigger(spec, schedule_id)
+        trig = self.trigger_of(spec, schedule_id)
         if misfire not in MISFIRE_POLICIES:
             raise InvalidPayload(f"{misfire!r} is not one of {', '.join(MISFIRE_POLICIES)}",
                                  field="misfire")
@@ -201,7 +203,7 @@ class ScheduleService:
                 continue
         raise StaleRecord(f"schedule {schedule_id} kept changing; try again")
 
-    def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
+    def update_schedule(self, /, schedule_id: str, **changes: Any) -> Schedule:
         """Change a schedule; its future is recomputed from the (new) trigger, from now on."""
         allowed = {"trigger", "payload", "name", "queue", "priority", "max_attempts",
                    "timeout", "correlation_id", "misfire", "misfire_grace", "catchup_limit",
@@ -234,7 +236,7 @@ class ScheduleService:
         def change(old: Schedule) -> tuple[Schedule, list[Occurrence]]:
             now = self.clock.now()
             new = replace(old, **fields, updated_at=now, error=None)
-            trig = self._trigger(new.trigger, new.id)
+            trig = self.trigger_of(new.trigger, new.id)
             cursor = max(now, old.cursor)
             return replace(new, cursor=cursor, next_fire_at=_first_after(trig, cursor)), []
 
@@ -259,7 +261,7 @@ class ScheduleService:
             if old.state == "active" and old.error is None:
                 return old, []
             now = self.clock.now()
-            trig = self._trigger(old.trigger, old.id)
+            trig = self.trigger_of(old.trigger, old.id)
             paused: list[Occurrence] = []
             if old.state == "paused" and old.error is None:
                 for occ in trig.occurrences(old.cursor):
@@ -294,7 +296,7 @@ class ScheduleService:
     def preview_schedule(self, schedule_id: str, count: int = 10,
                          after: datetime | None = None) -> list[Occurrence]:
         s = self.get_schedule(schedule_id)
-        return preview_occurrences(self._trigger(s.trigger, s.id),
+        return preview_occurrences(self.trigger_of(s.trigger, s.id),
                                    _after(after) or self.clock.now(), count)
 
     def preview(self, trigger: Mapping[str, Any] | str, *, after: datetime | None = None,
@@ -315,7 +317,7 @@ class ScheduleService:
 
         def plan(schedule: Schedule, active: list[tuple[str, str]]) -> SchedulePlan:
             try:
-                trig = self._trigger(schedule.trigger, schedule.id)
+                trig = self.trigger_of(schedule.trigger, schedule.id)
                 text = json.dumps(schedule.payload, separators=(",", ":"), sort_keys=True,
                                   ensure_ascii=False)
                 print_ = fingerprint(schedule.task, text)
