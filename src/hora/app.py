@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import inspect
 import json
 import os
@@ -171,11 +172,10 @@ class _Async(Generic[P, R]):
         host: object = obj._app if self.service is None else getattr(obj._app, self.service)
         sync: Callable[P, R] = getattr(host, self.name)
 
+        @functools.wraps(sync)  # its name, docstring and signature
         async def call(*args: P.args, **kwargs: P.kwargs) -> R:
             return await asyncio.to_thread(sync, *args, **kwargs)
 
-        call.__name__ = call.__qualname__ = self.name
-        call.__doc__ = self.__doc__
         return call
 
 
