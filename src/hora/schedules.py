@@ -320,10 +320,10 @@ class ScheduleService:
                 trig = self.trigger_of(schedule.trigger, schedule.id)
                 text = json.dumps(schedule.payload, separators=(",", ":"), sort_keys=True,
                                   ensure_ascii=False)
-                print_ = fingerprint(schedule.task, text)
+                digest = fingerprint(schedule.task, text)
 
                 def make_job(occ: Occurrence) -> NewJob:
-                    nj = job_for(schedule, occ, text, print_)
+                    nj = job_for(schedule, occ, text, digest)
                     if schedule.retry_policy is not None:
                         nj = replace(nj, retry_policy_json=json.dumps(schedule.retry_policy))
                     return nj

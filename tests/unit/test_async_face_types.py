@@ -11,7 +11,7 @@ mypy_api = pytest.importorskip("mypy.api")
 
 SNIPPET = '''
 from typing import assert_type
-from hora import Hora, Job
+from hora import Hora, Job, LeaderElection
 from hora.locks import Lease
 from hora.models import Page, Schedule
 
@@ -25,6 +25,8 @@ async def use(app: Hora) -> None:
         assert_type(lease, Lease)
     assert_type(app.get_job(job.id), Job)
     assert_type(app.create_schedule("t", trigger="* * * * *"), Schedule)
+    LeaderElection(app, "leader")  # the app, or app.locks, is a candidate's host
+    LeaderElection(app.locks, "leader")
 '''
 
 

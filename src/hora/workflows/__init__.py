@@ -27,6 +27,11 @@ naming both, and the workflow fails; hora never guesses.
 Steps run at least once and, once journaled, never again: a crash after a step's side
 effect but before its row is written runs it again. ``current_step().idempotency_key`` is
 stable across those runs; use it to make side effects exactly-once.
+
+The package: ``context`` (what workflow code sees: ``WorkflowContext``, ``Approval``,
+``current_step``), ``engine`` (one run against the journal, and its suspension) and
+``service`` (``app.workflows``: define, start, signal, approve, cancel, inspect; and
+``WorkflowDef``). Each imports only the ones before it; none imports ``hora.app``.
 """
 
 import warnings
