@@ -44,7 +44,7 @@ def test_an_oversized_result_fails_the_job_for_good_and_is_not_stored(app: Hora)
     b, d, f = (app.get_job(j.id) for j in jobs)
     assert b.state == "dead" and b.result is None
     assert b.last_error is not None
-    assert b.last_error.type == "hora.limits.TooLarge"
+    assert b.last_error.type == "hora.errors.TooLarge"
     assert b.last_error.message == f"result: JSON over its limit of {MAX_RESULT_BYTES} bytes"
     assert d.state == "dead" and d.result is None
     assert d.last_error is not None
@@ -84,4 +84,4 @@ def test_an_oversized_workflow_output_fails_the_workflow(app: Hora) -> None:
     run_until_idle(app, poll_interval=0.01)
     done = app.get_workflow(started.id)
     assert done.state == "failed" and done.result is None
-    assert done.error is not None and done.error.type == "hora.limits.TooLarge"
+    assert done.error is not None and done.error.type == "hora.errors.TooLarge"
