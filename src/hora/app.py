@@ -1,86 +1,66 @@
-"""The in-process SDK: ``Hora`` holds the store, the clock and the task registry.
+"""The in-process SDK: ``Hora`` holds the store, the clock, the task registry and its
+services -- ``app.schedules``, ``app.workflows``, ``app.locks`` -- with the jobs on itself.
+
+Each service is built with what it needs (a store getter, the clock, the tenant, the tasks,
+callables to enqueue and to wake workers) and depends downward on ``hora.payloads``; none
+imports this module. ``Hora`` keeps every method users call (``app.create_schedule``,
+``app.start_workflow``, ``app.lock``, ...) as a one-line delegation to its service.
 
 Its methods are synchronous so a Django view or a script can call them without an event
-loop; async code uses the ``a``-prefixed twins (``aenqueue``) or ``app.aio``, a thin layer
-that runs the same sync call in a thread. There is one implementation of every operation.
+loop; async code uses ``app.aio``, the same methods as coroutines (run in a thread, typed
+with the sync method's signature). ``aenqueue``/``aenqueue_many``, ``alock`` and
+``Lease.arenew`` are the older spellings of the same calls and stay.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
-import hashlib
+import functools
 import inspect
 import json
 import os
-import re
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from opentelemetry.trace import SpanKind
 
 from hora.clock import Clock, SystemClock
 from hora.errors import ConfigError, InvalidPayload
-from hora.ids import new_id
-from hora.limits import (
-    MAX_ATTEMPTS,
-    MAX_DELAY,
-    MAX_PAYLOAD_BYTES,
-    MAX_PRIORITY,
-    MAX_TIMEOUT,
-    check_instant,
-    check_int,
-    check_json_shape,
-    check_json_size,
-    check_seconds,
-)
-from hora.locks import LockMixin
+from hora.limits import MAX_PRIORITY, MAX_TIMEOUT, check_instant, check_int, check_seconds
+from hora.locks import Lease, LockService
 from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page
 from hora.observability import JOBS_ENQUEUED, tracer
+from hora.payloads import (
+    ENQUEUE_OPTIONS,
+    RESERVED_TASK_PREFIX,
+    JobRequest,
+    check_public_task,
+    check_text,
+    new_job,
+)
 from hora.retry import DEFAULT_RETRY, RetryPolicy
-from hora.schedules import ScheduleMixin
+from hora.schedules import ScheduleService
 from hora.states import JobState
 from hora.store import Store, open_store
-from hora.workflows import WorkflowDef, WorkflowMixin
+from hora.workflows import WorkflowDef, WorkflowService
 
 if TYPE_CHECKING:
     from hora.worker import Worker
+
+__all__ = ["ENQUEUE_OPTIONS", "RESERVED_TASK_PREFIX", "AsyncHora", "Hora", "JobRequest",
+           "Task", "check_public_task", "check_text", "database_url_from_env"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_DATABASE_URL = "sqlite:///hora.db"
 
-#: Keyword arguments of ``Task.enqueue`` that are options, not payload fields.
-ENQUEUE_OPTIONS = frozenset({
-    "at", "delay", "queue", "priority", "idempotency_key", "correlation_id", "retry",
-    "timeout", "max_attempts",
-})
-
-
 def database_url_from_env() -> str:
     return os.environ.get("HORA_DATABASE_URL") or DEFAULT_DATABASE_URL
-
-
-@dataclass(frozen=True)
-class JobRequest:
-    """One job to enqueue, for ``enqueue_many``; build it with ``Task.request(...)``."""
-
-    task: str
-    payload: dict[str, Any] = field(default_factory=dict)
-    at: datetime | None = None
-    delay: timedelta | float | None = None
-    queue: str | None = None
-    priority: int | None = None
-    idempotency_key: str | None = None
-    correlation_id: str | None = None
-    retry: RetryPolicy | None = None
-    timeout: float | timedelta | None = None
-    max_attempts: int | None = None
-    schedule_id: str | None = None  # set when a schedule fires or is triggered by hand
 
 
 class Task(Generic[P, R]):
@@ -145,7 +125,61 @@ class Task(Generic[P, R]):
         return (await self.app.aenqueue_many([request]))[0]
 
 
-class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
+class _Delegate(Generic[P, R]):
+    """A method of ``Hora`` that is its service's: ``app.create_schedule(...)`` is
+    ``app.schedules.create_schedule(...)``, with the same signature for type checkers and
+    the same docstring for ``help()``. Resolved on each access, so a tenant's view (which
+    has its own services) delegates to its own."""
+
+    def __init__(self, service: str, method: Callable[Concatenate[Any, P], R]) -> None:
+        self.service = service
+        self.name = method.__name__
+        self.__doc__ = method.__doc__
+        self.__wrapped__ = method
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, obj: object, owner: type[Any]) -> Callable[P, R]: ...
+
+    def __get__(self, obj: object | None, owner: type[Any]) -> Self | Callable[P, R]:
+        if obj is None:
+            return self
+        bound: Callable[P, R] = getattr(getattr(obj, self.service), self.name)
+        return bound
+
+
+class _Async(Generic[P, R]):
+    """One method of ``app.aio``: the sync method ``method`` (of the app, or of its service
+    ``service``) as a coroutine function with the same parameters, run in a thread."""
+
+    def __init__(self, method: Callable[Concatenate[Any, P], R],
+                 service: str | None = None) -> None:
+        self.service = service
+        self.name = method.__name__
+        self.__doc__ = method.__doc__
+        self.__wrapped__ = method
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, obj: AsyncHora, owner: type[Any]) -> Callable[P, Awaitable[R]]: ...
+
+    def __get__(self, obj: AsyncHora | None,
+                owner: type[Any]) -> Self | Callable[P, Awaitable[R]]:
+        if obj is None:
+            return self
+        host: object = obj._app if self.service is None else getattr(obj._app, self.service)
+        sync: Callable[P, R] = getattr(host, self.name)
+
+        @functools.wraps(sync)  # its name, docstring and signature
+        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            return await asyncio.to_thread(sync, *args, **kwargs)
+
+        return call
+
+
+class Hora:
     """A hora application: a store, a clock and the tasks this process knows.
 
     ``Hora()`` uses ``HORA_DATABASE_URL`` or ``./hora.db``; ``Hora("postgresql://...")`` a
@@ -160,11 +194,24 @@ class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
         self.clock: Clock = clock or SystemClock()
         self.tenant_id = tenant_id
         self.tasks: dict[str, Task[Any, Any]] = {}
-        self.workflows: dict[str, WorkflowDef] = {}
         self._store = store
         self._store_options = store_options or {}
         self._store_lock = threading.Lock()
         self._workers: set[Worker] = set()
+        self._workflow_defs: dict[str, WorkflowDef] = {}
+        self._build_services()
+
+    def _build_services(self) -> None:
+        """The services, bound to this app's tenant (and rebuilt for a tenant's view)."""
+        self.schedules = ScheduleService(
+            store=self._open_store, clock=self.clock, tenant_id=self.tenant_id,
+            tasks=self.tasks, enqueue=self.enqueue_many, notify=self._notify_workers)
+        self.workflows = WorkflowService(
+            store=self._open_store, clock=self.clock, tenant_id=self.tenant_id,
+            tasks=self.tasks, register_task=self._register_task, notify=self._notify_workers,
+            definitions=self._workflow_defs)
+        self.locks = LockService(store=self._open_store, clock=self.clock,
+                                 tenant_id=self.tenant_id)
         self.aio = AsyncHora(self)
 
     # -- set-up -------------------------------------------------------------------------------
@@ -176,11 +223,15 @@ class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
         view = copy.copy(self)
         view.tenant_id = tenant_id
         view._store = store
-        view.aio = AsyncHora(view)
+        view._build_services()
         return view
 
     @property
     def store(self) -> Store:
+        return self._open_store()
+
+    def _open_store(self) -> Store:
+        """The store, opened (and migrated) on first use: what the services get."""
         if self._store is None:
             with self._store_lock:
                 if self._store is None:
@@ -240,6 +291,10 @@ class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
 
         return register(fn) if fn is not None else register
 
+    def _register_task(self, fn: Callable[..., Any], /, *, name: str,
+                       retry: RetryPolicy | None = None) -> object:
+        return self.task(fn, name=name, retry=retry)
+
     def worker(self, **options: Any) -> Worker:
         from hora.worker import Worker
 
@@ -247,7 +302,7 @@ class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
 
     # -- enqueue ------------------------------------------------------------------------------
 
-    def enqueue(self, task: str | Task[Any, Any], payload: dict[str, Any] | None = None,
+    def enqueue(self, /, task: str | Task[Any, Any], payload: dict[str, Any] | None = None,
                 **options: Any) -> Job:
         """Enqueue by task name (or Task) with an explicit payload dict."""
         name = task if isinstance(task, str) else task.name
@@ -258,7 +313,8 @@ class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
 
     async def aenqueue(self, task: str | Task[Any, Any], payload: dict[str, Any] | None = None,
                        **options: Any) -> Job:
-        return await asyncio.to_thread(self.enqueue, task, payload, **options)
+        """``await app.aio.enqueue(...)``, by its older name."""
+        return await self.aio.enqueue(task, payload, **options)
 
     def enqueue_many(self, requests: Iterable[JobRequest]) -> list[Job]:
         """Enqueue all in one transaction: all are stored, or none (on any error)."""
@@ -282,48 +338,11 @@ class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
         return jobs
 
     async def aenqueue_many(self, requests: Iterable[JobRequest]) -> list[Job]:
-        return await asyncio.to_thread(self.enqueue_many, list(requests))
+        """``await app.aio.enqueue_many(...)``, by its older name."""
+        return await self.aio.enqueue_many(list(requests))
 
     def _prepare(self, r: JobRequest, now: datetime) -> NewJob:
-        task = self.tasks.get(r.task)
-        if not r.task or len(r.task) > 200:
-            raise InvalidPayload("task name must be 1-200 characters")
-        if not isinstance(r.payload, dict):
-            raise InvalidPayload(f"payload: for task {r.task} must be a JSON object (a dict), "
-                                 f"not {type(r.payload).__name__}")
-        payload_json = _payload_json(r.task, r.payload)
-        if r.at is not None and r.delay is not None:
-            raise InvalidPayload("give either at= or delay=, not both")
-        if r.at is not None:
-            due = check_instant(r.at, "at")
-        elif r.delay is not None:
-            due = now + timedelta(seconds=check_seconds(r.delay, "delay", most=MAX_DELAY))
-        else:
-            due = now
-        retry = r.retry
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise InvalidPayload("retry= must be a hora.RetryPolicy")
-        policy = retry or (task.retry_policy if task else DEFAULT_RETRY)
-        max_attempts = r.max_attempts if r.max_attempts is not None else policy.max_attempts
-        check_int(max_attempts, "max_attempts", least=1, most=MAX_ATTEMPTS)
-        timeout = None if r.timeout is None else check_seconds(r.timeout, "timeout",
-                                                               most=MAX_TIMEOUT, zero=False)
-        key = r.idempotency_key
-        if key is not None and not (1 <= len(key) <= 255):
-            raise InvalidPayload("idempotency_key must be 1-255 characters")
-        check_text(task=r.task, queue=r.queue, idempotency_key=key,
-                   correlation_id=r.correlation_id)
-        queue = r.queue or (task.queue if task else DEFAULT_QUEUE)
-        priority = r.priority if r.priority is not None else (task.priority if task else 0)
-        check_int(priority, "priority", least=-MAX_PRIORITY, most=MAX_PRIORITY)
-        return NewJob(
-            id=new_id(), task=r.task, payload_json=payload_json,
-            fingerprint=_fingerprint(r.task, payload_json), queue=queue, priority=priority,
-            due_at=due, max_attempts=max_attempts,
-            retry_policy_json=None if retry is None else retry.to_json(), timeout=timeout,
-            idempotency_key=key, correlation_id=r.correlation_id, tenant_id=self.tenant_id,
-            schedule_id=r.schedule_id,
-        )
+        return new_job(r, now, tenant_id=self.tenant_id, task=self.tasks.get(r.task))
 
     def _notify_workers(self, earliest_due: datetime) -> None:
         for w in list(self._workers):
@@ -391,80 +410,109 @@ class Hora(ScheduleMixin, WorkflowMixin, LockMixin):
         return self.store.count_jobs(tenant_id=self.tenant_id)
 
 
+
+    # -- schedules: app.schedules -------------------------------------------------------------
+
+    create_schedule = _Delegate("schedules", ScheduleService.create_schedule)
+    get_schedule = _Delegate("schedules", ScheduleService.get_schedule)
+    list_schedules = _Delegate("schedules", ScheduleService.list_schedules)
+    update_schedule = _Delegate("schedules", ScheduleService.update_schedule)
+    pause_schedule = _Delegate("schedules", ScheduleService.pause_schedule)
+    resume_schedule = _Delegate("schedules", ScheduleService.resume_schedule)
+    delete_schedule = _Delegate("schedules", ScheduleService.delete_schedule)
+    trigger_schedule = _Delegate("schedules", ScheduleService.trigger_schedule)
+    schedule_ticks = _Delegate("schedules", ScheduleService.schedule_ticks)
+    preview_schedule = _Delegate("schedules", ScheduleService.preview_schedule)
+    preview = _Delegate("schedules", ScheduleService.preview)
+    next_schedule_fire = _Delegate("schedules", ScheduleService.next_schedule_fire)
+    #: Kept for ``api/server.py``'s preview route; new code calls ``app.schedules.trigger_of``.
+    _trigger = _Delegate("schedules", ScheduleService.trigger_of)
+
+    # -- workflows: app.workflows -------------------------------------------------------------
+
+    workflow = _Delegate("workflows", WorkflowService.workflow)
+    start_workflow = _Delegate("workflows", WorkflowService.start_workflow)
+    get_workflow = _Delegate("workflows", WorkflowService.get_workflow)
+    list_workflows = _Delegate("workflows", WorkflowService.list_workflows)
+    workflow_history = _Delegate("workflows", WorkflowService.workflow_history)
+    workflow_signals = _Delegate("workflows", WorkflowService.workflow_signals)
+    signal_workflow = _Delegate("workflows", WorkflowService.signal_workflow)
+    cancel_workflow = _Delegate("workflows", WorkflowService.cancel_workflow)
+    approvals = _Delegate("workflows", WorkflowService.approvals)
+    get_approval = _Delegate("workflows", WorkflowService.get_approval)
+    approve = _Delegate("workflows", WorkflowService.approve)
+    reject = _Delegate("workflows", WorkflowService.reject)
+    decide_approval = _Delegate("workflows", WorkflowService.decide_approval)
+
+    # -- locks: app.locks ---------------------------------------------------------------------
+
+    try_lock = _Delegate("locks", LockService.try_lock)
+    lock = _Delegate("locks", LockService.lock)
+    alock = _Delegate("locks", LockService.alock)
+    get_lock = _Delegate("locks", LockService.get_lock)
+    renew_lease = _Delegate("locks", LockService.renew_lease)
+    release_lease = _Delegate("locks", LockService.release_lease)
+
+
 class AsyncHora:
-    """``app.aio``: every public ``Hora`` method as a coroutine, run in a worker thread."""
+    """``app.aio``: the SDK's one async face -- every operation of ``Hora`` as a coroutine
+    with the sync method's signature, run in a worker thread (the store's drivers are
+    synchronous; one implementation of every operation). ``lock`` is the async context
+    manager (``async with app.aio.lock(name)``), waiting on the app's clock."""
 
     def __init__(self, app: Hora) -> None:
         self._app = app
 
-    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        fn = getattr(self._app, name)
-        if not callable(fn):
-            raise AttributeError(f"Hora.{name} is not a method")
+    enqueue = _Async(Hora.enqueue)
+    enqueue_many = _Async(Hora.enqueue_many)
+    get_job = _Async(Hora.get_job)
+    list_jobs = _Async(Hora.list_jobs)
+    cancel_job = _Async(Hora.cancel_job)
+    dead_jobs = _Async(Hora.dead_jobs)
+    replay = _Async(Hora.replay)
+    discard = _Async(Hora.discard)
+    count_jobs = _Async(Hora.count_jobs)
+    migrate = _Async(Hora.migrate)
+    close = _Async(Hora.close)
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+    create_schedule = _Async(ScheduleService.create_schedule, "schedules")
+    get_schedule = _Async(ScheduleService.get_schedule, "schedules")
+    list_schedules = _Async(ScheduleService.list_schedules, "schedules")
+    update_schedule = _Async(ScheduleService.update_schedule, "schedules")
+    pause_schedule = _Async(ScheduleService.pause_schedule, "schedules")
+    resume_schedule = _Async(ScheduleService.resume_schedule, "schedules")
+    delete_schedule = _Async(ScheduleService.delete_schedule, "schedules")
+    trigger_schedule = _Async(ScheduleService.trigger_schedule, "schedules")
+    schedule_ticks = _Async(ScheduleService.schedule_ticks, "schedules")
+    preview_schedule = _Async(ScheduleService.preview_schedule, "schedules")
+    preview = _Async(ScheduleService.preview, "schedules")
+    next_schedule_fire = _Async(ScheduleService.next_schedule_fire, "schedules")
 
-        call.__name__ = name
-        return call
+    start_workflow = _Async(WorkflowService.start_workflow, "workflows")
+    get_workflow = _Async(WorkflowService.get_workflow, "workflows")
+    list_workflows = _Async(WorkflowService.list_workflows, "workflows")
+    workflow_history = _Async(WorkflowService.workflow_history, "workflows")
+    workflow_signals = _Async(WorkflowService.workflow_signals, "workflows")
+    signal_workflow = _Async(WorkflowService.signal_workflow, "workflows")
+    cancel_workflow = _Async(WorkflowService.cancel_workflow, "workflows")
+    approvals = _Async(WorkflowService.approvals, "workflows")
+    get_approval = _Async(WorkflowService.get_approval, "workflows")
+    approve = _Async(WorkflowService.approve, "workflows")
+    reject = _Async(WorkflowService.reject, "workflows")
+    decide_approval = _Async(WorkflowService.decide_approval, "workflows")
+
+    try_lock = _Async(LockService.try_lock, "locks")
+    get_lock = _Async(LockService.get_lock, "locks")
+    renew_lease = _Async(LockService.renew_lease, "locks")
+    release_lease = _Async(LockService.release_lease, "locks")
+
+    def lock(self, name: str, ttl: float | timedelta = 30.0, wait: float | timedelta = 10.0,
+             owner: str | None = None) -> contextlib.AbstractAsyncContextManager[Lease]:
+        """``async with app.aio.lock(name) as lease:`` (``app.alock``'s new spelling)."""
+        return self._app.locks.alock(name, ttl, wait, owner)
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-#: What neither store can keep in text: NUL, and halves of UTF-16 surrogate pairs.
-_UNSTORABLE = ("contains a NUL character (\\u0000) or an unpaired surrogate, which cannot "
-               "be stored; remove it or encode the value (e.g. base64)")
-_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
-
-
-def check_text(**fields: str | None) -> None:
-    """Refuse NUL and unpaired surrogates in names and keys (PostgreSQL cannot store them,
-    and SQLite must refuse what PostgreSQL refuses: one behaviour on both stores)."""
-    for name, value in fields.items():
-        if value is not None and _BAD_TEXT.search(value):
-            raise InvalidPayload(f"{name}: {_UNSTORABLE}")
-
-
-#: hora's own tasks (``hora.http``, ``hora.workflow:<name>``) are named under this prefix.
-#: The SDK enqueues them itself; the HTTP API and the CLI refuse them by name, so a tenant
-#: cannot run a workflow's code outside its workflow, nor an HTTP call without its checks.
-RESERVED_TASK_PREFIX = "hora."
-
-
-def check_public_task(task: str) -> None:
-    """Refuse a task name reserved for hora's own tasks (for the API and the CLI)."""
-    if task.startswith(RESERVED_TASK_PREFIX):
-        hint = "; to call a URL, give a target" if task == "hora.http" else ""
-        raise InvalidPayload(f"task: {task[:200]!r} is reserved: names starting with "
-                             f"{RESERVED_TASK_PREFIX!r} are hora's own tasks{hint}")
-
-
-def _payload_json(task: str, payload: dict[str, Any]) -> str:
-    """The payload as canonical JSON text, if it is JSON of at most MAX_PAYLOAD_BYTES."""
-    check_json_shape(payload, "payload", max_bytes=MAX_PAYLOAD_BYTES)
-    try:
-        # Sorted keys: the stored text is canonical, so it doubles as the fingerprint input.
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
-                          sort_keys=True)
-    except UnicodeEncodeError:
-        raise InvalidPayload(f"payload: {_UNSTORABLE} (task {task})") from None
-    except (TypeError, ValueError) as e:
-        for key, value in payload.items():
-            try:
-                json.dumps(value, allow_nan=False)
-            except (TypeError, ValueError) as inner:
-                raise InvalidPayload(
-                    f"payload: field {key!r} is not JSON-serialisable ({inner}) (task "
-                    f"{task}); pass str/int/float/bool/None, lists and dicts of them") from None
-        raise InvalidPayload(f"payload: not JSON-serialisable (task {task}): {e}") from None
-    if _NUL_ESCAPE.search(text) or _SURROGATE.search(text):
-        raise InvalidPayload(f"payload: {_UNSTORABLE} (task {task})")
-    return check_json_size(text, "payload", max_bytes=MAX_PAYLOAD_BYTES)
 
 
 _ENQUEUED: dict[tuple[str, str], Any] = {}
@@ -476,11 +524,6 @@ def _enqueued(task: str, queue: str) -> Any:
     if child is None:
         child = _ENQUEUED[(task, queue)] = JOBS_ENQUEUED.labels(task, queue)
     return child
-
-
-def _fingerprint(task: str, payload_json: str) -> str:
-    """What makes two enqueues "the same request" for idempotency: task and payload."""
-    return hashlib.sha256(f"{task}\n{payload_json}".encode()).hexdigest()
 
 
 def _job_from_new(nj: NewJob, now: datetime) -> Job:

@@ -39,6 +39,21 @@ class Clock(Protocol):
         ...
 
 
+@runtime_checkable
+class SkippingClock(Clock, Protocol):
+    """A clock that can be moved ahead on request, as a test clock can (``FakeClock``).
+
+    A capability, checked structurally: a worker running ``until_idle`` on such a clock
+    skips it straight to the next due job instead of waiting, so months of retries and
+    schedules run in milliseconds. The wall clock cannot skip, so it does not declare it.
+    """
+
+    def skip_to(self, instant: datetime) -> None:
+        """Move this clock to ``instant`` (never backwards), waking whoever sleeps until
+        then."""
+        ...
+
+
 class SystemClock:
     """The wall clock. ``sleep_until`` never returns early, which on-time starts rely on."""
 
@@ -126,6 +141,10 @@ class FakeClock:
             with contextlib.suppress(RuntimeError):  # loop closed between check and call
                 loop.call_soon_threadsafe(_wake, fut)
         return instant
+
+    def skip_to(self, instant: datetime) -> None:
+        """``set`` it: the ``SkippingClock`` capability."""
+        self.set(instant)
 
     def _drop_cancelled(self) -> None:
         while self._sleepers and self._sleepers[0][3].done():

@@ -1,5 +1,5 @@
-"""Distributed locks with fencing tokens, and leader election (the lock methods are mixed
-into ``Hora``).
+"""Distributed locks with fencing tokens, and leader election (``app.locks``; ``Hora``'s
+``lock``/``try_lock``/... delegate to it).
 
     with app.lock("nightly-export", ttl=60) as lease:    # waits up to 10 s, else LockTimeout
         export(fencing_token=lease.token)
@@ -32,7 +32,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from hora.errors import (
     InvalidPayload,
@@ -41,12 +41,13 @@ from hora.errors import (
     StoreUnavailable,
 )
 from hora.models import LockRecord
+from hora.payloads import check_text
 
 if TYPE_CHECKING:
     from hora.clock import Clock
     from hora.store import Store
 
-__all__ = ["LeaderElection", "Lease", "LockMixin", "LockTimeout", "default_owner"]
+__all__ = ["LeaderElection", "Lease", "LockService", "LockTimeout", "default_owner"]
 
 log = logging.getLogger("hora.locks")
 
@@ -69,10 +70,8 @@ def default_owner() -> str:
 
 
 def _check_label(what: str, value: object) -> str:
-    from hora.app import check_text  # hora.app imports this module
-
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_NAME:
-        raise InvalidPayload(f"{what}: must be a string of 1 to {MAX_NAME} characters")
+        raise InvalidPayload(f"must be a string of 1 to {MAX_NAME} characters", field=what)
     check_text(**{what: value})
     return value
 
@@ -82,13 +81,13 @@ def _seconds(value: float | timedelta, what: str, *, zero: bool = False,
     if isinstance(value, timedelta):
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidPayload(f"{what}: must be seconds or a timedelta")
+        raise InvalidPayload("must be seconds or a timedelta", field=what)
     seconds = float(value)
     low_ok = seconds >= 0 if zero else seconds > 0
     if not (low_ok and math.isfinite(seconds) and seconds <= most):
         bound = "at least 0" if zero else "more than 0"
         top = f" and at most {most:g}" if math.isfinite(most) else ""
-        raise InvalidPayload(f"{what}: must be {bound}{top} seconds, not {value!r}")
+        raise InvalidPayload(f"must be {bound}{top} seconds, not {value!r}", field=what)
     return seconds
 
 
@@ -113,7 +112,7 @@ class Lease:
     __slots__ = ("_app", "_state", "acquired_at", "expires_at", "name", "owner", "tenant_id",
                  "token", "ttl")
 
-    def __init__(self, app: LockMixin, *, name: str, owner: str, token: int,
+    def __init__(self, app: LockService, *, name: str, owner: str, token: int,
                  acquired_at: datetime, expires_at: datetime, ttl: float) -> None:
         self._app = app
         self._state = "held"  # held | released | lost (a renewal was refused)
@@ -189,15 +188,19 @@ def _release_at_exit(lease: Lease) -> None:
 # -- the SDK ----------------------------------------------------------------------------------
 
 
-class LockMixin:
-    """Lock methods of ``Hora``: try_lock, lock, alock, get_lock."""
+class LockService:
+    """``app.locks``: one tenant's locks -- try_lock, lock, alock, get_lock, and the lease
+    calls of callers that keep no ``Lease`` (the HTTP API). Built with the store (a getter:
+    the app opens it on first use), the clock and the tenant."""
 
-    if TYPE_CHECKING:  # provided by Hora
-        clock: Clock
-        tenant_id: str
+    def __init__(self, *, store: Callable[[], Store], clock: Clock, tenant_id: str) -> None:
+        self._store = store
+        self.clock = clock
+        self.tenant_id = tenant_id
 
-        @property
-        def store(self) -> Store: ...
+    @property
+    def store(self) -> Store:
+        return self._store()
 
     def try_lock(self, name: str, ttl: float | timedelta = 30.0,
                  owner: str | None = None) -> Lease | None:
@@ -301,6 +304,16 @@ class LockMixin:
 Callback = Callable[[Lease], object]
 
 
+class Candidate(Protocol):
+    """What an election needs of its app: ``Hora`` or its ``app.locks``."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    def try_lock(self, name: str, ttl: float | timedelta = 30.0,
+                 owner: str | None = None) -> Lease | None: ...
+
+
 class LeaderElection:
     """One candidate for leader of ``name``: the leader is whoever holds the lock ``name``.
 
@@ -316,7 +329,7 @@ class LeaderElection:
     work done as leader should carry ``token`` to the resources it writes (fencing).
     """
 
-    def __init__(self, app: LockMixin, name: str, ttl: float | timedelta = 15.0,
+    def __init__(self, app: Candidate, name: str, ttl: float | timedelta = 15.0,
                  owner: str | None = None) -> None:
         self.app = app
         self.name = _check_label("name", name)

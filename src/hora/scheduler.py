@@ -179,7 +179,7 @@ class Scheduler:
         """One pass: process every due schedule once (sync). Returns jobs fired."""
         total = 0
         while True:
-            fired, processed = self.app._process_due_schedules(self.batch_size)
+            fired, processed = self.app.schedules.process_due(self.batch_size)
             total += fired
             if processed < self.batch_size:
                 break

@@ -1,5 +1,5 @@
-"""The SDK's schedule methods (mixed into ``Hora``): create, read, edit, pause, resume,
-delete, trigger now, preview, and the tick ledger.
+"""``app.schedules``: the SDK's schedule service -- create, read, edit, pause, resume,
+delete, trigger now, preview, the tick ledger, and the scheduler's pass (``process_due``).
 
 A schedule's trigger spec is the only truth about when it fires: every edit recomputes
 ``next_fire_at`` from the new spec, starting now, so a changed expression (or a new time-zone
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from hora.limits import (
 )
 from hora.models import DEFAULT_QUEUE, NewJob, Page, Schedule, Tick
 from hora.observability import SCHEDULE_JOBS
+from hora.payloads import JobRequest, TaskDefaults, check_text, fingerprint, payload_json
 from hora.retry import DEFAULT_RETRY, RetryPolicy
 from hora.scheduler import (
     MISFIRE_POLICIES,
@@ -43,9 +44,6 @@ from hora.triggers.spec import preview as preview_occurrences
 from hora.triggers.spec import trigger_from_spec
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    from hora.app import JobRequest, Task
     from hora.clock import Clock
     from hora.models import Job
     from hora.store import Store
@@ -65,7 +63,7 @@ def _spec(trigger: Mapping[str, Any] | str) -> dict[str, Any]:
         return {"rrule": text} if ("RRULE" in text.upper() or "DTSTART" in text.upper()) else {
             "cron": text}
     if not isinstance(trigger, Mapping):
-        raise InvalidTrigger("trigger: must be a spec object or a cron/iCalendar string")
+        raise InvalidTrigger("must be a spec object or a cron/iCalendar string", field="trigger")
     return dict(trigger)
 
 
@@ -99,20 +97,33 @@ def _first_after(trigger: Trigger, after: datetime) -> datetime | None:
     return None
 
 
-class ScheduleMixin:
-    """Schedule methods of ``Hora``; see the module docstring."""
+class ScheduleService:
+    """``app.schedules``: one tenant's schedules; see the module docstring.
 
-    if TYPE_CHECKING:  # provided by Hora
-        tasks: dict[str, Task[Any, Any]]
-        clock: Clock
-        tenant_id: str
+    Built by ``Hora`` with what it needs and nothing more: the store (a getter: the app
+    opens it on first use), the clock, the tenant, the registered tasks (their defaults),
+    ``enqueue`` (a hand-triggered run is an ordinary enqueue) and ``notify`` (wake this
+    process's workers when a pass fired jobs).
+    """
 
-        @property
-        def store(self) -> Store: ...
-        def enqueue_many(self, requests: Iterable[JobRequest]) -> list[Job]: ...
-        def _notify_workers(self, earliest_due: datetime) -> None: ...
+    def __init__(self, *, store: Callable[[], Store], clock: Clock, tenant_id: str,
+                 tasks: Mapping[str, TaskDefaults],
+                 enqueue: Callable[[Sequence[JobRequest]], list[Job]],
+                 notify: Callable[[datetime], None]) -> None:
+        self._store = store
+        self.clock = clock
+        self.tenant_id = tenant_id
+        self.tasks = tasks
+        self._enqueue = enqueue
+        self._notify = notify
 
-    def _trigger(self, spec: Mapping[str, Any], schedule_id: str) -> Trigger:
+    @property
+    def store(self) -> Store:
+        return self._store()
+
+    def trigger_of(self, spec: Mapping[str, Any], schedule_id: str) -> Trigger:
+        """The trigger a stored spec means for schedule ``schedule_id`` (its jitter is keyed
+        by the id, so every process draws the same offsets)."""
         return trigger_from_spec(spec, jitter_key=schedule_id)
 
     def create_schedule(self, task: str | Any, payload: dict[str, Any] | None = None, *,
@@ -130,28 +141,26 @@ class ScheduleMixin:
         ``catchup_limit``). ``overlap``: when the previous run is unfinished, ``allow`` another,
         ``skip``, ``queue`` (at most one waiting) or ``cancel_previous``.
         """
-        from hora.app import _payload_json, check_text
-
         task_name = task if isinstance(task, str) else task.name
         check_text(task=task_name, name=name, queue=queue, correlation_id=correlation_id)
         known = self.tasks.get(task_name)
         now = self.clock.now()
         spec = _spec(trigger)
         schedule_id = new_id()
-        trig = self._trigger(spec, schedule_id)
+        trig = self.trigger_of(spec, schedule_id)
         if misfire not in MISFIRE_POLICIES:
-            raise InvalidPayload(f"misfire: {misfire!r} is not one of "
-                                 f"{', '.join(MISFIRE_POLICIES)}")
+            raise InvalidPayload(f"{misfire!r} is not one of {', '.join(MISFIRE_POLICIES)}",
+                                 field="misfire")
         if overlap not in OVERLAP_POLICIES:
-            raise InvalidPayload(f"overlap: {overlap!r} is not one of "
-                                 f"{', '.join(OVERLAP_POLICIES)}")
+            raise InvalidPayload(f"{overlap!r} is not one of {', '.join(OVERLAP_POLICIES)}",
+                                 field="overlap")
         _check_options(priority=priority, max_attempts=max_attempts, timeout=timeout,
                        misfire_grace=misfire_grace, catchup_limit=catchup_limit)
         next_fire = _first_after(trig, now)
         if next_fire is None:
-            raise InvalidTrigger("trigger: never fires after now; nothing to schedule")
+            raise InvalidTrigger("never fires after now; nothing to schedule", field="trigger")
         payload = payload or {}
-        _payload_json(task_name, payload)  # refuse what is not JSON, naming the field
+        payload_json(task_name, payload)  # refuse what is not JSON, naming the field
         policy = retry or (known.retry_policy if known else DEFAULT_RETRY)
         schedule = Schedule(
             id=schedule_id, tenant_id=self.tenant_id, name=name, task=task_name,
@@ -194,7 +203,7 @@ class ScheduleMixin:
                 continue
         raise StaleRecord(f"schedule {schedule_id} kept changing; try again")
 
-    def update_schedule(self, schedule_id: str, **changes: Any) -> Schedule:
+    def update_schedule(self, /, schedule_id: str, **changes: Any) -> Schedule:
         """Change a schedule; its future is recomputed from the (new) trigger, from now on."""
         allowed = {"trigger", "payload", "name", "queue", "priority", "max_attempts",
                    "timeout", "correlation_id", "misfire", "misfire_grace", "catchup_limit",
@@ -202,12 +211,10 @@ class ScheduleMixin:
         unknown = set(changes) - allowed
         if unknown:
             raise InvalidPayload(f"cannot change {', '.join(sorted(unknown))} of a schedule")
-        from hora.app import _payload_json, check_text
-
         check_text(**{k: changes[k] for k in ("name", "queue", "correlation_id")
                       if isinstance(changes.get(k), str)})
         if "payload" in changes:
-            _payload_json("schedule", changes["payload"])
+            payload_json("schedule", changes["payload"])
         _check_options(**{k: changes[k] for k in _NUMERIC_OPTIONS if k in changes})
         fields: dict[str, Any] = {}
         if "trigger" in changes:
@@ -215,19 +222,21 @@ class ScheduleMixin:
         if "misfire" in changes:
             m = changes.pop("misfire")
             if m not in MISFIRE_POLICIES:
-                raise InvalidPayload(f"misfire: {m!r} is not one of {', '.join(MISFIRE_POLICIES)}")
+                raise InvalidPayload(f"{m!r} is not one of {', '.join(MISFIRE_POLICIES)}",
+                                     field="misfire")
             fields["misfire_policy"] = m
         if "overlap" in changes:
             o = changes.pop("overlap")
             if o not in OVERLAP_POLICIES:
-                raise InvalidPayload(f"overlap: {o!r} is not one of {', '.join(OVERLAP_POLICIES)}")
+                raise InvalidPayload(f"{o!r} is not one of {', '.join(OVERLAP_POLICIES)}",
+                                     field="overlap")
             fields["overlap_policy"] = o
         fields.update(changes)
 
         def change(old: Schedule) -> tuple[Schedule, list[Occurrence]]:
             now = self.clock.now()
             new = replace(old, **fields, updated_at=now, error=None)
-            trig = self._trigger(new.trigger, new.id)
+            trig = self.trigger_of(new.trigger, new.id)
             cursor = max(now, old.cursor)
             return replace(new, cursor=cursor, next_fire_at=_first_after(trig, cursor)), []
 
@@ -252,7 +261,7 @@ class ScheduleMixin:
             if old.state == "active" and old.error is None:
                 return old, []
             now = self.clock.now()
-            trig = self._trigger(old.trigger, old.id)
+            trig = self.trigger_of(old.trigger, old.id)
             paused: list[Occurrence] = []
             if old.state == "paused" and old.error is None:
                 for occ in trig.occurrences(old.cursor):
@@ -268,13 +277,11 @@ class ScheduleMixin:
         """Delete a schedule and its ledger; jobs it already fired are left alone."""
         self.store.delete_schedule(schedule_id, tenant_id=self.tenant_id)
 
-    def trigger_schedule(self, schedule_id: str) -> Any:
+    def trigger_schedule(self, schedule_id: str) -> Job:
         """Run a schedule's job now, outside its trigger (not a nominal occurrence)."""
-        from hora.app import JobRequest
-
         s = self.get_schedule(schedule_id)
         retry = None if s.retry_policy is None else RetryPolicy.from_dict(s.retry_policy)
-        return self.enqueue_many([JobRequest(
+        return self._enqueue([JobRequest(
             task=s.task, payload=s.payload, queue=s.queue, priority=s.priority,
             max_attempts=s.max_attempts, correlation_id=s.correlation_id, timeout=s.timeout,
             retry=retry, schedule_id=s.id)])[0]
@@ -289,7 +296,7 @@ class ScheduleMixin:
     def preview_schedule(self, schedule_id: str, count: int = 10,
                          after: datetime | None = None) -> list[Occurrence]:
         s = self.get_schedule(schedule_id)
-        return preview_occurrences(self._trigger(s.trigger, s.id),
+        return preview_occurrences(self.trigger_of(s.trigger, s.id),
                                    _after(after) or self.clock.now(), count)
 
     def preview(self, trigger: Mapping[str, Any] | str, *, after: datetime | None = None,
@@ -300,20 +307,23 @@ class ScheduleMixin:
 
     # -- the scheduler's pass ----------------------------------------------------------------
 
-    def _process_due_schedules(self, limit: int = 100) -> tuple[int, int]:
+    def process_due(self, limit: int = 100) -> tuple[int, int]:
+        """One scheduler pass over at most ``limit`` due schedules: each due occurrence
+        becomes a job (or a skip in the tick ledger). Returns (jobs fired, schedules
+        processed); the worker and the scheduler role repeat it while a batch comes back
+        full. Safe to run in any number of processes at once (a fire is unique per
+        ``(schedule_id, fire_at)``)."""
         now = self.clock.now()
 
         def plan(schedule: Schedule, active: list[tuple[str, str]]) -> SchedulePlan:
             try:
-                trig = self._trigger(schedule.trigger, schedule.id)
-                payload_json = json.dumps(schedule.payload, separators=(",", ":"),
-                                          sort_keys=True, ensure_ascii=False)
-                from hora.app import _fingerprint
-
-                fingerprint = _fingerprint(schedule.task, payload_json)
+                trig = self.trigger_of(schedule.trigger, schedule.id)
+                text = json.dumps(schedule.payload, separators=(",", ":"), sort_keys=True,
+                                  ensure_ascii=False)
+                digest = fingerprint(schedule.task, text)
 
                 def make_job(occ: Occurrence) -> NewJob:
-                    nj = job_for(schedule, occ, payload_json, fingerprint)
+                    nj = job_for(schedule, occ, text, digest)
                     if schedule.retry_policy is not None:
                         nj = replace(nj, retry_policy_json=json.dumps(schedule.retry_policy))
                     return nj
@@ -330,7 +340,7 @@ class ScheduleMixin:
         fired, processed = self.store.process_due_schedules(now, limit, plan)
         if fired:
             SCHEDULE_JOBS.inc(fired)
-            self._notify_workers(now)
+            self._notify(now)
         return fired, processed
 
     def next_schedule_fire(self) -> datetime | None:

@@ -32,8 +32,9 @@ async def arun_until_idle(app: Hora, *, until: datetime | None = None,
                           **worker_options: Any) -> dict[str, int]:
     """Run a worker until nothing is due, held or running; returns its counters.
 
-    With a ``FakeClock`` the clock jumps to each next due job, so retries and delays of days
-    run in milliseconds. With the system clock it stops once nothing is due now.
+    With a clock that can skip (``FakeClock``, or any ``hora.clock.SkippingClock``) the clock
+    jumps to each next due job, so retries and delays of days run in milliseconds. With the
+    system clock it stops once nothing is due now.
     """
     worker = app.worker(**worker_options)
     await worker.run(until_idle=True, until=until)

@@ -44,7 +44,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
-from hora.clock import FakeClock
+from hora.clock import SkippingClock
 from hora.context import JobContext, _current
 from hora.errors import Cancel, Fail, NotFound, Retry, StoreError, StoreUnavailable, UnknownTask
 from hora.ids import new_id
@@ -179,8 +179,9 @@ class Worker:
         """Process jobs until ``stop()`` (or a signal, with ``handle_signals``).
 
         ``until_idle`` returns once nothing is running, held or unwritten and nothing falls
-        due within ``lookahead``; with a ``FakeClock`` it instead skips the clock to each next
-        due job until none is left, so months of retries and schedules run in milliseconds.
+        due within ``lookahead``; with a clock that can skip (a ``SkippingClock``, such as
+        ``FakeClock``) it instead skips the clock to each next due job until none is left,
+        so months of retries and schedules run in milliseconds.
         ``until`` bounds that skipping (a recurring schedule never runs out): the run ends
         once nothing is left to do before that instant.
         """
@@ -291,19 +292,19 @@ class Worker:
             if until_idle and self._quiescent():
                 nxt = await self._next_due()
                 now = self.clock.now()
+                skipper = self.clock if isinstance(self.clock, SkippingClock) else None
                 if nxt is None or (self._until is not None and nxt > self._until):
-                    if (self._until is not None and isinstance(self.clock, FakeClock)
-                            and now < self._until):
-                        self.clock.set(self._until)  # nothing left before it: skip to it
+                    if self._until is not None and skipper is not None and now < self._until:
+                        skipper.skip_to(self._until)  # nothing left before it: skip to it
                     return
                 if nxt > now:
                     if self._until is not None and nxt > self._until:
-                        if isinstance(self.clock, FakeClock) and now < self._until:
-                            self.clock.set(self._until)
+                        if skipper is not None and now < self._until:
+                            skipper.skip_to(self._until)
                         return
-                    if isinstance(self.clock, FakeClock):
+                    if skipper is not None:
                         # Nothing can happen before nxt: skip straight to it.
-                        self.clock.set(nxt)
+                        skipper.skip_to(nxt)
                         await asyncio.sleep(0)
                         continue
                     # Real time: done unless something falls due within the lookahead (it is,
@@ -342,10 +343,10 @@ class Worker:
         try:
             while True:
                 _fired, processed = await self._db(
-                    functools.partial(self.app._process_due_schedules, self.batch_size))
+                    functools.partial(self.app.schedules.process_due, self.batch_size))
                 if processed < self.batch_size:
                     break
-            self._schedule_due_at = await self._db(self.app.next_schedule_fire)
+            self._schedule_due_at = await self._db(self.app.schedules.next_schedule_fire)
         except Exception as e:  # a scheduler pass must not take the worker down
             _store_failed("scheduler pass failed", e)
 

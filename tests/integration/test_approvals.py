@@ -147,7 +147,7 @@ def test_a_restart_finds_the_same_request(database_url: str, clock: FakeClock) -
     register(two)
     try:
         wf = two.get_workflow("e-4")
-        two.store.insert_jobs([two._workflow_job(wf, key="poke")], clock.now())
+        two.store.insert_jobs([two.workflows.workflow_job(wf, key="poke")], clock.now())
         run(two, until=T0)
         assert two.approvals(workflow_id="e-4", state=None).items == [request]
         assert two.get_workflow("e-4").state == "waiting"

@@ -56,7 +56,7 @@ def test_expensive_rules_answer_fast_and_another_tenant_keeps_firing(
     assert threading.active_count() == threads  # nothing left running in the background
     for _ in range(10):
         clock.advance(timedelta(seconds=1))
-        spent, _passed = _cpu(app._process_due_schedules)
+        spent, _passed = _cpu(app.schedules.process_due)
         assert spent < BUDGET
     # B's every-second schedule fired each second, on time; A's rule too.
     assert _fired(b, every_second.id) == 10
@@ -75,14 +75,14 @@ def test_an_unevaluable_schedule_is_marked_and_the_others_keep_firing(
     # A trigger stored before today's checks (or by an older hora): it no longer evaluates.
     app.store.update_schedule(replace(app.get_schedule(bad.id), trigger={"rrule": SPARSE}))
     clock.advance(timedelta(seconds=1))
-    _fired_jobs, processed = app._process_due_schedules()
+    _fired_jobs, processed = app.schedules.process_due()
     assert processed == 2
     marked = app.get_schedule(bad.id)
     assert marked.error is not None and "too sparse" in marked.error
     assert marked.next_fire_at is None and marked.state == "active"
     for _ in range(3):
         clock.advance(timedelta(seconds=1))
-        _fired_jobs, processed = app._process_due_schedules()
+        _fired_jobs, processed = app.schedules.process_due()
         assert processed == 1  # the marked schedule costs nothing on later passes
     assert _fired(app, good.id) == 4
     assert _fired(app, bad.id) == 0
@@ -93,5 +93,5 @@ def test_an_unevaluable_schedule_is_marked_and_the_others_keep_firing(
                                                  "start": clock.now().isoformat()})
     assert fixed.error is None and fixed.next_fire_at == clock.now() + timedelta(seconds=1)
     clock.advance(timedelta(seconds=1))
-    app._process_due_schedules()
+    app.schedules.process_due()
     assert _fired(app, bad.id) == 1 and _fired(app, good.id) == 5

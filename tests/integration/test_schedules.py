@@ -114,7 +114,7 @@ def test_misfire_policies_after_downtime(app: Hora, clock: FakeClock, policy: st
     s = app.create_schedule("report", trigger={"cron": "0 * * * *", "timezone": "UTC"},
                             misfire=policy, misfire_grace=60, catchup_limit=3)
     clock.advance(timedelta(hours=5, minutes=30))  # nobody ran the scheduler meanwhile
-    app._process_due_schedules()
+    app.schedules.process_due()
     ticks = _ticks(app, s.id)
     assert len(ticks) == 5
     assert sum(t[1] == "fired" for t in ticks) == fired
@@ -137,7 +137,7 @@ def test_overlap_policies(app: Hora, clock: FakeClock, policy: str, expect: list
                             overlap=policy)
     for _ in range(2):  # no worker runs: the first job is still waiting at the second tick
         clock.advance(timedelta(hours=1))
-        app._process_due_schedules()
+        app.schedules.process_due()
     ticks = _ticks(app, s.id)
     assert [t[1] for t in ticks] == expect
     first_job = app.get_job(ticks[0][3]) if ticks[0][3] else None
@@ -153,13 +153,13 @@ def test_queue_allows_one_waiting_behind_a_running_one(app: Hora, clock: FakeClo
     s = app.create_schedule("report", trigger={"cron": "0 * * * *", "timezone": "UTC"},
                             overlap="queue")
     clock.advance(timedelta(hours=1))
-    app._process_due_schedules()
+    app.schedules.process_due()
     (_first,), _ = app.store.claim_jobs(owner="w", queues=["default"], tasks=None,
                                        now=clock.now(), lease_until=clock.now() + timedelta(
                                            hours=9), limit=1)
     for _ in range(2):
         clock.advance(timedelta(hours=1))
-        app._process_due_schedules()
+        app.schedules.process_due()
     assert [t[1] for t in _ticks(app, s.id)] == ["fired", "fired", "skipped"]
 
 
@@ -242,7 +242,7 @@ def test_two_schedulers_fire_every_occurrence_exactly_once(database_url: str,
 
 def _safe(app: Hora, errors: list[BaseException]) -> None:
     try:
-        app._process_due_schedules()
+        app.schedules.process_due()
     except BaseException as e:
         errors.append(e)
 
@@ -252,9 +252,9 @@ def test_cancel_previous_catch_up_runs_only_the_newest(app: Hora, clock: FakeClo
     s = app.create_schedule("report", trigger={"cron": "0 * * * *", "timezone": "UTC"},
                             overlap="cancel_previous", misfire="run_all", catchup_limit=3)
     clock.advance(timedelta(hours=1))
-    app._process_due_schedules()
+    app.schedules.process_due()
     clock.advance(timedelta(hours=3, minutes=5))  # three more occurrences, all late
-    app._process_due_schedules()
+    app.schedules.process_due()
     ticks = _ticks(app, s.id)
     assert [t[1] for t in ticks] == ["fired", "skipped", "skipped", "fired"]
     assert "superseded" in (ticks[1][2] or "")

@@ -138,7 +138,7 @@ def test_a_changed_step_order_fails_with_nondeterminism_naming_both(
     run(v2)
     wf = v2.get_workflow("f-1")
     assert wf.state == "failed" and wf.error is not None
-    assert wf.error.type == "hora.workflows.NondeterminismError"
+    assert wf.error.type == "hora.errors.NondeterminismError"  # moved there
     assert "beta" in wf.error.message and "alpha" in wf.error.message
     v2.close()
 
