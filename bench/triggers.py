@@ -104,10 +104,10 @@ def scheduler_pass(url: str, schedules: int, due: int) -> dict[str, float]:
     bulk_insert(app, rows)
     load = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fired, _ = app._process_due_schedules()
+    fired, _ = app.schedules.process_due()
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
-    app._process_due_schedules()  # nothing due any more
+    app.schedules.process_due()  # nothing due any more
     idle = time.perf_counter() - t0
     app.close()
     return {"first_pass_ms": first * 1000, "idle_pass_ms": idle * 1000, "fired": fired,
