@@ -58,11 +58,8 @@ from hora.errors import (
 from hora.http_target import parse_retry_after
 from hora.models import (
     ApprovalRequest,
-    Attempt,
-    ErrorInfo,
     HistoryEntry,
     Job,
-    JobEvent,
     Page,
     Schedule,
     Signal,
@@ -72,6 +69,15 @@ from hora.models import (
 from hora.retry import RetryPolicy
 from hora.schedules import _spec
 from hora.states import JobState
+from hora.wire import (
+    approval_from_dict,
+    history_from_dict,
+    job_from_dict,
+    schedule_from_dict,
+    signal_from_dict,
+    tick_from_dict,
+    workflow_from_dict,
+)
 
 __all__ = [
     "ApiError",
@@ -323,18 +329,18 @@ class _Requests:
     @staticmethod
     def enqueue(task: str, payload: Mapping[str, Any] | None, options: JobOptions) -> _Call[Job]:
         body = {"task": task, "payload": dict(payload or {}), **_options(options)}
-        return _post("/v1/jobs", _job, body)
+        return _post("/v1/jobs", job_from_dict, body)
 
     @staticmethod
     def enqueue_http(url: str, method: str, headers: Mapping[str, str] | None, body: Any,
                      request_timeout: Seconds, options: JobOptions) -> _Call[Job]:
         doc = {"target": _target(url, method, headers, body, request_timeout),
                **_options(options)}
-        return _post("/v1/jobs", _job, doc)
+        return _post("/v1/jobs", job_from_dict, doc)
 
     @staticmethod
     def get_job(job_id: str) -> _Call[Job]:
-        return _get(f"/v1/jobs/{_seg(job_id)}", _job)
+        return _get(f"/v1/jobs/{_seg(job_id)}", job_from_dict)
 
     @staticmethod
     def list_jobs(state: JobState | str | Sequence[JobState | str] | None, task: str | None,
@@ -345,7 +351,7 @@ class _Requests:
 
     @staticmethod
     def cancel_job(job_id: str, reason: str) -> _Call[Job]:
-        return _post(f"/v1/jobs/{_seg(job_id)}/cancel", _job, {"reason": reason})
+        return _post(f"/v1/jobs/{_seg(job_id)}/cancel", job_from_dict, {"reason": reason})
 
     @staticmethod
     def dead_jobs(task: str | None, queue: str | None, limit: int,
@@ -373,7 +379,7 @@ class _Requests:
                         options: ScheduleOptions) -> _Call[Schedule]:
         body = {"task": task, "payload": dict(payload or {}), "trigger": _spec(trigger),
                 **_options(options)}
-        return _post("/v1/schedules", _schedule, body)
+        return _post("/v1/schedules", schedule_from_dict, body)
 
     @staticmethod
     def create_http_schedule(url: str, trigger: Trigger, method: str,
@@ -382,11 +388,11 @@ class _Requests:
                              options: ScheduleOptions) -> _Call[Schedule]:
         doc = {"target": _target(url, method, headers, body, request_timeout),
                "trigger": _spec(trigger), **_options(options)}
-        return _post("/v1/schedules", _schedule, doc)
+        return _post("/v1/schedules", schedule_from_dict, doc)
 
     @staticmethod
     def get_schedule(schedule_id: str) -> _Call[Schedule]:
-        return _get(f"/v1/schedules/{_seg(schedule_id)}", _schedule)
+        return _get(f"/v1/schedules/{_seg(schedule_id)}", schedule_from_dict)
 
     @staticmethod
     def list_schedules(state: str | None, limit: int,
@@ -404,20 +410,21 @@ class _Requests:
             elif isinstance(value, timedelta):
                 value = value.total_seconds()
             body[name] = value  # None kept: it clears name and correlation_id
-        return _Call("PATCH", f"/v1/schedules/{_seg(schedule_id)}", _schedule, body=body,
+        return _Call("PATCH", f"/v1/schedules/{_seg(schedule_id)}", schedule_from_dict, body=body,
                      has_body=True, safe=False)
 
     @staticmethod
     def pause_schedule(schedule_id: str) -> _Call[Schedule]:
-        return _post(f"/v1/schedules/{_seg(schedule_id)}/pause", _schedule, has_body=False)
+        return _post(f"/v1/schedules/{_seg(schedule_id)}/pause", schedule_from_dict, has_body=False)
 
     @staticmethod
     def resume_schedule(schedule_id: str) -> _Call[Schedule]:
-        return _post(f"/v1/schedules/{_seg(schedule_id)}/resume", _schedule, has_body=False)
+        return _post(f"/v1/schedules/{_seg(schedule_id)}/resume", schedule_from_dict,
+                     has_body=False)
 
     @staticmethod
     def trigger_schedule(schedule_id: str) -> _Call[Job]:
-        return _post(f"/v1/schedules/{_seg(schedule_id)}/trigger", _job, has_body=False)
+        return _post(f"/v1/schedules/{_seg(schedule_id)}/trigger", job_from_dict, has_body=False)
 
     @staticmethod
     def delete_schedule(schedule_id: str) -> _Call[None]:
@@ -427,7 +434,7 @@ class _Requests:
     def schedule_ticks(schedule_id: str, outcome: str | None, limit: int,
                        cursor: str | None) -> _Call[Page[Tick]]:
         def decode(d: Any) -> Page[Tick]:
-            return Page([_tick(schedule_id, t) for t in d["items"]], d.get("next_cursor"))
+            return Page([tick_from_dict(schedule_id, t) for t in d["items"]], d.get("next_cursor"))
 
         return _get(f"/v1/schedules/{_seg(schedule_id)}/ticks", decode, outcome=outcome,
                     limit=limit, cursor=cursor)
@@ -454,11 +461,11 @@ class _Requests:
                        correlation_id: str | None) -> _Call[Workflow]:
         body = {"workflow": name, "args": dict(args or {}), **_options(
             {"workflow_id": workflow_id, "correlation_id": correlation_id})}
-        return _post("/v1/workflows", _workflow, body)
+        return _post("/v1/workflows", workflow_from_dict, body)
 
     @staticmethod
     def get_workflow(workflow_id: str) -> _Call[Workflow]:
-        return _get(f"/v1/workflows/{_name(workflow_id, 'workflow id')}", _workflow)
+        return _get(f"/v1/workflows/{_name(workflow_id, 'workflow id')}", workflow_from_dict)
 
     @staticmethod
     def workflow_history(workflow_id: str) -> _Call[list[HistoryEntry]]:
@@ -485,7 +492,7 @@ class _Requests:
 
     @staticmethod
     def get_approval(approval_id: str) -> _Call[ApprovalRequest]:
-        return _get(f"/v1/approvals/{_name(approval_id, 'approval id')}", _approval)
+        return _get(f"/v1/approvals/{_name(approval_id, 'approval id')}", approval_from_dict)
 
     @staticmethod
     def signal_workflow(workflow_id: str, name: str, payload: Any, actor: str | None,
@@ -493,24 +500,24 @@ class _Requests:
         body = {"payload": payload, **_options({"actor": actor, "comment": comment})}
         path = (f"/v1/workflows/{_name(workflow_id, 'workflow id')}/signals/"
                 f"{_name(name, 'signal name')}")
-        return _post(path, _signal, body)
+        return _post(path, signal_from_dict, body)
 
     @staticmethod
     def decide(approval_id: str, decision: Literal["approve", "reject"],
                comment: str | None) -> _Call[ApprovalRequest]:
         return _post(f"/v1/approvals/{_name(approval_id, 'approval id')}/{decision}",
-                     _approval, _options({"comment": comment}))
+                     approval_from_dict, _options({"comment": comment}))
 
     @staticmethod
     def decide_workflow(workflow_id: str, decision: Literal["approve", "reject"],
                         comment: str | None, name: str | None) -> _Call[ApprovalRequest]:
         return _post(f"/v1/workflows/{_name(workflow_id, 'workflow id')}/{decision}",
-                     _approval, _options({"comment": comment, "name": name}))
+                     approval_from_dict, _options({"comment": comment, "name": name}))
 
     @staticmethod
     def cancel_workflow(workflow_id: str, reason: str) -> _Call[Workflow]:
-        return _post(f"/v1/workflows/{_name(workflow_id, 'workflow id')}/cancel", _workflow,
-                     {"reason": reason})
+        return _post(f"/v1/workflows/{_name(workflow_id, 'workflow id')}/cancel",
+                     workflow_from_dict, {"reason": reason})
 
     # admin
 
@@ -568,154 +575,39 @@ class _Requests:
         return _Call("GET", "/readyz", _dict, answers=frozenset({503}))
 
 
-# -- JSON to records --------------------------------------------------------------------------
-
-
-def _at(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError(f"expected an ISO-8601 instant, got {value!r}")
-    dt = datetime.fromisoformat(value)
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
-
-
-def _at_or_none(value: Any) -> datetime | None:
-    return None if value is None else _at(value)
-
-
-def _state_or_none(value: Any) -> JobState | None:
-    return None if value is None else JobState(value)
-
-
-def _attempt(job_id: str, d: Mapping[str, Any]) -> Attempt:
-    return Attempt(job_id=job_id, number=d["number"], worker_id=d.get("worker_id"),
-                   started_at=_at(d["started_at"]), ended_at=_at_or_none(d.get("ended_at")),
-                   outcome=d.get("outcome"), error=ErrorInfo.from_dict(d.get("error")))
-
-
-def _event(job_id: str, d: Mapping[str, Any]) -> JobEvent:
-    return JobEvent(id=d["id"], job_id=job_id, at=_at(d["at"]),
-                    from_state=_state_or_none(d.get("from_state")),
-                    to_state=JobState(d["to_state"]), attempt=d["attempt"],
-                    reason=d.get("reason"))
-
-
-def _job(d: Mapping[str, Any]) -> Job:
-    job_id: str = d["id"]
-    return Job(
-        id=job_id, task=d["task"], payload=d.get("payload") or {}, queue=d["queue"],
-        priority=d["priority"], state=JobState(d["state"]), due_at=_at(d["due_at"]),
-        attempt=d["attempt"], max_attempts=d["max_attempts"],
-        retry_policy=d.get("retry_policy"), timeout=d.get("timeout"),
-        idempotency_key=d.get("idempotency_key"), correlation_id=d.get("correlation_id"),
-        tenant_id=d["tenant_id"], lease_owner=d.get("lease_owner"),
-        lease_expires_at=_at_or_none(d.get("lease_expires_at")),
-        created_at=_at(d["created_at"]), updated_at=_at(d["updated_at"]),
-        started_at=_at_or_none(d.get("started_at")),
-        finished_at=_at_or_none(d.get("finished_at")), result=d.get("result"),
-        last_error=ErrorInfo.from_dict(d.get("last_error")),
-        cancel_requested=bool(d.get("cancel_requested")), state_reason=d.get("state_reason"),
-        replay_of=d.get("replay_of"), replayed_as=d.get("replayed_as"),
-        attempts=tuple(_attempt(job_id, a) for a in d.get("attempts") or ()),
-        events=tuple(_event(job_id, e) for e in d.get("events") or ()),
-        schedule_id=d.get("schedule_id"),
-    )
-
-
-def _schedule(d: Mapping[str, Any]) -> Schedule:
-    return Schedule(
-        id=d["id"], tenant_id=d.get("tenant_id") or "", name=d.get("name"), task=d["task"],
-        payload=d.get("payload") or {}, trigger=d["trigger"], queue=d["queue"],
-        priority=d["priority"], max_attempts=d["max_attempts"],
-        retry_policy=d.get("retry_policy"), timeout=d.get("timeout"),
-        correlation_id=d.get("correlation_id"), misfire_policy=d["misfire_policy"],
-        misfire_grace=d["misfire_grace"], catchup_limit=d["catchup_limit"],
-        overlap_policy=d["overlap_policy"], state=d["state"],
-        next_fire_at=_at_or_none(d.get("next_fire_at")), cursor=_at(d["cursor"]),
-        created_at=_at(d["created_at"]), updated_at=_at(d["updated_at"]),
-        version=d.get("version", 0), error=d.get("error"),
-    )
-
-
-def _tick(schedule_id: str, d: Mapping[str, Any]) -> Tick:
-    return Tick(schedule_id=schedule_id, nominal=_at(d["nominal"]), fire_at=_at(d["fire_at"]),
-                outcome=d["outcome"], reason=d.get("reason"), job_id=d.get("job_id"),
-                recorded_at=_at(d["recorded_at"]))
-
-
-def _workflow(d: Mapping[str, Any]) -> Workflow:
-    return Workflow(
-        tenant_id=d["tenant_id"], id=d["id"], name=d["name"], args=d.get("args") or {},
-        state=d["state"], result=d.get("result"), error=ErrorInfo.from_dict(d.get("error")),
-        correlation_id=d.get("correlation_id"), parent_id=d.get("parent_id"),
-        wait_kind=d.get("wait_kind"), wait_name=d.get("wait_name"),
-        wait_until=_at_or_none(d.get("wait_until")),
-        cancel_requested=bool(d.get("cancel_requested")),
-        cancel_reason=d.get("cancel_reason"), compensation=d.get("compensation"),
-        run_owner=d.get("run_owner"), run_until=_at_or_none(d.get("run_until")),
-        created_at=_at(d["created_at"]), updated_at=_at(d["updated_at"]),
-        finished_at=_at_or_none(d.get("finished_at")), version=d.get("version", 0),
-    )
-
-
-def _history_entry(tenant_id: str, workflow_id: str, d: Mapping[str, Any]) -> HistoryEntry:
-    return HistoryEntry(
-        tenant_id=tenant_id, workflow_id=workflow_id, seq=d["seq"], kind=d["kind"],
-        name=d["name"], input=d.get("input"), output=d.get("output"),
-        error=ErrorInfo.from_dict(d.get("error")), status=d["status"],
-        attempts=d["attempts"], started_at=_at(d["started_at"]),
-        finished_at=_at_or_none(d.get("finished_at")), deadline=_at_or_none(d.get("deadline")),
-    )
-
-
-def _signal(d: Mapping[str, Any]) -> Signal:
-    return Signal(id=d["id"], tenant_id=d["tenant_id"], workflow_id=d["workflow_id"],
-                  name=d["name"], payload=d.get("payload"), actor=d.get("actor"),
-                  comment=d.get("comment"), sent_at=_at(d["sent_at"]),
-                  consumed_seq=d.get("consumed_seq"))
-
-
-def _approval(d: Mapping[str, Any]) -> ApprovalRequest:
-    approvers = d.get("approvers")
-    return ApprovalRequest(
-        id=d["id"], tenant_id=d["tenant_id"], workflow_id=d["workflow_id"],
-        workflow_name=d["workflow_name"], seq=d["seq"], name=d["name"],
-        approvers=None if approvers is None else tuple(approvers), context=d.get("context"),
-        state=d["state"], deadline=_at_or_none(d.get("deadline")),
-        created_at=_at(d["created_at"]), decided_by=d.get("decided_by"),
-        decided_by_key=d.get("decided_by_key"), comment=d.get("comment"),
-        decided_at=_at_or_none(d.get("decided_at")))
+# -- pages and lists of records (the records themselves: hora.wire) ---------------------
 
 
 def _approval_page(d: Any) -> Page[ApprovalRequest]:
-    return Page([_approval(a) for a in d["items"]], d.get("next_cursor"))
+    return Page([approval_from_dict(a) for a in d["items"]], d.get("next_cursor"))
 
 
 def _workflow_history(d: Any) -> list[HistoryEntry]:
-    return [_history_entry(d["tenant_id"], d["id"], h) for h in d["history"]]
+    return [history_from_dict(d["tenant_id"], d["id"], h) for h in d["history"]]
 
 
 def _workflow_signals(d: Any) -> list[Signal]:
-    return [_signal(x) for x in d["signals"]]
+    return [signal_from_dict(x) for x in d["signals"]]
 
 
 def _workflow_page(d: Any) -> Page[Workflow]:
-    return Page([_workflow(w) for w in d["items"]], d.get("next_cursor"))
+    return Page([workflow_from_dict(w) for w in d["items"]], d.get("next_cursor"))
 
 
 def _job_page(d: Any) -> Page[Job]:
-    return Page([_job(j) for j in d["items"]], d.get("next_cursor"))
+    return Page([job_from_dict(j) for j in d["items"]], d.get("next_cursor"))
 
 
 def _schedule_page(d: Any) -> Page[Schedule]:
-    return Page([_schedule(s) for s in d["items"]], d.get("next_cursor"))
+    return Page([schedule_from_dict(s) for s in d["items"]], d.get("next_cursor"))
 
 
 def _job_in_list(d: Any) -> list[Job]:
-    return [_job(d)]
+    return [job_from_dict(d)]
 
 
 def _job_items(d: Any) -> list[Job]:
-    return [_job(j) for j in d["items"]]
+    return [job_from_dict(j) for j in d["items"]]
 
 
 def _discarded(d: Any) -> list[str]:

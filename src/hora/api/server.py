@@ -95,7 +95,13 @@ from hora.http_target import new_secret, parse_target
 from hora.limits import MAX_BODY_BYTES, check_instant
 from hora.models import ApiKey, ApprovalRequest, Job, Page, Tenant, Workflow
 from hora.observability import HTTP_DURATION, HTTP_REQUESTS, tracer
-from hora.render import (
+from hora.retry import RetryPolicy
+from hora.schedules import _spec
+from hora.states import JobState
+from hora.store.common import OPERATOR, tenant_cursor
+from hora.store.queries import load_migrations
+from hora.triggers.spec import preview_to_json, trigger_from_spec
+from hora.wire import (
     approval_dict,
     iso_z,
     job_dict,
@@ -104,12 +110,6 @@ from hora.render import (
     tick_dict,
     workflow_dict,
 )
-from hora.retry import RetryPolicy
-from hora.schedules import _spec
-from hora.states import JobState
-from hora.store.common import OPERATOR, tenant_cursor
-from hora.store.queries import load_migrations
-from hora.triggers.spec import preview_to_json, trigger_from_spec
 
 log = logging.getLogger("hora.api")
 
