@@ -9,11 +9,12 @@
 The methods mirror the in-process SDK (``hora.Hora``): they return the same records
 (``Job``, ``Schedule``, ``Tick``, ``Workflow``, ``HistoryEntry``, ``Signal``, ``Page``) and
 raise the same ``HoraError`` tree, mapped from the server's RFC 9457 problem documents
-(``NotFound``, ``InvalidTrigger``, ``IdempotencyConflict``...). Errors only the network can
-produce are defined here: ``AuthError``, ``RateLimited``, ``ServerError`` (503
-``store-unavailable``: ``ServiceUnavailable``, also a ``StoreUnavailable``) and
-``ConnectionFailed``. Every exception raised for an answer carries ``.status`` and the
-problem document as ``.problem``.
+(``NotFound``, ``InvalidTrigger``, ``IdempotencyConflict``...), rebuilt with their typed
+fields from the document's extension members. Errors only the network can produce live in
+``hora.errors`` too and are importable from here: ``AuthError``, ``RateLimited``,
+``ServerError`` (503 ``store-unavailable``: ``ServiceUnavailable``, also a
+``StoreUnavailable``) and ``ConnectionFailed``. Every exception raised for an answer
+carries ``.status`` and the problem document as ``.problem``.
 
 Retries: every POST carries a fresh ``Idempotency-Key``, so the server runs it at most once
 and answers a retry with the first response. A request is retried (up to ``retries`` times,
@@ -27,11 +28,9 @@ how to read its answer) with pure functions, and each client only sends it.
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import os
 import random
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -44,16 +43,19 @@ from urllib.parse import quote
 import httpx
 
 from hora.errors import (
+    EXCEPTION_MEMBER,
+    PROBLEM_CLASSES,
+    ApiError,
+    AuthError,
     Conflict,
+    ConnectionFailed,
     HoraError,
-    IdempotencyConflict,
     InvalidPayload,
-    InvalidTrigger,
     NotFound,
-    StaleRecord,
-    StoreUnavailable,
-    TransitionConflict,
-    UnknownTask,
+    QuotaExceeded,
+    RateLimited,
+    ServerError,
+    ServiceUnavailable,
 )
 from hora.http_target import parse_retry_after
 from hora.models import (
@@ -107,57 +109,6 @@ BASE_WAIT = 0.5
 Json = dict[str, Any]
 Trigger = Mapping[str, Any] | str
 Seconds = float | timedelta
-
-
-# -- errors only the network can produce --------------------------------------------------------
-
-
-class ApiError(HoraError):
-    """An answer the SDK's own errors do not cover; ``status`` and ``problem`` say what."""
-
-    def __init__(self, message: str, *, status: int | None = None,
-                 problem: Json | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.problem: Json = problem or {}
-
-
-class AuthError(ApiError):
-    """401 (no key, an unknown or revoked key) or 403 (the key lacks a scope)."""
-
-
-class QuotaExceeded(AuthError):
-    """403 ``quota-exceeded``: the tenant is at its ``max_pending_jobs`` or
-    ``max_active_schedules``."""
-
-
-class RateLimited(ApiError):
-    """429: the tenant's rate limit; ``retry_after`` is the server's advice, in seconds."""
-
-    def __init__(self, message: str, *, status: int | None = 429, problem: Json | None = None,
-                 retry_after: float | None = None) -> None:
-        super().__init__(message, status=status, problem=problem)
-        self.retry_after = retry_after
-
-
-class ServerError(ApiError):
-    """A 5xx answer (503: the store is unavailable), or an unreadable answer."""
-
-
-class ServiceUnavailable(ServerError, StoreUnavailable):
-    """503 ``store-unavailable``: the server is up but its database is not. It is the SDK's
-    ``StoreUnavailable`` too, so code written against ``Hora`` catches it unchanged;
-    ``retry_after`` is the server's advice, in seconds."""
-
-    def __init__(self, message: str, *, status: int | None = 503, problem: Json | None = None,
-                 retry_after: float | None = None) -> None:
-        super().__init__(message, status=status, problem=problem)
-        self.retry_after = retry_after
-
-
-class ConnectionFailed(ServerError):
-    """No answer: the server could not be reached, or the connection broke (``__cause__``
-    is httpx's exception)."""
 
 
 # -- options ----------------------------------------------------------------------------------
@@ -670,77 +621,45 @@ def _retry_after(response: httpx.Response) -> float | None:
     return parse_retry_after(response.headers.get("retry-after"), datetime.now(UTC))
 
 
-_TRANSITION = re.compile(r"^(?:job|workflow|approval) (\S+) is (\S+), expected ([^(]+?)"
-                         r"(?: \(.*\))?$")
-_IDEMPOTENCY = re.compile(r"^idempotency key (.+?) was already used for job (\S+) ")
-
-
-def _transition_conflict(detail: str) -> TransitionConflict:
-    err = TransitionConflict.__new__(TransitionConflict)
-    Exception.__init__(err, detail)
-    m = _TRANSITION.match(detail)
-    err.job_id = m.group(1) if m else ""
-    actual = m.group(2) if m else None
-    err.actual = None if actual == "missing" else actual
-    expected = m.group(3).split(" or ") if m else []
-    err.expected = expected[0] if len(expected) == 1 else tuple(expected)
-    return err
-
-
-def _idempotency_conflict(detail: str) -> IdempotencyConflict:
-    err = IdempotencyConflict.__new__(IdempotencyConflict)
-    Exception.__init__(err, detail)
-    m = _IDEMPOTENCY.match(detail)
-    key, job_id = "", ""
-    if m:
-        job_id = m.group(2)
-        try:
-            key = str(ast.literal_eval(m.group(1)))
-        except (ValueError, SyntaxError):
-            key = m.group(1)
-    err.key = key
-    err.existing_job_id = job_id
-    return err
-
-
 def _error(response: httpx.Response) -> HoraError:
-    """The HoraError a problem answer stands for, the one the SDK would have raised."""
+    """The HoraError a problem answer stands for: the SDK's own class, rebuilt from the
+    extension members the server wrote (``exception``, ``field``, ``job_id``...), or one of
+    the ``ApiError`` family for what only the API answers."""
     status = response.status_code
     problem = _problem(response)
     slug = str(problem.get("type", "")).removeprefix(PROBLEM_PREFIX)
     detail = str(problem.get("detail") or problem.get("title") or response.reason_phrase)
-    err: HoraError
+    if status == 503 and slug == "store-unavailable":
+        advised = _retry_after(response)
+        return ServiceUnavailable(detail, status=status, problem=problem,
+                                  retry_after=advised if advised is not None else
+                                  _number(problem.get("retry_after")))
+    kind = PROBLEM_CLASSES.get(str(problem.get(EXCEPTION_MEMBER)))
+    if kind is not None and 400 <= status < 500:
+        return _with_answer(kind.from_problem(detail, problem), status, problem)
     if status in (401, 403):
-        kind = QuotaExceeded if slug == "quota-exceeded" else AuthError
-        return kind(detail, status=status, problem=problem)
+        auth = QuotaExceeded if slug == "quota-exceeded" else AuthError
+        return auth(detail, status=status, problem=problem)
     if status == 429:
         return RateLimited(detail, status=status, problem=problem,
                            retry_after=_retry_after(response))
-    if status == 503 and slug == "store-unavailable":
-        return ServiceUnavailable(detail, status=status, problem=problem,
-                                  retry_after=_retry_after(response))
     if status >= 500:
         return ServerError(detail, status=status, problem=problem)
+    # A problem without the SDK's members (the API's own checks, a proxy): by its type.
+    err: HoraError
     if status == 404:
         err = NotFound(detail)
     elif status == 409:
-        if slug == "idempotency-conflict":
-            err = _idempotency_conflict(detail)
-        elif slug == "state-conflict":
-            err = _transition_conflict(detail)
-        elif slug == "stale-record":
-            err = StaleRecord(detail)
-        else:
-            err = Conflict(detail)
-    elif status == 422 and slug == "invalid-trigger":
-        err = InvalidTrigger(detail)
-    elif status == 422 and slug == "unknown-task":
-        err = UnknownTask(detail)
+        err = Conflict(detail)
     elif status in (400, 413, 415, 422):
         err = InvalidPayload(detail)
     else:
         return ApiError(f"HTTP {status}: {detail}", status=status, problem=problem)
     return _with_answer(err, status, problem)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _with_answer(err: HoraError, status: int, problem: Json) -> HoraError:

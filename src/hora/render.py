@@ -19,7 +19,7 @@ from hora.models import Job, Page
 
 # The JSON documents live in wire.py (shared with the API and the client); the CLI's
 # ``render.job_dict(...)`` and friends keep working through these names.
-from hora.wire import (  # noqa: F401
+from hora.wire import (
     approval_dict,
     attempt_dict,
     dumps,
@@ -35,6 +35,29 @@ from hora.wire import (  # noqa: F401
     tick_dict,
     workflow_dict,
 )
+
+__all__ = [
+    "STATE_STYLES",
+    "approval_dict",
+    "attempt_dict",
+    "dumps",
+    "error_dict",
+    "event_dict",
+    "history_dict",
+    "iso",
+    "iso_z",
+    "job_detail",
+    "job_dict",
+    "jobs_table",
+    "page_dict",
+    "print_page_footer",
+    "schedule_dict",
+    "signal_dict",
+    "state_text",
+    "tick_dict",
+    "when",
+    "workflow_dict",
+]
 
 STATE_STYLES = {
     "scheduled": "cyan", "running": "blue", "retrying": "yellow", "succeeded": "green",

@@ -115,7 +115,7 @@ class RetryPolicy:
                  "non_retryable"}
         unknown = set(d) - known
         if unknown:
-            raise InvalidPayload(f"retry: unknown field(s) {', '.join(sorted(unknown))}")
+            raise InvalidPayload(f"unknown field(s) {', '.join(sorted(unknown))}", field="retry")
         args: dict[str, Any] = dict(d)
         if "non_retryable" in args:
             args["non_retryable"] = tuple(_as_names(args["non_retryable"]))

@@ -89,7 +89,7 @@ from hora.api.schemas import (
     _Work,
 )
 from hora.app import Hora, JobRequest, check_public_task, check_text
-from hora.errors import InvalidPayload, NotFound
+from hora.errors import InvalidPayload, LockTimeout, NotFound
 from hora.http_target import TASK_NAME as HTTP_TASK
 from hora.http_target import new_secret, parse_target
 from hora.limits import MAX_BODY_BYTES, check_instant
@@ -491,10 +491,12 @@ def update_schedule(schedule_id: str, body: SchedulePatch, request: Request,
         current = view.get_schedule(schedule_id)
         if target is not None:
             if current.task != HTTP_TASK:
-                raise InvalidPayload("target: this schedule runs a task; change its payload")
+                raise InvalidPayload("this schedule runs a task; change its payload",
+                                     field="target")
             changes["payload"] = parse_target(target)
         elif current.task == HTTP_TASK:
-            raise InvalidPayload("payload: this schedule calls an HTTP target; change target")
+            raise InvalidPayload("this schedule calls an HTTP target; change target",
+                                 field="payload")
     changes = {k: v for k, v in changes.items() if v is not None or k in ("name",
                                                                            "correlation_id")}
     s = view.update_schedule(schedule_id, **changes)
@@ -856,8 +858,8 @@ def create_key(body: KeyIn, request: Request, caller: Admin, idem: IdemKey) -> J
     try:
         store.get_tenant(tenant_id)
     except NotFound:
-        raise InvalidPayload(f"tenant_id: no tenant {tenant_id!r}; create it first"
-                             ) from None
+        raise InvalidPayload(f"no tenant {tenant_id!r}; create it first",
+                             field="tenant_id") from None
     key = new_key()
     record = store.insert_api_key(key_record(key, tenant_id=tenant_id, name=body.name,
                                              scopes=scopes, now=now, expires_at=expires_at))
@@ -919,8 +921,7 @@ def acquire_lock(name: LockName, request: Request, caller: Writer, idem: IdemKey
         wait = 1.0
         if held is not None:
             wait = max(1.0, (held.expires_at - view.clock.now()).total_seconds())
-        raise ApiProblem(409, "lock-held", f"lock {name!r} is held; try again later",
-                         headers={"Retry-After": retry_after_header(wait)})
+        raise LockTimeout(name, 0.0, retry_after=wait)
     return _reply(request, {"name": lease.name, "owner": lease.owner, "token": lease.token,
                             "expires_at": iso_z(lease.expires_at)}, 201)
 
