@@ -264,10 +264,12 @@ def _window(spec: Any, timezone: str, calendar: BusinessCalendar | None) -> Deli
 
 
 def _prefixed(error: InvalidTrigger) -> InvalidTrigger:
-    message = str(error)
-    if message.startswith("trigger"):
+    """The error with its field named inside the spec (``cron`` -> ``trigger.cron``), of the
+    same class (a ``TooSparse`` stays one)."""
+    field = error.field
+    if field is not None and (field == "trigger" or field.startswith("trigger.")):
         return error
-    return InvalidTrigger(f"trigger.{message}")
+    return type(error)(error.reason, field=f"trigger.{field}" if field else "trigger")
 
 
 def _cron(spec: Mapping[str, Any], gap: DstGap | None, fold: DstFold | None) -> Trigger:
