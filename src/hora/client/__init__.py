@@ -35,7 +35,6 @@ from it by ``scripts/unasync_client.py``.
 
 from __future__ import annotations
 
-from hora.client._answers import _error, _result
 from hora.client._async import AsyncClient
 from hora.client._requests import (
     BASE_WAIT,
@@ -82,6 +81,4 @@ __all__ = [
     "_Call",
     "_Requests",
     "_dict",
-    "_error",
-    "_result",
 ]
