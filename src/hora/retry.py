@@ -59,10 +59,11 @@ class RetryPolicy:
         object.__setattr__(self, "factor", check_number(self.factor, "retry.factor", least=1,
                                                         most=MAX_RETRY_FACTOR))
         if self.backoff not in ("exponential", "linear", "fixed"):
-            raise InvalidPayload(
-                f"retry.backoff {self.backoff!r} is not one of exponential, linear, fixed")
+            raise InvalidPayload(f"{self.backoff!r} is not one of exponential, linear, fixed",
+                                 field="retry.backoff")
         if self.jitter not in ("full", "equal", "none"):
-            raise InvalidPayload(f"retry.jitter {self.jitter!r} is not one of full, equal, none")
+            raise InvalidPayload(f"{self.jitter!r} is not one of full, equal, none",
+                                 field="retry.jitter")
         object.__setattr__(self, "non_retryable", tuple(self.non_retryable))
 
     def cap(self, attempt: int) -> float:
