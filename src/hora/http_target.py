@@ -118,11 +118,11 @@ def parse_target(obj: Mapping[str, Any]) -> dict[str, Any]:
     only in case would otherwise be ambiguous.
     """
     if not isinstance(obj, Mapping):
-        raise InvalidPayload("target: must be a JSON object")
+        raise InvalidPayload("must be a JSON object", field="target")
     unknown = sorted(set(obj) - _TARGET_FIELDS)
     if unknown:
-        raise InvalidPayload(f"target: unknown field(s) {', '.join(map(repr, unknown))}; "
-                             f"fields are {', '.join(sorted(_TARGET_FIELDS))}")
+        raise InvalidPayload(f"unknown field(s) {', '.join(map(repr, unknown))}; "
+                             f"fields are {', '.join(sorted(_TARGET_FIELDS))}", field="target")
     return {
         "url": _parse_url(obj.get("url")),
         "method": _parse_method(obj.get("method", DEFAULT_METHOD)),
@@ -134,29 +134,31 @@ def parse_target(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 def _parse_url(url: Any) -> str:
     if not isinstance(url, str) or not url:
-        raise InvalidPayload("target.url: required, an http or https URL")
+        raise InvalidPayload("required, an http or https URL", field="target.url")
     if len(url) > MAX_URL_LENGTH:
-        raise InvalidPayload(f"target.url: longer than {MAX_URL_LENGTH} characters")
+        raise InvalidPayload(f"longer than {MAX_URL_LENGTH} characters", field="target.url")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as e:
-        raise InvalidPayload(f"target.url: {e}") from None
+        raise InvalidPayload(str(e), field="target.url") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidPayload("target.url: must be an http or https URL")
+        raise InvalidPayload("must be an http or https URL", field="target.url")
     if parts.username is not None or parts.password is not None:
         # The URL is shown in job listings and error messages; a secret must not be.
-        raise InvalidPayload("target.url: must not contain credentials; send them in an "
-                             "authorization header")
+        raise InvalidPayload("must not contain credentials; send them in an "
+                             "authorization header", field="target.url")
     if any(c.isspace() or ord(c) < 0x20 for c in url):
-        raise InvalidPayload("target.url: must not contain whitespace or control characters")
+        raise InvalidPayload("must not contain whitespace or control characters",
+                             field="target.url")
     return url
 
 
 def _parse_method(method: Any) -> str:
     m = method.upper() if isinstance(method, str) else method
     if m not in METHODS:
-        raise InvalidPayload(f"target.method: {method!r} is not one of {', '.join(METHODS)}")
+        raise InvalidPayload(f"{method!r} is not one of {', '.join(METHODS)}",
+                             field="target.method")
     return str(m)
 
 
@@ -165,21 +167,23 @@ def _parse_headers(headers: Any) -> dict[str, str]:
         return {}
     if not isinstance(headers, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
-        raise InvalidPayload("target.headers: must map strings to strings")
+        raise InvalidPayload("must map strings to strings", field="target.headers")
     out: dict[str, str] = {}
     for name, value in headers.items():
         key = name.lower()
         if not _TOKEN.match(name):
-            raise InvalidPayload(f"target.headers: {name!r} is not a valid header name")
+            raise InvalidPayload(f"{name!r} is not a valid header name", field="target.headers")
         if any(c in value for c in "\r\n\0"):
-            raise InvalidPayload(f"target.headers: the value of {name!r} contains a line break")
+            raise InvalidPayload(f"the value of {name!r} contains a line break",
+                                 field="target.headers")
         if key in _SIGNATURE_HEADERS or key in _HORA_HEADERS:
-            raise InvalidPayload(f"target.headers: {name!r} is set by hora and cannot be given")
+            raise InvalidPayload(f"{name!r} is set by hora and cannot be given",
+                                 field="target.headers")
         if key in _HOP_BY_HOP:
-            raise InvalidPayload(f"target.headers: {name!r} is set by the HTTP client and "
-                                 "cannot be given")
+            raise InvalidPayload(f"{name!r} is set by the HTTP client and "
+                                 "cannot be given", field="target.headers")
         if key in out:
-            raise InvalidPayload(f"target.headers: {name!r} is given twice")
+            raise InvalidPayload(f"{name!r} is given twice", field="target.headers")
         out[key] = value
     return out
 
@@ -188,14 +192,15 @@ def _parse_body(body: Any) -> Any:
     try:
         json.dumps(body, allow_nan=False)
     except (TypeError, ValueError):
-        raise InvalidPayload("target.body: must be a JSON value") from None
+        raise InvalidPayload("must be a JSON value", field="target.body") from None
     return body
 
 
 def _parse_timeout(timeout: Any) -> float:
     if (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
             or not 0 < timeout <= MAX_TIMEOUT):
-        raise InvalidPayload(f"target.timeout: must be between 0 and {MAX_TIMEOUT:g} seconds")
+        raise InvalidPayload(f"must be between 0 and {MAX_TIMEOUT:g} seconds",
+                             field="target.timeout")
     return float(timeout)
 
 
@@ -291,8 +296,8 @@ class AddressPolicy:
             try:
                 nets.append(ipaddress.ip_network(item, strict=False))
             except ValueError:
-                raise ConfigError(f"HORA_HTTP_ALLOW: {item!r} is not an IP address or CIDR "
-                                  "(or '*')") from None
+                raise ConfigError(f"{item!r} is not an IP address or CIDR "
+                                  "(or '*')", field="HORA_HTTP_ALLOW") from None
         return cls(allow=tuple(nets))
 
     @classmethod

@@ -77,17 +77,17 @@ def check_instant(value: datetime, field: str,
     """``value`` in UTC, if it is aware and within [MIN_INSTANT, MAX_INSTANT]; else
     ``error`` naming ``field``. Never overflows, whatever the offset."""
     if not isinstance(value, datetime):
-        raise error(f"{field}: must be a datetime, not {type(value).__name__}")
+        raise error(f"must be a datetime, not {type(value).__name__}", field=field)
     if value.tzinfo is None or value.utcoffset() is None:
-        raise error(f"{field}: naive datetime {value.isoformat()}; give an offset "
-                    "(e.g. 2026-01-01T00:00:00Z)")
+        raise error(f"naive datetime {value.isoformat()}; give an offset "
+                    "(e.g. 2026-01-01T00:00:00Z)", field=field)
     try:
         instant = value.astimezone(UTC)
     except (OverflowError, ValueError):
         instant = None
     if instant is None or not MIN_INSTANT <= instant <= MAX_INSTANT:
-        raise error(f"{field}: {value.isoformat()} is outside the supported range "
-                    f"{_iso(MIN_INSTANT)} .. {_iso(MAX_INSTANT)}")
+        raise error(f"{value.isoformat()} is outside the supported range "
+                    f"{_iso(MIN_INSTANT)} .. {_iso(MAX_INSTANT)}", field=field)
     return instant
 
 
@@ -98,7 +98,7 @@ def check_seconds(value: object, field: str, *, most: float, zero: bool = True,
     if isinstance(value, timedelta):
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise error(f"{field}: must be seconds or a timedelta, not {type(value).__name__}")
+        raise error(f"must be seconds or a timedelta, not {type(value).__name__}", field=field)
     try:
         seconds = float(value)
     except OverflowError:  # an int beyond any float
@@ -106,7 +106,8 @@ def check_seconds(value: object, field: str, *, most: float, zero: bool = True,
     low_ok = seconds >= 0 if zero else seconds > 0
     if not (low_ok and seconds <= most):  # NaN fails both comparisons
         bound = "at least 0" if zero else "more than 0"
-        raise error(f"{field}: must be {bound} and at most {most:g} seconds, not {_show(value)}")
+        raise error(f"must be {bound} and at most {most:g} seconds, not {_show(value)}",
+                    field=field)
     return seconds
 
 
@@ -114,9 +115,9 @@ def check_int(value: object, field: str, *, least: int, most: int,
               error: type[HoraError] = InvalidPayload) -> int:
     """An integer within [least, most] (bool refused); else ``error`` naming ``field``."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise error(f"{field}: must be an integer, not {type(value).__name__}")
+        raise error(f"must be an integer, not {type(value).__name__}", field=field)
     if not least <= value <= most:
-        raise error(f"{field}: must be between {least} and {most}, not {_show(value)}")
+        raise error(f"must be between {least} and {most}, not {_show(value)}", field=field)
     return value
 
 
@@ -124,13 +125,13 @@ def check_number(value: object, field: str, *, least: float, most: float,
                  error: type[HoraError] = InvalidPayload) -> float:
     """A finite number within [least, most] (bool refused); else ``error`` naming ``field``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise error(f"{field}: must be a number, not {type(value).__name__}")
+        raise error(f"must be a number, not {type(value).__name__}", field=field)
     try:
         number = float(value)
     except OverflowError:
         number = math.inf
     if not least <= number <= most:
-        raise error(f"{field}: must be between {least:g} and {most:g}, not {_show(value)}")
+        raise error(f"must be between {least:g} and {most:g}, not {_show(value)}", field=field)
     return number
 
 
@@ -152,7 +153,7 @@ def check_json_shape(value: object, field: str, *, max_bytes: int,
             budget -= len(item)
         elif isinstance(item, dict | list | tuple):
             if depth > MAX_JSON_DEPTH:
-                raise error(f"{field}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+                raise error(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", field=field)
             budget -= len(item)  # a separator per member, checked before any is visited
             if budget < 0:
                 break
@@ -164,7 +165,7 @@ def check_json_shape(value: object, field: str, *, max_bytes: int,
         if budget < 0:
             break
     if budget < 0:
-        raise error(f"{field}: JSON over its limit of {max_bytes} bytes")
+        raise error(f"JSON over its limit of {max_bytes} bytes", field=field)
 
 
 def check_json_size(text: str, field: str, *, max_bytes: int,
@@ -174,7 +175,7 @@ def check_json_size(text: str, field: str, *, max_bytes: int,
     if len(text) > max_bytes // 4:  # only long texts can be over: count their bytes
         size = len(text.encode("utf-8", "surrogatepass"))
         if size > max_bytes:
-            raise error(f"{field}: {size} bytes of JSON, over its limit of {max_bytes} bytes")
+            raise error(f"{size} bytes of JSON, over its limit of {max_bytes} bytes", field=field)
     return text
 
 

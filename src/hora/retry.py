@@ -59,10 +59,11 @@ class RetryPolicy:
         object.__setattr__(self, "factor", check_number(self.factor, "retry.factor", least=1,
                                                         most=MAX_RETRY_FACTOR))
         if self.backoff not in ("exponential", "linear", "fixed"):
-            raise InvalidPayload(
-                f"retry.backoff {self.backoff!r} is not one of exponential, linear, fixed")
+            raise InvalidPayload(f"{self.backoff!r} is not one of exponential, linear, fixed",
+                                 field="retry.backoff")
         if self.jitter not in ("full", "equal", "none"):
-            raise InvalidPayload(f"retry.jitter {self.jitter!r} is not one of full, equal, none")
+            raise InvalidPayload(f"{self.jitter!r} is not one of full, equal, none",
+                                 field="retry.jitter")
         object.__setattr__(self, "non_retryable", tuple(self.non_retryable))
 
     def cap(self, attempt: int) -> float:
@@ -115,7 +116,7 @@ class RetryPolicy:
                  "non_retryable"}
         unknown = set(d) - known
         if unknown:
-            raise InvalidPayload(f"retry: unknown field(s) {', '.join(sorted(unknown))}")
+            raise InvalidPayload(f"unknown field(s) {', '.join(sorted(unknown))}", field="retry")
         args: dict[str, Any] = dict(d)
         if "non_retryable" in args:
             args["non_retryable"] = tuple(_as_names(args["non_retryable"]))

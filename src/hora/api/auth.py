@@ -65,12 +65,12 @@ def check_expiry(expires_at: datetime | None, now: datetime, field: str) -> date
     if expires_at is None:
         return None
     if expires_at.tzinfo is None:
-        raise InvalidPayload(f"{field}: give an offset (e.g. 2030-01-01T00:00:00Z)")
+        raise InvalidPayload("give an offset (e.g. 2030-01-01T00:00:00Z)", field=field)
     if expires_at <= now:
-        raise InvalidPayload(f"{field}: {iso(expires_at)} is not in the future")
+        raise InvalidPayload(f"{iso(expires_at)} is not in the future", field=field)
     if expires_at - now > MAX_KEY_LIFETIME:
-        raise InvalidPayload(f"{field}: at most {MAX_KEY_LIFETIME.days} days ahead; leave it "
-                             "out for a key that does not expire")
+        raise InvalidPayload(f"at most {MAX_KEY_LIFETIME.days} days ahead; leave it "
+                             "out for a key that does not expire", field=field)
     return expires_at.astimezone(UTC)
 
 

@@ -1,16 +1,20 @@
 """Every error the API returns, as RFC 9457 ``application/problem+json``, mapped here only.
 
-The SDK raises its ``HoraError`` tree; this module is the one place that decides which
-status each error is, so a route never builds an error response itself. Anything unexpected
-becomes a 500 whose body says nothing about the internals (the log has the traceback, under
-the same request id the client sees).
+The SDK raises its ``HoraError`` tree; each class names its problem type and status
+(``hora.errors``), and this module is the one place that turns an error into a response, so
+a route never builds an error response itself. An error's typed fields (``field``,
+``job_id``, ``retry_after``...) go out as extension members, from the exception's attributes,
+never from its message, and ``hora.Client`` rebuilds the same exception from them. Anything
+unexpected becomes a 500 whose body says nothing about the internals (the log has the
+traceback, under the same request id the client sees).
 """
 
 from __future__ import annotations
 
 import logging
-import re
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,20 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from hora.errors import (
-    Conflict,
-    HoraError,
-    IdempotencyConflict,
-    InvalidPayload,
-    InvalidTrigger,
-    NotAllowed,
-    NotFound,
-    StaleRecord,
-    StoreError,
-    StoreUnavailable,
-    TransitionConflict,
-    UnknownTask,
-)
+from hora.api.auth import retry_after_header
+from hora.errors import HoraError, InvalidTrigger, LockTimeout, StoreUnavailable
 from hora.limits import MAX_JSON_DEPTH
 
 log = logging.getLogger("hora.api")
@@ -65,56 +57,64 @@ class ApiProblem(Exception):
 
 def problem(status: int, slug: str, detail: str, *, instance: str | None = None,
             errors: Sequence[dict[str, str]] | None = None,
-            headers: dict[str, str] | None = None) -> JSONResponse:
+            headers: dict[str, str] | None = None,
+            members: dict[str, Any] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"type": TYPE_PREFIX + slug, "title": TITLES.get(status, "Error"),
                             "status": status, "detail": detail, "instance": instance}
+    if members:
+        body.update(members)
     if errors:
         body["errors"] = list(errors)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-_FIELD = re.compile(r"^([A-Za-z_][\w.\[\]-]*): (.+)$", re.DOTALL)
+@dataclass(frozen=True)
+class HoraProblem:
+    """What the API answers for an SDK error: read from the error's class and attributes."""
+
+    status: int
+    slug: str
+    detail: str
+    errors: list[dict[str, str]] | None
+    members: dict[str, Any]
+    retry_after: float | None
 
 
-def _field_of(message: str, prefix: str) -> dict[str, str]:
-    """Split "cron: day-of-month 32 is out of range" into its field and reason."""
-    m = _FIELD.match(message)
-    if m is None:
-        return {"field": prefix, "message": message}
-    name = m.group(1)
-    if prefix and not name.startswith(prefix):
-        name = f"{prefix}.{name}"
-    return {"field": name, "message": m.group(2)}
+def trigger_field(field: str | None) -> str:
+    """A trigger error's field as the request names it: inside ``trigger``."""
+    if not field:
+        return "trigger"
+    return field if field == "trigger" or field.startswith("trigger.") else f"trigger.{field}"
 
 
-def from_hora_error(err: HoraError) -> tuple[int, str, str, list[dict[str, str]] | None]:
-    """(status, slug, detail, field errors) for an SDK error."""
-    message = str(err)
+def from_hora_error(err: HoraError) -> HoraProblem:
+    """The problem an SDK error stands for (status and type from its class)."""
+    status, slug = err.http_status, err.problem_type
+    members = err.problem_members()
+    if status >= 500:
+        retry_after = getattr(err, "retry_after", None)
+        if status == 503:
+            what = "cannot be reached" if isinstance(err, StoreUnavailable) else "is unavailable"
+            return HoraProblem(503, slug, f"the database {what}; try again shortly", None,
+                               members, _positive(retry_after) or 1.0)
+        return HoraProblem(status, "internal", "internal error; the server log has the details",
+                           None, {}, None)
+    field = err.field
     if isinstance(err, InvalidTrigger):
-        fe = _field_of(message, "trigger")
-        return 422, "invalid-trigger", f"{fe['field']}: {fe['message']}", [fe]
-    if isinstance(err, InvalidPayload):
-        fe = _field_of(message, "")
-        return 422, "invalid-request", message, [fe]
-    if isinstance(err, NotFound):
-        return 404, "not-found", message, None
-    if isinstance(err, NotAllowed):
-        return 403, "forbidden", message, None
-    if isinstance(err, IdempotencyConflict):
-        return 409, "idempotency-conflict", message, None
-    if isinstance(err, TransitionConflict):
-        return 409, "state-conflict", message, None
-    if isinstance(err, StaleRecord):
-        return 409, "stale-record", message, None
-    if isinstance(err, Conflict):
-        return 409, "conflict", message, None
-    if isinstance(err, UnknownTask):
-        return 422, "unknown-task", message, None
-    if isinstance(err, StoreUnavailable):
-        return 503, "store-unavailable", "the database cannot be reached; try again shortly", None
-    if isinstance(err, StoreError):
-        return 503, "store-unavailable", "the database is unavailable; try again shortly", None
-    return 500, "internal", "internal error; the server log has the details", None
+        field = trigger_field(field)
+        members["field"] = field
+    detail = f"{field}: {err.reason}" if field and field != err.field else str(err)
+    errors = None
+    if field is not None:
+        errors = [{"field": field, "message": err.reason}]
+    elif status == 422:
+        errors = [{"field": "request", "message": str(err)}]
+    retry_after = _positive(err.retry_after) if isinstance(err, LockTimeout) else None
+    return HoraProblem(status, slug, detail, errors, members, retry_after)
+
+
+def _positive(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) and value > 0 else None
 
 
 def _location(loc: Sequence[int | str]) -> str:
@@ -142,9 +142,10 @@ def from_validation(err: RequestValidationError) -> list[dict[str, str]]:
         elif e.get("type") == "json_invalid":
             msg = f"not valid JSON: {e.get('ctx', {}).get('error', msg)}"
         where = _location(e.get("loc", ()))
-        if where in ("body", "query", "request") and _FIELD.match(msg):
-            # A whole-document check names its field in the message ("task: give ...").
-            out.append(_field_of(msg, ""))
+        error = e.get("ctx", {}).get("error")
+        if isinstance(error, HoraError) and error.field:
+            # A whole-document check raised with the field it is about.
+            out.append({"field": error.field, "message": error.reason})
             continue
         out.append({"field": where, "message": msg})
     return out
@@ -185,16 +186,18 @@ def install(api: FastAPI) -> None:
     @api.exception_handler(HoraError)
     async def _hora_error(request: Request, exc: HoraError) -> JSONResponse:
         await after_error(request)
-        status, slug, detail, errors = from_hora_error(exc)
+        found = from_hora_error(exc)
         if isinstance(exc, StoreUnavailable):
             # The store logs the outage once; a line per refused request would bury it.
             log.debug("request %s %s: %s", request.method, request.url.path, exc)
-        elif status >= 500:
+        elif found.status >= 500:
             log.error("request %s %s failed: %r", request.method, request.url.path, exc,
                       exc_info=exc)
-        headers = {"Retry-After": "1"} if status == 503 else None
-        return problem(status, slug, detail, instance=request.url.path, errors=errors,
-                       headers=headers)
+        headers = None
+        if found.retry_after is not None:
+            headers = {"Retry-After": retry_after_header(found.retry_after)}
+        return problem(found.status, found.slug, found.detail, instance=request.url.path,
+                       errors=found.errors, headers=headers, members=found.members)
 
     @api.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from hora.errors import InvalidPayload
 from hora.limits import (
     MAX_ATTEMPTS,
     MAX_BODY_BYTES,
@@ -38,8 +39,8 @@ from hora.limits import (
 def _in_range(value: Any) -> Any:
     try:
         check_instant(value, "-")
-    except ValueError as e:  # the 422 names the field (its loc), so the message need not
-        raise ValueError(str(e).removeprefix("-: ")) from None
+    except InvalidPayload as e:  # the 422 names the field (its loc): the reason is enough
+        raise ValueError(e.reason) from None
     return value
 
 
@@ -74,8 +75,8 @@ class _In(BaseModel):
             check_json_shape(value, name, max_bytes=MAX_BODY_BYTES)
             where = _unstorable(value, name)
             if where is not None:
-                raise ValueError(f"{where}: contains a NUL character or an unpaired "
-                                 "surrogate, which cannot be stored")
+                raise InvalidPayload("contains a NUL character or an unpaired surrogate, "
+                                     "which cannot be stored", field=where)
         return self
 
 
@@ -164,10 +165,11 @@ class _Work(_In):
     @model_validator(mode="after")
     def _one_kind_of_work(self) -> _Work:
         if (self.task is None) == (self.target is None):
-            raise ValueError("task: give exactly one of task (a Python task's name) or "
-                             "target (an HTTP call)")
+            raise InvalidPayload("give exactly one of task (a Python task's name) or target "
+                                 "(an HTTP call)", field="task")
         if self.target is not None and self.payload:
-            raise ValueError("payload: belongs to a task; an HTTP target carries its body")
+            raise InvalidPayload("belongs to a task; an HTTP target carries its body",
+                                 field="payload")
         return self
 
 
@@ -386,8 +388,8 @@ class WorkflowIn(_In):
     def _addressable(self) -> WorkflowIn:
         wid = self.workflow_id
         if wid is not None and ("/" in wid or wid in (".", "..")):
-            raise ValueError("workflow_id: must not contain '/' or be '.' or '..' (it is a "
-                             "path segment of /v1/workflows/{id})")
+            raise InvalidPayload("must not contain '/' or be '.' or '..' (it is a path "
+                                 "segment of /v1/workflows/{id})", field="workflow_id")
         return self
 
 

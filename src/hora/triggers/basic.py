@@ -125,11 +125,11 @@ def trigger_timezone(trigger: object) -> str:
 def require_aware(value: datetime, field: str) -> datetime:
     """``value`` as an aware UTC datetime, or InvalidTrigger naming ``field``."""
     if not isinstance(value, datetime):
-        raise InvalidTrigger(f"{field}: must be a datetime, not {type(value).__name__}")
+        raise InvalidTrigger(f"must be a datetime, not {type(value).__name__}", field=field)
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidTrigger(
-            f"{field}: {value.isoformat()} has no UTC offset; give an aware instant "
-            "such as 2027-03-14T07:30:00+00:00")
+            f"{value.isoformat()} has no UTC offset; give an aware instant "
+            "such as 2027-03-14T07:30:00+00:00", field=field)
     try:
         return value.astimezone(UTC)
     except (OverflowError, ValueError):  # a local time at the very edge of datetime's range
@@ -139,8 +139,8 @@ def require_aware(value: datetime, field: str) -> datetime:
 def out_of_range(value: object, field: str) -> InvalidTrigger:
     shown = value.isoformat() if isinstance(value, datetime) else repr(value)
     return InvalidTrigger(
-        f"{field}: {shown} is outside the supported range {_z(RANGE_START)} .. "
-        f"{_z(RANGE_END)}")
+        f"{shown} is outside the supported range {_z(RANGE_START)} .. "
+        f"{_z(RANGE_END)}", field=field)
 
 
 def _z(instant: datetime) -> str:
@@ -192,12 +192,12 @@ class IntervalTrigger:
     def __init__(self, every: timedelta, start: datetime, end: datetime | None = None, *,
                  timezone: str = "UTC") -> None:
         if not isinstance(every, timedelta):
-            raise InvalidTrigger(f"every: must be a timedelta, not {type(every).__name__}")
+            raise InvalidTrigger(f"must be a timedelta, not {type(every).__name__}", field="every")
         if every <= timedelta(0):
-            raise InvalidTrigger(f"every: {every} must be a positive duration")
+            raise InvalidTrigger(f"{every} must be a positive duration", field="every")
         if every > MAX_EVERY:
-            raise InvalidTrigger(f"every: {every} is longer than the maximum "
-                                 f"{MAX_EVERY.days} days")
+            raise InvalidTrigger(f"{every} is longer than the maximum "
+                                 f"{MAX_EVERY.days} days", field="every")
         self.every = every
         self.start = require_in_range(start, "start")
         self.end = None if end is None else require_in_range(end, "end")
@@ -205,8 +205,8 @@ class IntervalTrigger:
         self._last_index = (RANGE_END - self.start) // every
         if self.end is not None and self.end < self.start:
             raise InvalidTrigger(
-                f"end: {self.end.isoformat()} is before start {self.start.isoformat()}; "
-                "the interval never fires")
+                f"{self.end.isoformat()} is before start {self.start.isoformat()}; "
+                "the interval never fires", field="end")
         self._tz = zone(timezone)
         self.timezone = timezone
 

@@ -60,7 +60,7 @@ class BusinessDayPolicy(StrEnum):
 def _country_and_subdivision(country: str, subdivision: str | None) -> tuple[str, str | None]:
     """Normalise ``GB-ENG`` / ``gb`` + ``eng`` to the codes ``holidays`` knows."""
     if not isinstance(country, str) or not country.strip():
-        raise InvalidTrigger("calendar.holidays: must be a country code such as US or GB")
+        raise InvalidTrigger("must be a country code such as US or GB", field="calendar.holidays")
     code = country.strip()
     if subdivision is None and "-" in code:
         code, subdivision = code.split("-", 1)
@@ -68,23 +68,24 @@ def _country_and_subdivision(country: str, subdivision: str | None) -> tuple[str
     supported = holidays.list_supported_countries()
     if code not in supported:
         raise InvalidTrigger(
-            f"calendar.holidays: unknown country {country!r} (use an ISO 3166-1 alpha-2 code "
-            "that the holidays package supports, such as US, GB, DE or FR)")
+            f"unknown country {country!r} (use an ISO 3166-1 alpha-2 code "
+            "that the holidays package supports, such as US, GB, DE or FR)",
+            field="calendar.holidays")
     if subdivision is None:
         return code, None
     if not isinstance(subdivision, str) or not subdivision.strip():
-        raise InvalidTrigger("calendar.subdivision: must be a subdivision code such as ENG")
+        raise InvalidTrigger("must be a subdivision code such as ENG", field="calendar.subdivision")
     known = supported[code]
     by_upper = {s.upper(): s for s in known}
     sub = by_upper.get(subdivision.strip().upper(), subdivision.strip())
     if known and sub not in known:
         shown = ", ".join(known[:15]) + (", ..." if len(known) > 15 else "")
         raise InvalidTrigger(
-            f"calendar.subdivision: unknown subdivision {subdivision!r} of {code} "
-            f"(known: {shown})")
+            f"unknown subdivision {subdivision!r} of {code} "
+            f"(known: {shown})", field="calendar.subdivision")
     if not known:
-        raise InvalidTrigger(f"calendar.subdivision: {code} has no subdivisions, got "
-                             f"{subdivision!r}")
+        raise InvalidTrigger(f"{code} has no subdivisions, got "
+                             f"{subdivision!r}", field="calendar.subdivision")
     return code, sub
 
 
@@ -107,9 +108,10 @@ class BusinessCalendar:
                 self._holidays = holidays.country_holidays(self.country,
                                                            subdiv=self.subdivision)
             except NotImplementedError as e:  # pragma: no cover - validated above
-                raise InvalidTrigger(f"calendar.holidays: {e}") from None
+                raise InvalidTrigger(str(e), field="calendar.holidays") from None
         elif subdivision is not None:
-            raise InvalidTrigger("calendar.subdivision: needs a country in calendar.holidays")
+            raise InvalidTrigger("needs a country in calendar.holidays",
+                                 field="calendar.subdivision")
         extra: dict[date, str] = {}
         items: Iterable[tuple[Any, Any]] = (
             extra_holidays.items() if isinstance(extra_holidays, Mapping)
@@ -117,18 +119,19 @@ class BusinessCalendar:
         for day, name in items:
             if isinstance(day, datetime) or not isinstance(day, date):
                 raise InvalidTrigger(
-                    f"calendar.extra_holidays: {day!r} is not a date such as 2027-12-24")
+                    f"{day!r} is not a date such as 2027-12-24", field="calendar.extra_holidays")
             extra[day] = str(name)
         self.extra_holidays: dict[date, str] = extra
         days: set[int] = set()
         for wd in weekend:
             if isinstance(wd, bool) or not isinstance(wd, int) or not 0 <= wd <= 6:
                 raise InvalidTrigger(
-                    f"calendar.weekend: {wd!r} is not a weekday number (Monday 0 ... Sunday 6)")
+                    f"{wd!r} is not a weekday number (Monday 0 ... Sunday 6)",
+                    field="calendar.weekend")
             days.add(wd)
         if len(days) == 7:
-            raise InvalidTrigger("calendar.weekend: every day is a weekend day; there would be "
-                                 "no business days")
+            raise InvalidTrigger("every day is a weekend day; there would be "
+                                 "no business days", field="calendar.weekend")
         self.weekend: frozenset[int] = frozenset(days)
 
     def __repr__(self) -> str:
@@ -177,8 +180,8 @@ class BusinessCalendar:
             if self.is_business_day(day):
                 return day
             day += step
-        raise InvalidTrigger(f"calendar: no business day within {SEARCH_DAYS} days of "
-                             f"{day.isoformat()}")
+        raise InvalidTrigger(f"no business day within {SEARCH_DAYS} days of "
+                             f"{day.isoformat()}", field="calendar")
 
 
 def _check_density(base: Trigger, policy: str) -> None:
@@ -192,18 +195,18 @@ def _check_density(base: Trigger, policy: str) -> None:
             return
         if seen > MAX_MOVED_PER_DAY:
             raise InvalidTrigger(
-                f"calendar.business_day: {policy} moves every occurrence of a day that is "
+                f"{policy} moves every occurrence of a day that is "
                 f"not a business day, so it needs a trigger firing at most "
                 f"{MAX_MOVED_PER_DAY} times a day (once a minute); this one fires more "
-                "often: use skip")
+                "often: use skip", field="calendar.business_day")
 
 
 def _policy(value: BusinessDayPolicy | str) -> BusinessDayPolicy:
     try:
         return BusinessDayPolicy(value)
     except ValueError:
-        raise InvalidTrigger(f"calendar.business_day: {value!r} is not one of skip, next, "
-                             "previous") from None
+        raise InvalidTrigger(f"{value!r} is not one of skip, next, "
+                             "previous", field="calendar.business_day") from None
 
 
 class CalendarTrigger:

@@ -110,7 +110,7 @@ _DOW: Final = _Field("day-of-week", 0, 7, 6, _DOW_NAMES)
 
 
 def _fail(message: str) -> InvalidTrigger:
-    return InvalidTrigger(f"cron: {message}")
+    return InvalidTrigger(message, field="cron")
 
 
 def _value(token: str, f: _Field) -> int:
@@ -546,4 +546,5 @@ def _policy(kind: type[_P], value: _P | str, name: str) -> _P:
         return kind(value)
     except ValueError:
         choices = ", ".join(m.value for m in kind)
-        raise InvalidTrigger(f"cron: {name} must be one of {choices}, got {value!r}") from None
+        raise InvalidTrigger(f"{name} must be one of {choices}, got {value!r}",
+                             field="cron") from None

@@ -34,13 +34,13 @@ class DstFold(StrEnum):
 def zone(name: str) -> ZoneInfo:
     """An IANA zone, or a clear InvalidTrigger naming the bad value."""
     if not isinstance(name, str) or not name:
-        raise InvalidTrigger("timezone: must be an IANA zone name such as Europe/London")
+        raise InvalidTrigger("must be an IANA zone name such as Europe/London", field="timezone")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidTrigger(
-            f"timezone: unknown time zone {name!r} (use an IANA name such as "
-            "America/New_York, Europe/London or UTC)") from None
+            f"unknown time zone {name!r} (use an IANA name such as "
+            "America/New_York, Europe/London or UTC)", field="timezone") from None
 
 
 def _utc_of(local: datetime, tz: ZoneInfo, fold: int) -> datetime:

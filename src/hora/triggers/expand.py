@@ -87,10 +87,10 @@ def dateutil_rule(rule: RRulePart, dtstart: datetime) -> du.rrule:
 def _too_sparse(rule: RRulePart, since: datetime) -> TooSparse:
     years = SEARCH_YEARS[rule.freq]
     return TooSparse(
-        f"rrule: {rule.text} is too sparse: no occurrence within {years} years after "
+        f"{rule.text} is too sparse: no occurrence within {years} years after "
         f"{since.isoformat()} (hora looks at most {years} years ahead for "
         f"FREQ={_FREQ_NAMES[rule.freq]}; the BY-rules may never match together, or use a "
-        "coarser FREQ such as YEARLY)")
+        "coarser FREQ such as YEARLY)", field="rrule")
 
 
 def _add_years(value: datetime, years: int) -> datetime:
@@ -197,7 +197,7 @@ def _safe(source: Iterator[datetime]) -> Iterator[datetime]:
             return
         except (ValueError, OverflowError) as e:
             if "empty rule" in str(e):
-                raise InvalidTrigger(f"rrule: never fires ({e})") from None
+                raise InvalidTrigger(f"never fires ({e})", field="rrule") from None
             return
         yield value
 

@@ -48,13 +48,13 @@ class JitterTrigger:
 
     def __init__(self, base: Trigger, max_seconds: float, key: str) -> None:
         if isinstance(max_seconds, bool) or not isinstance(max_seconds, int | float):
-            raise InvalidTrigger(f"jitter: must be a number of seconds, not "
-                                 f"{type(max_seconds).__name__}")
+            raise InvalidTrigger(f"must be a number of seconds, not "
+                                 f"{type(max_seconds).__name__}", field="jitter")
         if not math.isfinite(max_seconds) or max_seconds < 0:
-            raise InvalidTrigger(f"jitter: {max_seconds!r} must be a finite number of seconds "
-                                 ">= 0")
+            raise InvalidTrigger(f"{max_seconds!r} must be a finite number of seconds "
+                                 ">= 0", field="jitter")
         if not isinstance(key, str):
-            raise InvalidTrigger("jitter: the key must be a string (the schedule's id)")
+            raise InvalidTrigger("the key must be a string (the schedule's id)", field="jitter")
         self.base = base
         self.max_seconds = float(max_seconds)
         self.key = key

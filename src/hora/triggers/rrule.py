@@ -119,7 +119,7 @@ class RRulePart:
 
 
 def _fail(message: str) -> InvalidTrigger:
-    return InvalidTrigger(f"rrule: {message}")
+    return InvalidTrigger(message, field="rrule")
 
 
 def _parse_int(name: str, raw: str) -> int:
@@ -378,7 +378,7 @@ def _policy(value: DstGap | DstFold | str, kind: type[DstGap] | type[DstFold],
         return kind(value)
     except ValueError:
         allowed = ", ".join(m.value for m in kind)
-        raise InvalidTrigger(f"{field}: {value!r} is not one of {allowed}") from None
+        raise InvalidTrigger(f"{value!r} is not one of {allowed}", field=field) from None
 
 
 class RRuleTrigger:

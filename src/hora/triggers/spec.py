@@ -73,7 +73,7 @@ _DURATION = re.compile(
 
 
 def _fail(field: str, message: str) -> InvalidTrigger:
-    return InvalidTrigger(f"trigger.{field}: {message}")
+    return InvalidTrigger(message, field=f"trigger.{field}")
 
 
 def parse_duration(value: Any, field: str = "every") -> timedelta:
@@ -264,10 +264,12 @@ def _window(spec: Any, timezone: str, calendar: BusinessCalendar | None) -> Deli
 
 
 def _prefixed(error: InvalidTrigger) -> InvalidTrigger:
-    message = str(error)
-    if message.startswith("trigger"):
+    """The error with its field named inside the spec (``cron`` -> ``trigger.cron``), of the
+    same class (a ``TooSparse`` stays one)."""
+    field = error.field
+    if field is not None and (field == "trigger" or field.startswith("trigger.")):
         return error
-    return InvalidTrigger(f"trigger.{message}")
+    return type(error)(error.reason, field=f"trigger.{field}" if field else "trigger")
 
 
 def _cron(spec: Mapping[str, Any], gap: DstGap | None, fold: DstFold | None) -> Trigger:
@@ -335,14 +337,15 @@ def trigger_from_spec(spec: Mapping[str, Any], *, jitter_key: str | None = None)
     canonical JSON is the key, so the same spec always gets the same offsets.
     """
     if not isinstance(spec, Mapping):
-        raise InvalidTrigger(f"trigger: must be an object such as {{\"cron\": \"30 2 * * *\", "
-                             f"\"timezone\": \"America/New_York\"}}, not {_kind(spec)}")
+        raise InvalidTrigger(f"must be an object such as {{\"cron\": \"30 2 * * *\", "
+                             f"\"timezone\": \"America/New_York\"}}, not {_kind(spec)}",
+                             field="trigger")
     kinds = [k for k in KINDS if k in spec]
     if not kinds:
-        raise InvalidTrigger(f"trigger: needs one of {', '.join(KINDS)}")
+        raise InvalidTrigger(f"needs one of {', '.join(KINDS)}", field="trigger")
     if len(kinds) > 1:
-        raise InvalidTrigger(f"trigger: give only one of {', '.join(KINDS)} (got "
-                             f"{' and '.join(kinds)})")
+        raise InvalidTrigger(f"give only one of {', '.join(KINDS)} (got "
+                             f"{' and '.join(kinds)})", field="trigger")
     kind = kinds[0]
     allowed = (kind, *COMMON_FIELDS, *KIND_FIELDS[kind])
     for key in spec:
@@ -351,8 +354,8 @@ def trigger_from_spec(spec: Mapping[str, Any], *, jitter_key: str | None = None)
         owners = [k for k, fields in KIND_FIELDS.items() if key in fields]
         if owners:
             raise _fail(key, f"only goes with {' or '.join(owners)}, not {kind}")
-        raise InvalidTrigger(f"trigger: unknown field {key!r} (allowed with {kind}: "
-                             f"{', '.join(allowed)})")
+        raise InvalidTrigger(f"unknown field {key!r} (allowed with {kind}: "
+                             f"{', '.join(allowed)})", field="trigger")
     if "timezone" in spec and spec["timezone"] is not None:
         _string(spec, "timezone")
     try:
@@ -402,9 +405,9 @@ def preview(trigger: Trigger, after: datetime, count: int, *,
     """
     after = require_in_range(after, "after")
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise InvalidTrigger(f"count: {count!r} must be an integer >= 0")
+        raise InvalidTrigger(f"{count!r} must be an integer >= 0", field="count")
     if count > MAX_PREVIEW_COUNT:
-        raise InvalidTrigger(f"count: {count} is more than the maximum {MAX_PREVIEW_COUNT}")
+        raise InvalidTrigger(f"{count} is more than the maximum {MAX_PREVIEW_COUNT}", field="count")
     horizon = after + PREVIEW_HORIZON
     result: list[Occurrence] = []
     if count == 0:

@@ -40,14 +40,14 @@ class DeliveryWindow:
                  days: BusinessCalendar | Iterable[int] | str | None = None) -> None:
         for name, value in (("start", start), ("end", end)):
             if not isinstance(value, time):
-                raise InvalidTrigger(f"window.{name}: must be a time such as 09:00, not "
-                                     f"{type(value).__name__}")
+                raise InvalidTrigger(f"must be a time such as 09:00, not "
+                                     f"{type(value).__name__}", field=f"window.{name}")
             if value.tzinfo is not None:
-                raise InvalidTrigger(f"window.{name}: must be a local time without a zone "
-                                     "(the window's timezone applies)")
+                raise InvalidTrigger("must be a local time without a zone "
+                                     "(the window's timezone applies)", field=f"window.{name}")
         if start == end:
-            raise InvalidTrigger(f"window: start and end are both {start:%H:%M}; the window "
-                                 "would never be open")
+            raise InvalidTrigger(f"start and end are both {start:%H:%M}; the window "
+                                 "would never be open", field="window")
         self.start = start
         self.end = end
         self._bounds: dict[date, tuple[datetime, datetime]] = {}
@@ -60,18 +60,18 @@ class DeliveryWindow:
         elif isinstance(days, BusinessCalendar):
             self.calendar = days
         elif isinstance(days, str):
-            raise InvalidTrigger(f"window.days: {days!r} is not 'business' or a list of "
-                                 "weekday numbers (Monday 0 ... Sunday 6)")
+            raise InvalidTrigger(f"{days!r} is not 'business' or a list of "
+                                 "weekday numbers (Monday 0 ... Sunday 6)", field="window.days")
         elif days is not None:
             chosen: set[int] = set()
             for wd in days:
                 if isinstance(wd, bool) or not isinstance(wd, int) or not 0 <= wd <= 6:
-                    raise InvalidTrigger(f"window.days: {wd!r} is not a weekday number "
-                                         "(Monday 0 ... Sunday 6)")
+                    raise InvalidTrigger(f"{wd!r} is not a weekday number "
+                                         "(Monday 0 ... Sunday 6)", field="window.days")
                 chosen.add(wd)
             if not chosen:
-                raise InvalidTrigger("window.days: no day given; the window would never be "
-                                     "open")
+                raise InvalidTrigger("no day given; the window would never be "
+                                     "open", field="window.days")
             self.weekdays = frozenset(chosen)
 
     def describe(self) -> str:
@@ -124,8 +124,8 @@ class DeliveryWindow:
                 if opening > instant:
                     return opening
             day += timedelta(days=1)
-        raise InvalidTrigger(f"window: never opens within {SEARCH_DAYS} days of "
-                             f"{instant.isoformat()}")
+        raise InvalidTrigger(f"never opens within {SEARCH_DAYS} days of "
+                             f"{instant.isoformat()}", field="window")
 
     def last_close(self, instant: datetime) -> datetime:
         """The latest closing at or before ``instant``."""
@@ -136,8 +136,8 @@ class DeliveryWindow:
                 if closing <= instant:
                     return closing
             day -= timedelta(days=1)
-        raise InvalidTrigger(f"window: never open within {SEARCH_DAYS} days before "
-                             f"{instant.isoformat()}")
+        raise InvalidTrigger(f"never open within {SEARCH_DAYS} days before "
+                             f"{instant.isoformat()}", field="window")
 
     def place(self, instant: datetime) -> tuple[datetime, str | None]:
         """Where an occurrence at ``instant`` fires, and a note when it moved."""

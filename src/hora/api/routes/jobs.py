@@ -1,0 +1,108 @@
+"""Jobs: enqueue a task or an HTTP call, list, read and cancel jobs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from hora.api.deps import (
+    Cursor,
+    IdemKey,
+    Limit,
+    Reader,
+    Writer,
+    _check_quota,
+    _ctx,
+    _reply,
+)
+from hora.api.schemas import (
+    CancelIn,
+    JobIn,
+    JobOut,
+    JobPage,
+    _Work,
+)
+from hora.app import JobRequest, check_public_task
+from hora.http_target import TASK_NAME as HTTP_TASK
+from hora.http_target import parse_target
+from hora.models import Job
+from hora.retry import RetryPolicy
+from hora.states import JobState
+from hora.wire import (
+    job_dict,
+)
+
+router = APIRouter(prefix="/v1")
+
+
+# -- helpers shared by jobs and schedules ------------------------------------------------------
+
+
+def _work(body: _Work) -> tuple[str, dict[str, Any], RetryPolicy | None]:
+    if body.target is not None:
+        return HTTP_TASK, parse_target(body.target.model_dump()), _retry(body)
+    assert body.task is not None
+    check_public_task(body.task)
+    return body.task, body.payload, _retry(body)
+
+
+def _retry(body: _Work) -> RetryPolicy | None:
+    if body.retry is None:
+        return None
+    d = body.retry.model_dump()
+    d["non_retryable"] = tuple(d["non_retryable"])
+    return RetryPolicy(**d)
+
+
+
+def _job_out(job: Job, history: bool = False) -> dict[str, Any]:
+    return job_dict(job, history=history)
+
+
+@router.post("/jobs", status_code=201, response_model=JobOut, tags=["jobs"],
+             summary="Enqueue a job (a Python task or an HTTP target)")
+def create_job(body: JobIn, request: Request, caller: Writer, idem: IdemKey) -> JSONResponse:
+    ctx = _ctx(request)
+    task, payload, retry = _work(body)
+    _check_quota(ctx, caller.tenant_id, "jobs")
+    key = body.idempotency_key or (None if idem is None else f"http:{idem}")
+    job = ctx.view(caller.tenant_id).enqueue_many([JobRequest(
+        task=task, payload=payload, at=body.at, delay=body.delay, queue=body.queue,
+        priority=body.priority, idempotency_key=key, correlation_id=body.correlation_id,
+        retry=retry, timeout=body.timeout, max_attempts=body.max_attempts)])[0]
+    return _reply(request, _job_out(job), 201)
+
+
+@router.get("/jobs", response_model=JobPage, tags=["jobs"], summary="List jobs, newest first")
+def list_jobs(request: Request, caller: Reader,
+              state: Annotated[list[JobState] | None, Query()] = None,
+              task: Annotated[str | None, Query(max_length=200)] = None,
+              queue: Annotated[str | None, Query(max_length=200)] = None,
+              correlation_id: Annotated[str | None, Query(max_length=255)] = None,
+              limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
+    page = _ctx(request).view(caller.tenant_id).list_jobs(
+        state=state, task=task, queue=queue, correlation_id=correlation_id, limit=limit,
+        cursor=cursor)
+    return JSONResponse({"items": [_job_out(j) for j in page.items],
+                         "next_cursor": page.next_cursor})
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
+            summary="A job with its attempts and state history")
+def get_job(job_id: str, request: Request, caller: Reader) -> JSONResponse:
+    job = _ctx(request).view(caller.tenant_id).get_job(job_id, history=True)
+    return JSONResponse(_job_out(job, history=True))
+
+
+@router.post("/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"],
+             summary="Cancel a waiting job, or ask a running one to stop")
+def cancel_job(job_id: str, request: Request, caller: Writer, idem: IdemKey,
+               body: CancelIn | None = None) -> JSONResponse:
+    reason = body.reason if body is not None else "cancelled on request"
+    job = _ctx(request).view(caller.tenant_id).cancel_job(job_id, reason=reason)
+    return _reply(request, _job_out(job))
+
+
