@@ -200,5 +200,5 @@ def _request(http: httpx.Client | httpx.AsyncClient, call: _Call[Any]) -> httpx.
             return http.build_request(call.method, call.path, params=call.params,
                                       json=call.body, headers=headers)
         except (TypeError, ValueError, RecursionError) as e:  # NaN, inf, a set, a bomb
-            raise InvalidPayload(f"body: cannot be sent as JSON: {e}") from None
+            raise InvalidPayload(f"cannot be sent as JSON: {e}", field="body") from None
     return http.build_request(call.method, call.path, params=call.params, headers=headers)
