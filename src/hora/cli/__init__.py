@@ -1,0 +1,51 @@
+"""The ``hora`` command: run workers and the server, migrate, enqueue, inspect and steer jobs,
+the DLQ, schedules, workflows, tenants and API keys.
+
+The layout (each sub-module imports ``_common``, never this package, so there is no cycle)::
+
+    hora.cli              the typer app: assembles the groups below; ``main``
+    ├── _common           options, BadInput, input parsing, errors, output helpers
+    ├── serve             hora serve | worker | migrate
+    ├── jobs              hora enqueue, hora jobs list | show | cancel
+    ├── dlq               hora dlq list | show | replay | discard
+    ├── schedules         hora schedules ...
+    ├── workflows         hora workflows ... (rich views in _workflow_views)
+    ├── tenants           hora tenants ...
+    ├── keys              hora keys ...
+    └── demo              hora demo
+
+Building the command tree imports only typer and hora's leaf modules, so ``hora --help``
+stays fast; each command imports the app, the store, rich or the API server when it runs.
+See ``bench/cli.py`` and ``tests/unit/test_imports.py``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from hora.cli import demo, dlq, jobs, keys, schedules, serve, tenants, workflows
+from hora.cli._common import BadInput, parse_duration, parse_instant, parse_payload
+
+__all__ = ["BadInput", "cli", "main", "parse_duration", "parse_instant", "parse_payload"]
+
+cli = typer.Typer(name="hora", help="Durable jobs, retries and dead letters on SQLite or "
+                  "PostgreSQL.", no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False, rich_markup_mode=None)
+
+# Registration order is the order of ``hora --help``.
+cli.command("worker")(serve.worker)
+cli.command("migrate")(serve.migrate)
+cli.command("enqueue")(jobs.enqueue)
+cli.command("demo")(demo.demo)
+cli.command("serve")(serve.serve)
+cli.add_typer(jobs.jobs_cli, name="jobs")
+cli.add_typer(dlq.dlq_cli, name="dlq")
+cli.add_typer(schedules.schedules_cli, name="schedules")
+cli.add_typer(keys.keys_cli, name="keys")
+cli.add_typer(tenants.tenants_cli, name="tenants")
+cli.add_typer(workflows.workflows_cli, name="workflows")
+
+
+def main() -> None:
+    """The console script ``hora`` (``[project.scripts]`` in pyproject.toml)."""
+    cli()
