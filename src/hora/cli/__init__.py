@@ -25,25 +25,34 @@ import typer
 
 from hora.cli import demo, dlq, jobs, keys, schedules, serve, tenants, workflows
 from hora.cli._common import BadInput, parse_duration, parse_instant, parse_payload
+from hora.cli._lazy import LazyGroups
 
 __all__ = ["BadInput", "cli", "main", "parse_duration", "parse_instant", "parse_payload"]
 
+
+class HoraCommand(LazyGroups):
+    """``hora``: its command groups are built when used (see ``_lazy``); the order here is
+    the order of ``hora --help``, after the commands registered on ``cli`` below."""
+
+    lazy_groups = {
+        "jobs": jobs.jobs_cli,
+        "dlq": dlq.dlq_cli,
+        "schedules": schedules.schedules_cli,
+        "keys": keys.keys_cli,
+        "tenants": tenants.tenants_cli,
+        "workflows": workflows.workflows_cli,
+    }
+
+
 cli = typer.Typer(name="hora", help="Durable jobs, retries and dead letters on SQLite or "
                   "PostgreSQL.", no_args_is_help=True, add_completion=False,
-                  pretty_exceptions_enable=False, rich_markup_mode=None)
+                  pretty_exceptions_enable=False, rich_markup_mode=None, cls=HoraCommand)
 
-# Registration order is the order of ``hora --help``.
 cli.command("worker")(serve.worker)
 cli.command("migrate")(serve.migrate)
 cli.command("enqueue")(jobs.enqueue)
 cli.command("demo")(demo.demo)
 cli.command("serve")(serve.serve)
-cli.add_typer(jobs.jobs_cli, name="jobs")
-cli.add_typer(dlq.dlq_cli, name="dlq")
-cli.add_typer(schedules.schedules_cli, name="schedules")
-cli.add_typer(keys.keys_cli, name="keys")
-cli.add_typer(tenants.tenants_cli, name="tenants")
-cli.add_typer(workflows.workflows_cli, name="workflows")
 
 
 def main() -> None:
