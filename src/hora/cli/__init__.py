@@ -5,6 +5,7 @@ The layout (each sub-module imports ``_common``, never this package, so there is
 
     hora.cli              the typer app: assembles the groups below; ``main``
     ├── _common           options, BadInput, input parsing, errors, output helpers
+    ├── _lazy             LazyGroups: a group is built when used, not for every call
     ├── serve             hora serve | worker | migrate
     ├── jobs              hora enqueue, hora jobs list | show | cancel
     ├── dlq               hora dlq list | show | replay | discard
@@ -14,7 +15,8 @@ The layout (each sub-module imports ``_common``, never this package, so there is
     ├── keys              hora keys ...
     └── demo              hora demo
 
-Building the command tree imports only typer and hora's leaf modules, so ``hora --help``
+Importing this package imports only typer and hora's leaf modules (errors, limits, states),
+and ``hora --help`` builds the five top-level commands, not the forty in the groups, so it
 stays fast; each command imports the app, the store, rich or the API server when it runs.
 See ``bench/cli.py`` and ``tests/unit/test_imports.py``.
 """
