@@ -8,93 +8,142 @@
     def send_push(user_id: str, title: str) -> None: ...
 
     send_push.enqueue(user_id="u1", title="Hi", delay=300, idempotency_key="push-u1-42")
+
+The public names below are imported on first use (PEP 562), not by ``import hora``: the
+``hora`` command, a script that only needs ``hora.errors`` and ``from hora import FakeClock``
+should not pay for the HTTP client, the API server or the metrics libraries. ``from hora
+import Hora`` works exactly as an eager import would. To add a public name, add one line to
+``_EXPORTS`` and its import to the ``TYPE_CHECKING`` block (for mypy and IDEs);
+``tests/unit/test_imports.py`` fails if the two disagree.
 """
 
-from hora.app import Hora, JobRequest, Task
-from hora.client import AsyncClient, Client
-from hora.clock import Clock, FakeClock, SystemClock
-from hora.context import JobContext, current_job
-from hora.errors import (
-    Cancel,
-    ChildFailed,
-    ConfigError,
-    Conflict,
-    Fail,
-    HoraError,
-    IdempotencyConflict,
-    InvalidPayload,
-    InvalidTrigger,
-    LockTimeout,
-    NondeterminismError,
-    NotAllowed,
-    NotFound,
-    Retry,
-    SignatureError,
-    StaleRecord,
-    StepFailed,
-    StoreError,
-    StoreUnavailable,
-    TooLarge,
-    TooSparse,
-    TransitionConflict,
-    UnknownTask,
-    WorkflowCancelled,
-)
-from hora.locks import LeaderElection, Lease
-from hora.models import Attempt, ErrorInfo, Job, JobEvent, LockRecord, Page, Schedule, Tick
-from hora.retry import RetryPolicy
-from hora.states import JobState
-from hora.worker import Worker
+from __future__ import annotations
+
+import importlib
+
+# Not ``from typing import TYPE_CHECKING``: ``import hora`` alone should not import typing.
+# mypy treats any constant of this name as true.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AsyncClient",
-    "Attempt",
-    "Cancel",
-    "ChildFailed",
-    "Client",
-    "Clock",
-    "ConfigError",
-    "Conflict",
-    "ErrorInfo",
-    "Fail",
-    "FakeClock",
-    "Hora",
-    "HoraError",
-    "IdempotencyConflict",
-    "InvalidPayload",
-    "InvalidTrigger",
-    "Job",
-    "JobContext",
-    "JobEvent",
-    "JobRequest",
-    "JobState",
-    "LeaderElection",
-    "Lease",
-    "LockRecord",
-    "LockTimeout",
-    "NondeterminismError",
-    "NotAllowed",
-    "NotFound",
-    "Page",
-    "Retry",
-    "RetryPolicy",
-    "Schedule",
-    "SignatureError",
-    "StaleRecord",
-    "StepFailed",
-    "StoreError",
-    "StoreUnavailable",
-    "SystemClock",
-    "Task",
-    "Tick",
-    "TooLarge",
-    "TooSparse",
-    "TransitionConflict",
-    "UnknownTask",
-    "Worker",
-    "WorkflowCancelled",
-    "__version__",
-    "current_job",
-]
+# Public name -> the module that defines it. ``__all__`` is these names and ``__version__``.
+_EXPORTS: dict[str, str] = {
+    "AsyncClient": "hora.client",
+    "Attempt": "hora.models",
+    "Cancel": "hora.errors",
+    "ChildFailed": "hora.errors",
+    "Client": "hora.client",
+    "Clock": "hora.clock",
+    "ConfigError": "hora.errors",
+    "Conflict": "hora.errors",
+    "ErrorInfo": "hora.models",
+    "Fail": "hora.errors",
+    "FakeClock": "hora.clock",
+    "Hora": "hora.app",
+    "HoraError": "hora.errors",
+    "IdempotencyConflict": "hora.errors",
+    "InvalidPayload": "hora.errors",
+    "InvalidTrigger": "hora.errors",
+    "Job": "hora.models",
+    "JobContext": "hora.context",
+    "JobEvent": "hora.models",
+    "JobRequest": "hora.app",
+    "JobState": "hora.states",
+    "LeaderElection": "hora.locks",
+    "Lease": "hora.locks",
+    "LockRecord": "hora.models",
+    "LockTimeout": "hora.errors",
+    "NondeterminismError": "hora.errors",
+    "NotAllowed": "hora.errors",
+    "NotFound": "hora.errors",
+    "Page": "hora.models",
+    "Retry": "hora.errors",
+    "RetryPolicy": "hora.retry",
+    "Schedule": "hora.models",
+    "SignatureError": "hora.errors",
+    "StaleRecord": "hora.errors",
+    "StepFailed": "hora.errors",
+    "StoreError": "hora.errors",
+    "StoreUnavailable": "hora.errors",
+    "SystemClock": "hora.clock",
+    "Task": "hora.app",
+    "Tick": "hora.models",
+    "TooLarge": "hora.errors",
+    "TooSparse": "hora.errors",
+    "TransitionConflict": "hora.errors",
+    "UnknownTask": "hora.errors",
+    "Worker": "hora.worker",
+    "WorkflowCancelled": "hora.errors",
+    "current_job": "hora.context",
+}
+
+if TYPE_CHECKING:  # what mypy and IDEs see; keep in step with _EXPORTS
+    from typing import Any
+
+    from hora.app import Hora as Hora
+    from hora.app import JobRequest as JobRequest
+    from hora.app import Task as Task
+    from hora.client import AsyncClient as AsyncClient
+    from hora.client import Client as Client
+    from hora.clock import Clock as Clock
+    from hora.clock import FakeClock as FakeClock
+    from hora.clock import SystemClock as SystemClock
+    from hora.context import JobContext as JobContext
+    from hora.context import current_job as current_job
+    from hora.errors import Cancel as Cancel
+    from hora.errors import ChildFailed as ChildFailed
+    from hora.errors import ConfigError as ConfigError
+    from hora.errors import Conflict as Conflict
+    from hora.errors import Fail as Fail
+    from hora.errors import HoraError as HoraError
+    from hora.errors import IdempotencyConflict as IdempotencyConflict
+    from hora.errors import InvalidPayload as InvalidPayload
+    from hora.errors import InvalidTrigger as InvalidTrigger
+    from hora.errors import LockTimeout as LockTimeout
+    from hora.errors import NondeterminismError as NondeterminismError
+    from hora.errors import NotAllowed as NotAllowed
+    from hora.errors import NotFound as NotFound
+    from hora.errors import Retry as Retry
+    from hora.errors import SignatureError as SignatureError
+    from hora.errors import StaleRecord as StaleRecord
+    from hora.errors import StepFailed as StepFailed
+    from hora.errors import StoreError as StoreError
+    from hora.errors import StoreUnavailable as StoreUnavailable
+    from hora.errors import TooLarge as TooLarge
+    from hora.errors import TooSparse as TooSparse
+    from hora.errors import TransitionConflict as TransitionConflict
+    from hora.errors import UnknownTask as UnknownTask
+    from hora.errors import WorkflowCancelled as WorkflowCancelled
+    from hora.locks import LeaderElection as LeaderElection
+    from hora.locks import Lease as Lease
+    from hora.models import Attempt as Attempt
+    from hora.models import ErrorInfo as ErrorInfo
+    from hora.models import Job as Job
+    from hora.models import JobEvent as JobEvent
+    from hora.models import LockRecord as LockRecord
+    from hora.models import Page as Page
+    from hora.models import Schedule as Schedule
+    from hora.models import Tick as Tick
+    from hora.retry import RetryPolicy as RetryPolicy
+    from hora.states import JobState as JobState
+    from hora.worker import Worker as Worker
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+if not TYPE_CHECKING:  # hidden from mypy, so that a misspelt ``from hora import X`` is an error
+
+    def __getattr__(name: str) -> Any:
+        """Import a public name's module on first access and cache it in this module."""
+        module = _EXPORTS.get(name)
+        if module is None:
+            raise AttributeError(f"module 'hora' has no attribute {name!r}")
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+
+
+def __dir__() -> list[str]:
+    """The module's own names and every lazy public one, imported or not yet."""
+    return sorted({*globals(), *_EXPORTS})

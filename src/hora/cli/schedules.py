@@ -1,25 +1,24 @@
 """``hora schedules``: preview triggers, create and steer schedules, read the tick ledger.
 
 Registered on the main ``hora`` command by ``hora.cli``; the same conventions apply
-(``--database-url``, ``--json``, one-line errors with exit code 2).
+(``--database-url``, ``--json``, one-line errors with exit code 2). The trigger machinery,
+rich and the app are imported inside the commands that use them.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from hora.app import check_public_task
-from hora.cli import (
+from hora.cli._common import (
     BadInput,
     DatabaseUrl,
     JsonOut,
     Limit,
-    cli,
     console,
+    group,
     handled,
     open_app,
     parse_payload,
@@ -27,16 +26,15 @@ from hora.cli import (
     say,
 )
 from hora.limits import check_instant
-from hora.models import Schedule
-from hora.render import iso_z, schedule_dict, tick_dict
-from hora.triggers import Occurrence
-from hora.triggers.dst import zone
-from hora.triggers.spec import occurrence_to_json, trigger_from_spec, trigger_timezone
 
-schedules_cli = typer.Typer(help="Recurring schedules: preview, create, list, pause, resume, "
-                            "trigger, delete, and the tick ledger.", no_args_is_help=True,
-                            rich_markup_mode=None)
-cli.add_typer(schedules_cli, name="schedules")
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from hora.models import Schedule
+    from hora.triggers import Occurrence
+
+schedules_cli = group("Recurring schedules: preview, create, list, pause, resume, trigger, "
+                      "delete, and the tick ledger.")
 
 Cron = Annotated[str | None, typer.Option("--cron", help="Cron expression (5 or 6 fields).")]
 RRule = Annotated[str | None, typer.Option(
@@ -90,6 +88,8 @@ def trigger_spec(cron: str | None, rrule: str | None, at: str | None, every: str
 
 def parse_after(value: str | None, tz: str) -> datetime:
     """``--after``: an instant with offset, or a local date/datetime in the trigger's zone."""
+    from hora.triggers.dst import zone
+
     if value is None:
         return datetime.now(UTC)
     text = value.strip()
@@ -103,6 +103,10 @@ def parse_after(value: str | None, tz: str) -> datetime:
 
 
 def occurrences_table(occs: list[Occurrence], tz: str) -> Table:
+    from rich.table import Table
+
+    from hora.triggers.dst import zone
+
     table = Table(box=None, header_style="bold")
     for col in ("at (UTC)", f"local ({tz})", "note"):
         table.add_column(col)
@@ -128,7 +132,12 @@ def schedules_preview(cron: Cron = None, rrule: RRule = None, at: At = None,
                                                          help="How many.")] = 10,
                       json_out: JsonOut = False) -> None:
     """The next occurrences of a trigger, without saving anything."""
-    from hora.triggers.spec import preview
+    from hora.triggers.spec import (
+        occurrence_to_json,
+        preview,
+        trigger_from_spec,
+        trigger_timezone,
+    )
 
     spec = trigger_spec(cron, rrule, at, every, start, dtstart, tz, calendar, subdivision,
                         business_day, dst_gap, dst_fold)
@@ -142,6 +151,10 @@ def schedules_preview(cron: Cron = None, rrule: RRule = None, at: At = None,
 
 
 def print_schedule(s: Schedule, json_out: bool) -> None:
+    from rich.table import Table
+
+    from hora.render import schedule_dict
+
     if json_out:
         print_json(schedule_dict(s))
         return
@@ -168,6 +181,8 @@ def schedules_create(task: Annotated[str, typer.Argument(help="Task name.")],
                          "--overlap", help="allow | skip | queue | cancel_previous")] = "allow",
                      database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
     """Store a schedule: each occurrence of the trigger becomes a job of TASK."""
+    from hora.app import check_public_task
+
     check_public_task(task)
     spec = trigger_spec(cron, rrule, at, every, start, dtstart, tz, calendar, subdivision,
                         business_day, dst_gap, dst_fold)
@@ -217,6 +232,10 @@ def schedules_list(state: Annotated[str | None, typer.Option("--state")] = None,
                    limit: Limit = 50, database_url: DatabaseUrl = None,
                    json_out: JsonOut = False) -> None:
     """Schedules, newest first."""
+    from rich.table import Table
+
+    from hora.render import iso_z, schedule_dict
+
     with open_app(database_url) as app:
         page = app.list_schedules(state=state, limit=limit)
     if json_out:
@@ -241,6 +260,9 @@ def schedules_show(schedule_id: ScheduleId, count: Annotated[int, typer.Option(
         "-n", "--count", help="Upcoming occurrences to show.")] = 5,
         database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
     """One schedule and its next occurrences."""
+    from hora.render import schedule_dict
+    from hora.triggers.spec import occurrence_to_json, trigger_from_spec, trigger_timezone
+
     with open_app(database_url) as app:
         s = app.get_schedule(schedule_id)
         # A schedule the scheduler could not evaluate shows its error, not a failed preview.
@@ -306,6 +328,10 @@ def schedules_ticks(schedule_id: ScheduleId,
                     limit: Limit = 50, database_url: DatabaseUrl = None,
                     json_out: JsonOut = False) -> None:
     """The tick ledger: each occurrence, fired (job id) or skipped (why), newest first."""
+    from rich.table import Table
+
+    from hora.render import iso_z, tick_dict
+
     with open_app(database_url) as app:
         page = app.schedule_ticks(schedule_id, outcome=outcome, limit=limit)
     if json_out:

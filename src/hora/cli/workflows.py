@@ -10,37 +10,34 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich import box
-from rich.console import Group
-from rich.table import Table
-from rich.text import Text
 
-from hora import render
-from hora.cli import (
+from hora.cli._common import (
     BadInput,
     Cursor,
     DatabaseUrl,
     JsonOut,
     Limit,
-    cli,
     console,
+    group,
     handled,
     open_app,
     print_json,
     say,
 )
 from hora.limits import MAX_JSON_DEPTH
-from hora.models import ApprovalRequest, HistoryEntry, Page, Signal, Workflow
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from hora.models import ApprovalRequest, Page, Signal, Workflow
 
 T = TypeVar("T")
 
-workflows_cli = typer.Typer(help="Durable workflows: start, list, show (with the full history), "
-                            "signal, approve, reject, cancel, and the approvals inbox.",
-                            no_args_is_help=True, rich_markup_mode=None)
-cli.add_typer(workflows_cli, name="workflows")
+workflows_cli = group("Durable workflows: start, list, show (with the full history), signal, "
+                      "approve, reject, cancel, and the approvals inbox.")
 
 WorkflowId = Annotated[str, typer.Argument(help="Workflow id.")]
 RequestId = Annotated[str, typer.Argument(
@@ -68,117 +65,6 @@ def check_limit(limit: int) -> int:
     return limit
 
 
-def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-
-
-def waiting_for(w: Workflow) -> str:
-    """What a sleeping or waiting workflow waits for, in words ("" when it does not)."""
-    if w.wait_kind is None:
-        return ""
-    until = f" until {render.when(w.wait_until)}" if w.wait_until else ""
-    if w.wait_kind == "signal":
-        return f"signal {w.wait_name!r}{until}"
-    if w.wait_kind == "approval":
-        return f"approval {w.wait_name!r}{until}"
-    if w.wait_kind == "child":
-        return f"child workflow {w.wait_name}"
-    return f"{w.wait_name or 'timer'}{until}"
-
-
-def workflows_table(items: list[Workflow], *, title: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("id", overflow="fold", min_width=12)
-    table.add_column("name", overflow="fold", min_width=8)
-    table.add_column("state", no_wrap=True)
-    table.add_column("waiting for", overflow="fold")
-    table.add_column("created (UTC)", no_wrap=True)
-    for w in items:
-        state = render.state_text(w.state)
-        if w.cancel_requested and not w.is_final:
-            state.append(" (cancel requested)", style="dim")
-        table.add_row(Text(w.id), Text(w.name), state, Text(waiting_for(w)),
-                      render.when(w.created_at))
-    return table
-
-
-def approvals_table(items: list[ApprovalRequest]) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("request id", overflow="fold", min_width=12)
-    table.add_column("workflow", overflow="fold")
-    table.add_column("name", overflow="fold")
-    table.add_column("state", no_wrap=True)
-    table.add_column("context", overflow="fold")
-    table.add_column("deadline (UTC)", no_wrap=True)
-    table.add_column("requested (UTC)", no_wrap=True)
-    for a in items:
-        state = render.state_text(a.state)
-        if a.decided_by:
-            state.append(f" by {a.decided_by}", style="dim")
-        table.add_row(Text(a.id), Text(f"{a.workflow_id} ({a.workflow_name})"), Text(a.name),
-                      state, Text("" if a.context is None else _compact(a.context)),
-                      render.when(a.deadline) or "no deadline", render.when(a.created_at))
-    return table
-
-
-def workflow_detail(w: Workflow, history: list[HistoryEntry], signals: list[Signal]) -> Group:
-    """The workflow, then its history (the journal, by position), then its signals."""
-    fields = Table.grid(padding=(0, 2))
-    fields.add_column(style="bold")
-    fields.add_column()
-    err = "" if w.error is None else f"{w.error.type}: {w.error.message}"
-    cancel = ""
-    if w.cancel_requested:
-        cancel = f"requested: {w.cancel_reason or 'cancelled on request'}"
-        if not w.is_final:
-            cancel += " (a worker running the workflow carries it out)"
-    rows: list[tuple[str, str | Text]] = [
-        ("id", w.id), ("name", w.name), ("state", render.state_text(w.state)),
-        ("waiting for", waiting_for(w)), ("cancel", cancel),
-        ("args", _compact(w.args)),
-        ("result", "" if w.result is None else _compact(w.result)),
-        ("error", err), ("compensation", w.compensation or ""),
-        ("correlation id", w.correlation_id or ""), ("parent", w.parent_id or ""),
-        ("run", "" if w.run_owner is None
-         else f"{w.run_owner} until {render.when(w.run_until)}"),
-        ("created", render.when(w.created_at)), ("updated", render.when(w.updated_at)),
-        ("finished", render.when(w.finished_at)),
-    ]
-    for name, value in rows:
-        if value:
-            fields.add_row(name, value if isinstance(value, Text) else Text(value))
-    parts: list[Any] = [fields]
-    table = Table(title="history", title_justify="left", box=box.SIMPLE_HEAD)
-    for col in ("seq", "kind"):
-        table.add_column(col, no_wrap=True, justify="right" if col == "seq" else "left")
-    table.add_column("name", overflow="fold")
-    table.add_column("status", no_wrap=True)
-    table.add_column("attempts", no_wrap=True, justify="right")
-    for col in ("started (UTC)", "finished (UTC)", "deadline (UTC)"):
-        table.add_column(col, no_wrap=True)
-    table.add_column("error", overflow="fold")
-    for h in history:
-        herr = "" if h.error is None else f"{h.error.type}: {h.error.message}"
-        table.add_row(str(h.seq), h.kind, Text(h.name), h.status, str(h.attempts or ""),
-                      render.when(h.started_at), render.when(h.finished_at),
-                      render.when(h.deadline), Text(herr))
-    parts.append(table if history else Text("history: nothing journaled yet", style="dim"))
-    if signals:
-        sig = Table(title="signals", title_justify="left", box=box.SIMPLE_HEAD)
-        sig.add_column("sent (UTC)", no_wrap=True)
-        sig.add_column("name", overflow="fold")
-        sig.add_column("actor", overflow="fold")
-        sig.add_column("comment", overflow="fold")
-        sig.add_column("payload", overflow="fold")
-        sig.add_column("taken", no_wrap=True)
-        for s in signals:
-            taken = "waiting" if s.consumed_seq is None else f"by #{s.consumed_seq}"
-            sig.add_row(render.when(s.sent_at), Text(s.name), Text(s.actor or ""),
-                        Text(s.comment or ""), Text(_compact(s.payload)), taken)
-        parts.append(sig)
-    return Group(*parts)
-
-
 def _print_page(page: Page[T], json_out: bool, what: str, as_dict: Callable[[T], Any],
                 table: Callable[[list[T]], Table]) -> None:
     if json_out:
@@ -195,6 +81,8 @@ def _print_page(page: Page[T], json_out: bool, what: str, as_dict: Callable[[T],
 
 
 def _print_workflow(w: Workflow, json_out: bool, message: str) -> None:
+    from hora import render
+
     if json_out:
         print_json(render.workflow_dict(w))
     else:
@@ -202,6 +90,8 @@ def _print_workflow(w: Workflow, json_out: bool, message: str) -> None:
 
 
 def _print_signal(s: Signal, json_out: bool, message: str) -> None:
+    from hora import render
+
     if json_out:
         print_json(render.signal_dict(s))
     else:
@@ -209,6 +99,8 @@ def _print_signal(s: Signal, json_out: bool, message: str) -> None:
 
 
 def _print_decision(a: ApprovalRequest, json_out: bool) -> None:
+    from hora import render
+
     if json_out:
         print_json(render.approval_dict(a))
     else:
@@ -251,6 +143,9 @@ def workflows_list(
     json_out: JsonOut = False,
 ) -> None:
     """Workflows, newest first."""
+    from hora import render
+    from hora.cli._workflow_views import workflows_table
+
     with open_app(database_url) as app:
         page = app.list_workflows(state=state or None, name=name,
                                   correlation_id=correlation_id, limit=check_limit(limit),
@@ -264,6 +159,9 @@ def workflows_show(workflow_id: WorkflowId, database_url: DatabaseUrl = None,
                    json_out: JsonOut = False) -> None:
     """One workflow: its state, what it waits for and until when, its result or error, its
     compensation, then its full history and the signals sent to it."""
+    from hora import render
+    from hora.cli._workflow_views import workflow_detail
+
     with open_app(database_url) as app:
         w = app.get_workflow(workflow_id)
         history = app.workflow_history(workflow_id)
@@ -342,6 +240,9 @@ def workflows_approvals(
 ) -> None:
     """The inbox: approval requests (pending ones unless --state), newest first, with their
     workflow, context and deadline. Decide one with `approve`/`reject` and its id."""
+    from hora import render
+    from hora.cli._workflow_views import approvals_table
+
     with open_app(database_url) as app:
         page = app.approvals(state=state or "pending", workflow_id=workflow_id,
                              limit=check_limit(limit), cursor=cursor)

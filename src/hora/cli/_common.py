@@ -1,0 +1,172 @@
+"""What every ``hora`` sub-command shares: options, input parsing, errors, output.
+
+Conventions: every command takes ``--database-url`` (default: ``$HORA_DATABASE_URL``, else
+``sqlite:///hora.db``). People get rich tables; ``--json`` prints one JSON document on
+stdout for scripts. Any hora error or bad input is one line ``error: ...`` on stderr and
+exit code 2, like a usage error, never a traceback.
+
+This module is imported by ``hora --help``, so it imports only typer and hora's leaf modules
+(errors, limits). The app, the store, rich and ``hora.render`` are imported inside the
+functions that use them: a command pays for what it runs, and only when it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec
+
+import typer
+
+from hora.errors import HoraError
+from hora.limits import MAX_JSON_DEPTH, check_instant
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hora.app import Hora
+    from hora.models import Job
+
+P = ParamSpec("P")
+
+PIPED_WIDTH = 160
+
+
+def group(help: str) -> typer.Typer:
+    """A sub-command group (``hora jobs``, ``hora dlq``...): help without arguments."""
+    return typer.Typer(help=help, no_args_is_help=True, rich_markup_mode=None)
+
+
+DatabaseUrl = Annotated[str | None, typer.Option(
+    "--database-url", show_default=False,
+    help="sqlite:///path.db or postgresql://... [default: $HORA_DATABASE_URL, else "
+         "sqlite:///hora.db]")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON to stdout.")]
+Limit = Annotated[int, typer.Option("--limit", help="Page size (1-1000).")]
+Cursor = Annotated[str | None, typer.Option("--cursor", help="next_cursor of the previous page.")]
+TaskFilter = Annotated[str | None, typer.Option("--task", help="Only jobs of this task.")]
+QueueFilter = Annotated[str | None, typer.Option("--queue", help="Only jobs in this queue.")]
+LogLevel = Annotated[str, typer.Option(envvar="HORA_LOG_LEVEL",
+                                       help="DEBUG, INFO, WARNING or ERROR.")]
+LogFormat = Annotated[str, typer.Option(
+    envvar="HORA_LOG_FORMAT",
+    help="text, or json: one object per line with the job id, task, correlation id and "
+         "trace ids of the job being run.")]
+
+
+# -- errors and input -------------------------------------------------------------------------
+
+
+class BadInput(Exception):
+    """Input the CLI refuses before it touches the database."""
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(2)
+
+
+def handled(fn: Callable[P, None]) -> Callable[P, None]:
+    """Turn hora errors and bad input into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def command(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            fn(*args, **kwargs)
+        except (HoraError, BadInput, ValueError) as e:
+            fail(str(e) or type(e).__name__)
+
+    return command
+
+
+def parse_instant(value: str, option: str) -> datetime:
+    """An ISO-8601 instant with an offset (``Z`` or ``+01:00``); naive times are refused."""
+    try:
+        dt = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadInput(f"{option} {value!r} is not an ISO-8601 datetime "
+                       "(e.g. 2030-01-31T09:00:00+01:00)") from None
+    if dt.tzinfo is None:
+        raise BadInput(f"{option} {value!r} has no time zone offset; add one, "
+                       "e.g. 2030-01-31T09:00:00Z or 2030-01-31T09:00:00+01:00")
+    return check_instant(dt, option)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhd])+")
+
+
+def parse_duration(value: str) -> float:
+    """Seconds from ``90``, ``1.5``, ``90s``, ``5m``, ``2h``, ``1d`` or ``1h30m``."""
+    text = value.strip().lower()
+    with contextlib.suppress(ValueError):
+        seconds = float(text)
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+        raise BadInput(f"duration {value!r} must be a finite number of seconds >= 0")
+    if not _DURATION.fullmatch(text):
+        raise BadInput(f"duration {value!r} is not seconds or a form like 90s, 5m, 2h, 1d")
+    return sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([smhd])", text))
+
+
+def parse_payload(text: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BadInput(f"--payload is not valid JSON: {e}") from None
+    except RecursionError:
+        raise BadInput(f"--payload: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if not isinstance(payload, dict):
+        raise BadInput("--payload must be a JSON object, e.g. '{\"user_id\": \"u1\"}'")
+    return payload
+
+
+# -- the app and output -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def open_app(database_url: str | None, **options: Any) -> Iterator[Hora]:
+    from hora.app import Hora, database_url_from_env
+
+    app = Hora(database_url or database_url_from_env(), **options)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def console() -> Console:
+    """Rich output on stdout; piped output is not squeezed into 80 columns."""
+    from rich.console import Console
+
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(highlight=False, width=PIPED_WIDTH if piped else None)
+
+
+def print_json(value: Any) -> None:
+    from hora import render
+
+    typer.echo(render.dumps(value))
+
+
+def say(message: str, style: str = "") -> None:
+    from rich.text import Text
+
+    console().print(Text(message, style=style), soft_wrap=True)
+
+
+def show_job(job: Job, json_out: bool) -> None:
+    """One job with its attempts and history, as ``hora jobs show`` and ``hora dlq show``."""
+    from hora import render
+
+    if json_out:
+        print_json(render.job_dict(job, history=True))
+    else:
+        console().print(render.job_detail(job))

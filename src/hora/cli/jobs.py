@@ -1,0 +1,135 @@
+"""``hora enqueue`` and ``hora jobs``: enqueue a job by name; list, show and cancel jobs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from hora.cli._common import (
+    BadInput,
+    Cursor,
+    DatabaseUrl,
+    JsonOut,
+    Limit,
+    QueueFilter,
+    TaskFilter,
+    console,
+    group,
+    handled,
+    open_app,
+    parse_duration,
+    parse_instant,
+    parse_payload,
+    print_json,
+    say,
+    show_job,
+)
+
+jobs_cli = group("List, show and cancel jobs.")
+
+
+@handled
+def enqueue(
+    task: Annotated[str, typer.Argument(help="Task name, as registered (e.g. billing.charge).")],
+    payload: Annotated[str, typer.Option("--payload", "-p", help="JSON object.")] = "{}",
+    at: Annotated[str | None, typer.Option(
+        "--at", help="When, ISO-8601 with an offset (2030-01-31T09:00:00+01:00).")] = None,
+    in_: Annotated[str | None, typer.Option(
+        "--in", help="Delay: seconds or 90s, 5m, 2h, 1d.")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Idempotency key.")] = None,
+    queue: Annotated[str | None, typer.Option(
+        help="Queue [default: default; the CLI does not load your task's own default].")] = None,
+    priority: Annotated[int | None, typer.Option(help="Lower runs first [default: 0].")] = None,
+    correlation_id: Annotated[str | None, typer.Option(help="Correlation id.")] = None,
+    max_attempts: Annotated[int | None, typer.Option(help="Attempts before the DLQ.")] = None,
+    json_out: JsonOut = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Enqueue one job of TASK by name (your code is not imported)."""
+    from hora import render
+    from hora.app import check_public_task
+
+    check_public_task(task)
+    data = parse_payload(payload)
+    if at is not None and in_ is not None:
+        raise BadInput("give either --at or --in, not both")
+    options: dict[str, Any] = {
+        "at": None if at is None else parse_instant(at, "--at"),
+        "delay": None if in_ is None else parse_duration(in_),
+        "idempotency_key": key, "queue": queue, "priority": priority,
+        "correlation_id": correlation_id, "max_attempts": max_attempts,
+    }
+    with open_app(database_url) as app:
+        job = app.enqueue(task, data, **{k: v for k, v in options.items() if v is not None})
+    if json_out:
+        print_json(render.job_dict(job))
+    else:
+        say(f"enqueued {job.id}: {job.task} in queue {job.queue}, "
+            f"{job.state} for {render.when(job.due_at)}")
+
+
+@jobs_cli.command("list")
+@handled
+def jobs_list(
+    state: Annotated[list[str] | None, typer.Option(
+        "--state", "-s", help="Only jobs in this state (repeat for several).")] = None,
+    task: TaskFilter = None,
+    queue: QueueFilter = None,
+    correlation_id: Annotated[str | None, typer.Option(help="Only this correlation id.")] = None,
+    since: Annotated[str | None, typer.Option(help="Created at or after (ISO-8601).")] = None,
+    until: Annotated[str | None, typer.Option(help="Created before (ISO-8601).")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    json_out: JsonOut = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """List jobs, newest first."""
+    from hora import render
+
+    created_after = None if since is None else parse_instant(since, "--since")
+    created_before = None if until is None else parse_instant(until, "--until")
+    with open_app(database_url) as app:
+        page = app.list_jobs(state=state or None, task=task, queue=queue,
+                             correlation_id=correlation_id, created_after=created_after,
+                             created_before=created_before, limit=limit, cursor=cursor)
+    if json_out:
+        print_json(render.page_dict(page))
+        return
+    if page.items:
+        c = console()
+        c.print(render.jobs_table(page.items, width=c.width))
+    render.print_page_footer(console(), page, "jobs")
+
+
+@jobs_cli.command("show")
+@handled
+def jobs_show(job_id: Annotated[str, typer.Argument(help="Job id.")], json_out: JsonOut = False,
+              database_url: DatabaseUrl = None) -> None:
+    """One job: its fields, attempts (errors, tracebacks) and event history."""
+    with open_app(database_url) as app:
+        job = app.get_job(job_id)
+    show_job(job, json_out)
+
+
+@jobs_cli.command("cancel")
+@handled
+def jobs_cancel(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    reason: Annotated[str, typer.Option(help="Why, kept on the job.")] = "cancelled on request",
+    json_out: JsonOut = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Cancel a waiting job, or ask a running one to stop."""
+    from hora import render
+    from hora.states import JobState
+
+    with open_app(database_url) as app:
+        job = app.cancel_job(job_id, reason)
+    if json_out:
+        print_json(render.job_dict(job))
+    elif job.state is JobState.RUNNING:
+        say(f"job {job.id} is running: cancellation requested (its handler stops "
+            "cooperatively)")
+    else:
+        say(f"cancelled job {job.id}")
