@@ -29,14 +29,17 @@ __version__ = "0.1.0"
 
 # Public name -> the module that defines it. ``__all__`` is these names and ``__version__``.
 _EXPORTS: dict[str, str] = {
+    "ApiError": "hora.errors",
     "AsyncClient": "hora.client",
     "Attempt": "hora.models",
+    "AuthError": "hora.errors",
     "Cancel": "hora.errors",
     "ChildFailed": "hora.errors",
     "Client": "hora.client",
     "Clock": "hora.clock",
     "ConfigError": "hora.errors",
     "Conflict": "hora.errors",
+    "ConnectionFailed": "hora.errors",
     "ErrorInfo": "hora.models",
     "Fail": "hora.errors",
     "FakeClock": "hora.clock",
@@ -48,7 +51,7 @@ _EXPORTS: dict[str, str] = {
     "Job": "hora.models",
     "JobContext": "hora.context",
     "JobEvent": "hora.models",
-    "JobRequest": "hora.app",
+    "JobRequest": "hora.payloads",
     "JobState": "hora.states",
     "LeaderElection": "hora.locks",
     "Lease": "hora.locks",
@@ -58,10 +61,15 @@ _EXPORTS: dict[str, str] = {
     "NotAllowed": "hora.errors",
     "NotFound": "hora.errors",
     "Page": "hora.models",
+    "QuotaExceeded": "hora.errors",
+    "RateLimited": "hora.errors",
     "Retry": "hora.errors",
     "RetryPolicy": "hora.retry",
     "Schedule": "hora.models",
+    "ServerError": "hora.errors",
+    "ServiceUnavailable": "hora.errors",
     "SignatureError": "hora.errors",
+    "SkippingClock": "hora.clock",
     "StaleRecord": "hora.errors",
     "StepFailed": "hora.errors",
     "StoreError": "hora.errors",
@@ -75,6 +83,7 @@ _EXPORTS: dict[str, str] = {
     "UnknownTask": "hora.errors",
     "Worker": "hora.worker",
     "WorkflowCancelled": "hora.errors",
+    "WorkflowContext": "hora.workflows",
     "current_job": "hora.context",
 }
 
@@ -82,19 +91,22 @@ if TYPE_CHECKING:  # what mypy and IDEs see; keep in step with _EXPORTS
     from typing import Any
 
     from hora.app import Hora as Hora
-    from hora.app import JobRequest as JobRequest
     from hora.app import Task as Task
     from hora.client import AsyncClient as AsyncClient
     from hora.client import Client as Client
     from hora.clock import Clock as Clock
     from hora.clock import FakeClock as FakeClock
+    from hora.clock import SkippingClock as SkippingClock
     from hora.clock import SystemClock as SystemClock
     from hora.context import JobContext as JobContext
     from hora.context import current_job as current_job
+    from hora.errors import ApiError as ApiError
+    from hora.errors import AuthError as AuthError
     from hora.errors import Cancel as Cancel
     from hora.errors import ChildFailed as ChildFailed
     from hora.errors import ConfigError as ConfigError
     from hora.errors import Conflict as Conflict
+    from hora.errors import ConnectionFailed as ConnectionFailed
     from hora.errors import Fail as Fail
     from hora.errors import HoraError as HoraError
     from hora.errors import IdempotencyConflict as IdempotencyConflict
@@ -104,7 +116,11 @@ if TYPE_CHECKING:  # what mypy and IDEs see; keep in step with _EXPORTS
     from hora.errors import NondeterminismError as NondeterminismError
     from hora.errors import NotAllowed as NotAllowed
     from hora.errors import NotFound as NotFound
+    from hora.errors import QuotaExceeded as QuotaExceeded
+    from hora.errors import RateLimited as RateLimited
     from hora.errors import Retry as Retry
+    from hora.errors import ServerError as ServerError
+    from hora.errors import ServiceUnavailable as ServiceUnavailable
     from hora.errors import SignatureError as SignatureError
     from hora.errors import StaleRecord as StaleRecord
     from hora.errors import StepFailed as StepFailed
@@ -125,9 +141,11 @@ if TYPE_CHECKING:  # what mypy and IDEs see; keep in step with _EXPORTS
     from hora.models import Page as Page
     from hora.models import Schedule as Schedule
     from hora.models import Tick as Tick
+    from hora.payloads import JobRequest as JobRequest
     from hora.retry import RetryPolicy as RetryPolicy
     from hora.states import JobState as JobState
     from hora.worker import Worker as Worker
+    from hora.workflows import WorkflowContext as WorkflowContext
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
