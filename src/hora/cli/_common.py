@@ -151,9 +151,9 @@ def console() -> Console:
 
 
 def print_json(value: Any) -> None:
-    from hora import render
+    from hora import wire
 
-    typer.echo(render.dumps(value))
+    typer.echo(wire.dumps(value))
 
 
 def say(message: str, style: str = "") -> None:
@@ -164,9 +164,9 @@ def say(message: str, style: str = "") -> None:
 
 def show_job(job: Job, json_out: bool) -> None:
     """One job with its attempts and history, as ``hora jobs show`` and ``hora dlq show``."""
-    from hora import render
+    from hora import render, wire
 
     if json_out:
-        print_json(render.job_dict(job, history=True))
+        print_json(wire.job_dict(job, history=True))
     else:
         console().print(render.job_detail(job))

@@ -43,12 +43,12 @@ def dlq_list(task: TaskFilter = None, queue: QueueFilter = None, limit: Limit = 
              cursor: Cursor = None, json_out: JsonOut = False,
              database_url: DatabaseUrl = None) -> None:
     """Dead jobs, newest first, with their last error."""
-    from hora import render
+    from hora import render, wire
 
     with open_app(database_url) as app:
         page = app.dead_jobs(task=task, queue=queue, limit=limit, cursor=cursor)
     if json_out:
-        print_json(render.page_dict(page))
+        print_json(wire.page_dict(page))
         return
     if page.items:
         c = console()

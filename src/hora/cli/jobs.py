@@ -47,7 +47,7 @@ def enqueue(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Enqueue one job of TASK by name (your code is not imported)."""
-    from hora import render
+    from hora import render, wire
     from hora.app import check_public_task
 
     check_public_task(task)
@@ -63,7 +63,7 @@ def enqueue(
     with open_app(database_url) as app:
         job = app.enqueue(task, data, **{k: v for k, v in options.items() if v is not None})
     if json_out:
-        print_json(render.job_dict(job))
+        print_json(wire.job_dict(job))
     else:
         say(f"enqueued {job.id}: {job.task} in queue {job.queue}, "
             f"{job.state} for {render.when(job.due_at)}")
@@ -85,7 +85,7 @@ def jobs_list(
     database_url: DatabaseUrl = None,
 ) -> None:
     """List jobs, newest first."""
-    from hora import render
+    from hora import render, wire
 
     created_after = None if since is None else parse_instant(since, "--since")
     created_before = None if until is None else parse_instant(until, "--until")
@@ -94,7 +94,7 @@ def jobs_list(
                              correlation_id=correlation_id, created_after=created_after,
                              created_before=created_before, limit=limit, cursor=cursor)
     if json_out:
-        print_json(render.page_dict(page))
+        print_json(wire.page_dict(page))
         return
     if page.items:
         c = console()
@@ -121,13 +121,13 @@ def jobs_cancel(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Cancel a waiting job, or ask a running one to stop."""
-    from hora import render
+    from hora import wire
     from hora.states import JobState
 
     with open_app(database_url) as app:
         job = app.cancel_job(job_id, reason)
     if json_out:
-        print_json(render.job_dict(job))
+        print_json(wire.job_dict(job))
     elif job.state is JobState.RUNNING:
         say(f"job {job.id} is running: cancellation requested (its handler stops "
             "cooperatively)")

@@ -38,7 +38,7 @@ keys_cli = group("API keys: create, list, revoke.")
 
 
 def _key_dict(k: ApiKey) -> dict[str, object]:
-    from hora.render import iso_z
+    from hora.wire import iso_z
 
     return {"id": k.id, "tenant_id": k.tenant_id, "name": k.name, "prefix": k.prefix,
             "scopes": list(k.scopes), "created_at": iso_z(k.created_at),
@@ -120,7 +120,7 @@ def keys_list(
     """List API keys (prefixes only; the keys themselves are not stored)."""
     from rich.table import Table
 
-    from hora.render import iso_z
+    from hora.wire import iso_z
 
     with open_app(database_url) as app:
         page = app.store.list_api_keys(tenant_id=tenant, limit=limit)

@@ -153,7 +153,7 @@ def schedules_preview(cron: Cron = None, rrule: RRule = None, at: At = None,
 def print_schedule(s: Schedule, json_out: bool) -> None:
     from rich.table import Table
 
-    from hora.render import schedule_dict
+    from hora.wire import schedule_dict
 
     if json_out:
         print_json(schedule_dict(s))
@@ -234,7 +234,7 @@ def schedules_list(state: Annotated[str | None, typer.Option("--state")] = None,
     """Schedules, newest first."""
     from rich.table import Table
 
-    from hora.render import iso_z, schedule_dict
+    from hora.wire import iso_z, schedule_dict
 
     with open_app(database_url) as app:
         page = app.list_schedules(state=state, limit=limit)
@@ -260,8 +260,8 @@ def schedules_show(schedule_id: ScheduleId, count: Annotated[int, typer.Option(
         "-n", "--count", help="Upcoming occurrences to show.")] = 5,
         database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
     """One schedule and its next occurrences."""
-    from hora.render import schedule_dict
     from hora.triggers.spec import occurrence_to_json, trigger_from_spec, trigger_timezone
+    from hora.wire import schedule_dict
 
     with open_app(database_url) as app:
         s = app.get_schedule(schedule_id)
@@ -330,7 +330,7 @@ def schedules_ticks(schedule_id: ScheduleId,
     """The tick ledger: each occurrence, fired (job id) or skipped (why), newest first."""
     from rich.table import Table
 
-    from hora.render import iso_z, tick_dict
+    from hora.wire import iso_z, tick_dict
 
     with open_app(database_url) as app:
         page = app.schedule_ticks(schedule_id, outcome=outcome, limit=limit)

@@ -32,7 +32,7 @@ tenants_cli = group("Tenants: create, list, set quotas, rotate secrets.")
 
 
 def _tenant_dict(t: Tenant, *, secret: bool = False) -> dict[str, object]:
-    from hora.render import iso_z
+    from hora.wire import iso_z
 
     return {"id": t.id, "name": t.name, "max_pending_jobs": t.max_pending_jobs,
             "max_active_schedules": t.max_active_schedules, "rate_limit": t.rate_limit,

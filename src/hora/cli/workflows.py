@@ -81,28 +81,28 @@ def _print_page(page: Page[T], json_out: bool, what: str, as_dict: Callable[[T],
 
 
 def _print_workflow(w: Workflow, json_out: bool, message: str) -> None:
-    from hora import render
+    from hora import wire
 
     if json_out:
-        print_json(render.workflow_dict(w))
+        print_json(wire.workflow_dict(w))
     else:
         say(message)
 
 
 def _print_signal(s: Signal, json_out: bool, message: str) -> None:
-    from hora import render
+    from hora import wire
 
     if json_out:
-        print_json(render.signal_dict(s))
+        print_json(wire.signal_dict(s))
     else:
         say(message)
 
 
 def _print_decision(a: ApprovalRequest, json_out: bool) -> None:
-    from hora import render
+    from hora import wire
 
     if json_out:
-        print_json(render.approval_dict(a))
+        print_json(wire.approval_dict(a))
     else:
         say(f"{a.state} approval request {a.id} ({a.name!r} of workflow {a.workflow_id}) "
             f"as {a.decided_by}")
@@ -143,14 +143,14 @@ def workflows_list(
     json_out: JsonOut = False,
 ) -> None:
     """Workflows, newest first."""
-    from hora import render
+    from hora import wire
     from hora.cli._workflow_views import workflows_table
 
     with open_app(database_url) as app:
         page = app.list_workflows(state=state or None, name=name,
                                   correlation_id=correlation_id, limit=check_limit(limit),
                                   cursor=cursor)
-    _print_page(page, json_out, "workflows", render.workflow_dict, workflows_table)
+    _print_page(page, json_out, "workflows", wire.workflow_dict, workflows_table)
 
 
 @workflows_cli.command("show")
@@ -159,7 +159,7 @@ def workflows_show(workflow_id: WorkflowId, database_url: DatabaseUrl = None,
                    json_out: JsonOut = False) -> None:
     """One workflow: its state, what it waits for and until when, its result or error, its
     compensation, then its full history and the signals sent to it."""
-    from hora import render
+    from hora import wire
     from hora.cli._workflow_views import workflow_detail
 
     with open_app(database_url) as app:
@@ -167,7 +167,7 @@ def workflows_show(workflow_id: WorkflowId, database_url: DatabaseUrl = None,
         history = app.workflow_history(workflow_id)
         signals = app.workflow_signals(workflow_id)
     if json_out:
-        print_json(render.workflow_dict(w, history=history, signals=signals))
+        print_json(wire.workflow_dict(w, history=history, signals=signals))
     else:
         console().print(workflow_detail(w, history, signals))
 
@@ -240,11 +240,11 @@ def workflows_approvals(
 ) -> None:
     """The inbox: approval requests (pending ones unless --state), newest first, with their
     workflow, context and deadline. Decide one with `approve`/`reject` and its id."""
-    from hora import render
+    from hora import wire
     from hora.cli._workflow_views import approvals_table
 
     with open_app(database_url) as app:
         page = app.approvals(state=state or "pending", workflow_id=workflow_id,
                              limit=check_limit(limit), cursor=cursor)
     _print_page(page, json_out, "pending approval requests" if not state
-                else "approval requests", render.approval_dict, approvals_table)
+                else "approval requests", wire.approval_dict, approvals_table)
