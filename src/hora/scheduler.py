@@ -4,11 +4,14 @@
 still waiting or running, it decides for every nominal occurrence since the schedule's
 cursor whether it fires (a job whose idempotency key is ``schedule:<id>:<nominal>``) or is
 skipped and why — DST, calendar, misfire (too late, after downtime), overlap (the previous
-run is still going). The store applies a plan in the same transaction that locked the
-schedule (``process_due_schedules``), so any number of scheduler processes, on SQLite or
-PostgreSQL, never fire an occurrence twice and never skip one: the idempotency key makes a
-double fire a no-op and the tick ledger's primary key ``(schedule_id, nominal)`` records
-each occurrence once.
+run is still going).
+
+``fire_due_schedules`` is the one pass, on both stores: inside one store transaction
+(``Store.schedule_pass``) it locks the due schedules, plans each and writes the plans (jobs,
+ticks, cursors, overlap cancels) through the store's SQL primitives. So any number of
+scheduler processes, on SQLite or PostgreSQL, never fire an occurrence twice and never skip
+one: the idempotency key makes a double fire a no-op and the tick ledger's primary key
+``(schedule_id, nominal)`` records each occurrence once.
 """
 
 from __future__ import annotations
@@ -16,18 +19,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hora.errors import StoreUnavailable
 from hora.ids import new_id
-from hora.models import NewJob, Schedule
+from hora.models import NewJob, Schedule, Tick
+from hora.store import JobCancel, ScheduleAdvance
 from hora.triggers import Occurrence, Trigger
 
 if TYPE_CHECKING:
     from hora.app import Hora
+    from hora.store import ScheduleStore
 
 log = logging.getLogger("hora.scheduler")
 
@@ -162,6 +167,48 @@ def plan_schedule(schedule: Schedule, trigger: Trigger, now: datetime,
         waiting.append(job.id)
     plan.ticks.sort(key=lambda t: t.nominal)
     return plan
+
+
+#: Decides, inside the transaction that locked a due schedule, what to do with it (given its
+#: unfinished jobs as (id, state)): the caller's wrapper around ``plan_schedule``.
+PlanFn = Callable[[Schedule, list[tuple[str, str]]], SchedulePlan]
+
+
+def fire_due_schedules(store: ScheduleStore, now: datetime, limit: int, plan: PlanFn,
+                       ) -> tuple[int, int]:
+    """One scheduler pass over up to ``limit`` due schedules, in one store transaction;
+    returns (jobs fired, schedules processed). A caller loops while processed == limit.
+
+    Jobs are written first, then ticks (naming the job each fired, or the one an earlier fire
+    of the same occurrence stored), then the schedules' cursors, and the overlap cancels
+    last, in job id order: a cancel names only jobs that existed before the pass, never one a
+    plan fires, so no later plan sees the difference, and locking them in one order keeps
+    the pass clear of deadlocks with a worker's batched finish.
+    """
+    with store.schedule_pass(now) as tx:
+        due = tx.due(limit)
+        if not due:
+            return 0, 0
+        active = tx.active_jobs([s.id for s in due])
+        plans = [(s, plan(s, active.get(s.id, []))) for s in due]
+        jobs = [t.job for _, p in plans for t in p.ticks if t.job is not None]
+        stored = tx.insert_jobs(jobs) if jobs else {}
+        tx.record_ticks([
+            Tick(s.id, t.nominal, t.fire_at, t.outcome, t.reason,
+                 None if t.job is None else stored[t.job.id], now)
+            for s, p in plans for t in p.ticks])
+        tx.advance([ScheduleAdvance(s.id, p.cursor or s.cursor, p.next_fire_at, p.error)
+                    for s, p in plans])
+        planned = {j.id for j in jobs}
+        cancels: dict[str, JobCancel] = {}
+        for s, p in plans:
+            reason = f"cancelled by schedule {s.id}: overlap policy cancel_previous"
+            for job_id in p.cancel_job_ids:
+                if job_id not in planned:
+                    cancels.setdefault(job_id, JobCancel(job_id, s.tenant_id, reason))
+        if cancels:
+            tx.cancel_jobs([cancels[job_id] for job_id in sorted(cancels)])
+    return sum(1 for j in jobs if stored[j.id] == j.id), len(due)
 
 
 class Scheduler:

@@ -34,6 +34,7 @@ from hora.scheduler import (
     MISFIRE_POLICIES,
     OVERLAP_POLICIES,
     SchedulePlan,
+    fire_due_schedules,
     job_for,
     plan_schedule,
 )
@@ -327,7 +328,7 @@ class ScheduleMixin:
                             "edited or resumed: %s", schedule.id, reason)
                 return SchedulePlan(cursor=schedule.cursor, next_fire_at=None, error=reason)
 
-        fired, processed = self.store.process_due_schedules(now, limit, plan)
+        fired, processed = fire_due_schedules(self.store, now, limit, plan)
         if fired:
             SCHEDULE_JOBS.inc(fired)
             self._notify_workers(now)

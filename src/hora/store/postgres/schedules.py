@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -16,11 +17,12 @@ from hora.errors import (
     StoreError,
 )
 from hora.models import (
+    NewJob,
     Page,
     Schedule,
     Tick,
 )
-from hora.store import PlanFn
+from hora.store import JobCancel, ScheduleAdvance
 from hora.store.common import (
     id_cursor,
     keyset_page,
@@ -121,79 +123,24 @@ class PostgresSchedules(PostgresConnection):
         ticks = [tick_from_row(r, _utc) for r in rows]
         return keyset_page(ticks, limit, lambda t: t.nominal.isoformat())
 
-    def process_due_schedules(self, now: datetime, limit: int, plan: PlanFn) -> tuple[int, int]:
-        """Lock up to ``limit`` due schedules (``FOR UPDATE SKIP LOCKED``: those another
-        scheduler holds are left to it) and apply ``plan`` to each, in one transaction;
-        returns (jobs fired, schedules processed).
-
-        The jobs an overlap policy cancels are cancelled at the end, all locked in id order
-        first, like every statement that locks several jobs (no deadlock with a worker's
-        batched finish); each schedule's jobs are its own, so no later plan sees the
-        difference."""
-        fired = 0
-        queues: set[str] = set()
-        cancels: dict[str, tuple[str, str]] = {}  # job id -> (tenant, reason)
+    @contextmanager
+    def schedule_pass(self, now: datetime) -> Iterator[PostgresSchedulePass]:
+        """One READ COMMITTED transaction; the queues of the jobs it fired are announced at
+        commit."""
         with self._write() as conn:
-            with conn.cursor(row_factory=dict_row) as cur:
-                rows = cur.execute(Q["due_schedules"], {"now": now, "limit": limit}).fetchall()
-            for r in rows:
-                schedule = schedule_from_row(r, _utc, decoded=True)
-                active = [(a, b) for a, b in conn.execute(
-                    Q["unfinished_jobs_of_schedule"], {"schedule_id": schedule.id})]
-                p = plan(schedule, active)
-                reason = (f"cancelled by schedule {schedule.id}: "
-                          "overlap policy cancel_previous")
-                jobs = [t.job for t in p.ticks if t.job is not None]
-                # As in SQLite, which cancels before it inserts: a cancel names only jobs
-                # that existed before this plan, never one the plan itself fires.
-                planned = {j.id for j in jobs}
-                for cancel_id in p.cancel_job_ids:
-                    if cancel_id not in planned:
-                        cancels.setdefault(cancel_id, (schedule.tenant_id, reason))
-                job_ids: dict[str, str] = {}  # planned id -> the id the tick records
-                if jobs:
-                    inserted = {row[0] for row in conn.execute(
-                        Q["insert_jobs"], _insert_params(_insert_order(jobs), now))}
-                    fired += len(inserted)
-                    queues.update(j.queue for j in jobs if j.id in inserted)
-                    job_ids = {j.id: j.id for j in jobs if j.id in inserted}
-                    # Fired before (another scheduler): the same job, not a new one.
-                    again = [j for j in jobs if j.id not in inserted]
-                    if again:
-                        existing = {(e[0], e[1]): e[2] for e in conn.execute(
-                            Q["jobs_by_idempotency_key"],
-                            {"tenant_ids": [j.tenant_id for j in again],
-                             "keys": [j.idempotency_key for j in again]})}
-                        for j in again:
-                            found = existing.get((j.tenant_id, j.idempotency_key))
-                            if found is None:  # pragma: no cover - the conflict guarantees it
-                                raise StoreError(f"insert of job {j.id} was ignored without "
-                                                 "a conflict")
-                            job_ids[j.id] = found
-                if p.ticks:
-                    conn.execute(Q["insert_ticks"], {
-                        "schedule_id": schedule.id, "now": now,
-                        "nominals": [t.nominal for t in p.ticks],
-                        "fire_ats": [t.fire_at for t in p.ticks],
-                        "outcomes": [t.outcome for t in p.ticks],
-                        "reasons": [t.reason for t in p.ticks],
-                        "job_ids": [None if t.job is None else job_ids[t.job.id]
-                                    for t in p.ticks]})
-                conn.execute(Q["advance_schedule"], {
-                    "id": schedule.id, "now": now, "cursor": p.cursor or schedule.cursor,
-                    "next_fire_at": p.next_fire_at, "error": p.error})
-            if cancels:
-                ids = sorted(cancels)
-                conn.execute(Q["lock_job_ids"], {"ids": ids})
-                for cancel_id in ids:
-                    tenant_id, reason = cancels[cancel_id]
-                    params = {"id": cancel_id, "tenant_id": tenant_id, "now": now,
-                              "reason": reason}
-                    if conn.execute(Q["cancel_waiting"], params).rowcount == 0:
-                        conn.execute(Q["request_cancel"], params)
-            if queues:
-                _announce(conn, queues)
-        return fired, len(rows)
+            tx = PostgresSchedulePass(conn, now)
+            yield tx
+            if tx.queues:
+                _announce(conn, tx.queues)
+
+    def process_due_schedules(self, now: datetime, limit: int,
+                              plan: Callable[[Schedule, list[tuple[str, str]]], Any],
+                              ) -> tuple[int, int]:
+        """Kept for callers of the former store method: ``hora.scheduler.fire_due_schedules``
+        is the pass (its logic lives once, there)."""
+        from hora.scheduler import fire_due_schedules
+
+        return fire_due_schedules(self, now, limit, plan)
 
     def next_schedule_fire(self) -> datetime | None:
         with self._read() as conn:
@@ -220,3 +167,75 @@ def _is_name_conflict(e: psycopg.errors.UniqueViolation) -> bool:
     """A duplicate (tenant, name) is the caller's Conflict; another duplicate (an id) is not."""
     return e.diag.constraint_name == "hora_schedules_name"
 
+
+
+class PostgresSchedulePass:
+    """The SQL of one scheduler pass (see ``hora.store.SchedulePass``), a statement per step
+    over parallel arrays, whatever the number of schedules."""
+
+    def __init__(self, conn: Conn, now: datetime) -> None:
+        self._conn = conn
+        self._now = now
+        #: Queues of the jobs inserted, announced when the pass commits.
+        self.queues: set[str] = set()
+
+    def due(self, limit: int) -> list[Schedule]:
+        """``FOR UPDATE SKIP LOCKED``: the schedules another scheduler holds are left to it."""
+        with self._conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(Q["due_schedules"], {"now": self._now, "limit": limit}).fetchall()
+        return [schedule_from_row(r, _utc, decoded=True) for r in rows]
+
+    def active_jobs(self, schedule_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        out: dict[str, list[tuple[str, str]]] = {}
+        for schedule_id, job_id, state in self._conn.execute(
+                Q["unfinished_jobs_of_schedules"], {"schedule_ids": list(schedule_ids)}):
+            out.setdefault(schedule_id, []).append((job_id, state))
+        return out
+
+    def insert_jobs(self, jobs: Sequence[NewJob]) -> dict[str, str]:
+        if not jobs:
+            return {}
+        inserted = {row[0] for row in self._conn.execute(
+            Q["insert_jobs"], _insert_params(_insert_order(jobs), self._now))}
+        self.queues.update(j.queue for j in jobs if j.id in inserted)
+        stored = {j.id: j.id for j in jobs if j.id in inserted}
+        again = [j for j in jobs if j.id not in inserted]
+        if again:  # fired before (another scheduler): the same job, not a new one
+            existing = {(e[0], e[1]): e[2] for e in self._conn.execute(
+                Q["jobs_by_idempotency_key"],
+                {"tenant_ids": [j.tenant_id for j in again],
+                 "keys": [j.idempotency_key for j in again]})}
+            for j in again:
+                found = existing.get((j.tenant_id, j.idempotency_key))
+                if found is None:  # pragma: no cover - the conflict guarantees it
+                    raise StoreError(f"insert of job {j.id} was ignored without a conflict")
+                stored[j.id] = found
+        return stored
+
+    def record_ticks(self, ticks: Sequence[Tick]) -> None:
+        if ticks:
+            self._conn.execute(Q["record_ticks"], {
+                "now": self._now, "schedule_ids": [t.schedule_id for t in ticks],
+                "nominals": [t.nominal for t in ticks], "fire_ats": [t.fire_at for t in ticks],
+                "outcomes": [t.outcome for t in ticks], "reasons": [t.reason for t in ticks],
+                "job_ids": [t.job_id for t in ticks]})
+
+    def advance(self, advances: Sequence[ScheduleAdvance]) -> None:
+        if advances:
+            self._conn.execute(Q["advance_schedules"], {
+                "now": self._now, "ids": [a.schedule_id for a in advances],
+                "cursors": [a.cursor for a in advances],
+                "next_fire_ats": [a.next_fire_at for a in advances],
+                "errors": [a.error for a in advances]})
+
+    def cancel_jobs(self, cancels: Sequence[JobCancel]) -> None:
+        """The jobs locked in the order given first, like every statement that locks several
+        jobs (no deadlock with a worker's batched finish)."""
+        if not cancels:
+            return
+        self._conn.execute(Q["lock_job_ids"], {"ids": [c.job_id for c in cancels]})
+        for c in cancels:
+            params = {"id": c.job_id, "tenant_id": c.tenant_id, "now": self._now,
+                      "reason": c.reason}
+            if self._conn.execute(Q["cancel_waiting"], params).rowcount == 0:
+                self._conn.execute(Q["request_cancel"], params)

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 from hora.errors import (
     Conflict,
     NotFound,
     StaleRecord,
+    StoreError,
 )
 from hora.models import (
+    NewJob,
     Page,
     Schedule,
     Tick,
 )
-from hora.store import PlanFn
+from hora.store import JobCancel, ScheduleAdvance
 from hora.store.common import (
     from_us,
     id_cursor,
@@ -104,45 +109,20 @@ class SQLiteSchedules(SQLiteConnection):
         ticks = [tick_from_row(r, from_us) for r in rows]
         return keyset_page(ticks, limit, lambda t: t.nominal.isoformat())
 
-    def process_due_schedules(self, now: datetime, limit: int, plan: PlanFn) -> tuple[int, int]:
-        """Apply ``plan`` to each due schedule inside one write transaction; returns
-        (jobs fired, schedules processed)."""
-        n = to_us(now)
-        fired = 0
+    @contextmanager
+    def schedule_pass(self, now: datetime) -> Iterator[SQLiteSchedulePass]:
+        """One ``BEGIN IMMEDIATE`` transaction: SQLite's one writer is the pass's lock."""
         with self._write() as conn:
-            rows = _rows(conn.execute(Q["due_schedules"], {"now": n, "limit": limit}))
-            for r in rows:
-                schedule = schedule_from_row(r, from_us)
-                active = [(a, b) for a, b in conn.execute(
-                    Q["unfinished_jobs_of_schedule"], {"schedule_id": schedule.id})]
-                p = plan(schedule, active)
-                for cancel_id in p.cancel_job_ids:
-                    params = {"id": cancel_id, "tenant_id": schedule.tenant_id, "now": n,
-                              "reason": f"cancelled by schedule {schedule.id}: "
-                                        "overlap policy cancel_previous"}
-                    if conn.execute(Q["cancel_waiting"], params).rowcount == 0:
-                        conn.execute(Q["request_cancel"], params)
-                for t in p.ticks:
-                    job_id = None
-                    if t.job is not None:
-                        if conn.execute(Q["insert_job"], _insert_params(t.job, n)).rowcount:
-                            job_id = t.job.id
-                            fired += 1
-                        else:  # fired before (another scheduler): the same job, not a new one
-                            row = conn.execute(Q["job_by_idempotency_key"], {
-                                "tenant_id": t.job.tenant_id,
-                                "key": t.job.idempotency_key}).fetchone()
-                            job_id = row[0]
-                    conn.execute(Q["insert_tick"], {
-                        "schedule_id": schedule.id, "nominal": to_us(t.nominal),
-                        "fire_at": to_us(t.fire_at), "outcome": t.outcome,
-                        "reason": t.reason, "job_id": job_id, "now": n})
-                conn.execute(Q["advance_schedule"], {
-                    "id": schedule.id, "now": n,
-                    "cursor": to_us(p.cursor or schedule.cursor),
-                    "next_fire_at": None if p.next_fire_at is None else to_us(p.next_fire_at),
-                    "error": p.error})
-        return fired, len(rows)
+            yield SQLiteSchedulePass(conn, now)
+
+    def process_due_schedules(self, now: datetime, limit: int,
+                              plan: Callable[[Schedule, list[tuple[str, str]]], Any],
+                              ) -> tuple[int, int]:
+        """Kept for callers of the former store method: ``hora.scheduler.fire_due_schedules``
+        is the pass (its logic lives once, there)."""
+        from hora.scheduler import fire_due_schedules
+
+        return fire_due_schedules(self, now, limit, plan)
 
     def next_schedule_fire(self) -> datetime | None:
         with self._read() as conn:
@@ -155,3 +135,57 @@ class SQLiteSchedules(SQLiteConnection):
                 "tenant_id": tenant_id, "limit": limit}).fetchone()[0])
 
 
+
+
+class SQLiteSchedulePass:
+    """The SQL of one scheduler pass (see ``hora.store.SchedulePass``). Statements run in
+    process, no round trip each, so a batch is ``executemany`` over one prepared statement."""
+
+    def __init__(self, conn: sqlite3.Connection, now: datetime) -> None:
+        self._conn = conn
+        self._now = to_us(now)
+
+    def due(self, limit: int) -> list[Schedule]:
+        rows = _rows(self._conn.execute(Q["due_schedules"], {"now": self._now, "limit": limit}))
+        return [schedule_from_row(r, from_us) for r in rows]
+
+    def active_jobs(self, schedule_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        out: dict[str, list[tuple[str, str]]] = {}
+        for schedule_id, job_id, state in self._conn.execute(
+                Q["unfinished_jobs_of_schedules"],
+                {"schedule_ids": json.dumps(list(schedule_ids))}):
+            out.setdefault(schedule_id, []).append((job_id, state))
+        return out
+
+    def insert_jobs(self, jobs: Sequence[NewJob]) -> dict[str, str]:
+        stored: dict[str, str] = {}
+        for job in jobs:
+            if self._conn.execute(Q["insert_job"], _insert_params(job, self._now)).rowcount:
+                stored[job.id] = job.id
+                continue
+            # Fired before (another scheduler): the same job, not a new one.
+            row = self._conn.execute(Q["job_by_idempotency_key"], {
+                "tenant_id": job.tenant_id, "key": job.idempotency_key}).fetchone()
+            if row is None:  # pragma: no cover - the conflict target guarantees a row
+                raise StoreError(f"insert of job {job.id} was ignored without a conflict")
+            stored[job.id] = row[0]
+        return stored
+
+    def record_ticks(self, ticks: Sequence[Tick]) -> None:
+        self._conn.executemany(Q["insert_tick"], [{
+            "schedule_id": t.schedule_id, "nominal": to_us(t.nominal),
+            "fire_at": to_us(t.fire_at), "outcome": t.outcome, "reason": t.reason,
+            "job_id": t.job_id, "now": self._now} for t in ticks])
+
+    def advance(self, advances: Sequence[ScheduleAdvance]) -> None:
+        self._conn.executemany(Q["advance_schedule"], [{
+            "id": a.schedule_id, "now": self._now, "cursor": to_us(a.cursor),
+            "next_fire_at": None if a.next_fire_at is None else to_us(a.next_fire_at),
+            "error": a.error} for a in advances])
+
+    def cancel_jobs(self, cancels: Sequence[JobCancel]) -> None:
+        for c in cancels:
+            params = {"id": c.job_id, "tenant_id": c.tenant_id, "now": self._now,
+                      "reason": c.reason}
+            if self._conn.execute(Q["cancel_waiting"], params).rowcount == 0:
+                self._conn.execute(Q["request_cancel"], params)
