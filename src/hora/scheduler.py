@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from hora.errors import StoreUnavailable
 from hora.ids import new_id
 from hora.models import NewJob, Schedule, Tick
+from hora.states import JobState, MisfirePolicy, OverlapPolicy
 from hora.store import JobCancel, ScheduleAdvance
 from hora.triggers import Occurrence, Trigger
 
@@ -36,8 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hora.scheduler")
 
-MISFIRE_POLICIES = ("skip", "run_once", "run_all")
-OVERLAP_POLICIES = ("allow", "skip", "queue", "cancel_previous")
+MISFIRE_POLICIES = tuple(MisfirePolicy)
+OVERLAP_POLICIES = tuple(OverlapPolicy)
 #: How many occurrences one pass looks at per schedule (a long downtime is caught up over
 #: several passes, each bounded).
 MAX_OCCURRENCES_PER_PASS = 1000
@@ -115,14 +116,14 @@ def plan_schedule(schedule: Schedule, trigger: Trigger, now: datetime,
     late = [o for o in due if now - o.at > grace]
     fire: list[Occurrence] = list(on_time)
     if late:
-        if schedule.misfire_policy == "run_all":
+        if schedule.misfire_policy == MisfirePolicy.RUN_ALL:
             keep = late[-schedule.catchup_limit:]
             for o in late[: len(late) - len(keep)]:
                 plan.ticks.append(PlannedTick(
                     o.nominal, o.at, "skipped",
                     f"misfire: beyond the catch-up limit of {schedule.catchup_limit}"))
             fire = keep + fire
-        elif schedule.misfire_policy == "run_once" and not on_time:
+        elif schedule.misfire_policy == MisfirePolicy.RUN_ONCE and not on_time:
             newest = late[-1]
             for o in late[:-1]:
                 plan.ticks.append(PlannedTick(
@@ -137,11 +138,11 @@ def plan_schedule(schedule: Schedule, trigger: Trigger, now: datetime,
                     f"{schedule.misfire_grace:.0f}s grace period"))
 
     # Overlap with the schedule's previous runs.
-    running = [jid for jid, st in active_jobs if st == "running"]
-    waiting = [jid for jid, st in active_jobs if st != "running"]
+    running = [jid for jid, st in active_jobs if st == JobState.RUNNING]
+    waiting = [jid for jid, st in active_jobs if st != JobState.RUNNING]
     fire.sort(key=lambda o: o.nominal)
     policy = schedule.overlap_policy
-    if policy == "cancel_previous" and len(fire) > 1:
+    if policy == OverlapPolicy.CANCEL_PREVIOUS and len(fire) > 1:
         # Firing several and cancelling all but the last would be theatre: only the newest runs.
         for o in fire[:-1]:
             plan.ticks.append(PlannedTick(
@@ -150,15 +151,15 @@ def plan_schedule(schedule: Schedule, trigger: Trigger, now: datetime,
         fire = fire[-1:]
     for occ in fire:
         busy = bool(running or waiting)
-        if busy and policy == "skip":
+        if busy and policy == OverlapPolicy.SKIP:
             plan.ticks.append(PlannedTick(occ.nominal, occ.at, "skipped",
                                           "overlap: the previous run has not finished"))
             continue
-        if policy == "queue" and waiting:
+        if policy == OverlapPolicy.QUEUE and waiting:
             plan.ticks.append(PlannedTick(occ.nominal, occ.at, "skipped",
                                           "overlap: a run is already waiting"))
             continue
-        if busy and policy == "cancel_previous":
+        if busy and policy == OverlapPolicy.CANCEL_PREVIOUS:
             plan.cancel_job_ids.extend(running + waiting)  # jobs already stored, never new ones
             running, waiting = [], []
         job = make_job(occ)

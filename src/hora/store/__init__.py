@@ -33,27 +33,52 @@ from hora.models import (
     Tick,
     Workflow,
 )
+from hora.states import MOVES, JobState, Move, allowed_targets
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How one attempt ended, as the worker reports it for a batched write.
 
-    ``state`` is the job's next state (succeeded, retrying, dead, cancelled or scheduled for a
-    release); ``outcome`` is the attempt's label (succeeded, failed, retry, timeout, cancelled,
+    ``state`` is the job's next state, the target of one of the moves out of running in
+    ``hora.states`` (succeed, retry, bury, cancel, release): build it with ``Outcome.of``.
+    ``outcome`` is the attempt's label (succeeded, failed, retry, timeout, cancelled,
     released).
     """
 
     job_id: str
     attempt: int
     owner: str
-    state: str
+    state: JobState
     outcome: str
     started_at: datetime
     result_json: str | None = None
     error: ErrorInfo | None = None
     due_at: datetime | None = None  # for retrying: when to try again
     reason: str | None = None
+
+    def __post_init__(self) -> None:
+        state = JobState(self.state)
+        if state not in allowed_targets(JobState.RUNNING):
+            raise ValueError(f"{state} is not a move out of running")
+        object.__setattr__(self, "state", state)
+
+    @classmethod
+    def of(cls, move: Move, *, job_id: str, attempt: int, owner: str, outcome: str,
+           started_at: datetime, result_json: str | None = None,
+           error: ErrorInfo | None = None, due_at: datetime | None = None,
+           reason: str | None = None) -> Outcome:
+        """The outcome that applies ``move`` (one allowed from running) to the job."""
+        if not move.allows(JobState.RUNNING):
+            raise ValueError(f"the move {move.name} does not start from running")
+        return cls(job_id, attempt, owner, move.target, outcome, started_at, result_json,
+                   error, due_at, reason)
+
+    @property
+    def move(self) -> Move:
+        """The named move this outcome applies."""
+        return next(m for m in MOVES.values()
+                    if m.target is self.state and m.allows(JobState.RUNNING))
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,7 +91,7 @@ class PostgresJobs(PostgresConnection):
             return []
         params: dict[str, Any] = {
             "ids": [o.job_id for o in outcomes], "attempts": [o.attempt for o in outcomes],
-            "owners": [o.owner for o in outcomes], "states": [o.state for o in outcomes],
+            "owners": [o.owner for o in outcomes], "states": [o.state.value for o in outcomes],
             "due_ats": [o.due_at for o in outcomes],
             "results": [o.result_json for o in outcomes],
             "errors": [error_json(o.error) for o in outcomes],
