@@ -7,16 +7,8 @@ from datetime import datetime
 
 from psycopg.rows import dict_row
 
-from hora.errors import (
-    NotFound,
-    StoreError,
-)
-from hora.models import (
-    ApprovalRequest,
-    HistoryEntry,
-    NewJob,
-    Page,
-)
+from hora.errors import NotFound, StoreError
+from hora.models import ApprovalRequest, HistoryEntry, NewJob, Page
 from hora.store.common import (
     approval_cursor,
     approval_from_row,
@@ -25,19 +17,14 @@ from hora.store.common import (
     keyset_page,
     parse_workflow_cursor,
 )
-from hora.store.postgres.connection import (
-    Conn,
-    PostgresConnection,
-    Q,
-    _utc,
-)
-from hora.store.postgres.jobs import (
-    _insert_jobs,
-)
+from hora.store.postgres.connection import Conn, PostgresConnection, Q, _utc
+from hora.store.postgres.jobs import _insert_jobs
 from hora.store.postgres.workflows import _record_history
 
 
 class PostgresApprovals(PostgresConnection):
+    """Approval requests (hora_approvals); deciding one enqueues the workflow's resume."""
+
     def open_approval(self, request: ApprovalRequest, entry: HistoryEntry, *, owner: str
                       ) -> ApprovalRequest:
         with self._write() as conn:

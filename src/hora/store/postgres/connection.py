@@ -23,12 +23,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from hora.errors import (
-    HoraError,
-    StoreError,
-    StoreUnavailable,
-    TransitionConflict,
-)
+from hora.errors import HoraError, StoreError, StoreUnavailable, TransitionConflict
 from hora.store.pg_connect import (
     Checkout,
     OutageLog,

@@ -9,19 +9,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from hora.errors import (
-    IdempotencyConflict,
-    NotFound,
-    StoreError,
-    TransitionConflict,
-)
-from hora.models import (
-    ClaimedJob,
-    Job,
-    JobFilter,
-    NewJob,
-    Page,
-)
+from hora.errors import IdempotencyConflict, NotFound, StoreError, TransitionConflict
+from hora.models import ClaimedJob, Job, JobFilter, NewJob, Page
 from hora.states import JobState
 from hora.store import LeaseStatus, Outcome
 from hora.store.common import (
@@ -36,16 +25,12 @@ from hora.store.common import (
     rescue_decision,
     with_current_attempt,
 )
-from hora.store.postgres.connection import (
-    Conn,
-    PostgresConnection,
-    Q,
-    _announce,
-    _utc,
-)
+from hora.store.postgres.connection import Conn, PostgresConnection, Q, _announce, _utc
 
 
 class PostgresJobs(PostgresConnection):
+    """The jobs aggregate: hora_jobs, hora_job_attempts and hora_job_events."""
+
     def insert_jobs(self, jobs: Sequence[NewJob], now: datetime) -> list[tuple[str, bool]]:
         if not jobs:
             return []

@@ -6,21 +6,14 @@ from datetime import datetime
 
 from psycopg.rows import dict_row
 
-from hora.models import (
-    LockRecord,
-)
-from hora.store.common import (
-    lock_from_row,
-    lock_params,
-)
-from hora.store.postgres.connection import (
-    PostgresConnection,
-    Q,
-    _utc,
-)
+from hora.models import LockRecord
+from hora.store.common import lock_from_row, lock_params
+from hora.store.postgres.connection import PostgresConnection, Q, _utc
 
 
 class PostgresLocks(PostgresConnection):
+    """Distributed locks (hora_locks)."""
+
     def acquire_lock(self, tenant_id: str, name: str, *, owner: str, now: datetime,
                      expires_at: datetime) -> int | None:
         """One INSERT ... ON CONFLICT DO UPDATE ... WHERE, its own transaction: of concurrent

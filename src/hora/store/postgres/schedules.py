@@ -10,18 +10,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from hora.errors import (
-    Conflict,
-    NotFound,
-    StaleRecord,
-    StoreError,
-)
-from hora.models import (
-    NewJob,
-    Page,
-    Schedule,
-    Tick,
-)
+from hora.errors import Conflict, NotFound, StaleRecord, StoreError
+from hora.models import NewJob, Page, Schedule, Tick
 from hora.store import JobCancel, ScheduleAdvance
 from hora.store.common import (
     id_cursor,
@@ -30,20 +20,13 @@ from hora.store.common import (
     schedule_params,
     tick_from_row,
 )
-from hora.store.postgres.connection import (
-    Conn,
-    PostgresConnection,
-    Q,
-    _announce,
-    _utc,
-)
-from hora.store.postgres.jobs import (
-    _insert_order,
-    _insert_params,
-)
+from hora.store.postgres.connection import Conn, PostgresConnection, Q, _announce, _utc
+from hora.store.postgres.jobs import _insert_order, _insert_params
 
 
 class PostgresSchedules(PostgresConnection):
+    """The schedules aggregate: hora_schedules and the hora_schedule_ticks ledger."""
+
     def insert_schedule(self, schedule: Schedule) -> Schedule:
         with self._write() as conn, conn.cursor(row_factory=dict_row) as cur:
             try:

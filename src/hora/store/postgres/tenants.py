@@ -7,17 +7,8 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from hora.errors import (
-    Conflict,
-    NotFound,
-    StoreError,
-)
-from hora.models import (
-    ApiKey,
-    IdempotencyRecord,
-    Page,
-    Tenant,
-)
+from hora.errors import Conflict, NotFound, StoreError
+from hora.models import ApiKey, IdempotencyRecord, Page, Tenant
 from hora.store.common import (
     api_key_from_row,
     api_key_params,
@@ -29,15 +20,13 @@ from hora.store.common import (
     tenant_from_row,
     tenant_params,
 )
-from hora.store.postgres.connection import (
-    Conn,
-    PostgresConnection,
-    Q,
-    _utc,
-)
+from hora.store.postgres.connection import Conn, PostgresConnection, Q, _utc
 
 
 class PostgresTenants(PostgresConnection):
+    """Tenants, API keys and HTTP idempotency records: hora_tenants, hora_api_keys and
+    hora_idempotency."""
+
     def insert_tenant(self, tenant: Tenant) -> Tenant:
         with self._write() as conn, conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(Q["insert_tenant"], _tenant_params(tenant)).fetchone()

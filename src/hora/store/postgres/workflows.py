@@ -9,20 +9,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from hora.errors import (
-    Conflict,
-    NotFound,
-    StaleRecord,
-    StoreError,
-)
-from hora.models import (
-    WORKFLOW_FINAL,
-    HistoryEntry,
-    NewJob,
-    Page,
-    Signal,
-    Workflow,
-)
+from hora.errors import Conflict, NotFound, StaleRecord, StoreError
+from hora.models import WORKFLOW_FINAL, HistoryEntry, NewJob, Page, Signal, Workflow
 from hora.store.common import (
     consumed_entry,
     from_us,
@@ -37,18 +25,13 @@ from hora.store.common import (
     workflow_is_final,
     workflow_params,
 )
-from hora.store.postgres.connection import (
-    Conn,
-    PostgresConnection,
-    Q,
-    _utc,
-)
-from hora.store.postgres.jobs import (
-    _insert_jobs,
-)
+from hora.store.postgres.connection import Conn, PostgresConnection, Q, _utc
+from hora.store.postgres.jobs import _insert_jobs
 
 
 class PostgresWorkflows(PostgresConnection):
+    """The workflows aggregate: hora_workflows, hora_workflow_history, hora_workflow_signals."""
+
     def start_workflow(self, workflow: Workflow, job: NewJob) -> tuple[Workflow, bool]:
         with self._write() as conn:
             with conn.cursor(row_factory=dict_row) as cur:

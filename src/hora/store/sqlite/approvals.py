@@ -7,15 +7,8 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from hora.errors import (
-    NotFound,
-)
-from hora.models import (
-    ApprovalRequest,
-    HistoryEntry,
-    NewJob,
-    Page,
-)
+from hora.errors import NotFound
+from hora.models import ApprovalRequest, HistoryEntry, NewJob, Page
 from hora.store.common import (
     approval_cursor,
     approval_from_row,
@@ -27,13 +20,13 @@ from hora.store.common import (
     to_us,
 )
 from hora.store.sqlite.connection import Q, SQLiteConnection, _rows
-from hora.store.sqlite.jobs import (
-    _insert_jobs,
-)
+from hora.store.sqlite.jobs import _insert_jobs
 from hora.store.sqlite.workflows import _stale_run
 
 
 class SQLiteApprovals(SQLiteConnection):
+    """Approval requests (hora_approvals); deciding one enqueues the workflow's resume."""
+
     def open_approval(self, request: ApprovalRequest, entry: HistoryEntry, *, owner: str
                       ) -> ApprovalRequest:
         params = history_params(entry, to_us)

@@ -18,13 +18,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from hora.errors import (
-    HoraError,
-    StoreError,
-)
-from hora.store.common import (
-    to_us,
-)
+from hora.errors import HoraError, StoreError
+from hora.store.common import to_us
 from hora.store.queries import load_migrations, load_queries
 
 Q = load_queries("sqlite")

@@ -9,19 +9,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from hora.errors import (
-    IdempotencyConflict,
-    NotFound,
-    StoreError,
-    TransitionConflict,
-)
-from hora.models import (
-    ClaimedJob,
-    Job,
-    JobFilter,
-    NewJob,
-    Page,
-)
+from hora.errors import IdempotencyConflict, NotFound, StoreError, TransitionConflict
+from hora.models import ClaimedJob, Job, JobFilter, NewJob, Page
 from hora.states import JobState
 from hora.store import LeaseStatus, Outcome
 from hora.store.common import (
@@ -42,6 +31,8 @@ from hora.store.sqlite.connection import Q, SQLiteConnection, _rows
 
 
 class SQLiteJobs(SQLiteConnection):
+    """The jobs aggregate: hora_jobs, hora_job_attempts and hora_job_events."""
+
     def insert_jobs(self, jobs: Sequence[NewJob], now: datetime) -> list[tuple[str, bool]]:
         with self._write() as conn:
             return _insert_jobs(conn, jobs, to_us(now))

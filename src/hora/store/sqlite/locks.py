@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hora.models import (
-    LockRecord,
-)
-from hora.store.common import (
-    from_us,
-    lock_from_row,
-    lock_params,
-    to_us,
-)
+from hora.models import LockRecord
+from hora.store.common import from_us, lock_from_row, lock_params, to_us
 from hora.store.sqlite.connection import Q, SQLiteConnection, _rows
 
 
 class SQLiteLocks(SQLiteConnection):
+    """Distributed locks (hora_locks)."""
+
     def acquire_lock(self, tenant_id: str, name: str, *, owner: str, now: datetime,
                      expires_at: datetime) -> int | None:
         params = lock_params(tenant_id, name, to_us, owner=owner, now=now,

@@ -9,18 +9,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from hora.errors import (
-    Conflict,
-    NotFound,
-    StaleRecord,
-    StoreError,
-)
-from hora.models import (
-    NewJob,
-    Page,
-    Schedule,
-    Tick,
-)
+from hora.errors import Conflict, NotFound, StaleRecord, StoreError
+from hora.models import NewJob, Page, Schedule, Tick
 from hora.store import JobCancel, ScheduleAdvance
 from hora.store.common import (
     from_us,
@@ -32,12 +22,12 @@ from hora.store.common import (
     to_us,
 )
 from hora.store.sqlite.connection import Q, SQLiteConnection, _rows
-from hora.store.sqlite.jobs import (
-    _insert_params,
-)
+from hora.store.sqlite.jobs import _insert_params
 
 
 class SQLiteSchedules(SQLiteConnection):
+    """The schedules aggregate: hora_schedules and the hora_schedule_ticks ledger."""
+
     def insert_schedule(self, schedule: Schedule) -> Schedule:
         with self._write() as conn:
             try:

@@ -5,17 +5,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
-from hora.errors import (
-    Conflict,
-    NotFound,
-    StoreError,
-)
-from hora.models import (
-    ApiKey,
-    IdempotencyRecord,
-    Page,
-    Tenant,
-)
+from hora.errors import Conflict, NotFound, StoreError
+from hora.models import ApiKey, IdempotencyRecord, Page, Tenant
 from hora.store.common import (
     api_key_from_row,
     api_key_params,
@@ -33,6 +24,9 @@ from hora.store.sqlite.connection import Q, SQLiteConnection, _rows
 
 
 class SQLiteTenants(SQLiteConnection):
+    """Tenants, API keys and HTTP idempotency records: hora_tenants, hora_api_keys and
+    hora_idempotency."""
+
     def insert_tenant(self, tenant: Tenant) -> Tenant:
         with self._write() as conn:
             if conn.execute(Q["insert_tenant"], tenant_params(tenant, to_us)).rowcount == 0:

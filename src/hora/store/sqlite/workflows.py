@@ -7,19 +7,8 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from hora.errors import (
-    Conflict,
-    NotFound,
-    StaleRecord,
-)
-from hora.models import (
-    WORKFLOW_FINAL,
-    HistoryEntry,
-    NewJob,
-    Page,
-    Signal,
-    Workflow,
-)
+from hora.errors import Conflict, NotFound, StaleRecord
+from hora.models import WORKFLOW_FINAL, HistoryEntry, NewJob, Page, Signal, Workflow
 from hora.store.common import (
     consumed_entry,
     from_us,
@@ -36,12 +25,12 @@ from hora.store.common import (
     workflow_params,
 )
 from hora.store.sqlite.connection import Q, SQLiteConnection, _rows
-from hora.store.sqlite.jobs import (
-    _insert_jobs,
-)
+from hora.store.sqlite.jobs import _insert_jobs
 
 
 class SQLiteWorkflows(SQLiteConnection):
+    """The workflows aggregate: hora_workflows, hora_workflow_history, hora_workflow_signals."""
+
     def start_workflow(self, workflow: Workflow, job: NewJob) -> tuple[Workflow, bool]:
         with self._write() as conn:
             created = conn.execute(Q["insert_workflow"],
