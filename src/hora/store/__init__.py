@@ -35,6 +35,9 @@ from hora.models import (
 )
 from hora.states import MOVES, JobState, Move, allowed_targets
 
+#: The states a worker's outcome may move a running job to.
+_WORKER_TARGETS = allowed_targets(JobState.RUNNING)
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -59,7 +62,7 @@ class Outcome:
 
     def __post_init__(self) -> None:
         state = JobState(self.state)
-        if state not in allowed_targets(JobState.RUNNING):
+        if state not in _WORKER_TARGETS:
             raise ValueError(f"{state} is not a move out of running")
         object.__setattr__(self, "state", state)
 
