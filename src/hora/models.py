@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from hora.states import JobState
+from hora.states import (
+    WORKFLOW_FINAL_STATES,
+    JobState,
+    MisfirePolicy,
+    OverlapPolicy,
+    ScheduleState,
+    WorkflowState,
+)
 
 T = TypeVar("T")
 
@@ -188,11 +195,11 @@ class Schedule:
     retry_policy: dict[str, Any] | None
     timeout: float | None
     correlation_id: str | None
-    misfire_policy: str  # skip | run_once | run_all
+    misfire_policy: MisfirePolicy
     misfire_grace: float  # seconds late an occurrence may still fire
     catchup_limit: int  # run_all fires at most this many missed occurrences
-    overlap_policy: str  # allow | skip | queue | cancel_previous
-    state: str  # active | paused
+    overlap_policy: OverlapPolicy
+    state: ScheduleState
     next_fire_at: datetime | None  # None: the trigger will never fire again
     cursor: datetime  # occurrences with nominal <= cursor have been dealt with
     created_at: datetime
@@ -201,6 +208,12 @@ class Schedule:
     #: Why the scheduler could not evaluate the trigger (then ``next_fire_at`` is None); an
     #: edit or a resume clears it.
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        # The enums are the truth: a plain string from a caller becomes (or fails as) one.
+        object.__setattr__(self, "misfire_policy", MisfirePolicy(self.misfire_policy))
+        object.__setattr__(self, "overlap_policy", OverlapPolicy(self.overlap_policy))
+        object.__setattr__(self, "state", ScheduleState(self.state))
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,9 +282,8 @@ class IdempotencyRecord:
     created_at: datetime
 
 
-WORKFLOW_STATES = ("running", "sleeping", "waiting", "compensating", "completed", "failed",
-                   "cancelled")
-WORKFLOW_FINAL = frozenset({"completed", "failed", "cancelled"})
+WORKFLOW_STATES = tuple(WorkflowState)
+WORKFLOW_FINAL = WORKFLOW_FINAL_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +301,7 @@ class Workflow:
     id: str
     name: str
     args: dict[str, Any]
-    state: str
+    state: WorkflowState
     result: Any
     error: ErrorInfo | None
     correlation_id: str | None
@@ -307,9 +319,13 @@ class Workflow:
     finished_at: datetime | None
     version: int = 0
 
+    def __post_init__(self) -> None:
+        # The enum is the truth: a plain string from a caller becomes (or fails as) one.
+        object.__setattr__(self, "state", WorkflowState(self.state))
+
     @property
     def is_final(self) -> bool:
-        return self.state in WORKFLOW_FINAL
+        return self.state.is_final
 
 
 @dataclass(frozen=True, slots=True)

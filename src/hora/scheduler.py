@@ -4,11 +4,14 @@
 still waiting or running, it decides for every nominal occurrence since the schedule's
 cursor whether it fires (a job whose idempotency key is ``schedule:<id>:<nominal>``) or is
 skipped and why — DST, calendar, misfire (too late, after downtime), overlap (the previous
-run is still going). The store applies a plan in the same transaction that locked the
-schedule (``process_due_schedules``), so any number of scheduler processes, on SQLite or
-PostgreSQL, never fire an occurrence twice and never skip one: the idempotency key makes a
-double fire a no-op and the tick ledger's primary key ``(schedule_id, nominal)`` records
-each occurrence once.
+run is still going).
+
+``fire_due_schedules`` is the one pass, on both stores: inside one store transaction
+(``Store.schedule_pass``) it locks the due schedules, plans each and writes the plans (jobs,
+ticks, cursors, overlap cancels) through the store's SQL primitives. So any number of
+scheduler processes, on SQLite or PostgreSQL, never fire an occurrence twice and never skip
+one: the idempotency key makes a double fire a no-op and the tick ledger's primary key
+``(schedule_id, nominal)`` records each occurrence once.
 """
 
 from __future__ import annotations
@@ -16,23 +19,26 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hora.errors import StoreUnavailable
 from hora.ids import new_id
-from hora.models import NewJob, Schedule
+from hora.models import NewJob, Schedule, Tick
+from hora.states import JobState, MisfirePolicy, OverlapPolicy
+from hora.store import JobCancel, ScheduleAdvance
 from hora.triggers import Occurrence, Trigger
 
 if TYPE_CHECKING:
     from hora.app import Hora
+    from hora.store import ScheduleStore
 
 log = logging.getLogger("hora.scheduler")
 
-MISFIRE_POLICIES = ("skip", "run_once", "run_all")
-OVERLAP_POLICIES = ("allow", "skip", "queue", "cancel_previous")
+MISFIRE_POLICIES = tuple(MisfirePolicy)
+OVERLAP_POLICIES = tuple(OverlapPolicy)
 #: How many occurrences one pass looks at per schedule (a long downtime is caught up over
 #: several passes, each bounded).
 MAX_OCCURRENCES_PER_PASS = 1000
@@ -110,14 +116,14 @@ def plan_schedule(schedule: Schedule, trigger: Trigger, now: datetime,
     late = [o for o in due if now - o.at > grace]
     fire: list[Occurrence] = list(on_time)
     if late:
-        if schedule.misfire_policy == "run_all":
+        if schedule.misfire_policy == MisfirePolicy.RUN_ALL:
             keep = late[-schedule.catchup_limit:]
             for o in late[: len(late) - len(keep)]:
                 plan.ticks.append(PlannedTick(
                     o.nominal, o.at, "skipped",
                     f"misfire: beyond the catch-up limit of {schedule.catchup_limit}"))
             fire = keep + fire
-        elif schedule.misfire_policy == "run_once" and not on_time:
+        elif schedule.misfire_policy == MisfirePolicy.RUN_ONCE and not on_time:
             newest = late[-1]
             for o in late[:-1]:
                 plan.ticks.append(PlannedTick(
@@ -132,11 +138,11 @@ def plan_schedule(schedule: Schedule, trigger: Trigger, now: datetime,
                     f"{schedule.misfire_grace:.0f}s grace period"))
 
     # Overlap with the schedule's previous runs.
-    running = [jid for jid, st in active_jobs if st == "running"]
-    waiting = [jid for jid, st in active_jobs if st != "running"]
+    running = [jid for jid, st in active_jobs if st == JobState.RUNNING]
+    waiting = [jid for jid, st in active_jobs if st != JobState.RUNNING]
     fire.sort(key=lambda o: o.nominal)
     policy = schedule.overlap_policy
-    if policy == "cancel_previous" and len(fire) > 1:
+    if policy == OverlapPolicy.CANCEL_PREVIOUS and len(fire) > 1:
         # Firing several and cancelling all but the last would be theatre: only the newest runs.
         for o in fire[:-1]:
             plan.ticks.append(PlannedTick(
@@ -145,15 +151,15 @@ def plan_schedule(schedule: Schedule, trigger: Trigger, now: datetime,
         fire = fire[-1:]
     for occ in fire:
         busy = bool(running or waiting)
-        if busy and policy == "skip":
+        if busy and policy == OverlapPolicy.SKIP:
             plan.ticks.append(PlannedTick(occ.nominal, occ.at, "skipped",
                                           "overlap: the previous run has not finished"))
             continue
-        if policy == "queue" and waiting:
+        if policy == OverlapPolicy.QUEUE and waiting:
             plan.ticks.append(PlannedTick(occ.nominal, occ.at, "skipped",
                                           "overlap: a run is already waiting"))
             continue
-        if busy and policy == "cancel_previous":
+        if busy and policy == OverlapPolicy.CANCEL_PREVIOUS:
             plan.cancel_job_ids.extend(running + waiting)  # jobs already stored, never new ones
             running, waiting = [], []
         job = make_job(occ)
@@ -162,6 +168,48 @@ def plan_schedule(schedule: Schedule, trigger: Trigger, now: datetime,
         waiting.append(job.id)
     plan.ticks.sort(key=lambda t: t.nominal)
     return plan
+
+
+#: Decides, inside the transaction that locked a due schedule, what to do with it (given its
+#: unfinished jobs as (id, state)): the caller's wrapper around ``plan_schedule``.
+PlanFn = Callable[[Schedule, list[tuple[str, str]]], SchedulePlan]
+
+
+def fire_due_schedules(store: ScheduleStore, now: datetime, limit: int, plan: PlanFn,
+                       ) -> tuple[int, int]:
+    """One scheduler pass over up to ``limit`` due schedules, in one store transaction;
+    returns (jobs fired, schedules processed). A caller loops while processed == limit.
+
+    Jobs are written first, then ticks (naming the job each fired, or the one an earlier fire
+    of the same occurrence stored), then the schedules' cursors, and the overlap cancels
+    last, in job id order: a cancel names only jobs that existed before the pass, never one a
+    plan fires, so no later plan sees the difference, and locking them in one order keeps
+    the pass clear of deadlocks with a worker's batched finish.
+    """
+    with store.schedule_pass(now) as tx:
+        due = tx.due(limit)
+        if not due:
+            return 0, 0
+        active = tx.active_jobs([s.id for s in due])
+        plans = [(s, plan(s, active.get(s.id, []))) for s in due]
+        jobs = [t.job for _, p in plans for t in p.ticks if t.job is not None]
+        stored = tx.insert_jobs(jobs) if jobs else {}
+        tx.record_ticks([
+            Tick(s.id, t.nominal, t.fire_at, t.outcome, t.reason,
+                 None if t.job is None else stored[t.job.id], now)
+            for s, p in plans for t in p.ticks])
+        tx.advance([ScheduleAdvance(s.id, p.cursor or s.cursor, p.next_fire_at, p.error)
+                    for s, p in plans])
+        planned = {j.id for j in jobs}
+        cancels: dict[str, JobCancel] = {}
+        for s, p in plans:
+            reason = f"cancelled by schedule {s.id}: overlap policy cancel_previous"
+            for job_id in p.cancel_job_ids:
+                if job_id not in planned:
+                    cancels.setdefault(job_id, JobCancel(job_id, s.tenant_id, reason))
+        if cancels:
+            tx.cancel_jobs([cancels[job_id] for job_id in sorted(cancels)])
+    return sum(1 for j in jobs if stored[j.id] == j.id), len(due)
 
 
 class Scheduler:

@@ -35,6 +35,7 @@ from hora.scheduler import (
     MISFIRE_POLICIES,
     OVERLAP_POLICIES,
     SchedulePlan,
+    fire_due_schedules,
     job_for,
     plan_schedule,
 )
@@ -337,7 +338,7 @@ class ScheduleService:
                             "edited or resumed: %s", schedule.id, reason)
                 return SchedulePlan(cursor=schedule.cursor, next_fire_at=None, error=reason)
 
-        fired, processed = self.store.process_due_schedules(now, limit, plan)
+        fired, processed = fire_due_schedules(self.store, now, limit, plan)
         if fired:
             SCHEDULE_JOBS.inc(fired)
             self._notify(now)

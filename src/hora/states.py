@@ -1,4 +1,5 @@
-"""Job states and the only moves between them.
+"""Job, schedule and workflow states, the scheduling policies, and the only moves between
+job states.
 
 The table here is the single source of truth: stores apply a move with
 ``UPDATE ... WHERE id = ? AND state IN (<move.sources>)`` and the database's CHECK
@@ -76,7 +77,53 @@ MOVES: dict[str, Move] = {
 }
 
 
+def move_named(name: str) -> Move:
+    """The move called ``name``; KeyError for a name the table does not have."""
+    return MOVES[name]
+
+
 def allowed_targets(state: JobState | str) -> frozenset[JobState]:
     """Every state reachable from ``state`` in one move."""
     s = JobState(state)
     return frozenset(m.target for m in MOVES.values() if s in m.sources)
+
+
+class ScheduleState(StrEnum):
+    ACTIVE = "active"  # fires its occurrences
+    PAUSED = "paused"  # fires nothing; a resume records the occurrences missed as skipped
+
+
+class MisfirePolicy(StrEnum):
+    """What a schedule does with occurrences later than its grace period (after downtime)."""
+
+    SKIP = "skip"  # record them as skipped
+    RUN_ONCE = "run_once"  # fire the newest, coalescing the others into it
+    RUN_ALL = "run_all"  # fire each, up to the catch-up limit
+
+
+class OverlapPolicy(StrEnum):
+    """What a schedule does when an occurrence comes while its previous run is unfinished."""
+
+    ALLOW = "allow"  # fire anyway
+    SKIP = "skip"  # skip the occurrence
+    QUEUE = "queue"  # fire unless a run is already waiting
+    CANCEL_PREVIOUS = "cancel_previous"  # cancel the previous runs, then fire
+
+
+class WorkflowState(StrEnum):
+    RUNNING = "running"  # a worker is advancing it, or is about to
+    SLEEPING = "sleeping"  # a durable timer
+    WAITING = "waiting"  # a signal, an approval or a child workflow
+    COMPENSATING = "compensating"  # running its rollbacks after a failure or cancellation
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in WORKFLOW_FINAL_STATES
+
+
+WORKFLOW_FINAL_STATES = frozenset(
+    {WorkflowState.COMPLETED, WorkflowState.FAILED, WorkflowState.CANCELLED}
+)

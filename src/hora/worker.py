@@ -60,6 +60,7 @@ from hora.limits import (
 from hora.models import DEFAULT_QUEUE, ClaimedJob, ErrorInfo
 from hora.observability import JOBS_IN_FLIGHT, TaskMetrics, tracer, tracing
 from hora.retry import RetryPolicy
+from hora.states import BURY, CANCEL, RELEASE, RETRY, SUCCEED, Move
 from hora.store import Outcome
 
 if TYPE_CHECKING:
@@ -491,13 +492,13 @@ class Worker:
                 return None
             if ctx.cancelled:  # asked to stop: that wins over a release at shutdown
                 self.stats["cancelled"] += 1
-                return self._final(run, "cancelled", "cancelled", reason=ctx.cancel_reason)
+                return self._final(run, CANCEL, "cancelled", reason=ctx.cancel_reason)
             if run.released:
                 return self._released(run)
             raise
         except Cancel as c:
             self.stats["cancelled"] += 1
-            return self._final(run, "cancelled", "cancelled", reason=c.reason)
+            return self._final(run, CANCEL, "cancelled", reason=c.reason)
         except Retry as r:
             return self._failed(run, r, policy, delay=r.delay, outcome="retry")
         except _Timeout as t:
@@ -511,7 +512,7 @@ class Worker:
         except TooLarge as e:  # over the result limit: no retry can make it smaller
             return self._failed(run, e, policy, final=True)
         self.stats["succeeded"] += 1
-        return self._final(run, "succeeded", "succeeded", result_json=result_json)
+        return self._final(run, SUCCEED, "succeeded", result_json=result_json)
 
     def _policy(self, job: ClaimedJob) -> RetryPolicy:
         if job.retry_policy:
@@ -519,11 +520,11 @@ class Worker:
         task = self.app.tasks.get(job.task)
         return task.retry_policy if task else RetryPolicy()
 
-    def _final(self, run: _Running, state: str, outcome: str, *, result_json: str | None = None,
+    def _final(self, run: _Running, move: Move, outcome: str, *, result_json: str | None = None,
                reason: str | None = None, error: ErrorInfo | None = None) -> Outcome:
-        return Outcome(job_id=run.job.id, attempt=run.ctx.attempt, owner=self.id, state=state,
-                       started_at=run.ctx.started_at,
-                       outcome=outcome, result_json=result_json, error=error, reason=reason)
+        return Outcome.of(move, job_id=run.job.id, attempt=run.ctx.attempt, owner=self.id,
+                          started_at=run.ctx.started_at,
+                          outcome=outcome, result_json=result_json, error=error, reason=reason)
 
     def _failed(self, run: _Running, err: BaseException, policy: RetryPolicy, *,
                 delay: float | None = None, outcome: str = "failed",
@@ -539,24 +540,23 @@ class Worker:
                    else "non-retryable error")
             log.warning("job %s (%s) dead after attempt %d/%d: %s: %s", run.job.id,
                         run.job.task, attempt, run.job.max_attempts, info.type, info.message)
-            return self._final(run, "dead", outcome, error=info,
+            return self._final(run, BURY, outcome, error=info,
                                reason=f"{why}: {info.type}: {info.message}"[:500])
         wait = policy.delay(attempt) if delay is None else delay
         if not wait <= MAX_DELAY:  # a handler's Retry(delay=1e308): as far as a delay may go
             wait = MAX_DELAY
         due = self.clock.now() + timedelta(seconds=wait)
         self.stats["retried"] += 1
-        return Outcome(job_id=run.job.id, attempt=attempt, owner=self.id, state="retrying",
-                       started_at=run.ctx.started_at,
-                       outcome=outcome, error=info, due_at=due,
-                       reason=f"attempt {attempt} {outcome}; retry in {wait:.3f}s")
+        return Outcome.of(RETRY, job_id=run.job.id, attempt=attempt, owner=self.id,
+                          started_at=run.ctx.started_at,
+                          outcome=outcome, error=info, due_at=due,
+                          reason=f"attempt {attempt} {outcome}; retry in {wait:.3f}s")
 
     def _released(self, run: _Running) -> Outcome:
         self.stats["released"] += 1
-        return Outcome(job_id=run.job.id, attempt=run.ctx.attempt, owner=self.id,
-                       started_at=run.ctx.started_at,
-                       state="scheduled", outcome="released",
-                       reason=f"released by worker {self.id} at shutdown")
+        return Outcome.of(RELEASE, job_id=run.job.id, attempt=run.ctx.attempt, owner=self.id,
+                          started_at=run.ctx.started_at, outcome="released",
+                          reason=f"released by worker {self.id} at shutdown")
 
     def _cancel_local(self, job_id: str, reason: str | None) -> None:
         run = self._running.get(job_id)

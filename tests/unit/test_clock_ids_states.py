@@ -9,7 +9,18 @@ import pytest
 
 from hora.clock import FakeClock, SystemClock, utc
 from hora.ids import new_id
-from hora.states import CLAIMABLE_STATES, MOVES, JobState, allowed_targets
+from hora.models import Schedule, Workflow
+from hora.states import (
+    CLAIMABLE_STATES,
+    MOVES,
+    JobState,
+    MisfirePolicy,
+    OverlapPolicy,
+    ScheduleState,
+    WorkflowState,
+    allowed_targets,
+)
+from hora.store import Outcome
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -111,3 +122,43 @@ def test_forked_processes_do_not_repeat_ids() -> None:
         theirs = set(f.read().split(","))
     os.waitpid(pid, 0)
     assert len(theirs) == 200 and not (mine & theirs)
+
+
+def test_outcomes_are_moves_out_of_running() -> None:
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+    for name in ("succeed", "retry", "bury", "cancel", "release"):
+        o = Outcome.of(MOVES[name], job_id="j", attempt=1, owner="w", outcome="x",
+                       started_at=t0)
+        assert o.state is MOVES[name].target and o.move is MOVES[name]
+    for name in ("start", "replay", "discard"):  # not from running: no worker outcome
+        with pytest.raises(ValueError, match="does not start from running"):
+            Outcome.of(MOVES[name], job_id="j", attempt=1, owner="w", outcome="x",
+                       started_at=t0)
+    # The stored string form still builds one, and a state no move reaches is refused.
+    assert Outcome("j", 1, "w", "succeeded", "succeeded", t0).state is JobState.SUCCEEDED  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not a move out of running"):
+        Outcome("j", 1, "w", JobState.REPLAYED, "x", t0)
+
+
+def test_schedule_and_workflow_states_are_enums_that_compare_as_strings() -> None:
+    t0 = datetime(2030, 1, 1, tzinfo=UTC)
+    s = Schedule(id="s", tenant_id="t", name=None, task="x", payload={}, trigger={},
+                 queue="q", priority=0, max_attempts=1, retry_policy=None, timeout=None,
+                 correlation_id=None, misfire_policy="run_once",  # type: ignore[arg-type]
+                 misfire_grace=1.0, catchup_limit=1,
+                 overlap_policy="skip", state="paused",  # type: ignore[arg-type]
+                 next_fire_at=None, cursor=t0, created_at=t0, updated_at=t0)
+    assert s.misfire_policy is MisfirePolicy.RUN_ONCE and s.misfire_policy == "run_once"
+    assert s.overlap_policy is OverlapPolicy.SKIP and s.state is ScheduleState.PAUSED
+    with pytest.raises(ValueError):
+        Schedule(**{**{f: getattr(s, f) for f in Schedule.__dataclass_fields__},
+                    "overlap_policy": "sometimes"})
+    w = Workflow(tenant_id="t", id="w", name="n", args={},
+                 state="cancelled",  # type: ignore[arg-type]
+                 result=None, error=None, correlation_id=None, parent_id=None,
+                 wait_kind=None, wait_name=None, wait_until=None, cancel_requested=False,
+                 cancel_reason=None, compensation=None, run_owner=None, run_until=None,
+                 created_at=t0, updated_at=t0, finished_at=t0)
+    assert w.state is WorkflowState.CANCELLED and w.is_final
+    assert [s.value for s in WorkflowState if s.is_final] == ["completed", "failed",
+                                                             "cancelled"]

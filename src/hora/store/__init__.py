@@ -8,13 +8,11 @@ the asyncio worker calls it from a thread. Every method takes ``now`` from the c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from hora.scheduler import SchedulePlan
+from typing import Protocol
 
 from hora.errors import ConfigError
 from hora.models import (
@@ -35,27 +33,55 @@ from hora.models import (
     Tick,
     Workflow,
 )
+from hora.states import MOVES, JobState, Move, allowed_targets
+
+#: The states a worker's outcome may move a running job to.
+_WORKER_TARGETS = allowed_targets(JobState.RUNNING)
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """How one attempt ended, as the worker reports it for a batched write.
 
-    ``state`` is the job's next state (succeeded, retrying, dead, cancelled or scheduled for a
-    release); ``outcome`` is the attempt's label (succeeded, failed, retry, timeout, cancelled,
+    ``state`` is the job's next state, the target of one of the moves out of running in
+    ``hora.states`` (succeed, retry, bury, cancel, release): build it with ``Outcome.of``.
+    ``outcome`` is the attempt's label (succeeded, failed, retry, timeout, cancelled,
     released).
     """
 
     job_id: str
     attempt: int
     owner: str
-    state: str
+    state: JobState
     outcome: str
     started_at: datetime
     result_json: str | None = None
     error: ErrorInfo | None = None
     due_at: datetime | None = None  # for retrying: when to try again
     reason: str | None = None
+
+    def __post_init__(self) -> None:
+        state = JobState(self.state)
+        if state not in _WORKER_TARGETS:
+            raise ValueError(f"{state} is not a move out of running")
+        object.__setattr__(self, "state", state)
+
+    @classmethod
+    def of(cls, move: Move, *, job_id: str, attempt: int, owner: str, outcome: str,
+           started_at: datetime, result_json: str | None = None,
+           error: ErrorInfo | None = None, due_at: datetime | None = None,
+           reason: str | None = None) -> Outcome:
+        """The outcome that applies ``move`` (one allowed from running) to the job."""
+        if not move.allows(JobState.RUNNING):
+            raise ValueError(f"the move {move.name} does not start from running")
+        return cls(job_id, attempt, owner, move.target, outcome, started_at, result_json,
+                   error, due_at, reason)
+
+    @property
+    def move(self) -> Move:
+        """The named move this outcome applies."""
+        return next(m for m in MOVES.values()
+                    if m.target is self.state and m.allows(JobState.RUNNING))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +92,54 @@ class LeaseStatus:
     cancel_requested: frozenset[str]
 
 
-#: Decides, inside the transaction that locked a due schedule, what to do with it (given
-#: its unfinished jobs as (id, state)): see hora.scheduler.plan_schedule.
-PlanFn = Callable[[Schedule, list[tuple[str, str]]], "SchedulePlan"]
+@dataclass(frozen=True, slots=True)
+class ScheduleAdvance:
+    """Where a scheduler pass leaves one schedule: its new cursor and next fire instant, and
+    the error that stops it firing (None clears a previous one)."""
+
+    schedule_id: str
+    cursor: datetime
+    next_fire_at: datetime | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobCancel:
+    """A job an overlap policy cancels (waiting: cancelled; running: asked to stop)."""
+
+    job_id: str
+    tenant_id: str
+    reason: str
+
+
+class SchedulePass(Protocol):
+    """The SQL of one scheduler pass, all inside the one transaction ``schedule_pass`` opened:
+    ``hora.scheduler.fire_due_schedules`` holds the logic and calls these in order."""
+
+    def due(self, limit: int) -> list[Schedule]:
+        """Lock up to ``limit`` due active schedules, earliest first, skipping any another
+        scheduler holds (PostgreSQL ``FOR UPDATE SKIP LOCKED``; SQLite has one writer)."""
+        ...
+
+    def active_jobs(self, schedule_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """Per schedule, its unfinished jobs as (id, state), by id."""
+        ...
+
+    def insert_jobs(self, jobs: Sequence[NewJob]) -> dict[str, str]:
+        """Insert the fired jobs; per planned id, the id stored under its idempotency key: its
+        own, or that of the job an earlier fire of the same occurrence inserted."""
+        ...
+
+    def record_ticks(self, ticks: Sequence[Tick]) -> None:
+        """Append to the ledger; an occurrence recorded already keeps its first record."""
+        ...
+
+    def advance(self, advances: Sequence[ScheduleAdvance]) -> None: ...
+
+    def cancel_jobs(self, cancels: Sequence[JobCancel]) -> None:
+        """Cancel waiting jobs, ask running ones to stop; locks them in the order given (the
+        caller sorts by id, as every batch that locks several jobs does)."""
+        ...
 
 
 class Subscription(Protocol):
@@ -81,15 +152,9 @@ class Subscription(Protocol):
     def close(self) -> None: ...
 
 
-class Store(Protocol):
-    dialect: str
-    #: How many threads may usefully call the store at once from one process.
-    max_concurrency: int
+class JobStore(Protocol):
+    """Jobs: enqueue, the worker's moves, visibility and control."""
 
-    def migrate(self) -> list[int]: ...
-    def close(self) -> None: ...
-
-    # enqueue
     def insert_jobs(self, jobs: Sequence[NewJob], now: datetime) -> list[tuple[str, bool]]:
         """Insert in one transaction; per job (id, created). An existing idempotency key with
         the same fingerprint yields that job's id and False; a different one raises
@@ -133,8 +198,20 @@ class Store(Protocol):
     def discard_jobs(self, job_ids: Sequence[str], *, tenant_id: str, now: datetime,
                      ) -> list[str]: ...
     def count_jobs(self, *, tenant_id: str) -> dict[str, int]: ...
+    def count_pending_jobs(self, tenant_id: str, *, limit: int) -> int:
+        """Unfinished jobs (scheduled, retrying, running) of a tenant, counted up to
+        ``limit`` (a quota check needs no more)."""
+        ...
 
-    # schedules
+    def subscribe(self) -> Subscription | None:
+        """Announcements of new due work from other processes, or None where the database
+        has no such channel (SQLite: workers in other processes find work by polling)."""
+        ...
+
+
+class ScheduleStore(Protocol):
+    """Schedules, their tick ledger, and the transaction of a scheduler pass."""
+
     def insert_schedule(self, schedule: Schedule) -> Schedule: ...
     def get_schedule(self, schedule_id: str, *, tenant_id: str) -> Schedule: ...
     def list_schedules(self, *, tenant_id: str, state: str | None = None, limit: int = 50,
@@ -147,13 +224,16 @@ class Store(Protocol):
     def delete_schedule(self, schedule_id: str, *, tenant_id: str) -> None: ...
     def list_ticks(self, schedule_id: str, *, tenant_id: str, outcome: str | None = None,
                    limit: int = 100, cursor: datetime | None = None) -> Page[Tick]: ...
-    def process_due_schedules(self, now: datetime, limit: int, plan: PlanFn,
-                              ) -> tuple[int, int]:
-        """Lock up to ``limit`` due schedules (skipping those another scheduler holds),
-        apply ``plan`` to each, all in one transaction; returns (jobs fired, processed)."""
+    def count_active_schedules(self, tenant_id: str, *, limit: int) -> int: ...
+    def schedule_pass(self, now: datetime) -> AbstractContextManager[SchedulePass]:
+        """One write transaction for a scheduler pass at ``now``: committed when the block
+        ends, rolled back (nothing fired, nothing advanced) if it raises."""
         ...
 
-    # tenants, API keys and HTTP idempotency records (the API's own state)
+
+class TenantStore(Protocol):
+    """Tenants, API keys and HTTP idempotency records: the API's own state."""
+
     def insert_tenant(self, tenant: Tenant) -> Tenant:
         """Raises Conflict if a tenant with that id exists."""
         ...
@@ -191,13 +271,6 @@ class Store(Protocol):
         """All keys, revoked included: zero means a fresh installation."""
         ...
 
-    def count_pending_jobs(self, tenant_id: str, *, limit: int) -> int:
-        """Unfinished jobs (scheduled, retrying, running) of a tenant, counted up to
-        ``limit`` (a quota check needs no more)."""
-        ...
-
-    def count_active_schedules(self, tenant_id: str, *, limit: int) -> int: ...
-
     def begin_idempotent(self, tenant_id: str, key: str, fingerprint: str, *, now: datetime,
                          expired_before: datetime, stuck_before: datetime,
                          ) -> IdempotencyRecord | None:
@@ -213,7 +286,10 @@ class Store(Protocol):
 
     def purge_idempotent(self, before: datetime) -> int: ...
 
-    # workflows: a row each, a journal of calls, and signals waiting to be consumed
+
+class WorkflowStore(Protocol):
+    """Workflows: a row each, a journal of calls, and signals waiting to be consumed."""
+
     def start_workflow(self, workflow: Workflow, job: NewJob) -> tuple[Workflow, bool]:
         """Insert ``workflow`` and its first run ``job`` in one transaction, unless a workflow
         with that (tenant, id) exists: then nothing is written and the stored one is returned
@@ -280,7 +356,10 @@ class Store(Protocol):
         workflow is final."""
         ...
 
-    # approval requests: one per wait_for_approval (by journal position), decided by id
+
+class ApprovalStore(Protocol):
+    """Approval requests: one per wait_for_approval (by journal position), decided by id."""
+
     def open_approval(self, request: ApprovalRequest, entry: HistoryEntry, *, owner: str
                       ) -> ApprovalRequest:
         """In one transaction, owner-checked like record_history: record ``entry`` (the
@@ -312,7 +391,11 @@ class Store(Protocol):
         first)."""
         ...
 
-    # distributed locks: a row per (tenant, name), with a fencing token counting its grants
+
+class LockStore(Protocol):
+    """Distributed locks: a row per (tenant, name), with a fencing token counting its
+    grants."""
+
     def acquire_lock(self, tenant_id: str, name: str, *, owner: str, now: datetime,
                      expires_at: datetime) -> int | None:
         """Grant the lock to ``owner`` until ``expires_at``, in one atomic statement, if it is
@@ -339,10 +422,18 @@ class Store(Protocol):
         """The lock's row (held, expired or released), or None if it was never granted."""
         ...
 
-    def subscribe(self) -> Subscription | None:
-        """Announcements of new due work from other processes, or None where the database
-        has no such channel (SQLite: workers in other processes find work by polling)."""
-        ...
+
+
+class Store(JobStore, ScheduleStore, TenantStore, WorkflowStore, ApprovalStore, LockStore,
+            Protocol):
+    """Everything hora needs from a database: the union of the aggregates' protocols."""
+
+    dialect: str
+    #: How many threads may usefully call the store at once from one process.
+    max_concurrency: int
+
+    def migrate(self) -> list[int]: ...
+    def close(self) -> None: ...
 
 
 def open_store(url: str, **options: object) -> Store:
@@ -368,4 +459,19 @@ def open_store(url: str, **options: object) -> Store:
     return SQLiteStore(url, **options)  # type: ignore[arg-type]
 
 
-__all__ = ["LeaseStatus", "Outcome", "Store", "Subscription", "open_store"]
+__all__ = [
+    "ApprovalStore",
+    "JobCancel",
+    "JobStore",
+    "LeaseStatus",
+    "LockStore",
+    "Outcome",
+    "ScheduleAdvance",
+    "SchedulePass",
+    "ScheduleStore",
+    "Store",
+    "Subscription",
+    "TenantStore",
+    "WorkflowStore",
+    "open_store",
+]

@@ -416,8 +416,8 @@ _TENANT_CURSOR = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 
 
 def invalid_cursor(cursor: str) -> InvalidPayload:
-    return InvalidPayload(f"cursor: {cursor[:80]!r} is not a next_cursor this listing "
-                          "returned; pass the previous page's next_cursor, or none")
+    return InvalidPayload(f"{cursor[:80]!r} is not a next_cursor this listing returned; "
+                          "pass the previous page's next_cursor, or none", field="cursor")
 
 
 def id_cursor(cursor: str | None) -> str | None:

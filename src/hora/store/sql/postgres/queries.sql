@@ -715,3 +715,30 @@ WHERE tenant_id = %(tenant_id)s AND name = %(name)s AND owner = %(owner)s
 
 -- name: get_lock
 SELECT * FROM hora_locks WHERE tenant_id = %(tenant_id)s AND name = %(name)s;
+
+-- name: unfinished_jobs_of_schedules
+-- The jobs a scheduler pass's overlap policies look at, for every schedule it locked at once.
+SELECT schedule_id, id, state FROM hora_jobs
+WHERE schedule_id = ANY(%(schedule_ids)s::text[]) AND state IN ('scheduled', 'retrying', 'running')
+ORDER BY schedule_id, id;
+
+-- name: record_ticks
+-- A scheduler pass's ticks, every schedule's at once; an occurrence already recorded keeps its
+-- first record.
+INSERT INTO hora_schedule_ticks (schedule_id, nominal, fire_at, outcome, reason, job_id,
+                                 recorded_at)
+SELECT t.schedule_id, t.nominal, t.fire_at, t.outcome, t.reason, t.job_id, %(now)s
+FROM unnest(%(schedule_ids)b::text[], %(nominals)b::timestamptz[], %(fire_ats)b::timestamptz[],
+            %(outcomes)b::text[], %(reasons)b::text[], %(job_ids)b::text[])
+     WITH ORDINALITY AS t (schedule_id, nominal, fire_at, outcome, reason, job_id, ord)
+ORDER BY t.ord
+ON CONFLICT (schedule_id, nominal) DO NOTHING;
+
+-- name: advance_schedules
+-- Every schedule of a pass moved on in one statement (the rows are locked by due_schedules).
+UPDATE hora_schedules AS s
+SET cursor = a.cursor, next_fire_at = a.next_fire_at, updated_at = %(now)s, error = a.error,
+    version = s.version + 1
+FROM unnest(%(ids)b::text[], %(cursors)b::timestamptz[], %(next_fire_ats)b::timestamptz[],
+            %(errors)b::text[]) AS a (id, cursor, next_fire_at, error)
+WHERE s.id = a.id;

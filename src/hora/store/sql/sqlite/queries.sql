@@ -531,3 +531,10 @@ WHERE tenant_id = :tenant_id AND name = :name AND owner = :owner AND token = :to
 
 -- name: get_lock
 SELECT * FROM hora_locks WHERE tenant_id = :tenant_id AND name = :name;
+
+-- name: unfinished_jobs_of_schedules
+-- The jobs a scheduler pass's overlap policies look at, for every schedule it read at once.
+SELECT schedule_id, id, state FROM hora_jobs
+WHERE schedule_id IN (SELECT value FROM json_each(:schedule_ids))
+  AND state IN ('scheduled', 'retrying', 'running')
+ORDER BY schedule_id, id;

@@ -1,0 +1,2 @@
+-- Nothing to do on SQLite: hora_workflow_signals_order has been UNIQUE since 0005. PostgreSQL's
+-- 0010 makes its index unique too (the same numbers for both dialects).
