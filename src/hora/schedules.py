@@ -39,6 +39,7 @@ from hora.scheduler import (
     job_for,
     plan_schedule,
 )
+from hora.states import MisfirePolicy, OverlapPolicy, ScheduleState
 from hora.store.common import instant_cursor
 from hora.triggers import Occurrence, Trigger
 from hora.triggers.spec import preview as preview_occurrences
@@ -171,9 +172,10 @@ class ScheduleService:
             max_attempts=max_attempts or policy.max_attempts,
             retry_policy=None if retry is None else retry.to_dict(),
             timeout=timeout if timeout is not None else (known.timeout if known else None),
-            correlation_id=correlation_id, misfire_policy=misfire,
+            correlation_id=correlation_id, misfire_policy=MisfirePolicy(misfire),
             misfire_grace=float(misfire_grace), catchup_limit=catchup_limit,
-            overlap_policy=overlap, state="paused" if paused else "active",
+            overlap_policy=OverlapPolicy(overlap),
+            state=ScheduleState.PAUSED if paused else ScheduleState.ACTIVE,
             next_fire_at=next_fire, cursor=now, created_at=now, updated_at=now)
         return self.store.insert_schedule(schedule)
 
@@ -247,7 +249,7 @@ class ScheduleService:
         def change(old: Schedule) -> tuple[Schedule, list[Occurrence]]:
             if old.state == "paused":
                 return old, []
-            return replace(old, state="paused", updated_at=self.clock.now()), []
+            return replace(old, state=ScheduleState.PAUSED, updated_at=self.clock.now()), []
 
         return self._rewrite(schedule_id, change)
 
@@ -269,8 +271,9 @@ class ScheduleService:
                     if occ.nominal > now or len(paused) >= MAX_PAUSED_TICKS:
                         break
                     paused.append(occ)
-            return replace(old, state="active", cursor=max(now, old.cursor), updated_at=now,
-                           error=None, next_fire_at=_first_after(trig, now)), paused
+            return replace(old, state=ScheduleState.ACTIVE, cursor=max(now, old.cursor),
+                           updated_at=now, error=None,
+                           next_fire_at=_first_after(trig, now)), paused
 
         return self._rewrite(schedule_id, change)
 

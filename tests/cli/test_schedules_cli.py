@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from hora import Hora
 from hora.cli import cli
-from hora.scheduler import SchedulePlan
+from hora.scheduler import SchedulePlan, fire_due_schedules
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -93,8 +93,8 @@ def test_show_displays_why_a_schedule_cannot_be_evaluated(tmp_path: Path) -> Non
         app.store.update_schedule(replace(app.get_schedule(s["id"]), trigger={
             "rrule": "DTSTART:20260101T000000Z\nRRULE:FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=29;"
                      "BYDAY=MO"}))
-        _, processed = app.store.process_due_schedules(
-            app.clock.now() + timedelta(minutes=2), 10,
+        _, processed = fire_due_schedules(
+            app.store, app.clock.now() + timedelta(minutes=2), 10,
             lambda schedule, active: SchedulePlan(cursor=schedule.cursor,
                                                   error="InvalidTrigger: too sparse"))
         assert processed == 1

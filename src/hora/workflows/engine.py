@@ -39,6 +39,7 @@ from hora.models import (
 )
 from hora.observability import WORKFLOW_RUNS, WORKFLOW_STEPS, tracer
 from hora.retry import RetryPolicy
+from hora.states import WorkflowState
 from hora.workflows.context import (
     StepContext,
     WorkflowContext,
@@ -425,12 +426,12 @@ class _Run:
         except _Suspend as s:
             return await self._suspend(s)
         except NondeterminismError as e:
-            return await self._end("failed", error=_error_info(e))
+            return await self._end(WorkflowState.FAILED, error=_error_info(e))
         except WorkflowCancelled as c:
             return await self._fail_and_compensate(c)
         except Exception as e:
             return await self._fail_and_compensate(e)
-        return await self._end("completed", result=output)
+        return await self._end(WorkflowState.COMPLETED, result=output)
 
     async def _fail_and_compensate(self, err: BaseException) -> dict[str, Any]:
         """Run the registered compensations in reverse, each a journaled step."""
@@ -441,7 +442,7 @@ class _Run:
             info = _error_info(err)
         if self.wf.state != "compensating" and self.rollbacks:
             # Say so durably before the first compensation runs.
-            self.wf = replace(self.wf, state="compensating", compensation="running",
+            self.wf = replace(self.wf, state=WorkflowState.COMPENSATING, compensation="running",
                               error=info)
         compensation = None
         if self.rollbacks:
@@ -455,23 +456,25 @@ class _Run:
                 except StepFailed:
                     compensation = "failed"
                 except _Suspend as s:
-                    return await self._suspend(s, state="compensating")
-        state = "cancelled" if cancelled else "failed"
+                    return await self._suspend(s, state=WorkflowState.COMPENSATING)
+        state = WorkflowState.CANCELLED if cancelled else WorkflowState.FAILED
         return await self._end(state, error=info, compensation=compensation)
 
-    async def _suspend(self, s: _Suspend, state: str | None = None) -> dict[str, Any]:
+    async def _suspend(self, s: _Suspend, state: WorkflowState | None = None) -> dict[str, Any]:
         wake: list[NewJob] = []
         if s.until is not None:
             wake.append(self.service.workflow_job(self.wf, at=s.until,
                                                key=f"wake:{s.seq}:{s.until.isoformat()}"))
-        new_state = state or ("sleeping" if s.kind == "sleep" else "waiting")
+        new_state = state or (WorkflowState.SLEEPING if s.kind == "sleep"
+                              else WorkflowState.WAITING)
         wf = replace(self.wf, state=new_state, wait_kind=s.kind, wait_name=s.name,
                      wait_until=s.until, updated_at=self.clock.now())
         await self._finish(wf, wake)
         return {"workflow_id": wf.id, "state": new_state, "waits_for": s.kind,
                 "until": None if s.until is None else s.until.isoformat()}
 
-    async def _end(self, state: str, *, result: Any = None, error: ErrorInfo | None = None,
+    async def _end(self, state: WorkflowState, *, result: Any = None,
+                   error: ErrorInfo | None = None,
                    compensation: str | None = None) -> dict[str, Any]:
         now = self.clock.now()
         wf = replace(self.wf, state=state, result=result, error=error,

@@ -40,6 +40,7 @@ from hora.models import (
 from hora.observability import tracer
 from hora.payloads import JobRequest, TaskDefaults, check_text, new_job
 from hora.retry import RetryPolicy
+from hora.states import WorkflowState
 from hora.workflows.context import _json
 from hora.workflows.engine import RUN_LEASE, _Run
 
@@ -197,7 +198,7 @@ class WorkflowService:
         now = self.clock.now()
         wf_id = workflow_id or new_id()
         wf = Workflow(
-            tenant_id=self.tenant_id, id=wf_id, name=name, args=args, state="running",
+            tenant_id=self.tenant_id, id=wf_id, name=name, args=args, state=WorkflowState.RUNNING,
             result=None, error=None, correlation_id=correlation_id or wf_id,
             parent_id=parent_id, wait_kind=None, wait_name=None, wait_until=None,
             cancel_requested=False, cancel_reason=None, compensation=None, run_owner=None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -115,15 +115,6 @@ class PostgresSchedules(PostgresConnection):
             yield tx
             if tx.queues:
                 _announce(conn, tx.queues)
-
-    def process_due_schedules(self, now: datetime, limit: int,
-                              plan: Callable[[Schedule, list[tuple[str, str]]], Any],
-                              ) -> tuple[int, int]:
-        """Kept for callers of the former store method: ``hora.scheduler.fire_due_schedules``
-        is the pass (its logic lives once, there)."""
-        from hora.scheduler import fire_due_schedules
-
-        return fire_due_schedules(self, now, limit, plan)
 
     def next_schedule_fire(self) -> datetime | None:
         with self._read() as conn:

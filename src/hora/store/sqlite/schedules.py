@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 
 from hora.errors import Conflict, NotFound, StaleRecord, StoreError
 from hora.models import NewJob, Page, Schedule, Tick
@@ -104,15 +103,6 @@ class SQLiteSchedules(SQLiteConnection):
         """One ``BEGIN IMMEDIATE`` transaction: SQLite's one writer is the pass's lock."""
         with self._write() as conn:
             yield SQLiteSchedulePass(conn, now)
-
-    def process_due_schedules(self, now: datetime, limit: int,
-                              plan: Callable[[Schedule, list[tuple[str, str]]], Any],
-                              ) -> tuple[int, int]:
-        """Kept for callers of the former store method: ``hora.scheduler.fire_due_schedules``
-        is the pass (its logic lives once, there)."""
-        from hora.scheduler import fire_due_schedules
-
-        return fire_due_schedules(self, now, limit, plan)
 
     def next_schedule_fire(self) -> datetime | None:
         with self._read() as conn:
