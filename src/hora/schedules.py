@@ -42,8 +42,6 @@ from hora.scheduler import (
 from hora.states import MisfirePolicy, OverlapPolicy, ScheduleState
 from hora.store.common import instant_cursor
 from hora.triggers import Occurrence, Trigger
-from hora.triggers.spec import preview as preview_occurrences
-from hora.triggers.spec import trigger_from_spec
 
 if TYPE_CHECKING:
     from hora.clock import Clock
@@ -126,6 +124,8 @@ class ScheduleService:
     def trigger_of(self, spec: Mapping[str, Any], schedule_id: str) -> Trigger:
         """The trigger a stored spec means for schedule ``schedule_id`` (its jitter is keyed
         by the id, so every process draws the same offsets)."""
+        from hora.triggers.spec import trigger_from_spec  # holidays, dateutil: when used
+
         return trigger_from_spec(spec, jitter_key=schedule_id)
 
     def create_schedule(self, task: str | Any, payload: dict[str, Any] | None = None, *,
@@ -300,12 +300,17 @@ class ScheduleService:
     def preview_schedule(self, schedule_id: str, count: int = 10,
                          after: datetime | None = None) -> list[Occurrence]:
         s = self.get_schedule(schedule_id)
+        from hora.triggers.spec import preview as preview_occurrences
+
         return preview_occurrences(self.trigger_of(s.trigger, s.id),
                                    _after(after) or self.clock.now(), count)
 
     def preview(self, trigger: Mapping[str, Any] | str, *, after: datetime | None = None,
                 count: int = 10) -> list[Occurrence]:
         """The next ``count`` occurrences of an unsaved trigger, skipped ones marked why."""
+        from hora.triggers.spec import preview as preview_occurrences
+        from hora.triggers.spec import trigger_from_spec
+
         return preview_occurrences(trigger_from_spec(_spec(trigger)),
                                    _after(after) or self.clock.now(), count)
 
