@@ -45,7 +45,7 @@ def dlq_list(task: TaskFilter = None, queue: QueueFilter = None, limit: Limit = 
     """Dead jobs, newest first, with their last error."""
     from hora import render, wire
 
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
         page = app.dead_jobs(task=task, queue=queue, limit=limit, cursor=cursor)
     if json_out:
         print_json(wire.page_dict(page))
@@ -61,7 +61,7 @@ def dlq_list(task: TaskFilter = None, queue: QueueFilter = None, limit: Limit = 
 def dlq_show(job_id: Annotated[str, typer.Argument(help="Job id.")], json_out: JsonOut = False,
              database_url: DatabaseUrl = None) -> None:
     """One dead (or replayed, discarded) job with its errors and history."""
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
         job = app.get_job(job_id)
     if job.state not in DLQ_STATES:
         raise NotFound(f"job {job_id} is {job.state}, not in the dead-letter queue; "

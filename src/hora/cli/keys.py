@@ -122,7 +122,7 @@ def keys_list(
 
     from hora.wire import iso_z
 
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
         page = app.store.list_api_keys(tenant_id=tenant, limit=limit)
     if json_out:
         print_json({"items": [_key_dict(k) for k in page.items],

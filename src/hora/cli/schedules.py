@@ -236,7 +236,7 @@ def schedules_list(state: Annotated[str | None, typer.Option("--state")] = None,
 
     from hora.wire import iso_z, schedule_dict
 
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
         page = app.list_schedules(state=state, limit=limit)
     if json_out:
         print_json({"items": [schedule_dict(s) for s in page.items],
@@ -263,7 +263,7 @@ def schedules_show(schedule_id: ScheduleId, count: Annotated[int, typer.Option(
     from hora.triggers.spec import occurrence_to_json, trigger_from_spec, trigger_timezone
     from hora.wire import schedule_dict
 
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
         s = app.get_schedule(schedule_id)
         # A schedule the scheduler could not evaluate shows its error, not a failed preview.
         occs = [] if s.error is not None else app.preview_schedule(schedule_id, count)
@@ -332,7 +332,7 @@ def schedules_ticks(schedule_id: ScheduleId,
 
     from hora.wire import iso_z, tick_dict
 
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
         page = app.schedule_ticks(schedule_id, outcome=outcome, limit=limit)
     if json_out:
         print_json({"items": [tick_dict(t) for t in page.items],

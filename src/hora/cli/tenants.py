@@ -117,7 +117,7 @@ def tenants_list(limit: Limit = 100, database_url: DatabaseUrl = None,
     """List tenants with their quotas."""
     from rich.table import Table
 
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
         page = app.store.list_tenants(limit=limit)
     if json_out:
         print_json({"items": [_tenant_dict(t) for t in page.items],
