@@ -43,6 +43,9 @@ def eager_hora() -> typer.Typer:
     eager = typer.Typer(name="hora", help=hora.cli.cli.info.help, no_args_is_help=True,
                         add_completion=False, pretty_exceptions_enable=False,
                         rich_markup_mode=None)
+    root = hora.cli.cli.registered_callback
+    assert root is not None and root.callback is not None  # --version
+    eager.callback()(root.callback)
     for info in hora.cli.cli.registered_commands:
         assert info.callback is not None
         eager.command(info.name)(info.callback)

@@ -9,7 +9,7 @@ completion only then (:func:`init_if_completing`).
 from __future__ import annotations
 
 import os
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -18,7 +18,7 @@ PROG = "hora"
 COMPLETE_VAR = "_HORA_COMPLETE"
 
 
-class Shell(str, Enum):
+class Shell(StrEnum):
     bash = "bash"
     zsh = "zsh"
     fish = "fish"
@@ -40,6 +40,6 @@ def completion(shell: Annotated[Shell, typer.Argument(
 def init_if_completing() -> None:
     """Register typer's completion classes when the shell asks ``hora`` for completions."""
     if COMPLETE_VAR in os.environ:
-        from typer.completion import completion_init
+        from typer._completion_classes import completion_init
 
         completion_init()

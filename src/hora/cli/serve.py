@@ -16,10 +16,10 @@ import typer
 from hora.cli._common import (
     BadInput,
     DatabaseUrl,
-    check_database,
     JsonOut,
     LogFormat,
     LogLevel,
+    check_database,
     handled,
     open_app,
     print_json,
