@@ -222,3 +222,29 @@ def test_tenants_show(hora: Hora) -> None:
     assert "Acme" in table and "unlimited" in table
     assert_one_line_error(hora("tenants", "show", "nope"), "nope")
     assert "show" in hora.ok("tenants", "--help", db=False).stdout
+
+
+# -- schedules by name, whole ids in narrow tables, --json on delete ------------------------
+
+
+def test_schedules_are_addressable_by_name(hora: Hora) -> None:
+    sid = hora.json("schedules", "create", "cli.ok", "--cron", "0 * * * *", "--name",
+                    "hourly", "-p", '{"n": 1}')["id"]
+    assert hora.json("schedules", "show", "hourly")["id"] == sid
+    assert hora.json("schedules", "pause", "hourly")["state"] == "paused"
+    assert hora.json("schedules", "resume", "hourly")["state"] == "active"
+    assert hora.json("schedules", "ticks", "hourly")["items"] == []
+    assert hora.json("schedules", "update", "hourly", "-p", '{"n": 2}')["payload"] == {"n": 2}
+    assert hora.json("schedules", "trigger", "hourly")["job_id"]
+    assert_one_line_error(hora("schedules", "show", "daily"), "'daily'")
+    assert hora.json("schedules", "delete", "hourly") == {"deleted": sid}
+    assert hora.json("schedules", "list")["items"] == []
+
+
+def test_ids_are_whole_in_a_narrow_terminal(hora: Hora) -> None:
+    sid = hora.json("schedules", "create", "cli.ok", "--cron", "0 * * * *", "--name",
+                    "a-rather-long-schedule-name", "-p", '{"n": 1}')["id"]
+    kid = hora.json("keys", "create", "--name", "ci")["id"]
+    hora.env["COLUMNS"] = "60"
+    assert sid in hora.ok("schedules", "list", real=True).stdout
+    assert kid in hora.ok("keys", "list", real=True).stdout

@@ -30,6 +30,7 @@ from hora.limits import MAX_JSON_DEPTH, check_instant
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from hora.app import Hora
     from hora.models import Job
@@ -217,6 +218,13 @@ def console() -> Console:
 
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     return Console(highlight=False, width=PIPED_WIDTH if piped else None)
+
+
+def id_column(table: Table, header: str, ids: list[str]) -> None:
+    """An id column that is never folded nor cut: every other command needs the whole id,
+    so the other columns give way (they fold) before it does."""
+    table.add_column(header, no_wrap=True, overflow="ignore",
+                     min_width=max([len(header), *map(len, ids)]))
 
 
 def print_json(value: Any) -> None:

@@ -19,6 +19,7 @@ from hora.cli._common import (
     console,
     group,
     handled,
+    id_column,
     open_app,
     parse_duration,
     parse_instant,
@@ -128,8 +129,10 @@ def keys_list(
         print_json({"items": [_key_dict(k) for k in page.items],
                     "next_cursor": page.next_cursor})
         return
-    table = Table("id", "tenant", "name", "prefix", "scopes", "created", "expires",
-                  "revoked")
+    table = Table()
+    id_column(table, "id", [k.id for k in page.items])
+    for col in ("tenant", "name", "prefix", "scopes", "created", "expires", "revoked"):
+        table.add_column(col, overflow="fold")
     for k in page.items:
         table.add_row(k.id, k.tenant_id, k.name or "", k.prefix + "…", ",".join(k.scopes),
                       iso_z(k.created_at) or "", iso_z(k.expires_at) or "never",
