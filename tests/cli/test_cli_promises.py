@@ -159,10 +159,24 @@ def test_the_shell_gets_completions_from_the_real_command(hora: Hora) -> None:
 
 
 @pytest.mark.parametrize("args", [["jobs", "list"], ["dlq", "list"], ["workflows", "list"],
-                                  ["workflows", "approvals"]], ids=" ".join)
+                                  ["workflows", "approvals"], ["schedules", "list"],
+                                  ["tenants", "list"], ["keys", "list"]], ids=" ".join)
 def test_a_garbage_cursor_is_an_error(hora: Hora, args: list[str]) -> None:
     hora.ok("migrate")
-    assert_one_line_error(hora(*args, "--cursor", "garbage"), "cursor", "garbage")
+    assert_one_line_error(hora(*args, "--cursor", "Not a cursor!"), "cursor", "Not a cursor!")
+
+
+def test_every_listing_that_returns_a_next_cursor_takes_it(hora: Hora) -> None:
+    for n in range(2):
+        hora.ok("tenants", "create", f"t{n}")
+        hora.ok("keys", "create", "--name", f"k{n}")
+        hora.ok("schedules", "create", "cli.ok", "--cron", "0 * * * *", "-p", "{}")
+    for args in (["tenants", "list"], ["keys", "list"], ["schedules", "list"]):
+        first = hora.json(*args, "--limit", "1")
+        assert first["next_cursor"], args
+        second = hora.json(*args, "--limit", "1", "--cursor", first["next_cursor"])
+        assert second["items"] and second["items"] != first["items"], args
+        assert f"--cursor {first['next_cursor']}" in hora.ok(*args, "--limit", "1").stdout
 
 
 def test_a_garbage_cursor_is_an_error_from_the_real_command(hora: Hora) -> None:

@@ -227,6 +227,12 @@ def id_column(table: Table, header: str, ids: list[str]) -> None:
                      min_width=max([len(header), *map(len, ids)]))
 
 
+def more_hint(next_cursor: str | None) -> None:
+    """Under a table that is one page of a listing: how to get the next one."""
+    if next_cursor:
+        say(f"more: pass --cursor {next_cursor}")
+
+
 def print_json(value: Any) -> None:
     from hora import wire
 

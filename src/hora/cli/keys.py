@@ -13,6 +13,7 @@ import typer
 
 from hora.cli._common import (
     BadInput,
+    Cursor,
     DatabaseUrl,
     JsonOut,
     Limit,
@@ -20,6 +21,7 @@ from hora.cli._common import (
     group,
     handled,
     id_column,
+    more_hint,
     open_app,
     parse_duration,
     parse_instant,
@@ -116,7 +118,8 @@ def keys_create(
 def keys_list(
     tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's keys.")
                       ] = None,
-    limit: Limit = 100, database_url: DatabaseUrl = None, json_out: JsonOut = False,
+    limit: Limit = 100, cursor: Cursor = None, database_url: DatabaseUrl = None,
+    json_out: JsonOut = False,
 ) -> None:
     """List API keys (prefixes only; the keys themselves are not stored)."""
     from rich.table import Table
@@ -124,7 +127,7 @@ def keys_list(
     from hora.wire import iso_z
 
     with open_app(database_url, read_only=True) as app:
-        page = app.store.list_api_keys(tenant_id=tenant, limit=limit)
+        page = app.store.list_api_keys(tenant_id=tenant, limit=limit, cursor=cursor)
     if json_out:
         print_json({"items": [_key_dict(k) for k in page.items],
                     "next_cursor": page.next_cursor})
@@ -138,6 +141,7 @@ def keys_list(
                       iso_z(k.created_at) or "", iso_z(k.expires_at) or "never",
                       iso_z(k.revoked_at) or "")
     console().print(table)
+    more_hint(page.next_cursor)
 
 
 @keys_cli.command("revoke")

@@ -14,6 +14,7 @@ import typer
 
 from hora.cli._common import (
     BadInput,
+    Cursor,
     DatabaseUrl,
     JsonOut,
     Limit,
@@ -21,6 +22,7 @@ from hora.cli._common import (
     group,
     handled,
     id_column,
+    more_hint,
     open_app,
     parse_payload,
     print_json,
@@ -232,15 +234,15 @@ def schedules_update(schedule_id: Annotated[str, typer.Argument(
 @schedules_cli.command("list")
 @handled
 def schedules_list(state: Annotated[str | None, typer.Option("--state")] = None,
-                   limit: Limit = 50, database_url: DatabaseUrl = None,
-                   json_out: JsonOut = False) -> None:
+                   limit: Limit = 50, cursor: Cursor = None,
+                   database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
     """Schedules, newest first."""
     from rich.table import Table
 
     from hora.wire import iso_z, schedule_dict
 
     with open_app(database_url, read_only=True) as app:
-        page = app.list_schedules(state=state, limit=limit)
+        page = app.list_schedules(state=state, limit=limit, cursor=cursor)
     if json_out:
         print_json({"items": [schedule_dict(s) for s in page.items],
                     "next_cursor": page.next_cursor})
@@ -253,6 +255,7 @@ def schedules_list(state: Annotated[str | None, typer.Option("--state")] = None,
         table.add_row(s.id, s.name or "", s.task, s.state, iso_z(s.next_fire_at) or "never",
                       str(s.trigger))
     console().print(table)
+    more_hint(page.next_cursor)
 
 
 ScheduleId = Annotated[str, typer.Argument(help="Schedule id, or its name.")]
@@ -360,15 +363,16 @@ def schedules_delete(schedule_id: ScheduleId, database_url: DatabaseUrl = None,
 def schedules_ticks(schedule_id: ScheduleId,
                     outcome: Annotated[str | None, typer.Option(
                         "--outcome", help="fired | skipped")] = None,
-                    limit: Limit = 50, database_url: DatabaseUrl = None,
-                    json_out: JsonOut = False) -> None:
+                    limit: Limit = 50, cursor: Cursor = None,
+                    database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
     """The tick ledger: each occurrence, fired (job id) or skipped (why), newest first."""
     from rich.table import Table
 
     from hora.wire import iso_z, tick_dict
 
     with open_app(database_url, read_only=True) as app:
-        page = app.schedule_ticks(schedule_ref(app, schedule_id), outcome=outcome, limit=limit)
+        page = app.schedule_ticks(schedule_ref(app, schedule_id), outcome=outcome, limit=limit,
+                                  cursor=cursor)
     if json_out:
         print_json({"items": [tick_dict(t) for t in page.items],
                     "next_cursor": page.next_cursor})
@@ -380,3 +384,4 @@ def schedules_ticks(schedule_id: ScheduleId,
         table.add_row(iso_z(t.nominal) or "", iso_z(t.fire_at) or "", t.outcome,
                       t.job_id or t.reason or "")
     console().print(table)
+    more_hint(page.next_cursor)

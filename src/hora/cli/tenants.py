@@ -13,12 +13,14 @@ import typer
 
 from hora.cli._common import (
     BadInput,
+    Cursor,
     DatabaseUrl,
     JsonOut,
     Limit,
     console,
     group,
     handled,
+    more_hint,
     open_app,
     print_json,
     say,
@@ -112,13 +114,13 @@ def tenants_rotate_webhook_secret(
 
 @tenants_cli.command("list")
 @handled
-def tenants_list(limit: Limit = 100, database_url: DatabaseUrl = None,
+def tenants_list(limit: Limit = 100, cursor: Cursor = None, database_url: DatabaseUrl = None,
                  json_out: JsonOut = False) -> None:
     """List tenants with their quotas."""
     from rich.table import Table
 
     with open_app(database_url, read_only=True) as app:
-        page = app.store.list_tenants(limit=limit)
+        page = app.store.list_tenants(limit=limit, cursor=cursor)
     if json_out:
         print_json({"items": [_tenant_dict(t) for t in page.items],
                     "next_cursor": page.next_cursor})
@@ -128,6 +130,7 @@ def tenants_list(limit: Limit = 100, database_url: DatabaseUrl = None,
         table.add_row(t.id, t.name, _opt(t.max_pending_jobs), _opt(t.max_active_schedules),
                       _opt(t.rate_limit))
     console().print(table)
+    more_hint(page.next_cursor)
 
 
 @tenants_cli.command("show")
