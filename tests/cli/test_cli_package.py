@@ -70,8 +70,8 @@ def test_the_root_help_builds_no_group() -> None:
     assert "workflows" in root.get_help(ctx)
     commands = root.commands
     assert isinstance(commands, LazyCommands)
-    assert list(commands) == ["worker", "migrate", "enqueue", "demo", "serve", "jobs", "dlq",
-                              "schedules", "keys", "tenants", "workflows"]
+    assert list(commands) == ["worker", "migrate", "enqueue", "demo", "serve", "completion",
+                              "jobs", "dlq", "schedules", "keys", "tenants", "workflows"]
     assert not set(commands._built) & set(hora.cli.HoraCommand.lazy_groups)
     assert commands["jobs"].name == "jobs"  # a lookup builds it
     assert "jobs" in commands._built

@@ -102,6 +102,15 @@ def test_a_missing_postgres_database_fails_in_one_line(hora: Hora) -> None:
     assert line.endswith('/hora_no_such_db: database "hora_no_such_db" does not exist')
 
 
+def test_a_reachable_postgres_passes_the_check(hora: Hora) -> None:
+    url = os.environ.get("HORA_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("HORA_TEST_POSTGRES_URL is not set")
+    proc, _ = run_with_url(hora, url, "jobs", "list", "--limit", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "items" in json.loads(proc.stdout)
+
+
 def test_an_unknown_host_fails_in_one_line(hora: Hora) -> None:
     proc = hora("jobs", "list", "--database-url", "postgresql://u@no-such-host.invalid/db",
                 db=False)
@@ -250,7 +259,7 @@ def test_schedules_are_addressable_by_name(hora: Hora) -> None:
     assert hora.json("schedules", "ticks", "hourly")["items"] == []
     assert hora.json("schedules", "update", "hourly", "-p", '{"n": 2}')["payload"] == {"n": 2}
     assert hora.json("schedules", "trigger", "hourly")["job_id"]
-    assert_one_line_error(hora("schedules", "show", "daily"), "'daily'")
+    assert_one_line_error(hora("schedules", "show", "daily"), "'daily'", "not found")
     assert hora.json("schedules", "delete", "hourly") == {"deleted": sid}
     assert hora.json("schedules", "list")["items"] == []
 

@@ -283,7 +283,7 @@ def schedule_ref(app: Hora, ref: str) -> str:
     if matches:
         raise BadInput(f"{len(matches)} schedules are named {ref!r}: give one of their ids "
                        f"({', '.join(matches)})")
-    raise NotFound(f"no schedule has the id or name {ref!r}")
+    raise NotFound(f"schedule {ref!r} not found: no schedule has that id or name")
 
 
 @schedules_cli.command("show")
