@@ -271,3 +271,13 @@ def test_ids_are_whole_in_a_narrow_terminal(hora: Hora) -> None:
     hora.env["COLUMNS"] = "60"
     assert sid in hora.ok("schedules", "list", real=True).stdout
     assert kid in hora.ok("keys", "list", real=True).stdout
+
+
+def test_schedule_tables_show_json_not_python_repr(hora: Hora) -> None:
+    hora.ok("schedules", "create", "cli.ok", "--cron", "0 * * * *", "--name", "h", "-p", "{}")
+    trigger = '{"cron": "0 * * * *", "timezone": "UTC"}'
+    shown = hora.ok("schedules", "show", "h").stdout
+    listed = hora.ok("schedules", "list").stdout
+    for out in (shown, listed):
+        assert trigger in out and "{'cron'" not in out
+    assert "None" not in shown

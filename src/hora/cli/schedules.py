@@ -164,8 +164,18 @@ def print_schedule(s: Schedule, json_out: bool) -> None:
         return
     table = Table(box=None, show_header=False)
     for key, value in schedule_dict(s).items():
-        table.add_row(key, str(value))
+        table.add_row(key, plain(value))
     console().print(table)
+
+
+def plain(value: object) -> str:
+    """A schedule field for people: text as is, nothing for None, JSON (never Python's repr)
+    for the rest, so a trigger shown can be pasted back."""
+    import json
+
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 @schedules_cli.command("create")
@@ -253,7 +263,7 @@ def schedules_list(state: Annotated[str | None, typer.Option("--state")] = None,
         table.add_column(col, overflow="fold")
     for s in page.items:
         table.add_row(s.id, s.name or "", s.task, s.state, iso_z(s.next_fire_at) or "never",
-                      str(s.trigger))
+                      plain(s.trigger))
     console().print(table)
     more_hint(page.next_cursor)
 
