@@ -77,7 +77,9 @@ def run_with_url(hora: Hora, url: str, *args: str) -> tuple[subprocess.Completed
 
 
 @pytest.mark.parametrize("args", [["jobs", "list"], ["enqueue", "cli.ok"], ["migrate"],
-                                  ["serve", "--port", "0"]], ids=" ".join)
+                                  ["serve", "--port", "0"], ["demo"],
+                                  ["worker", "--app", "tests.cli.failing_app:app"]],
+                         ids=" ".join)
 def test_nothing_listening_fails_within_seconds_in_one_line(hora: Hora,
                                                             args: list[str]) -> None:
     port = closed_port()
