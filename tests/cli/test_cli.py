@@ -285,14 +285,14 @@ def test_dlq_list_replay_discard(hora: Hora) -> None:
     # --all with a filter that matches nothing is not an error
     assert hora.json("dlq", "discard", "--all", "--task", "no.such")["discarded"] == 0
 
-    out = hora.ok("dlq", "replay", "--all", "--task", "cli.boom").stdout
+    out = hora.ok("dlq", "replay", "--all", "--task", "cli.boom", "--yes").stdout
     assert "replayed 2 job(s)" in out
     states = {j["id"]: j["state"] for j in hora.jobs()}
     assert states[ids[2]] == states[ids[3]] == "replayed"
 
     run_worker(hora)  # the three replays die again
     assert len(hora.json("dlq", "list")["items"]) == 3
-    gone = hora.json("dlq", "discard", "--all")
+    gone = hora.json("dlq", "discard", "--all", "--yes")
     assert gone["discarded"] == 3 and len(gone["ids"]) == 3
     assert hora.json("dlq", "list")["items"] == []
     assert "no dead jobs" in hora.ok("dlq", "list").stdout

@@ -43,6 +43,9 @@ def eager_hora() -> typer.Typer:
     eager = typer.Typer(name="hora", help=hora.cli.cli.info.help, no_args_is_help=True,
                         add_completion=False, pretty_exceptions_enable=False,
                         rich_markup_mode=None)
+    root = hora.cli.cli.registered_callback
+    assert root is not None and root.callback is not None  # --version
+    eager.callback()(root.callback)
     for info in hora.cli.cli.registered_commands:
         assert info.callback is not None
         eager.command(info.name)(info.callback)
@@ -67,8 +70,8 @@ def test_the_root_help_builds_no_group() -> None:
     assert "workflows" in root.get_help(ctx)
     commands = root.commands
     assert isinstance(commands, LazyCommands)
-    assert list(commands) == ["worker", "migrate", "enqueue", "demo", "serve", "jobs", "dlq",
-                              "schedules", "keys", "tenants", "workflows"]
+    assert list(commands) == ["worker", "migrate", "enqueue", "demo", "serve", "completion",
+                              "jobs", "dlq", "schedules", "keys", "tenants", "workflows"]
     assert not set(commands._built) & set(hora.cli.HoraCommand.lazy_groups)
     assert commands["jobs"].name == "jobs"  # a lookup builds it
     assert "jobs" in commands._built

@@ -61,6 +61,7 @@ def test_hora_help_imports_none_of_the_heavy_modules() -> None:
 
 def test_jobs_list_does_not_import_the_api_server_or_the_http_client(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
+    (tmp_path / "x.db").touch()  # `jobs list` only reads: it refuses a missing database
     code = ("import io, contextlib, sys\n"
             f"sys.argv = ['hora', 'jobs', 'list', '--json', '--database-url', {url!r}]\n"
             "from hora.cli import main\n"

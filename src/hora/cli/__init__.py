@@ -13,7 +13,8 @@ The layout (each sub-module imports ``_common``, never this package, so there is
     ├── workflows         hora workflows ... (rich views in _workflow_views)
     ├── tenants           hora tenants ...
     ├── keys              hora keys ...
-    └── demo              hora demo
+    ├── demo              hora demo
+    └── completion        hora completion bash|zsh|fish
 
 Importing this package imports only typer and hora's leaf modules (errors, limits, states),
 and ``hora --help`` builds the five top-level commands, not the forty in the groups, so it
@@ -23,9 +24,11 @@ See ``bench/cli.py`` and ``tests/unit/test_imports.py``.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from hora.cli import demo, dlq, jobs, keys, schedules, serve, tenants, workflows
+from hora.cli import completion, demo, dlq, jobs, keys, schedules, serve, tenants, workflows
 from hora.cli._common import BadInput, parse_duration, parse_instant, parse_payload
 from hora.cli._lazy import LazyGroups
 
@@ -50,13 +53,32 @@ cli = typer.Typer(name="hora", help="Durable jobs, retries and dead letters on S
                   "PostgreSQL.", no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False, rich_markup_mode=None, cls=HoraCommand)
 
+
+
+def show_version(value: bool) -> None:
+    if value:
+        from hora import __version__
+
+        typer.echo(f"hora {__version__}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def root(version: Annotated[bool, typer.Option(
+        "--version", callback=show_version, is_eager=True,
+        help="Print hora's version and exit.")] = False) -> None:
+    """Durable jobs, retries and dead letters on SQLite or PostgreSQL."""
+
+
 cli.command("worker")(serve.worker)
 cli.command("migrate")(serve.migrate)
 cli.command("enqueue")(jobs.enqueue)
 cli.command("demo")(demo.demo)
 cli.command("serve")(serve.serve)
+cli.command("completion")(completion.completion)
 
 
 def main() -> None:
     """The console script ``hora`` (``[project.scripts]`` in pyproject.toml)."""
+    completion.init_if_completing()
     cli()

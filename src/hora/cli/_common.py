@@ -30,6 +30,7 @@ from hora.limits import MAX_JSON_DEPTH, check_instant
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from hora.app import Hora
     from hora.models import Job
@@ -132,14 +133,83 @@ def parse_payload(text: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def open_app(database_url: str | None, **options: Any) -> Iterator[Hora]:
+def open_app(database_url: str | None, *, read_only: bool = False,
+             **options: Any) -> Iterator[Hora]:
+    """The app on ``--database-url`` (else ``$HORA_DATABASE_URL``, else ``./hora.db``).
+
+    ``read_only``: the command only reads, so a missing SQLite file is an error naming the
+    path, not a new empty database that answers "no jobs". Every command checks a PostgreSQL
+    URL with one bounded connection first (:func:`check_database`)."""
     from hora.app import Hora, database_url_from_env
 
-    app = Hora(database_url or database_url_from_env(), **options)
+    url = database_url or database_url_from_env()
+    check_database(url, read_only=read_only)
+    app = Hora(url, **options)
     try:
         yield app
     finally:
         app.close()
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file a SQLite URL (or bare path) names; None for PostgreSQL and other schemes."""
+    if url.startswith("sqlite:///"):
+        return url[len("sqlite:///"):]
+    return None if "://" in url or url.startswith("sqlite:") else url
+
+
+def check_database(url: str, *, read_only: bool = False) -> None:
+    """Refuse a database the command cannot use, before hora opens (and migrates) it.
+
+    A read-only command on a missing SQLite file fails naming the file; a PostgreSQL URL gets
+    one connection attempt bounded by hora's connect timeout (5 s, or the URL's own), so an
+    unreachable server or a missing database is one line within seconds instead of the
+    pool's retries and warnings."""
+    if url.startswith(("postgresql://", "postgres://")):
+        check_postgres(url)
+        return
+    path = sqlite_path(url)
+    if read_only and path is not None and path != ":memory:" and not os.path.exists(path):
+        raise BadInput(f"no database at {os.path.abspath(path)}: give --database-url or set "
+                       "HORA_DATABASE_URL (this command only reads, so it creates none)")
+
+
+def check_postgres(url: str) -> None:
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    from hora.store.pg_connect import connect_params
+
+    params = connect_params(url)
+    where = postgres_where(conninfo_to_dict(params))
+    try:
+        conn = psycopg.connect(params, autocommit=True)
+    except psycopg.Error as e:
+        raise BadInput(f"cannot connect to PostgreSQL at {where}: {connect_reason(e)}"
+                       ) from None
+    conn.close()
+
+
+def postgres_where(info: dict[str, Any]) -> str:
+    """``host:port/db`` of a connection's parameters, with libpq's defaults (no password)."""
+    host = str(info.get("host") or info.get("hostaddr") or os.environ.get("PGHOST")
+               or "localhost")
+    port = str(info.get("port") or os.environ.get("PGPORT") or 5432)
+    db = str(info.get("dbname") or os.environ.get("PGDATABASE") or info.get("user")
+             or "postgres")
+    return f"{host}:{port}/{db}"
+
+
+def connect_reason(error: Exception) -> str:
+    """libpq's reason without its preamble: 'Connection refused', 'database "x" does not
+    exist', 'timeout expired'..."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    for marker in ("failed: FATAL: ", "failed: "):
+        if marker in text:
+            text = text.rsplit(marker, 1)[1]
+            break
+    return text.removesuffix(" Is the server running on that host and accepting TCP/IP "
+                             "connections?").strip()
 
 
 def console() -> Console:
@@ -148,6 +218,19 @@ def console() -> Console:
 
     piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
     return Console(highlight=False, width=PIPED_WIDTH if piped else None)
+
+
+def id_column(table: Table, header: str, ids: list[str]) -> None:
+    """An id column that is never folded nor cut: every other command needs the whole id,
+    so the other columns give way (they fold) before it does."""
+    table.add_column(header, no_wrap=True, overflow="ignore",
+                     min_width=max([len(header), *map(len, ids)]))
+
+
+def more_hint(next_cursor: str | None) -> None:
+    """Under a table that is one page of a listing: how to get the next one."""
+    if next_cursor:
+        say(f"more: pass --cursor {next_cursor}")
 
 
 def print_json(value: Any) -> None:

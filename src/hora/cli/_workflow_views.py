@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hora import render
+from hora.cli._common import id_column
 from hora.models import ApprovalRequest, HistoryEntry, Signal, Workflow
 
 
@@ -38,7 +39,7 @@ def waiting_for(w: Workflow) -> str:
 
 def workflows_table(items: list[Workflow], *, title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("id", overflow="fold", min_width=12)
+    id_column(table, "id", [w.id for w in items])
     table.add_column("name", overflow="fold", min_width=8)
     table.add_column("state", no_wrap=True)
     table.add_column("waiting for", overflow="fold")
@@ -54,7 +55,7 @@ def workflows_table(items: list[Workflow], *, title: str | None = None) -> Table
 
 def approvals_table(items: list[ApprovalRequest]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("request id", overflow="fold", min_width=12)
+    id_column(table, "request id", [a.id for a in items])
     table.add_column("workflow", overflow="fold")
     table.add_column("name", overflow="fold")
     table.add_column("state", no_wrap=True)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hora.cli._common import BadInput, console, handled, say
+from hora.cli._common import BadInput, check_database, console, handled, say
 
 DEMO_DATABASE_URL = "sqlite:///hora-demo.db"
 
@@ -27,6 +27,7 @@ def demo(
 
     if not 0 <= jobs <= 100:
         raise BadInput("--jobs must be between 0 and 100")
+    check_database(database_url)
     app = demo_tasks.create_app(database_url)
     try:
         run = demo_tasks.enqueue_demo_jobs(app, jobs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -45,7 +46,7 @@ def dlq_list(task: TaskFilter = None, queue: QueueFilter = None, limit: Limit = 
     """Dead jobs, newest first, with their last error."""
     from hora import render, wire
 
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
         page = app.dead_jobs(task=task, queue=queue, limit=limit, cursor=cursor)
     if json_out:
         print_json(wire.page_dict(page))
@@ -61,7 +62,7 @@ def dlq_list(task: TaskFilter = None, queue: QueueFilter = None, limit: Limit = 
 def dlq_show(job_id: Annotated[str, typer.Argument(help="Job id.")], json_out: JsonOut = False,
              database_url: DatabaseUrl = None) -> None:
     """One dead (or replayed, discarded) job with its errors and history."""
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
         job = app.get_job(job_id)
     if job.state not in DLQ_STATES:
         raise NotFound(f"job {job_id} is {job.state}, not in the dead-letter queue; "
@@ -112,17 +113,38 @@ def select_ids(app: Hora, ids: list[str] | None, all_: bool, task: str | None,
 
 JobIds = Annotated[list[str] | None, typer.Argument(help="Dead job ids.", show_default=False)]
 AllDead = Annotated[bool, typer.Option("--all", help="Every dead job (narrow with --task).")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before acting on --all.")]
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def confirm_all(action: str, count: int, yes: bool) -> None:
+    """``--all`` acts on every dead job: ask first (abort: exit 1), unless ``--yes``. With
+    no terminal to ask on, refuse (exit 2) rather than act unasked."""
+    if yes or count == 0:
+        return
+    if not stdin_is_terminal():
+        raise BadInput(f"{action} --all would act on {count} dead job(s); add --yes to "
+                       "confirm (stdin is not a terminal, so hora cannot ask)")
+    if not typer.confirm(f"{action} {count} dead job(s)?", default=False):
+        typer.echo("aborted", err=True)
+        raise typer.Exit(1)
 
 
 @dlq_cli.command("replay")
 @handled
 def dlq_replay(job_ids: JobIds = None, all_: AllDead = False, task: TaskFilter = None,
-               queue: QueueFilter = None, json_out: JsonOut = False,
+               queue: QueueFilter = None, yes: Yes = False, json_out: JsonOut = False,
                database_url: DatabaseUrl = None) -> None:
-    """Give dead jobs a new run: one new job each, linked to the dead one."""
+    """Give dead jobs a new run: one new job each, linked to the dead one.
+
+    With --all it asks first; --yes skips the question (required without a terminal)."""
     with open_app(database_url) as app:
         ids = select_ids(app, job_ids, all_, task, queue)
         if all_:
+            confirm_all("replay", len(ids), yes)
             jobs, skipped = in_chunks(ids, app.replay)
         else:
             jobs, skipped = app.replay(ids), 0
@@ -140,12 +162,15 @@ def dlq_replay(job_ids: JobIds = None, all_: AllDead = False, task: TaskFilter =
 @dlq_cli.command("discard")
 @handled
 def dlq_discard(job_ids: JobIds = None, all_: AllDead = False, task: TaskFilter = None,
-                queue: QueueFilter = None, json_out: JsonOut = False,
+                queue: QueueFilter = None, yes: Yes = False, json_out: JsonOut = False,
                 database_url: DatabaseUrl = None) -> None:
-    """Take dead jobs out of the DLQ for good (their history stays)."""
+    """Take dead jobs out of the DLQ for good (their history stays).
+
+    With --all it asks first; --yes skips the question (required without a terminal)."""
     with open_app(database_url) as app:
         ids = select_ids(app, job_ids, all_, task, queue)
         if all_:
+            confirm_all("discard", len(ids), yes)
             discarded, skipped = in_chunks(ids, app.discard)
         else:
             discarded, skipped = app.discard(ids), 0

@@ -89,7 +89,7 @@ def jobs_list(
 
     created_after = None if since is None else parse_instant(since, "--since")
     created_before = None if until is None else parse_instant(until, "--until")
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
         page = app.list_jobs(state=state or None, task=task, queue=queue,
                              correlation_id=correlation_id, created_after=created_after,
                              created_before=created_before, limit=limit, cursor=cursor)
@@ -107,7 +107,7 @@ def jobs_list(
 def jobs_show(job_id: Annotated[str, typer.Argument(help="Job id.")], json_out: JsonOut = False,
               database_url: DatabaseUrl = None) -> None:
     """One job: its fields, attempts (errors, tracebacks) and event history."""
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
         job = app.get_job(job_id)
     show_job(job, json_out)
 

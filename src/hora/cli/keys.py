@@ -13,12 +13,15 @@ import typer
 
 from hora.cli._common import (
     BadInput,
+    Cursor,
     DatabaseUrl,
     JsonOut,
     Limit,
     console,
     group,
     handled,
+    id_column,
+    more_hint,
     open_app,
     parse_duration,
     parse_instant,
@@ -115,26 +118,30 @@ def keys_create(
 def keys_list(
     tenant: Annotated[str | None, typer.Option("--tenant", help="Only this tenant's keys.")
                       ] = None,
-    limit: Limit = 100, database_url: DatabaseUrl = None, json_out: JsonOut = False,
+    limit: Limit = 100, cursor: Cursor = None, database_url: DatabaseUrl = None,
+    json_out: JsonOut = False,
 ) -> None:
     """List API keys (prefixes only; the keys themselves are not stored)."""
     from rich.table import Table
 
     from hora.wire import iso_z
 
-    with open_app(database_url) as app:
-        page = app.store.list_api_keys(tenant_id=tenant, limit=limit)
+    with open_app(database_url, read_only=True) as app:
+        page = app.store.list_api_keys(tenant_id=tenant, limit=limit, cursor=cursor)
     if json_out:
         print_json({"items": [_key_dict(k) for k in page.items],
                     "next_cursor": page.next_cursor})
         return
-    table = Table("id", "tenant", "name", "prefix", "scopes", "created", "expires",
-                  "revoked")
+    table = Table()
+    id_column(table, "id", [k.id for k in page.items])
+    for col in ("tenant", "name", "prefix", "scopes", "created", "expires", "revoked"):
+        table.add_column(col, overflow="fold")
     for k in page.items:
         table.add_row(k.id, k.tenant_id, k.name or "", k.prefix + "…", ",".join(k.scopes),
                       iso_z(k.created_at) or "", iso_z(k.expires_at) or "never",
                       iso_z(k.revoked_at) or "")
     console().print(table)
+    more_hint(page.next_cursor)
 
 
 @keys_cli.command("revoke")

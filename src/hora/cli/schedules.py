@@ -14,12 +14,15 @@ import typer
 
 from hora.cli._common import (
     BadInput,
+    Cursor,
     DatabaseUrl,
     JsonOut,
     Limit,
     console,
     group,
     handled,
+    id_column,
+    more_hint,
     open_app,
     parse_payload,
     print_json,
@@ -30,6 +33,7 @@ from hora.limits import check_instant
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from hora.app import Hora
     from hora.models import Schedule
     from hora.triggers import Occurrence
 
@@ -160,8 +164,18 @@ def print_schedule(s: Schedule, json_out: bool) -> None:
         return
     table = Table(box=None, show_header=False)
     for key, value in schedule_dict(s).items():
-        table.add_row(key, str(value))
+        table.add_row(key, plain(value))
     console().print(table)
+
+
+def plain(value: object) -> str:
+    """A schedule field for people: text as is, nothing for None, JSON (never Python's repr)
+    for the rest, so a trigger shown can be pasted back."""
+    import json
+
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
 @schedules_cli.command("create")
@@ -195,7 +209,8 @@ def schedules_create(task: Annotated[str, typer.Argument(help="Task name.")],
 
 @schedules_cli.command("update")
 @handled
-def schedules_update(schedule_id: Annotated[str, typer.Argument(help="Schedule id.")],
+def schedules_update(schedule_id: Annotated[str, typer.Argument(
+                         help="Schedule id, or its name.")],
                      cron: Cron = None, rrule: RRule = None, at: At = None,
                      every: Every = None, start: Start = None, dtstart: DtStart = None,
                      tz: Tz = None, calendar: CalendarOpt = None,
@@ -222,36 +237,63 @@ def schedules_update(schedule_id: Annotated[str, typer.Argument(help="Schedule i
         raise BadInput("nothing to change: give a trigger (--cron, --rrule, --at, --every), "
                        "--payload, --misfire or --overlap")
     with open_app(database_url) as app:
-        s = app.update_schedule(schedule_id, **changes)
+        s = app.update_schedule(schedule_ref(app, schedule_id), **changes)
     print_schedule(s, json_out)
 
 
 @schedules_cli.command("list")
 @handled
 def schedules_list(state: Annotated[str | None, typer.Option("--state")] = None,
-                   limit: Limit = 50, database_url: DatabaseUrl = None,
-                   json_out: JsonOut = False) -> None:
+                   limit: Limit = 50, cursor: Cursor = None,
+                   database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
     """Schedules, newest first."""
     from rich.table import Table
 
     from hora.wire import iso_z, schedule_dict
 
-    with open_app(database_url) as app:
-        page = app.list_schedules(state=state, limit=limit)
+    with open_app(database_url, read_only=True) as app:
+        page = app.list_schedules(state=state, limit=limit, cursor=cursor)
     if json_out:
         print_json({"items": [schedule_dict(s) for s in page.items],
                     "next_cursor": page.next_cursor})
         return
     table = Table(box=None, header_style="bold")
-    for col in ("id", "name", "task", "state", "next fire (UTC)", "trigger"):
-        table.add_column(col)
+    id_column(table, "id", [s.id for s in page.items])
+    for col in ("name", "task", "state", "next fire (UTC)", "trigger"):
+        table.add_column(col, overflow="fold")
     for s in page.items:
         table.add_row(s.id, s.name or "", s.task, s.state, iso_z(s.next_fire_at) or "never",
-                      str(s.trigger))
+                      plain(s.trigger))
     console().print(table)
+    more_hint(page.next_cursor)
 
 
-ScheduleId = Annotated[str, typer.Argument(help="Schedule id.")]
+ScheduleId = Annotated[str, typer.Argument(help="Schedule id, or its name.")]
+
+
+def schedule_ref(app: Hora, ref: str) -> str:
+    """The id of the schedule ``ref`` names: an id, else the name of exactly one schedule
+    (names are what people remember; ids are what ``list`` prints)."""
+    from hora.errors import NotFound
+
+    try:
+        return app.get_schedule(ref).id
+    except NotFound:
+        pass
+    matches: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = app.list_schedules(limit=1000, cursor=cursor)
+        matches.extend(s.id for s in page.items if s.name == ref)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise BadInput(f"{len(matches)} schedules are named {ref!r}: give one of their ids "
+                       f"({', '.join(matches)})")
+    raise NotFound(f"schedule {ref!r} not found: no schedule has that id or name")
 
 
 @schedules_cli.command("show")
@@ -263,7 +305,8 @@ def schedules_show(schedule_id: ScheduleId, count: Annotated[int, typer.Option(
     from hora.triggers.spec import occurrence_to_json, trigger_from_spec, trigger_timezone
     from hora.wire import schedule_dict
 
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
+        schedule_id = schedule_ref(app, schedule_id)
         s = app.get_schedule(schedule_id)
         # A schedule the scheduler could not evaluate shows its error, not a failed preview.
         occs = [] if s.error is not None else app.preview_schedule(schedule_id, count)
@@ -278,7 +321,7 @@ def schedules_show(schedule_id: ScheduleId, count: Annotated[int, typer.Option(
 
 def _control(action: str, schedule_id: str, database_url: str | None, json_out: bool) -> None:
     with open_app(database_url) as app:
-        s = getattr(app, f"{action}_schedule")(schedule_id)
+        s = getattr(app, f"{action}_schedule")(schedule_ref(app, schedule_id))
     print_schedule(s, json_out)
 
 
@@ -304,7 +347,7 @@ def schedules_trigger(schedule_id: ScheduleId, database_url: DatabaseUrl = None,
                       json_out: JsonOut = False) -> None:
     """Enqueue the schedule's job now, outside its trigger."""
     with open_app(database_url) as app:
-        job = app.trigger_schedule(schedule_id)
+        job = app.trigger_schedule(schedule_ref(app, schedule_id))
     if json_out:
         print_json({"job_id": job.id})
     else:
@@ -313,11 +356,16 @@ def schedules_trigger(schedule_id: ScheduleId, database_url: DatabaseUrl = None,
 
 @schedules_cli.command("delete")
 @handled
-def schedules_delete(schedule_id: ScheduleId, database_url: DatabaseUrl = None) -> None:
+def schedules_delete(schedule_id: ScheduleId, database_url: DatabaseUrl = None,
+                     json_out: JsonOut = False) -> None:
     """Delete a schedule and its ledger (jobs it fired stay)."""
     with open_app(database_url) as app:
+        schedule_id = schedule_ref(app, schedule_id)
         app.delete_schedule(schedule_id)
-    say(f"deleted schedule {schedule_id}")
+    if json_out:
+        print_json({"deleted": schedule_id})
+    else:
+        say(f"deleted schedule {schedule_id}")
 
 
 @schedules_cli.command("ticks")
@@ -325,15 +373,16 @@ def schedules_delete(schedule_id: ScheduleId, database_url: DatabaseUrl = None) 
 def schedules_ticks(schedule_id: ScheduleId,
                     outcome: Annotated[str | None, typer.Option(
                         "--outcome", help="fired | skipped")] = None,
-                    limit: Limit = 50, database_url: DatabaseUrl = None,
-                    json_out: JsonOut = False) -> None:
+                    limit: Limit = 50, cursor: Cursor = None,
+                    database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
     """The tick ledger: each occurrence, fired (job id) or skipped (why), newest first."""
     from rich.table import Table
 
     from hora.wire import iso_z, tick_dict
 
-    with open_app(database_url) as app:
-        page = app.schedule_ticks(schedule_id, outcome=outcome, limit=limit)
+    with open_app(database_url, read_only=True) as app:
+        page = app.schedule_ticks(schedule_ref(app, schedule_id), outcome=outcome, limit=limit,
+                                  cursor=cursor)
     if json_out:
         print_json({"items": [tick_dict(t) for t in page.items],
                     "next_cursor": page.next_cursor})
@@ -345,3 +394,4 @@ def schedules_ticks(schedule_id: ScheduleId,
         table.add_row(iso_z(t.nominal) or "", iso_z(t.fire_at) or "", t.outcome,
                       t.job_id or t.reason or "")
     console().print(table)
+    more_hint(page.next_cursor)

@@ -19,6 +19,7 @@ from hora.cli._common import (
     JsonOut,
     LogFormat,
     LogLevel,
+    check_database,
     handled,
     open_app,
     print_json,
@@ -83,6 +84,31 @@ def load_app(ref: str) -> Hora:
     return obj
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail on a taken port before the store is opened (and created, and an admin key
+    printed): bind and release it the way the server will (``hora.serve._listen``)."""
+    import socket
+
+    if port == 0:
+        return
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                         socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        raise BadInput(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    finally:
+        sock.close()
+
+
+def check_app_database(app: Hora) -> None:
+    """The app's database passes :func:`check_database` before a process starts on it."""
+    from hora.app import database_url_from_env
+
+    check_database(app.database_url or database_url_from_env())
+
+
 # -- hora serve -------------------------------------------------------------------------------
 
 @handled
@@ -127,10 +153,14 @@ def serve(
     setup_logging(log_level, log_format)
     if not 0 <= port <= 65535:
         raise BadInput(f"--port {port} must be between 0 and 65535")
+    roles = parse_roles(role)
+    if "api" in roles:
+        check_port(host, port)
     app = load_app(app_ref) if app_ref else Hora()
     if database_url:
         app.use_database(database_url)
-    options = ServeOptions(host=host, port=port, roles=parse_roles(role),
+    check_app_database(app)
+    options = ServeOptions(host=host, port=port, roles=roles,
                            queues=tuple(queue or ("default",)), concurrency=concurrency,
                            grace_period=grace_period,
                            admin_key=os.environ.get("HORA_ADMIN_KEY") or None, demo=demo,
@@ -204,6 +234,7 @@ def worker(
     app = load_app(app_ref)
     if database_url:
         app.use_database(database_url)
+    check_app_database(app)
     given = {"queues": queue or None, "concurrency": concurrency, "threads": threads,
              "lease": lease, "poll_interval": poll_interval, "grace_period": grace_period}
     w = app.worker(**{k: v for k, v in given.items() if v is not None})

@@ -13,12 +13,14 @@ import typer
 
 from hora.cli._common import (
     BadInput,
+    Cursor,
     DatabaseUrl,
     JsonOut,
     Limit,
     console,
     group,
     handled,
+    more_hint,
     open_app,
     print_json,
     say,
@@ -28,7 +30,7 @@ from hora.limits import MAX_QUOTA, MAX_RATE_LIMIT, MIN_RATE_LIMIT, check_int, ch
 if TYPE_CHECKING:
     from hora.models import Tenant
 
-tenants_cli = group("Tenants: create, list, set quotas, rotate secrets.")
+tenants_cli = group("Tenants: create, list, show, set quotas, rotate secrets.")
 
 
 def _tenant_dict(t: Tenant, *, secret: bool = False) -> dict[str, object]:
@@ -112,13 +114,13 @@ def tenants_rotate_webhook_secret(
 
 @tenants_cli.command("list")
 @handled
-def tenants_list(limit: Limit = 100, database_url: DatabaseUrl = None,
+def tenants_list(limit: Limit = 100, cursor: Cursor = None, database_url: DatabaseUrl = None,
                  json_out: JsonOut = False) -> None:
     """List tenants with their quotas."""
     from rich.table import Table
 
-    with open_app(database_url) as app:
-        page = app.store.list_tenants(limit=limit)
+    with open_app(database_url, read_only=True) as app:
+        page = app.store.list_tenants(limit=limit, cursor=cursor)
     if json_out:
         print_json({"items": [_tenant_dict(t) for t in page.items],
                     "next_cursor": page.next_cursor})
@@ -127,6 +129,32 @@ def tenants_list(limit: Limit = 100, database_url: DatabaseUrl = None,
     for t in page.items:
         table.add_row(t.id, t.name, _opt(t.max_pending_jobs), _opt(t.max_active_schedules),
                       _opt(t.rate_limit))
+    console().print(table)
+    more_hint(page.next_cursor)
+
+
+@tenants_cli.command("show")
+@handled
+def tenants_show(tenant_id: Annotated[str, typer.Argument(help="The tenant's id.")],
+                 database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
+    """One tenant: its name, quotas and rate limit (not its webhook secret)."""
+    from rich.table import Table
+
+    from hora.wire import iso_z
+
+    with open_app(database_url, read_only=True) as app:
+        t = app.store.get_tenant(tenant_id)
+    if json_out:
+        print_json(_tenant_dict(t))
+        return
+    table = Table(box=None, show_header=False)
+    for label, value in (("id", t.id), ("name", t.name),
+                         ("max pending jobs", _opt(t.max_pending_jobs)),
+                         ("max active schedules", _opt(t.max_active_schedules)),
+                         ("rate limit/s", _opt(t.rate_limit)),
+                         ("created", iso_z(t.created_at) or ""),
+                         ("updated", iso_z(t.updated_at) or "")):
+        table.add_row(label, value)
     console().print(table)
 
 

@@ -146,7 +146,7 @@ def workflows_list(
     from hora import wire
     from hora.cli._workflow_views import workflows_table
 
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
         page = app.list_workflows(state=state or None, name=name,
                                   correlation_id=correlation_id, limit=check_limit(limit),
                                   cursor=cursor)
@@ -162,7 +162,7 @@ def workflows_show(workflow_id: WorkflowId, database_url: DatabaseUrl = None,
     from hora import wire
     from hora.cli._workflow_views import workflow_detail
 
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
         w = app.get_workflow(workflow_id)
         history = app.workflow_history(workflow_id)
         signals = app.workflow_signals(workflow_id)
@@ -243,7 +243,7 @@ def workflows_approvals(
     from hora import wire
     from hora.cli._workflow_views import approvals_table
 
-    with open_app(database_url) as app:
+    with open_app(database_url, read_only=True) as app:
         page = app.approvals(state=state or "pending", workflow_id=workflow_id,
                              limit=check_limit(limit), cursor=cursor)
     _print_page(page, json_out, "pending approval requests" if not state
