@@ -181,3 +181,29 @@ def test_schedule_decorator_refuses_ambiguous_triggers(app: Hora) -> None:
     with pytest.raises(ValueError, match="already declared"):
         @app.schedule(cron="0 * * * *", name="dup")
         def two() -> None: ...
+
+
+def test_serve_applies_declared_schedules_at_start(sqlite_url: str) -> None:
+    """``hora serve --app`` start-up (here a scheduler-only node, which runs no worker)."""
+    import asyncio
+    import os
+    import signal
+
+    from hora.serve import ServeOptions, serve
+
+    app = Hora(sqlite_url)  # the system clock: serve's loops sleep on it
+    try:
+        @app.schedule(cron="0 9 * * *", name="morning")
+        @app.task(name="morning")
+        def morning() -> None: ...
+
+        seen: list[str] = []
+
+        def ready(_port: int) -> None:
+            seen.append(app.schedules.get_schedule_by_name("morning").name or "")
+            os.kill(os.getpid(), signal.SIGTERM)  # ends serve() through its own handler
+
+        asyncio.run(serve(app, ServeOptions(roles=frozenset({"scheduler"}), on_ready=ready)))
+        assert seen == ["morning"]
+    finally:
+        app.close()
