@@ -110,8 +110,8 @@ async def serve(app: Hora, options: ServeOptions,
     if "worker" not in options.roles and app.schedules.declared:
         # Schedules declared in code (``@app.schedule``) are ensured at start-up; a worker
         # role does it itself as it starts.
-        say_report = await asyncio.to_thread(app.schedules.apply_declared)
-        log.info("%s", say_report)
+        report = await asyncio.to_thread(app.schedules.apply_declared)
+        log.info("%s", report)
     if "worker" in options.roles:
         worker = app.worker(queues=options.queues, concurrency=options.concurrency,
                             grace_period=options.grace_period,
