@@ -22,7 +22,7 @@ import inspect
 import json
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
@@ -43,7 +43,7 @@ from hora.payloads import (
     new_job,
 )
 from hora.retry import DEFAULT_RETRY, RetryPolicy
-from hora.schedules import ScheduleService
+from hora.schedules import DeclaredSchedule, ScheduleService
 from hora.states import JobState
 from hora.store import Store, open_store
 from hora.workflows import WorkflowDef, WorkflowService
@@ -199,13 +199,15 @@ class Hora:
         self._store_lock = threading.Lock()
         self._workers: set[Worker] = set()
         self._workflow_defs: dict[str, WorkflowDef] = {}
+        self._declared_schedules: list[DeclaredSchedule] = []
         self._build_services()
 
     def _build_services(self) -> None:
         """The services, bound to this app's tenant (and rebuilt for a tenant's view)."""
         self.schedules = ScheduleService(
             store=self._open_store, clock=self.clock, tenant_id=self.tenant_id,
-            tasks=self.tasks, enqueue=self.enqueue_many, notify=self._notify_workers)
+            tasks=self.tasks, enqueue=self.enqueue_many, notify=self._notify_workers,
+            declared=self._declared_schedules)
         self.workflows = WorkflowService(
             store=self._open_store, clock=self.clock, tenant_id=self.tenant_id,
             tasks=self.tasks, register_task=self._register_task, notify=self._notify_workers,
@@ -290,6 +292,48 @@ class Hora:
             return t
 
         return register(fn) if fn is not None else register
+
+    def schedule(self, *, name: str | None = None, cron: str | None = None,
+                 rrule: str | None = None, every: str | timedelta | None = None,
+                 trigger: Mapping[str, Any] | str | None = None,
+                 timezone: str | None = None, payload: dict[str, Any] | None = None,
+                 **options: Any) -> Callable[[Callable[P, R] | Task[P, R]], Task[P, R]]:
+        """Declare a schedule in code: ``@app.schedule(cron="0 9 * * MON-FRI")`` on a task.
+
+        Exactly one of ``cron``, ``rrule``, ``every`` (an ISO-8601 duration or a timedelta,
+        counted from 1970-01-01T00:00Z, so the same every start-up) or ``trigger`` (a full
+        spec). ``name`` defaults to the task's name; ``options`` are ``ensure``'s (queue,
+        priority, misfire, overlap, ...). Stacked on ``@app.task`` or used alone (then it
+        registers the function as ``@app.task`` would). Nothing is written here: declared
+        schedules are ensured when a worker or ``hora serve --app`` starts, or by
+        ``app.schedules.apply_declared()``.
+        """
+        given = [k for k, v in (("cron", cron), ("rrule", rrule), ("every", every),
+                                ("trigger", trigger)) if v is not None]
+        if len(given) != 1:
+            raise ValueError("@app.schedule needs exactly one of cron, rrule, every, trigger"
+                             + (f" (got {', '.join(given)})" if given else ""))
+        spec: Mapping[str, Any] | str
+        if trigger is not None:
+            spec = trigger
+        elif every is not None:
+            text = every if isinstance(every, str) else f"PT{every.total_seconds():g}S"
+            spec = {"every": text, "start": "1970-01-01T00:00:00Z"}
+        else:
+            spec = {"cron": cron} if cron is not None else {"rrule": rrule}
+        if timezone is not None:
+            if not isinstance(spec, Mapping):
+                raise ValueError("timezone= goes inside a trigger spec, not with a string")
+            spec = {**spec, "timezone": timezone}
+
+        def declare(fn: Callable[P, R] | Task[P, R]) -> Task[P, R]:
+            t = fn if isinstance(fn, Task) else self.task(fn)
+            self.schedules.declare(DeclaredSchedule(
+                name=name or t.name, task=t.name, trigger=spec, payload=payload,
+                options=dict(options)))
+            return t
+
+        return declare
 
     def _register_task(self, fn: Callable[..., Any], /, *, name: str,
                        retry: RetryPolicy | None = None) -> object:
@@ -425,6 +469,9 @@ class Hora:
     preview_schedule = _Delegate("schedules", ScheduleService.preview_schedule)
     preview = _Delegate("schedules", ScheduleService.preview)
     next_schedule_fire = _Delegate("schedules", ScheduleService.next_schedule_fire)
+    ensure_schedule = _Delegate("schedules", ScheduleService.ensure)
+    get_schedule_by_name = _Delegate("schedules", ScheduleService.get_schedule_by_name)
+    apply_declared_schedules = _Delegate("schedules", ScheduleService.apply_declared)
     #: Kept for ``api/server.py``'s preview route; new code calls ``app.schedules.trigger_of``.
     _trigger = _Delegate("schedules", ScheduleService.trigger_of)
 
@@ -487,6 +534,8 @@ class AsyncHora:
     preview_schedule = _Async(ScheduleService.preview_schedule, "schedules")
     preview = _Async(ScheduleService.preview, "schedules")
     next_schedule_fire = _Async(ScheduleService.next_schedule_fire, "schedules")
+    ensure_schedule = _Async(ScheduleService.ensure, "schedules")
+    get_schedule_by_name = _Async(ScheduleService.get_schedule_by_name, "schedules")
 
     start_workflow = _Async(WorkflowService.start_workflow, "workflows")
     get_workflow = _Async(WorkflowService.get_workflow, "workflows")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from hora.errors import InvalidPayload, InvalidTrigger, StaleRecord
+from hora.errors import Conflict, InvalidPayload, InvalidTrigger, NotFound, StaleRecord
 from hora.ids import new_id
 from hora.limits import (
     MAX_ATTEMPTS,
@@ -97,6 +97,61 @@ def _first_after(trigger: Trigger, after: datetime) -> datetime | None:
     return None
 
 
+#: The fields of a schedule that ``ensure`` compares: its spec and options, not its state,
+#: cursor or bookkeeping (a pause by hand survives a restart of the code that declares it).
+SPEC_FIELDS = ("task", "payload", "trigger", "queue", "priority", "max_attempts",
+               "retry_policy", "timeout", "correlation_id", "misfire_policy", "misfire_grace",
+               "catchup_limit", "overlap_policy")
+
+EnsureOutcome = Literal["created", "updated", "unchanged"]
+
+
+class Ensured(NamedTuple):
+    """What ``ensure`` did: the schedule as stored now, and ``created``, ``updated`` or
+    ``unchanged``. A tuple, so ``schedule, outcome = app.schedules.ensure(...)`` works."""
+
+    schedule: Schedule
+    outcome: EnsureOutcome
+
+
+def _spec_of(schedule: Schedule) -> str:
+    """A schedule's spec and options as canonical JSON: equal iff ``ensure`` has nothing to do
+    (JSON, so a tuple and a list, or 30 and 30.0, are the same value as stored)."""
+    return json.dumps({k: getattr(schedule, k) for k in SPEC_FIELDS}, sort_keys=True,
+                      separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class DeclaredSchedule:
+    """A schedule declared in code (``@app.schedule``): applied with ``ensure`` at start-up."""
+
+    name: str
+    task: str
+    trigger: Mapping[str, Any] | str
+    payload: dict[str, Any] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeclaredReport:
+    """What ``apply_declared`` did, by schedule name. ``removed``: schedules marked as declared
+    in code that the code no longer declares; ``paused``: those of them it paused (with
+    ``prune="pause"``; already-paused ones are not listed again)."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        parts = [f"{k} {', '.join(v)}" for k, v in (
+            ("created", self.created), ("updated", self.updated),
+            ("unchanged", self.unchanged), ("removed from code", self.removed),
+            ("paused", self.paused)) if v]
+        return "declared schedules: " + ("; ".join(parts) or "none")
+
+
 class ScheduleService:
     """``app.schedules``: one tenant's schedules; see the module docstring.
 
@@ -109,8 +164,11 @@ class ScheduleService:
     def __init__(self, *, store: Callable[[], Store], clock: Clock, tenant_id: str,
                  tasks: Mapping[str, TaskDefaults],
                  enqueue: Callable[[Sequence[JobRequest]], list[Job]],
-                 notify: Callable[[datetime], None]) -> None:
+                 notify: Callable[[datetime], None],
+                 declared: list[DeclaredSchedule] | None = None) -> None:
         self._store = store
+        #: ``@app.schedule`` declarations, shared by every tenant view of the app.
+        self.declared = declared if declared is not None else []
         self.clock = clock
         self.tenant_id = tenant_id
         self.tasks = tasks
@@ -143,6 +201,20 @@ class ScheduleService:
         ``catchup_limit``). ``overlap``: when the previous run is unfinished, ``allow`` another,
         ``skip``, ``queue`` (at most one waiting) or ``cancel_previous``.
         """
+        return self.store.insert_schedule(self._build_schedule(
+            task, payload, trigger=trigger, name=name, queue=queue, priority=priority,
+            retry=retry, max_attempts=max_attempts, timeout=timeout,
+            correlation_id=correlation_id, misfire=misfire, misfire_grace=misfire_grace,
+            catchup_limit=catchup_limit, overlap=overlap, paused=paused))
+
+    def _build_schedule(self, task: str | Any, payload: dict[str, Any] | None, *,
+                        trigger: Mapping[str, Any] | str, name: str | None,
+                        queue: str | None, priority: int | None, retry: RetryPolicy | None,
+                        max_attempts: int | None, timeout: float | None,
+                        correlation_id: str | None, misfire: str, misfire_grace: float,
+                        catchup_limit: int, overlap: str, paused: bool) -> Schedule:
+        """The schedule ``create_schedule`` would store, validated but not written (``ensure``
+        compares it with the stored one)."""
         task_name = task if isinstance(task, str) else task.name
         check_text(task=task_name, name=name, queue=queue, correlation_id=correlation_id)
         known = self.tasks.get(task_name)
@@ -177,7 +249,7 @@ class ScheduleService:
             overlap_policy=OverlapPolicy(overlap),
             state=ScheduleState.PAUSED if paused else ScheduleState.ACTIVE,
             next_fire_at=next_fire, cursor=now, created_at=now, updated_at=now)
-        return self.store.insert_schedule(schedule)
+        return schedule
 
     def get_schedule(self, schedule_id: str) -> Schedule:
         return self.store.get_schedule(schedule_id, tenant_id=self.tenant_id)
@@ -313,6 +385,113 @@ class ScheduleService:
 
         return preview_occurrences(trigger_from_spec(_spec(trigger)),
                                    _after(after) or self.clock.now(), count)
+
+    # -- schedules declared in code ----------------------------------------------------------
+
+    def ensure(self, task: str | Any, payload: dict[str, Any] | None = None, *,
+               trigger: Mapping[str, Any] | str, name: str, queue: str | None = None,
+               priority: int | None = None, retry: RetryPolicy | None = None,
+               max_attempts: int | None = None, timeout: float | None = None,
+               correlation_id: str | None = None, misfire: str = "skip",
+               misfire_grace: float = 60.0, catchup_limit: int = 10, overlap: str = "allow",
+               paused: bool = False) -> Ensured:
+        """Upsert the schedule named ``name``: what start-up code calls, any number of times.
+
+        Absent: created (``paused`` chooses its first state). Present with the same spec and
+        options (``SPEC_FIELDS``): ``unchanged``, nothing written. Present but different:
+        ``updated`` through the versioned edit, its future recomputed from now as an edit
+        does; its state (paused or active) is left as it is. Several processes ensuring the
+        same name at once end with one schedule: the store's unique (tenant, name) refuses
+        the second insert and the loser reads the winner's row again.
+        """
+        if not isinstance(name, str) or not name:
+            raise InvalidPayload("ensure needs the schedule's name", field="name")
+        options: dict[str, Any] = dict(
+            trigger=trigger, name=name, queue=queue, priority=priority, retry=retry,
+            max_attempts=max_attempts, timeout=timeout, correlation_id=correlation_id,
+            misfire=misfire, misfire_grace=misfire_grace, catchup_limit=catchup_limit,
+            overlap=overlap, paused=paused)
+        wanted = self._build_schedule(task, payload, **options)  # validates before any read
+        for _ in range(STALE_RETRIES):
+            try:
+                old = self.store.get_schedule_by_name(name, tenant_id=self.tenant_id)
+            except NotFound:
+                try:
+                    return Ensured(self.store.insert_schedule(wanted), "created")
+                except Conflict:
+                    continue  # another process created it meanwhile: compare with theirs
+            try:
+                return self._converge(old.id, wanted)
+            except (NotFound, StaleRecord):
+                continue  # deleted or rewritten meanwhile: look again
+        raise StaleRecord(f"schedule {name!r} kept changing; try again")
+
+    def _converge(self, schedule_id: str, wanted: Schedule) -> Ensured:
+        """Make schedule ``schedule_id``'s spec ``wanted``'s, unless it already is."""
+        target = _spec_of(wanted)
+        wrote = False
+
+        def change(old: Schedule) -> tuple[Schedule, list[Occurrence]]:
+            nonlocal wrote
+            if _spec_of(old) == target:
+                wrote = False
+                return old, []
+            now = self.clock.now()
+            new = replace(old, **{k: getattr(wanted, k) for k in SPEC_FIELDS},
+                          updated_at=now, error=None)
+            cursor = max(now, old.cursor)
+            wrote = True
+            return replace(new, cursor=cursor, next_fire_at=_first_after(
+                self.trigger_of(new.trigger, new.id), cursor)), []
+
+        schedule = self._rewrite(schedule_id, change)
+        return Ensured(schedule, "updated" if wrote else "unchanged")
+
+    def get_schedule_by_name(self, name: str) -> Schedule:
+        return self.store.get_schedule_by_name(name, tenant_id=self.tenant_id)
+
+    def declare(self, declared: DeclaredSchedule) -> None:
+        """Record a schedule declared in code (what ``@app.schedule`` calls); applied by
+        ``apply_declared`` at worker and ``hora serve --app`` start-up."""
+        if any(d.name == declared.name for d in self.declared):
+            raise ValueError(f"a schedule named {declared.name!r} is already declared")
+        self.declared.append(declared)
+
+    def apply_declared(self, prune: Literal["report", "pause"] = "report") -> DeclaredReport:
+        """Ensure every declared schedule, and mark it as declared in code; then report the
+        tenant's schedules so marked that the code no longer declares (``prune="pause"``
+        also pauses them; they are never deleted: their ledger is history).
+
+        Schedules created by hand (API, CLI, ``create_schedule``) are never marked, so never
+        reported. Idempotent: a second start-up with the same code writes nothing.
+        """
+        if prune not in ("report", "pause"):
+            raise InvalidPayload("prune must be report or pause", field="prune")
+        report = DeclaredReport()
+        marked = {s.id: s for s in self.store.declared_schedules(tenant_id=self.tenant_id)}
+        to_mark: list[str] = []
+        for d in self.declared:
+            schedule, outcome = self.ensure(d.task, d.payload, trigger=d.trigger, name=d.name,
+                                            **d.options)
+            getattr(report, outcome).append(d.name)
+            if schedule.id not in marked:
+                to_mark.append(schedule.id)
+        if to_mark:
+            self.store.mark_schedules_declared(to_mark, tenant_id=self.tenant_id,
+                                               now=self.clock.now())
+        names = {d.name for d in self.declared}
+        for s in marked.values():
+            if s.name in names:
+                continue
+            report.removed.append(s.name or s.id)
+            if prune == "pause" and s.state != ScheduleState.PAUSED:
+                self.pause_schedule(s.id)
+                report.paused.append(s.name or s.id)
+        if report.removed:
+            log.warning("schedules declared in code earlier but not now: %s (%s)",
+                        ", ".join(report.removed),
+                        "paused" if prune == "pause" else "left as they are")
+        return report
 
     # -- the scheduler's pass ----------------------------------------------------------------
 

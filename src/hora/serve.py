@@ -107,6 +107,11 @@ async def serve(app: Hora, options: ServeOptions,
         sock = _listen(options)  # before anything starts: a taken port fails the start
         server = _uvicorn_server(app, options)
         tasks.append(asyncio.create_task(_serve_api(server, sock, options), name="hora-api"))
+    if "worker" not in options.roles and app.schedules.declared:
+        # Schedules declared in code (``@app.schedule``) are ensured at start-up; a worker
+        # role does it itself as it starts.
+        report = await asyncio.to_thread(app.schedules.apply_declared)
+        log.info("%s", report)
     if "worker" in options.roles:
         worker = app.worker(queues=options.queues, concurrency=options.concurrency,
                             grace_period=options.grace_period,

@@ -186,6 +186,7 @@ class Worker:
         ``until`` bounds that skipping (a recurring schedule never runs out): the run ends
         once nothing is left to do before that instant.
         """
+        await self._apply_declared_schedules()
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._flush_wanted = asyncio.Event()
@@ -218,6 +219,13 @@ class Worker:
             self.app._workers.discard(self)
             await self._shutdown(loops)
             log.info("worker %s stopped: %s", self.id, self.stats)
+
+    async def _apply_declared_schedules(self) -> None:
+        """Schedules declared in code (``@app.schedule``) are ensured as a worker starts, so
+        deploying the code is what changes them (``ScheduleService.apply_declared``)."""
+        if self.app.schedules.declared:
+            report = await asyncio.to_thread(self.app.schedules.apply_declared)
+            log.info("%s", report)
 
     def stop(self) -> None:
         """Stop claiming; in-flight jobs get ``grace_period`` to finish. Thread-safe."""

@@ -616,3 +616,18 @@ class LockOut(BaseModel):
 
 class ReleasedOut(BaseModel):
     released: bool
+
+
+# -- schedules declared in code (PUT /v1/schedules/by-name/{name}) ----------------------------
+
+
+class ScheduleEnsureIn(ScheduleIn):
+    """``POST /v1/schedules``'s body; ``name`` may be left out (the path names it) but, if
+    given, must be the path's."""
+
+
+class ScheduleEnsureOut(ScheduleOut):
+    outcome: Literal["created", "updated", "unchanged"] = Field(
+        description="What the PUT did: created (201), updated (the spec or options differed; "
+        "the future is recomputed from now) or unchanged (nothing written).")
+

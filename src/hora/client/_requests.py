@@ -28,7 +28,7 @@ from hora.models import (
     Workflow,
 )
 from hora.retry import RetryPolicy
-from hora.schedules import _spec
+from hora.schedules import Ensured, _spec
 from hora.states import JobState
 from hora.wire import (
     approval_from_dict,
@@ -76,6 +76,22 @@ class ScheduleOptions(TypedDict, total=False):
     ``Hora.create_schedule`` takes them."""
 
     name: str | None
+    queue: str | None
+    priority: int | None
+    retry: RetryPolicy | None
+    max_attempts: int | None
+    timeout: Seconds | None
+    correlation_id: str | None
+    misfire: Literal["skip", "run_once", "run_all"]
+    misfire_grace: Seconds
+    catchup_limit: int
+    overlap: Literal["allow", "skip", "queue", "cancel_previous"]
+    paused: bool
+
+
+class EnsureOptions(TypedDict, total=False):
+    """Options of ``ensure_schedule``: ``ScheduleOptions`` but the name (the path's)."""
+
     queue: str | None
     priority: int | None
     retry: RetryPolicy | None
@@ -144,6 +160,15 @@ def _post(path: str, decode: Callable[[Any], T], body: Any = None, *,
           has_body: bool = True) -> _Call[T]:
     return _Call("POST", path, decode, body=body, has_body=has_body,
                  idempotency_key=str(uuid.uuid4()))
+
+
+def _put(path: str, decode: Callable[[Any], T], body: Any) -> _Call[T]:
+    return _Call("PUT", path, decode, body=body, has_body=True,
+                 idempotency_key=str(uuid.uuid4()))
+
+
+def _ensured(d: Mapping[str, Any]) -> Ensured:
+    return Ensured(schedule_from_dict(d), d["outcome"])
 
 
 def _query(params: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -283,6 +308,17 @@ class _Requests:
         doc = {"target": _target(url, method, headers, body, request_timeout),
                "trigger": _spec(trigger), **_options(options)}
         return _post("/v1/schedules", schedule_from_dict, doc)
+
+    @staticmethod
+    def ensure_schedule(task: str, payload: Mapping[str, Any] | None, name: str,
+                        trigger: Trigger, options: EnsureOptions) -> _Call[Ensured]:
+        body = {"task": task, "payload": dict(payload or {}), "trigger": _spec(trigger),
+                **_options(options)}
+        return _put(f"/v1/schedules/by-name/{_seg(name)}", _ensured, body)
+
+    @staticmethod
+    def get_schedule_by_name(name: str) -> _Call[Schedule]:
+        return _get(f"/v1/schedules/by-name/{_seg(name)}", schedule_from_dict)
 
     @staticmethod
     def get_schedule(schedule_id: str) -> _Call[Schedule]:

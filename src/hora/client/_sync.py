@@ -28,6 +28,7 @@ from hora.client._answers import (
     _wait_after_error,
 )
 from hora.client._requests import (
+    EnsureOptions,
     JobOptions,
     Json,
     ScheduleChanges,
@@ -52,6 +53,7 @@ from hora.models import (
     Tick,
     Workflow,
 )
+from hora.schedules import Ensured
 from hora.states import JobState
 
 
@@ -168,6 +170,18 @@ class Client:
         """A schedule that makes an HTTP call at every occurrence of ``trigger``."""
         return self._send(_Requests.create_http_schedule(
       url, trigger, method, headers, body, request_timeout, options))
+
+    def ensure_schedule(self, task: str, payload: Mapping[str, Any] | None = None, *,
+                        name: str, trigger: Trigger,
+                        **options: Unpack[EnsureOptions]) -> Ensured:
+        """Create or update the schedule named ``name`` (``PUT /v1/schedules/by-name/...``):
+        ``(schedule, outcome)``, outcome ``created``, ``updated`` or ``unchanged`` (nothing
+        written), as ``app.schedules.ensure``."""
+        return self._send(_Requests.ensure_schedule(task, payload, name, trigger,
+                                                    options))
+
+    def get_schedule_by_name(self, name: str) -> Schedule:
+        return self._send(_Requests.get_schedule_by_name(name))
 
     def get_schedule(self, schedule_id: str) -> Schedule:
         return self._send(_Requests.get_schedule(schedule_id))

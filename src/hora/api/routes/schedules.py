@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from hora.api.deps import (
@@ -23,13 +23,15 @@ from hora.api.routes.jobs import _job_out, _work
 from hora.api.schemas import (
     JobOut,
     PreviewOut,
+    ScheduleEnsureIn,
+    ScheduleEnsureOut,
     ScheduleIn,
     ScheduleOut,
     SchedulePage,
     SchedulePatch,
     TickPage,
 )
-from hora.errors import InvalidPayload
+from hora.errors import InvalidPayload, NotFound
 from hora.http_target import TASK_NAME as HTTP_TASK
 from hora.http_target import parse_target
 from hora.limits import check_instant
@@ -40,6 +42,9 @@ from hora.wire import (
 )
 
 router = APIRouter(prefix="/v1")
+
+#: A schedule's name in a path, as ``ScheduleIn.name`` bounds it.
+ScheduleName = Annotated[str, Path(min_length=1, max_length=200)]
 
 
 @router.post("/schedules", status_code=201, response_model=ScheduleOut, tags=["schedules"],
@@ -68,6 +73,48 @@ def list_schedules(request: Request, caller: Reader,
                                                                cursor=cursor)
     return JSONResponse({"items": [schedule_dict(s) for s in page.items],
                          "next_cursor": page.next_cursor})
+
+
+# The by-name routes come before /schedules/{schedule_id}/...: "/schedules/by-name/ticks" must
+# never reach a route as schedule "by-name".
+
+
+@router.put("/schedules/by-name/{name}", response_model=ScheduleEnsureOut, tags=["schedules"],
+            summary="Create or update the schedule with this name (schedules declared in code)",
+            responses={201: {"model": ScheduleEnsureOut,
+                             "description": "Created: no schedule had this name"}})
+def ensure_schedule(name: ScheduleName, body: ScheduleEnsureIn, request: Request, caller: Writer,
+                    idem: IdemKey) -> JSONResponse:
+    """Same body and checks as ``POST /v1/schedules``. 201 when created; 200 when a schedule
+    of that name existed, ``outcome`` saying whether it was updated (its spec or options
+    differed; its future is recomputed from now, its paused/active state kept) or left
+    unchanged (nothing written)."""
+    if body.name is not None and body.name != name:
+        raise InvalidPayload(f"the body names {body.name!r} but the path {name!r}",
+                             field="name")
+    ctx = _ctx(request)
+    view = ctx.view(caller.tenant_id)
+    task, payload, retry = _work(body)
+    if not body.paused:
+        try:
+            view.get_schedule_by_name(name)
+        except NotFound:
+            _check_quota(ctx, caller.tenant_id, "schedules")
+    s, outcome = view.ensure_schedule(
+        task, payload, trigger=body.trigger, name=name, queue=body.queue,
+        priority=body.priority, retry=retry, max_attempts=body.max_attempts,
+        timeout=body.timeout, correlation_id=body.correlation_id, misfire=body.misfire,
+        misfire_grace=body.misfire_grace, catchup_limit=body.catchup_limit,
+        overlap=body.overlap, paused=body.paused)
+    return _reply(request, {**schedule_dict(s), "outcome": outcome},
+                  201 if outcome == "created" else 200)
+
+
+@router.get("/schedules/by-name/{name}", response_model=ScheduleOut, tags=["schedules"],
+            summary="The schedule with this name")
+def get_schedule_by_name(name: ScheduleName, request: Request, caller: Reader) -> JSONResponse:
+    return JSONResponse(schedule_dict(_ctx(request).view(caller.tenant_id)
+                                      .get_schedule_by_name(name)))
 
 
 @router.get("/schedules/{schedule_id}", response_model=ScheduleOut, tags=["schedules"],

@@ -95,6 +95,28 @@ class PostgresSchedules(PostgresConnection):
                                                    "tenant_id": tenant_id}).rowcount == 0:
                 raise NotFound(f"schedule {schedule_id} not found")
             conn.execute(Q["delete_ticks"], {"id": schedule_id})
+            conn.execute(Q["delete_declared_mark"], {"id": schedule_id})
+
+    def get_schedule_by_name(self, name: str, *, tenant_id: str) -> Schedule:
+        with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["get_schedule_by_name"], {"name": name,
+                                                          "tenant_id": tenant_id}).fetchone()
+        if row is None:
+            raise NotFound(f"no schedule named {name!r}")
+        return schedule_from_row(row, _utc, decoded=True)
+
+    def mark_schedules_declared(self, schedule_ids: Sequence[str], *, tenant_id: str,
+                                now: datetime) -> None:
+        if not schedule_ids:
+            return
+        with self._write() as conn, conn.cursor() as cur:
+            cur.executemany(Q["mark_declared"], [
+                {"schedule_id": i, "tenant_id": tenant_id, "now": now} for i in schedule_ids])
+
+    def declared_schedules(self, *, tenant_id: str) -> list[Schedule]:
+        with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(Q["declared_schedules"], {"tenant_id": tenant_id}).fetchall()
+        return [schedule_from_row(r, _utc, decoded=True) for r in rows]
 
     def list_ticks(self, schedule_id: str, *, tenant_id: str, outcome: str | None = None,
                    limit: int = 100, cursor: datetime | None = None) -> Page[Tick]:

@@ -87,6 +87,27 @@ class SQLiteSchedules(SQLiteConnection):
                                                    "tenant_id": tenant_id}).rowcount == 0:
                 raise NotFound(f"schedule {schedule_id} not found")
             conn.execute(Q["delete_ticks"], {"id": schedule_id})
+            conn.execute(Q["delete_declared_mark"], {"id": schedule_id})
+
+    def get_schedule_by_name(self, name: str, *, tenant_id: str) -> Schedule:
+        with self._read() as conn:
+            rows = _rows(conn.execute(Q["get_schedule_by_name"], {"name": name,
+                                                                  "tenant_id": tenant_id}))
+        if not rows:
+            raise NotFound(f"no schedule named {name!r}")
+        return schedule_from_row(rows[0], from_us)
+
+    def mark_schedules_declared(self, schedule_ids: Sequence[str], *, tenant_id: str,
+                                now: datetime) -> None:
+        with self._write() as conn:
+            for schedule_id in schedule_ids:
+                conn.execute(Q["mark_declared"], {"schedule_id": schedule_id,
+                                                  "tenant_id": tenant_id, "now": to_us(now)})
+
+    def declared_schedules(self, *, tenant_id: str) -> list[Schedule]:
+        with self._read() as conn:
+            rows = _rows(conn.execute(Q["declared_schedules"], {"tenant_id": tenant_id}))
+        return [schedule_from_row(r, from_us) for r in rows]
 
     def list_ticks(self, schedule_id: str, *, tenant_id: str, outcome: str | None = None,
                    limit: int = 100, cursor: datetime | None = None) -> Page[Tick]:

@@ -332,6 +332,24 @@ DELETE FROM hora_schedules WHERE id = %(id)s AND tenant_id = %(tenant_id)s;
 -- name: delete_ticks
 DELETE FROM hora_schedule_ticks WHERE schedule_id = %(id)s;
 
+-- name: get_schedule_by_name
+SELECT * FROM hora_schedules WHERE tenant_id = %(tenant_id)s AND name = %(name)s;
+
+-- name: delete_declared_mark
+DELETE FROM hora_declared_schedules WHERE schedule_id = %(id)s;
+
+-- name: mark_declared
+INSERT INTO hora_declared_schedules (schedule_id, tenant_id, declared_at)
+VALUES (%(schedule_id)s, %(tenant_id)s, %(now)s)
+ON CONFLICT (schedule_id) DO NOTHING;
+
+-- name: declared_schedules
+-- The tenant's schedules marked as declared in code (the mark of a deleted one is gone too).
+SELECT s.* FROM hora_declared_schedules d
+JOIN hora_schedules s ON s.id = d.schedule_id AND s.tenant_id = d.tenant_id
+WHERE d.tenant_id = %(tenant_id)s
+ORDER BY s.id;
+
 -- name: due_schedules
 -- SKIP LOCKED: a schedule another scheduler is processing is left to it, so two schedulers
 -- never plan the same schedule at once (and a row it has advanced meanwhile is re-checked

@@ -213,6 +213,24 @@ DELETE FROM hora_schedules WHERE id = :id AND tenant_id = :tenant_id;
 -- name: delete_ticks
 DELETE FROM hora_schedule_ticks WHERE schedule_id = :id;
 
+-- name: get_schedule_by_name
+SELECT * FROM hora_schedules WHERE tenant_id = :tenant_id AND name = :name;
+
+-- name: delete_declared_mark
+DELETE FROM hora_declared_schedules WHERE schedule_id = :id;
+
+-- name: mark_declared
+INSERT INTO hora_declared_schedules (schedule_id, tenant_id, declared_at)
+VALUES (:schedule_id, :tenant_id, :now)
+ON CONFLICT (schedule_id) DO NOTHING;
+
+-- name: declared_schedules
+-- The tenant's schedules marked as declared in code (the mark of a deleted one is gone too).
+SELECT s.* FROM hora_declared_schedules d
+JOIN hora_schedules s ON s.id = d.schedule_id AND s.tenant_id = d.tenant_id
+WHERE d.tenant_id = :tenant_id
+ORDER BY s.id;
+
 -- name: due_schedules
 SELECT * FROM hora_schedules INDEXED BY hora_schedules_due
 WHERE state = 'active' AND next_fire_at IS NOT NULL AND next_fire_at <= :now
