@@ -40,6 +40,8 @@ _EXPORTS: dict[str, str] = {
     "ConfigError": "hora.errors",
     "Conflict": "hora.errors",
     "ConnectionFailed": "hora.errors",
+    "DeclaredReport": "hora.schedules",
+    "Ensured": "hora.schedules",
     "ErrorInfo": "hora.models",
     "Fail": "hora.errors",
     "FakeClock": "hora.clock",
@@ -143,6 +145,8 @@ if TYPE_CHECKING:  # what mypy and IDEs see; keep in step with _EXPORTS
     from hora.models import Tick as Tick
     from hora.payloads import JobRequest as JobRequest
     from hora.retry import RetryPolicy as RetryPolicy
+    from hora.schedules import DeclaredReport as DeclaredReport
+    from hora.schedules import Ensured as Ensured
     from hora.states import JobState as JobState
     from hora.worker import Worker as Worker
     from hora.workflows import WorkflowContext as WorkflowContext
