@@ -161,7 +161,9 @@ async def malformed_json_detail(request: Request, error: Mapping[str, Any]) -> s
     except UnicodeDecodeError as e:
         return f"the body is not valid JSON: not UTF-8 (byte {e.start + 1})"
     except json.JSONDecodeError as e:
-        return f"the body is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
+        # json's messages end in " at" where they meant the offset: the place comes first.
+        why = e.msg.removesuffix(" at").removesuffix(" starting")
+        return f"the body is not valid JSON at line {e.lineno}, column {e.colno}: {why}"
     except Exception:  # the body cannot be read again: say what pydantic said
         pass
     reason = str(error.get("ctx", {}).get("error", "")) or "cannot be parsed"
