@@ -17,7 +17,9 @@ attempt, which lets the receiver deduplicate retries. The answer decides the job
 
 The worker refuses to call private, loopback and link-local addresses (SSRF: a tenant must
 not reach the worker's own network, e.g. a cloud metadata endpoint) unless ``HORA_HTTP_ALLOW``
-lists them.
+lists them. The API refuses such a target already at enqueue (``check_target_address``),
+where a caller can still fix it; the worker checks again at each call, since what a name
+resolves to can change in between.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import concurrent.futures
 import email.utils
 import hashlib
 import hmac
@@ -63,6 +66,7 @@ __all__ = [
     "HttpTargetError",
     "HttpTargets",
     "SignatureError",
+    "check_target_address",
     "deliver",
     "new_secret",
     "parse_retry_after",
@@ -353,6 +357,72 @@ class AddressPolicy:
         if not parts.hostname:
             raise Fail(f"target.url: {url!r} has no host")
         return await asyncio.to_thread(self.check_host, parts.hostname, parts.port)
+
+
+#: How long enqueue waits for a name to resolve before leaving the verdict to the worker.
+RESOLVE_TIMEOUT = 2.0
+_resolver: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def check_target_address(url: str, policy: AddressPolicy, *,
+                         resolve_timeout: float = RESOLVE_TIMEOUT) -> None:
+    """Refuse at enqueue, with ``InvalidPayload`` on ``target.url``, a target the worker
+    would refuse anyway, so the caller hears it now instead of finding a dead job later.
+
+    Only what cannot surprise is refused: a literal IP address the policy refuses, and a
+    host name whose every address is refused (``localhost``, a name pointing into a private
+    network). A name with one public address among refused ones, a name that does not
+    resolve (yet) or one whose resolver is slow is accepted: DNS can change before the due
+    time, and the worker's own check (``AddressPolicy.check``, which refuses if *any*
+    address is refused) decides then. Blocking, for at most ``resolve_timeout`` seconds.
+    """
+    if policy.allow_all:
+        return
+    host = urlsplit(url).hostname
+    if not host:
+        return  # parse_target refuses it
+    try:
+        literal = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        pass
+    else:
+        kind = policy.refusal(literal)
+        if kind is not None:
+            raise InvalidPayload(f"{_show(literal)} is a {kind} address, which workers do not "
+                                 "call; set HORA_HTTP_ALLOW on the server and the workers "
+                                 "to permit it", field="target.url")
+        return
+    refused = _refused_addresses(host, policy, resolve_timeout)
+    if refused:
+        shown = ", ".join(f"{kind} {_show(ip)}" for ip, kind in refused)
+        raise InvalidPayload(f"host {host} resolves only to addresses workers do not call "
+                             f"({shown}); set HORA_HTTP_ALLOW on the server and the workers "
+                             "to permit them", field="target.url")
+
+
+def _refused_addresses(host: str, policy: AddressPolicy,
+                       timeout: float) -> list[tuple[IPAddress, str]]:
+    """Every address of ``host`` with why it is refused, if all of them are; else ``[]``
+    (also when the name does not resolve within ``timeout``)."""
+    global _resolver
+    if _resolver is None:
+        # Shared and bounded: a resolver that hangs ties up these threads, not the API's.
+        _resolver = concurrent.futures.ThreadPoolExecutor(
+            max_workers=4, thread_name_prefix="hora-resolve")
+    future = _resolver.submit(socket.getaddrinfo, host, None, type=socket.SOCK_STREAM)
+    try:
+        infos = future.result(timeout=timeout)
+    except (OSError, UnicodeError, concurrent.futures.TimeoutError):
+        return []
+    found: list[tuple[IPAddress, str]] = []
+    for *_, sockaddr in infos:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        kind = policy.refusal(ip)
+        if kind is None:
+            return []
+        if all(ip != seen for seen, _ in found):
+            found.append((ip, kind))
+    return found
 
 
 def _show(ip: IPAddress) -> str:

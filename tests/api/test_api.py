@@ -172,7 +172,7 @@ def test_malformed_requests_are_problems_not_500s(api: Api) -> None:
     raw = httpx.post(f"{api.server.url}/v1/jobs", content=b"{not json",
                      headers={"Authorization": f"Bearer {key}",
                               "Content-Type": "application/json"})
-    assert_problem(raw, 422, "invalid-request", says="JSON")
+    assert_problem(raw, 400, "malformed-json", says="JSON")
     form = httpx.post(f"{api.server.url}/v1/jobs", content=b"task=t",
                       headers={"Authorization": f"Bearer {key}",
                                "Content-Type": "application/x-www-form-urlencoded"})
@@ -487,10 +487,11 @@ def test_a_private_address_is_refused_unless_allowed(tmp_path: Any, receiver: Re
     try:
         a = Api(srv)
         c = a.admin
-        job = c.post("/v1/jobs", json={"target": {"url": receiver.url()}}).json()
-        dead = wait_for_state(c, job["id"], "dead")
-        assert "HORA_HTTP_ALLOW" in dead["last_error"]["message"]
-        assert dead["attempt"] == 1 and receiver.requests == []
+        # Refused at enqueue (the worker would refuse it at the due time anyway).
+        refused = assert_problem(c.post("/v1/jobs", json={"target": {"url": receiver.url()}}),
+                                 422, "invalid-request", says="HORA_HTTP_ALLOW")
+        assert refused["errors"][0]["field"] == "target.url"
+        assert c.get("/v1/jobs").json()["items"] == [] and receiver.requests == []
         a.close()
     finally:
         assert srv.stop() == 0, "".join(srv.log)

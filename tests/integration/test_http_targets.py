@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,11 +23,13 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from hora import Fail, FakeClock, Hora, JobState, Retry, RetryPolicy
+from hora.errors import InvalidPayload
 from hora.http_target import (
     TASK_NAME,
     AddressPolicy,
     HttpTargetError,
     HttpTargets,
+    check_target_address,
     deliver,
     parse_target,
     register_http_task,
@@ -276,3 +281,70 @@ def test_a_refused_connection_is_retryable() -> None:
 def test_localhost_resolves_and_is_refused() -> None:
     with pytest.raises(Fail, match="host localhost resolves to loopback address"):
         asyncio.run(AddressPolicy().check("http://localhost:8080/"))
+
+
+# -- the check at enqueue (the API calls it; the worker still checks at each call) ------------
+
+
+def _addresses(*ips: str) -> Any:
+    """A stand-in for ``socket.getaddrinfo`` answering ``ips`` for any name."""
+    def getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        return [(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (ip, 0)) for ip in ips]
+    return getaddrinfo
+
+
+@pytest.mark.parametrize(("ips", "refused"), [
+    (("127.0.0.1",), "loopback 127.0.0.1"),
+    (("10.0.0.1", "fd00::1", "10.0.0.1"), "private 10.0.0.1, private fd00::1)"),
+    (("169.254.169.254",), "link-local 169.254.169.254"),
+    (("10.0.0.1", "93.184.215.14"), None),  # one public address: the worker judges each
+    (("93.184.215.14",), None),
+])
+def test_enqueue_refuses_a_name_only_if_every_address_is_refused(
+        monkeypatch: pytest.MonkeyPatch, ips: tuple[str, ...], refused: str | None) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", _addresses(*ips))
+    if refused is None:
+        check_target_address("https://svc.example/hook", AddressPolicy())
+        return
+    with pytest.raises(InvalidPayload, match=re.escape(
+            f"resolves only to addresses workers do not call ({refused}")) as err:
+        check_target_address("https://svc.example/hook", AddressPolicy())
+    assert err.value.field == "target.url"
+
+
+def test_enqueue_leaves_a_slow_or_failing_resolver_to_the_worker(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+
+    def hang(*args: Any, **kwargs: Any) -> Any:
+        release.wait(10)
+        return _addresses("127.0.0.1")()
+
+    monkeypatch.setattr(socket, "getaddrinfo", hang)
+    try:
+        began = time.monotonic()
+        check_target_address("https://slow.example/", AddressPolicy(), resolve_timeout=0.2)
+        assert time.monotonic() - began < 5
+    finally:
+        release.set()
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", fail)
+    check_target_address("https://nowhere.example/", AddressPolicy())
+
+
+def test_enqueue_checks_literal_addresses_without_resolving(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a literal address was resolved")
+
+    monkeypatch.setattr(socket, "getaddrinfo", never)
+    with pytest.raises(InvalidPayload, match=r"^target\.url: ::ffff:10\.0\.0\.1 is a "
+                       "IPv4-mapped private address"):
+        check_target_address("http://[::ffff:10.0.0.1]/", AddressPolicy())
+    check_target_address("http://10.0.0.1/", AddressPolicy.parse("10.0.0.0/8"))
+    check_target_address("http://localhost/", AddressPolicy.parse("*"))
+    check_target_address("http://8.8.8.8/", AddressPolicy())

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from opentelemetry.trace import SpanKind
 
 import hora
-from hora.api import problems
+from hora.api import docs_ui, problems
 from hora.api.deps import (
     MAX_BODY,
     ApiContext,
@@ -43,7 +43,8 @@ def create_api(app: Hora, settings: ApiSettings | None = None) -> FastAPI:
     api = FastAPI(title="hora", version=hora.__version__,
                   description="Durable scheduling and orchestration: jobs, schedules, "
                   "triggers, workflows, dead-letter queue, tenants and API keys. Errors are "
-                  "RFC 9457 problem details; POSTs honour Idempotency-Key.")
+                  "RFC 9457 problem details; POSTs honour Idempotency-Key.",
+                  docs_url=None, redoc_url=None)
     api.state.hora = ApiContext(app, settings or ApiSettings())
     problems.install(api)
 
@@ -78,6 +79,7 @@ def create_api(app: Hora, settings: ApiSettings | None = None) -> FastAPI:
                     time.perf_counter() - began)
         return response
 
+    docs_ui.install(api)
     api.include_router(health.router_for(app))
     api.include_router(router)
     api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]

@@ -32,6 +32,7 @@ from hora.api.auth import (
 )
 from hora.api.problems import ApiProblem
 from hora.app import Hora
+from hora.http_target import AddressPolicy
 from hora.limits import MAX_BODY_BYTES
 from hora.models import Tenant
 
@@ -48,6 +49,9 @@ class ApiSettings:
     idempotency_ttl: timedelta = timedelta(hours=24)
     #: An Idempotency-Key in progress for longer than this is presumed dead and taken over.
     idempotency_stuck: timedelta = timedelta(seconds=60)
+    #: Which HTTP target addresses enqueue accepts; None: ``HORA_HTTP_ALLOW``, read at start
+    #: (the workers read the same variable, and check again at each call).
+    http_policy: AddressPolicy | None = None
 
 
 class _Replay(Exception):
@@ -64,6 +68,8 @@ class ApiContext:
         self.settings = settings
         self.keyring = Keyring(app.store)
         self.limiter = RateLimiter()
+        self.http_policy = (settings.http_policy if settings.http_policy is not None
+                            else AddressPolicy.from_env())
         self._views: dict[str, Hora] = {}
         self._lock = threading.Lock()
 

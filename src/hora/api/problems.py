@@ -11,9 +11,10 @@ traceback, under the same request id the client sees).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,6 +152,24 @@ def from_validation(err: RequestValidationError) -> list[dict[str, str]]:
     return out
 
 
+async def malformed_json_detail(request: Request, error: Mapping[str, Any]) -> str:
+    """Where and why a body is not JSON, in words (``line 3, column 7``): pydantic reports a
+    character offset, which the body is parsed again to turn into a line and a column."""
+    try:
+        text = (await request.body()).decode("utf-8")
+        json.loads(text)
+    except UnicodeDecodeError as e:
+        return f"the body is not valid JSON: not UTF-8 (byte {e.start + 1})"
+    except json.JSONDecodeError as e:
+        # json's messages end in " at" where they meant the offset: the place comes first.
+        why = e.msg.removesuffix(" at").removesuffix(" starting")
+        return f"the body is not valid JSON at line {e.lineno}, column {e.colno}: {why}"
+    except Exception:  # the body cannot be read again: say what pydantic said
+        pass
+    reason = str(error.get("ctx", {}).get("error", "")) or "cannot be parsed"
+    return f"the body is not valid JSON: {reason}"
+
+
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
@@ -202,6 +221,11 @@ def install(api: FastAPI) -> None:
     @api.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         await after_error(request)
+        malformed = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if malformed is not None:
+            detail = await malformed_json_detail(request, malformed)
+            return problem(400, "malformed-json", detail, instance=request.url.path,
+                           errors=[{"field": "body", "message": detail}])
         errors = from_validation(exc)
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem(422, "invalid-request", detail or "invalid request",
@@ -218,6 +242,12 @@ def install(api: FastAPI) -> None:
                            errors=[{"field": "body", "message": "JSON nested deeper than "
                                     f"{MAX_JSON_DEPTH} levels"}])
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(status, "error")
+        if status == 400 and detail == "There was an error parsing the body":
+            # FastAPI's answer when json.loads fails other than by JSONDecodeError (bytes
+            # that are no Unicode encoding): the same problem as any malformed body.
+            why = await malformed_json_detail(request, {})
+            return problem(400, "malformed-json", why, instance=request.url.path,
+                           errors=[{"field": "body", "message": why}])
         if status == 404 and detail == "Not Found":
             detail = f"no such resource: {request.method} {request.url.path}"
         slug = {404: "not-found", 405: "method-not-allowed"}.get(status, "http-error")

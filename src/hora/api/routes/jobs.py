@@ -27,7 +27,7 @@ from hora.api.schemas import (
 )
 from hora.app import JobRequest, check_public_task
 from hora.http_target import TASK_NAME as HTTP_TASK
-from hora.http_target import parse_target
+from hora.http_target import AddressPolicy, check_target_address, parse_target
 from hora.models import Job
 from hora.retry import RetryPolicy
 from hora.states import JobState
@@ -41,12 +41,21 @@ router = APIRouter(prefix="/v1")
 # -- helpers shared by jobs and schedules ------------------------------------------------------
 
 
-def _work(body: _Work) -> tuple[str, dict[str, Any], RetryPolicy | None]:
+def _work(body: _Work, policy: AddressPolicy,
+          ) -> tuple[str, dict[str, Any], RetryPolicy | None]:
     if body.target is not None:
-        return HTTP_TASK, parse_target(body.target.model_dump()), _retry(body)
+        return HTTP_TASK, _target(body.target.model_dump(), policy), _retry(body)
     assert body.task is not None
     check_public_task(body.task)
     return body.task, body.payload, _retry(body)
+
+
+def _target(obj: dict[str, Any], policy: AddressPolicy) -> dict[str, Any]:
+    """A target checked as the worker will check it: fields, then the SSRF policy (a refused
+    address is a 422 now, not a dead job at the due time)."""
+    target = parse_target(obj)
+    check_target_address(target["url"], policy)
+    return target
 
 
 def _retry(body: _Work) -> RetryPolicy | None:
@@ -66,7 +75,7 @@ def _job_out(job: Job, history: bool = False) -> dict[str, Any]:
              summary="Enqueue a job (a Python task or an HTTP target)")
 def create_job(body: JobIn, request: Request, caller: Writer, idem: IdemKey) -> JSONResponse:
     ctx = _ctx(request)
-    task, payload, retry = _work(body)
+    task, payload, retry = _work(body, ctx.http_policy)
     _check_quota(ctx, caller.tenant_id, "jobs")
     key = body.idempotency_key or (None if idem is None else f"http:{idem}")
     job = ctx.view(caller.tenant_id).enqueue_many([JobRequest(

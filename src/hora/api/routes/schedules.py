@@ -19,7 +19,7 @@ from hora.api.deps import (
     _ctx,
     _reply,
 )
-from hora.api.routes.jobs import _job_out, _work
+from hora.api.routes.jobs import _job_out, _target, _work
 from hora.api.schemas import (
     JobOut,
     PreviewOut,
@@ -33,7 +33,6 @@ from hora.api.schemas import (
 )
 from hora.errors import InvalidPayload, NotFound
 from hora.http_target import TASK_NAME as HTTP_TASK
-from hora.http_target import parse_target
 from hora.limits import check_instant
 from hora.triggers.spec import preview_to_json
 from hora.wire import (
@@ -52,7 +51,7 @@ ScheduleName = Annotated[str, Path(min_length=1, max_length=200)]
 def create_schedule(body: ScheduleIn, request: Request, caller: Writer,
                     idem: IdemKey) -> JSONResponse:
     ctx = _ctx(request)
-    task, payload, retry = _work(body)
+    task, payload, retry = _work(body, ctx.http_policy)
     if not body.paused:
         _check_quota(ctx, caller.tenant_id, "schedules")
     s = ctx.view(caller.tenant_id).create_schedule(
@@ -137,7 +136,7 @@ def update_schedule(schedule_id: str, body: SchedulePatch, request: Request,
             if current.task != HTTP_TASK:
                 raise InvalidPayload("this schedule runs a task; change its payload",
                                      field="target")
-            changes["payload"] = parse_target(target)
+            changes["payload"] = _target(target, _ctx(request).http_policy)
         elif current.task == HTTP_TASK:
             raise InvalidPayload("this schedule calls an HTTP target; change target",
                                  field="payload")
