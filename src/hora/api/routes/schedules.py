@@ -93,7 +93,7 @@ def ensure_schedule(name: ScheduleName, body: ScheduleEnsureIn, request: Request
                              field="name")
     ctx = _ctx(request)
     view = ctx.view(caller.tenant_id)
-    task, payload, retry = _work(body)
+    task, payload, retry = _work(body, ctx.http_policy)
     if not body.paused:
         try:
             view.get_schedule_by_name(name)
