@@ -222,6 +222,9 @@ def test_a_refused_target_address_is_a_422_on_schedules(strict: Api, url: str,
     sid = made.json()["id"]
     _refused(c.patch(f"/v1/schedules/{sid}", json={"target": {"url": url}}), says)
     assert c.get(f"/v1/schedules/{sid}").json()["payload"]["url"] == "https://93.184.215.14/hook"
+    _refused(c.put("/v1/schedules/by-name/declared", json={"target": {"url": url},
+                                                           "trigger": trigger}), says)
+    assert c.get("/v1/schedules/by-name/declared").status_code == 404
 
 
 def test_the_client_raises_invalid_payload_naming_target_url(strict: Api) -> None:
