@@ -133,6 +133,19 @@ def confirm_all(action: str, count: int, yes: bool) -> None:
         raise typer.Exit(1)
 
 
+def act_on_dead(database_url: str | None, job_ids: list[str] | None, all_: bool,
+                task: str | None, queue: str | None, yes: bool, action: str,
+                act: Callable[[Hora, list[str]], list[T]]) -> tuple[list[T], int]:
+    """The selection replay and discard share: the ids given, or every dead job matching
+    the filters (confirmed first, acted on in chunks; jobs no longer dead are skipped)."""
+    with open_app(database_url) as app:
+        ids = select_ids(app, job_ids, all_, task, queue)
+        if not all_:
+            return act(app, ids), 0
+        confirm_all(action, len(ids), yes)
+        return in_chunks(ids, lambda chunk: act(app, chunk))
+
+
 @dlq_cli.command("replay")
 @handled
 def dlq_replay(job_ids: JobIds = None, all_: AllDead = False, task: TaskFilter = None,
@@ -141,13 +154,8 @@ def dlq_replay(job_ids: JobIds = None, all_: AllDead = False, task: TaskFilter =
     """Give dead jobs a new run: one new job each, linked to the dead one.
 
     With --all it asks first; --yes skips the question (required without a terminal)."""
-    with open_app(database_url) as app:
-        ids = select_ids(app, job_ids, all_, task, queue)
-        if all_:
-            confirm_all("replay", len(ids), yes)
-            jobs, skipped = in_chunks(ids, app.replay)
-        else:
-            jobs, skipped = app.replay(ids), 0
+    jobs, skipped = act_on_dead(database_url, job_ids, all_, task, queue, yes, "replay",
+                                lambda app, ids: app.replay(ids))
     if json_out:
         print_json({"replayed": len(jobs), "skipped": skipped,
                     "ids": [j.replay_of for j in jobs], "new_ids": [j.id for j in jobs]})
@@ -167,13 +175,8 @@ def dlq_discard(job_ids: JobIds = None, all_: AllDead = False, task: TaskFilter 
     """Take dead jobs out of the DLQ for good (their history stays).
 
     With --all it asks first; --yes skips the question (required without a terminal)."""
-    with open_app(database_url) as app:
-        ids = select_ids(app, job_ids, all_, task, queue)
-        if all_:
-            confirm_all("discard", len(ids), yes)
-            discarded, skipped = in_chunks(ids, app.discard)
-        else:
-            discarded, skipped = app.discard(ids), 0
+    discarded, skipped = act_on_dead(database_url, job_ids, all_, task, queue, yes,
+                                     "discard", lambda app, ids: app.discard(ids))
     if json_out:
         print_json({"discarded": len(discarded), "skipped": skipped, "ids": discarded})
         return
