@@ -71,24 +71,6 @@ class JobOptions(TypedDict, total=False):
     max_attempts: int | None
 
 
-class ScheduleOptions(TypedDict, total=False):
-    """Options of ``create_schedule`` and ``create_http_schedule``, as
-    ``Hora.create_schedule`` takes them."""
-
-    name: str | None
-    queue: str | None
-    priority: int | None
-    retry: RetryPolicy | None
-    max_attempts: int | None
-    timeout: Seconds | None
-    correlation_id: str | None
-    misfire: Literal["skip", "run_once", "run_all"]
-    misfire_grace: Seconds
-    catchup_limit: int
-    overlap: Literal["allow", "skip", "queue", "cancel_previous"]
-    paused: bool
-
-
 class EnsureOptions(TypedDict, total=False):
     """Options of ``ensure_schedule``: ``ScheduleOptions`` but the name (the path's)."""
 
@@ -103,6 +85,13 @@ class EnsureOptions(TypedDict, total=False):
     catchup_limit: int
     overlap: Literal["allow", "skip", "queue", "cancel_previous"]
     paused: bool
+
+
+class ScheduleOptions(EnsureOptions, total=False):
+    """Options of ``create_schedule`` and ``create_http_schedule``, as
+    ``Hora.create_schedule`` takes them: the ensure options and a name."""
+
+    name: str | None
 
 
 class ScheduleChanges(TypedDict, total=False):
