@@ -15,14 +15,25 @@ _NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 _MIGRATION = re.compile(r"^(\d{4})_(\w+)\.sql$")
 
 
+_QUERY_FILE = re.compile(r"^queries(_\w+)?\.sql$")
+
+
 @cache
 def load_queries(dialect: str) -> dict[str, str]:
-    text = resources.files("hora.store").joinpath("sql", dialect, "queries.sql").read_text()
-    parts = _NAME.split(text)
+    """Every named query of the dialect: ``queries.sql`` plus one ``queries_<aggregate>.sql``
+    per aggregate that keeps its SQL apart (so two features never edit one long file). A name
+    defined twice is an error, not a silent override."""
+    folder = resources.files("hora.store").joinpath("sql", dialect)
+    files = sorted(e.name for e in folder.iterdir() if _QUERY_FILE.match(e.name))
     queries: dict[str, str] = {}
-    for name, body in zip(parts[1::2], parts[2::2], strict=True):
-        lines = [ln for ln in body.strip().splitlines() if not ln.lstrip().startswith("--")]
-        queries[name] = "\n".join(lines).strip().rstrip(";")
+    for file in files:
+        parts = _NAME.split(folder.joinpath(file).read_text())
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if name in queries:
+                raise RuntimeError(f"{dialect} query {name!r} is defined twice ({file})")
+            lines = [ln for ln in body.strip().splitlines()
+                     if not ln.lstrip().startswith("--")]
+            queries[name] = "\n".join(lines).strip().rstrip(";")
     return queries
 
 
