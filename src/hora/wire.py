@@ -170,8 +170,8 @@ def queue_dict(q: QueueInfo) -> dict[str, Any]:
 
 
 def queue_state_dict(q: QueueState) -> dict[str, Any]:
-    return {"name": q.name, "paused": q.paused, "paused_at": iso(q.paused_at),
-            "reason": q.reason}
+    return {"tenant_id": q.tenant_id, "name": q.name, "paused": q.paused,
+            "paused_at": iso(q.paused_at), "reason": q.reason}
 
 
 def page_dict(page: Page[Job]) -> dict[str, Any]:
@@ -321,6 +321,6 @@ def queue_from_dict(d: Mapping[str, Any]) -> QueueInfo:
         paused_at=instant_or_none(d.get("paused_at")), reason=d.get("reason"))
 
 
-def queue_state_from_dict(tenant_id: str, d: Mapping[str, Any]) -> QueueState:
-    return QueueState(tenant_id=tenant_id, name=d["name"], paused=d["paused"],
+def queue_state_from_dict(d: Mapping[str, Any]) -> QueueState:
+    return QueueState(tenant_id=d["tenant_id"], name=d["name"], paused=d["paused"],
                       paused_at=instant_or_none(d.get("paused_at")), reason=d.get("reason"))

@@ -76,3 +76,46 @@ def test_pausing_needs_write_and_a_sane_name(api: Api) -> None:
                    "invalid-request", says="reason")
     assert_problem(writer.post("/v1/queues/default/pause", json={"nope": 1}), 422,
                    "invalid-request")
+
+
+def test_the_client_sync_and_async(api: Api) -> None:
+    import asyncio
+
+    from hora import AsyncClient, Client, InvalidPayload
+    from hora.errors import HoraError
+
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    tid, key, c = api.tenant()
+    c.post("/v1/jobs", json={"task": "t.nowhere", "payload": {}, "queue": queue})
+    with Client(api.server.url, key) as client, \
+            Client(api.server.url, api.server.admin_key) as operator:
+        mine = {q.name: q for q in client.queues()}
+        assert mine[queue].due == 1 and mine[queue].workers == 0
+        state = client.pause_queue(queue, reason="deploy")
+        assert (state.tenant_id, state.name, state.paused, state.reason) == (
+            tid, queue, True, "deploy")
+        assert {q.name: q for q in client.queues()}[queue].paused
+        assert client.resume_queue(queue).paused is False
+        workers = operator.workers()
+        assert workers and workers[0].status == "live" and workers[0].pid > 0
+        assert len(operator.workers(all=True)) >= len(workers)
+        try:
+            client.workers()
+        except HoraError as e:
+            assert "operator" in str(e)
+        else:
+            raise AssertionError("a tenant's key listed workers")
+        try:
+            client.pause_queue("a/b")
+        except InvalidPayload:
+            pass
+        else:
+            raise AssertionError("a queue name with '/' was sent")
+
+    async def main() -> None:
+        async with AsyncClient(api.server.url, key) as aclient:
+            assert queue in {q.name for q in await aclient.queues()}
+            assert (await aclient.pause_queue(queue)).paused
+            assert not (await aclient.resume_queue(queue)).paused
+
+    asyncio.run(main())

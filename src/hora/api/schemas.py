@@ -665,6 +665,7 @@ class QueueList(BaseModel):
 
 
 class QueueStateOut(BaseModel):
+    tenant_id: str
     name: str
     paused: bool
     paused_at: str | None
