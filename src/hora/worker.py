@@ -236,8 +236,8 @@ class Worker:
             last_seen_at=now, running=len(self._running))
 
     async def _register(self) -> None:
-        """Write this worker's row; a failure is logged, never fatal (the heartbeat's
-        refresh does not recreate a missing row: the next start does)."""
+        """Write this worker's row; a failure is logged, never fatal (the next heartbeat
+        that finds no row writes it again)."""
         try:
             await self._db(functools.partial(self.app.store.register_worker, self.info()))
         except Exception as e:
@@ -247,12 +247,15 @@ class Worker:
         """Refresh this worker's row (and age out rows of workers gone for a day)."""
         now = self.clock.now()
         try:
-            await self._db(functools.partial(
+            found, _forgotten = await self._db(functools.partial(
                 self.app.store.touch_worker, self.id, now=now, running=len(self._running),
                 forget_before=now - timedelta(seconds=FORGET_AFTER),
                 forget_limit=FORGET_BATCH))
         except Exception as e:  # a heartbeat must outlive any one failure
             _store_failed("worker heartbeat failed", e)
+            return
+        if not found:  # registration failed, or the row aged out during a long outage
+            await self._register()
 
     async def _warn_unrunnable(self) -> None:
         """``until_idle`` is done, yet jobs on its queues may be due that it has no handler

@@ -88,6 +88,21 @@ def test_a_worker_that_stops_heartbeating_is_lost_then_aged_out(
     asyncio.run(main())
 
 
+def test_a_worker_whose_row_went_missing_writes_it_again(app: Hora, clock: FakeClock) -> None:
+    async def main() -> None:
+        worker, task = await _start(app, heartbeat=10, worker_id="again")
+        app.store.touch_worker("other", now=clock.now() + timedelta(days=2), running=0,
+                               forget_before=clock.now() + timedelta(days=1))
+        assert app.workers(all=True) == []  # aged out during a (pretend) long outage
+        clock.advance(10)
+        await await_condition(lambda: [w.id for w in app.workers()] == ["again"],
+                              message="the heartbeat registered it again")
+        worker.stop()
+        await task
+
+    asyncio.run(main())
+
+
 def test_queues_show_depth_oldest_age_workers_and_pause(app: Hora, clock: FakeClock) -> None:
     app.enqueue("t.x", {}, queue="mail")
     clock.advance(30)

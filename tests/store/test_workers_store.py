@@ -40,7 +40,8 @@ def test_register_refresh_and_stop(store: Store) -> None:
     assert (w.id, w.host, w.pid, w.queues, w.tasks, w.workflows, w.concurrency) == (
         "w1", "box", 42, ("default",), ("t.a",), ("flow",), 10)
     assert w.last_seen_at == T0 and w.stopped_at is None and w.heartbeat == 10.0
-    assert store.touch_worker("w1", now=T0 + timedelta(seconds=10), running=3) == 0
+    assert store.touch_worker("w1", now=T0 + timedelta(seconds=10), running=3) == (True, 0)
+    assert store.touch_worker("nobody", now=T0, running=0) == (False, 0)
     [w] = store.list_workers()
     assert w.last_seen_at == T0 + timedelta(seconds=10) and w.running == 3
     store.stop_worker("w1", now=T0 + timedelta(seconds=12))
@@ -66,11 +67,11 @@ def test_old_rows_are_deleted_in_bounded_batches(store: Store) -> None:
     now = T0 + timedelta(days=2)
     forget = now - timedelta(days=1)
     assert store.touch_worker("me", now=now, running=0, forget_before=forget,
-                              forget_limit=2) == 2
+                              forget_limit=2) == (True, 2)
     left = {w.id for w in store.list_workers()}
     assert left == {"me", "old2", "old3", "old4"}  # the oldest went first
     assert store.touch_worker("me", now=now, running=0, forget_before=forget,
-                              forget_limit=100) == 3
+                              forget_limit=100) == (True, 3)
     assert [w.id for w in store.list_workers()] == ["me"]
 
 

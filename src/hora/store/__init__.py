@@ -441,10 +441,11 @@ class WorkerStore(Protocol):
         ...
 
     def touch_worker(self, worker_id: str, *, now: datetime, running: int,
-                     forget_before: datetime | None = None, forget_limit: int = 100) -> int:
+                     forget_before: datetime | None = None, forget_limit: int = 100,
+                     ) -> tuple[bool, int]:
         """Refresh the worker's last_seen_at and running count and, with ``forget_before``,
         delete up to ``forget_limit`` rows not seen since then, in one transaction; returns
-        how many rows were deleted."""
+        whether the worker's row was there, and how many rows were deleted."""
         ...
 
     def stop_worker(self, worker_id: str, *, now: datetime) -> None:

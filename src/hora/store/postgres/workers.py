@@ -30,13 +30,15 @@ class PostgresWorkers(PostgresConnection):
                 "running": worker.running})
 
     def touch_worker(self, worker_id: str, *, now: datetime, running: int,
-                     forget_before: datetime | None = None, forget_limit: int = 100) -> int:
+                     forget_before: datetime | None = None, forget_limit: int = 100,
+                     ) -> tuple[bool, int]:
         with self._write() as conn:
-            conn.execute(Q["touch_worker"], {"id": worker_id, "now": now, "running": running})
+            found = conn.execute(Q["touch_worker"], {
+                "id": worker_id, "now": now, "running": running}).rowcount == 1
             if forget_before is None or forget_limit <= 0:
-                return 0
-            return conn.execute(Q["forget_workers"], {"before": forget_before,
-                                                      "limit": forget_limit}).rowcount
+                return found, 0
+            return found, conn.execute(Q["forget_workers"], {
+                "before": forget_before, "limit": forget_limit}).rowcount
 
     def stop_worker(self, worker_id: str, *, now: datetime) -> None:
         with self._statement() as conn:

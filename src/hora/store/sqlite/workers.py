@@ -28,14 +28,15 @@ class SQLiteWorkers(SQLiteConnection):
                 "last_seen_at": to_us(worker.last_seen_at), "running": worker.running})
 
     def touch_worker(self, worker_id: str, *, now: datetime, running: int,
-                     forget_before: datetime | None = None, forget_limit: int = 100) -> int:
+                     forget_before: datetime | None = None, forget_limit: int = 100,
+                     ) -> tuple[bool, int]:
         with self._write() as conn:
-            conn.execute(Q["touch_worker"], {"id": worker_id, "now": to_us(now),
-                                             "running": running})
+            found = conn.execute(Q["touch_worker"], {"id": worker_id, "now": to_us(now),
+                                                     "running": running}).rowcount == 1
             if forget_before is None or forget_limit <= 0:
-                return 0
-            return conn.execute(Q["forget_workers"], {"before": to_us(forget_before),
-                                                      "limit": forget_limit}).rowcount
+                return found, 0
+            return found, conn.execute(Q["forget_workers"], {
+                "before": to_us(forget_before), "limit": forget_limit}).rowcount
 
     def stop_worker(self, worker_id: str, *, now: datetime) -> None:
         with self._write() as conn:
