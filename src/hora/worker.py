@@ -214,8 +214,8 @@ class Worker:
             t.add_done_callback(self._loop_died)
         log.info("worker %s started: queues=%s concurrency=%d", self.id, self.queues,
                  self.concurrency)
-        await self._register()
         try:
+            await self._register()
             await self._claim_loop(until_idle)
             if until_idle and not self._stopping:
                 await self._warn_unrunnable()
