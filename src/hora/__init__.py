@@ -63,6 +63,8 @@ _EXPORTS: dict[str, str] = {
     "NotAllowed": "hora.errors",
     "NotFound": "hora.errors",
     "Page": "hora.models",
+    "QueueInfo": "hora.models",
+    "QueueState": "hora.models",
     "QuotaExceeded": "hora.errors",
     "RateLimited": "hora.errors",
     "Retry": "hora.errors",
@@ -84,6 +86,7 @@ _EXPORTS: dict[str, str] = {
     "TransitionConflict": "hora.errors",
     "UnknownTask": "hora.errors",
     "Worker": "hora.worker",
+    "WorkerInfo": "hora.models",
     "WorkflowCancelled": "hora.errors",
     "WorkflowContext": "hora.workflows",
     "current_job": "hora.context",
@@ -141,8 +144,11 @@ if TYPE_CHECKING:  # what mypy and IDEs see; keep in step with _EXPORTS
     from hora.models import JobEvent as JobEvent
     from hora.models import LockRecord as LockRecord
     from hora.models import Page as Page
+    from hora.models import QueueInfo as QueueInfo
+    from hora.models import QueueState as QueueState
     from hora.models import Schedule as Schedule
     from hora.models import Tick as Tick
+    from hora.models import WorkerInfo as WorkerInfo
     from hora.payloads import JobRequest as JobRequest
     from hora.retry import RetryPolicy as RetryPolicy
     from hora.schedules import DeclaredReport as DeclaredReport

@@ -46,6 +46,7 @@ from hora.retry import DEFAULT_RETRY, RetryPolicy
 from hora.schedules import DeclaredSchedule, ScheduleService
 from hora.states import JobState
 from hora.store import Store, open_store
+from hora.workers import WorkerService
 from hora.workflows import WorkflowDef, WorkflowService
 
 if TYPE_CHECKING:
@@ -214,6 +215,8 @@ class Hora:
             definitions=self._workflow_defs)
         self.locks = LockService(store=self._open_store, clock=self.clock,
                                  tenant_id=self.tenant_id)
+        self.fleet = WorkerService(store=self._open_store, clock=self.clock,
+                                   tenant_id=self.tenant_id)
         self.aio = AsyncHora(self)
 
     # -- set-up -------------------------------------------------------------------------------
@@ -500,6 +503,13 @@ class Hora:
     renew_lease = _Delegate("locks", LockService.renew_lease)
     release_lease = _Delegate("locks", LockService.release_lease)
 
+    # -- workers and queues: app.fleet --------------------------------------------------------
+
+    workers = _Delegate("fleet", WorkerService.workers)
+    queues = _Delegate("fleet", WorkerService.queues)
+    pause_queue = _Delegate("fleet", WorkerService.pause_queue)
+    resume_queue = _Delegate("fleet", WorkerService.resume_queue)
+
 
 class AsyncHora:
     """``app.aio``: the SDK's one async face -- every operation of ``Hora`` as a coroutine
@@ -554,6 +564,11 @@ class AsyncHora:
     get_lock = _Async(LockService.get_lock, "locks")
     renew_lease = _Async(LockService.renew_lease, "locks")
     release_lease = _Async(LockService.release_lease, "locks")
+
+    workers = _Async(WorkerService.workers, "fleet")
+    queues = _Async(WorkerService.queues, "fleet")
+    pause_queue = _Async(WorkerService.pause_queue, "fleet")
+    resume_queue = _Async(WorkerService.resume_queue, "fleet")
 
     def lock(self, name: str, ttl: float | timedelta = 30.0, wait: float | timedelta = 10.0,
              owner: str | None = None) -> contextlib.AbstractAsyncContextManager[Lease]:

@@ -423,3 +423,79 @@ class LockRecord:
 
     def held_at(self, now: datetime) -> bool:
         return self.owner is not None and now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker process as its row says (``hora_workers``), with ``status`` worked out at
+    read time: ``live``, ``lost`` (not seen for longer than the lost-after interval: it
+    died or cannot reach the database) or ``stopped`` (shut down cleanly).
+
+    Workers claim the jobs of every tenant, so a worker belongs to no tenant. ``tasks`` is
+    None for a worker that runs any task (``only_known_tasks=False``); otherwise the names
+    it has handlers for, which is all it claims.
+    """
+
+    id: str
+    host: str
+    pid: int
+    version: str
+    queues: tuple[str, ...]
+    tasks: tuple[str, ...] | None
+    workflows: tuple[str, ...]
+    concurrency: int
+    heartbeat: float
+    started_at: datetime
+    last_seen_at: datetime
+    running: int = 0
+    stopped_at: datetime | None = None
+    status: str = "live"
+
+    def serves(self, queue: str, task: str) -> bool:
+        """Whether this worker would claim a job of ``task`` on ``queue``."""
+        return queue in self.queues and (self.tasks is None or task in self.tasks)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """A queue's own row (``hora_queues``): paused or not, per tenant."""
+
+    tenant_id: str
+    name: str
+    paused: bool
+    paused_at: datetime | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """One tenant's jobs on one queue, counted by state, as one grouped read returns them.
+
+    ``due`` counts the waiting jobs (scheduled or retrying) due now; ``oldest_due_at`` is the
+    due time of the oldest of them."""
+
+    queue: str
+    scheduled: int = 0
+    retrying: int = 0
+    running: int = 0
+    dead: int = 0
+    due: int = 0
+    oldest_due_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """A queue as ``app.queues()`` shows it: depth by state, the age of its oldest due
+    waiting job, the live workers serving it, and whether it is paused (for this tenant)."""
+
+    name: str
+    scheduled: int
+    retrying: int
+    running: int
+    dead: int
+    due: int
+    oldest_due_age: float | None  # seconds; None when no job is due
+    workers: int
+    paused: bool
+    paused_at: datetime | None = None
+    reason: str | None = None

@@ -23,9 +23,12 @@ from hora.models import (
     Job,
     JobEvent,
     Page,
+    QueueInfo,
+    QueueState,
     Schedule,
     Signal,
     Tick,
+    WorkerInfo,
     Workflow,
 )
 from hora.states import JobState
@@ -148,6 +151,27 @@ def signal_dict(s: Signal) -> dict[str, Any]:
     return {"id": s.id, "tenant_id": s.tenant_id, "workflow_id": s.workflow_id,
             "name": s.name, "payload": s.payload, "actor": s.actor, "comment": s.comment,
             "sent_at": iso_z(s.sent_at), "consumed_seq": s.consumed_seq}
+
+
+def worker_dict(w: WorkerInfo) -> dict[str, Any]:
+    return {"id": w.id, "status": w.status, "host": w.host, "pid": w.pid,
+            "version": w.version, "queues": list(w.queues),
+            "tasks": None if w.tasks is None else list(w.tasks),
+            "workflows": list(w.workflows), "concurrency": w.concurrency,
+            "heartbeat": w.heartbeat, "running": w.running, "started_at": iso(w.started_at),
+            "last_seen_at": iso(w.last_seen_at), "stopped_at": iso(w.stopped_at)}
+
+
+def queue_dict(q: QueueInfo) -> dict[str, Any]:
+    return {"name": q.name, "paused": q.paused, "paused_at": iso(q.paused_at),
+            "reason": q.reason, "scheduled": q.scheduled, "retrying": q.retrying,
+            "running": q.running, "dead": q.dead, "due": q.due,
+            "oldest_due_age": q.oldest_due_age, "workers": q.workers}
+
+
+def queue_state_dict(q: QueueState) -> dict[str, Any]:
+    return {"tenant_id": q.tenant_id, "name": q.name, "paused": q.paused,
+            "paused_at": iso(q.paused_at), "reason": q.reason}
 
 
 def page_dict(page: Page[Job]) -> dict[str, Any]:
@@ -276,3 +300,27 @@ def approval_from_dict(d: Mapping[str, Any]) -> ApprovalRequest:
         created_at=instant(d["created_at"]), decided_by=d.get("decided_by"),
         decided_by_key=d.get("decided_by_key"), comment=d.get("comment"),
         decided_at=instant_or_none(d.get("decided_at")))
+
+
+def worker_from_dict(d: Mapping[str, Any]) -> WorkerInfo:
+    tasks = d.get("tasks")
+    return WorkerInfo(
+        id=d["id"], host=d["host"], pid=d["pid"], version=d["version"],
+        queues=tuple(d["queues"]), tasks=None if tasks is None else tuple(tasks),
+        workflows=tuple(d.get("workflows") or ()), concurrency=d["concurrency"],
+        heartbeat=d["heartbeat"], started_at=instant(d["started_at"]),
+        last_seen_at=instant(d["last_seen_at"]), running=d.get("running", 0),
+        stopped_at=instant_or_none(d.get("stopped_at")), status=d.get("status", "live"))
+
+
+def queue_from_dict(d: Mapping[str, Any]) -> QueueInfo:
+    return QueueInfo(
+        name=d["name"], scheduled=d["scheduled"], retrying=d["retrying"],
+        running=d["running"], dead=d["dead"], due=d["due"],
+        oldest_due_age=d.get("oldest_due_age"), workers=d["workers"], paused=d["paused"],
+        paused_at=instant_or_none(d.get("paused_at")), reason=d.get("reason"))
+
+
+def queue_state_from_dict(d: Mapping[str, Any]) -> QueueState:
+    return QueueState(tenant_id=d["tenant_id"], name=d["name"], paused=d["paused"],
+                      paused_at=instant_or_none(d.get("paused_at")), reason=d.get("reason"))

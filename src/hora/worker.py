@@ -57,11 +57,12 @@ from hora.limits import (
     check_json_size,
     check_seconds,
 )
-from hora.models import DEFAULT_QUEUE, ClaimedJob, ErrorInfo
+from hora.models import DEFAULT_QUEUE, ClaimedJob, ErrorInfo, WorkerInfo
 from hora.observability import JOBS_IN_FLIGHT, TaskMetrics, tracer, tracing
 from hora.retry import RetryPolicy
 from hora.states import BURY, CANCEL, RELEASE, RETRY, SUCCEED, Move
 from hora.store import Outcome
+from hora.workers import FORGET_AFTER, FORGET_BATCH, hora_version
 
 if TYPE_CHECKING:
     from hora.app import Hora
@@ -214,11 +215,65 @@ class Worker:
         log.info("worker %s started: queues=%s concurrency=%d", self.id, self.queues,
                  self.concurrency)
         try:
+            await self._register()
             await self._claim_loop(until_idle)
+            if until_idle and not self._stopping:
+                await self._warn_unrunnable()
         finally:
             self.app._workers.discard(self)
             await self._shutdown(loops)
             log.info("worker %s stopped: %s", self.id, self.stats)
+
+    def info(self) -> WorkerInfo:
+        """This worker's row in ``hora_workers`` (``app.workers()`` lists them)."""
+        now = self.clock.now()
+        tasks = self._tasks_filter()
+        return WorkerInfo(
+            id=self.id, host=socket.gethostname(), pid=os.getpid(), version=hora_version(),
+            queues=self.queues, tasks=None if tasks is None else tuple(tasks),
+            workflows=tuple(sorted(self.app.workflows.definitions)),
+            concurrency=self.concurrency, heartbeat=self.heartbeat, started_at=now,
+            last_seen_at=now, running=len(self._running))
+
+    async def _register(self) -> None:
+        """Write this worker's row; a failure is logged, never fatal (the next heartbeat
+        that finds no row writes it again)."""
+        try:
+            await self._db(functools.partial(self.app.store.register_worker, self.info()))
+        except Exception as e:
+            _store_failed("could not register this worker in hora_workers", e)
+
+    async def _touch(self) -> None:
+        """Refresh this worker's row (and age out rows of workers gone for a day)."""
+        now = self.clock.now()
+        try:
+            found, _forgotten = await self._db(functools.partial(
+                self.app.store.touch_worker, self.id, now=now, running=len(self._running),
+                forget_before=now - timedelta(seconds=FORGET_AFTER),
+                forget_limit=FORGET_BATCH))
+        except Exception as e:  # a heartbeat must outlive any one failure
+            _store_failed("worker heartbeat failed", e)
+            return
+        if not found:  # registration failed, or the row aged out during a long outage
+            await self._register()
+
+    async def _warn_unrunnable(self) -> None:
+        """``until_idle`` is done, yet jobs on its queues may be due that it has no handler
+        for: say so, naming the tasks, rather than exit as if all were done."""
+        if not self.only_known_tasks:
+            return
+        try:
+            rows = await self._db(functools.partial(
+                self.app.store.due_waiting_tasks, now=self.clock.now(), queues=self.queues))
+        except Exception as e:
+            _store_failed("could not count the due jobs left", e)
+            return
+        left = [(q, t, n) for q, t, n in rows if t not in self.app.tasks]
+        if left:
+            total = sum(n for _, _, n in left)
+            names = ", ".join(f"{t} (queue {q}: {n})" for q, t, n in left[:20])
+            log.warning("worker %s idle with %d due job(s) left that it has no handler for: "
+                        "%s", self.id, total, names)
 
     async def _apply_declared_schedules(self) -> None:
         """Schedules declared in code (``@app.schedule``) are ensured as a worker starts, so
@@ -717,6 +772,7 @@ class Worker:
     async def _heartbeat_loop(self) -> None:
         while True:
             await self.clock.sleep(self.heartbeat)
+            await self._touch()  # this worker's row: one statement per beat, not per job
             if not (self._running or self._held or self._unwritten or self._starts):
                 continue
             now = self.clock.now()
@@ -860,6 +916,11 @@ class Worker:
         for t in loops:
             t.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
+        try:
+            await self._db(functools.partial(self.app.store.stop_worker, self.id,
+                                             now=self.clock.now()))
+        except Exception as e:
+            _store_failed("could not mark this worker stopped (it will show as lost)", e)
         if self._db_pool is not None:
             self._db_pool.shutdown(wait=True)
         if self._handler_pool is not None:

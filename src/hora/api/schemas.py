@@ -234,6 +234,9 @@ class JobOut(BaseModel):
     schedule_id: str | None
     attempts: list[AttemptOut] | None = None
     events: list[EventOut] | None = None
+    waiting_reason: str | None = Field(
+        None, description="Why a due waiting job is not running: its queue is paused, or no "
+        "live worker serves its task on its queue. Absent otherwise.")
 
 
 class JobPage(BaseModel):
@@ -616,6 +619,61 @@ class LockOut(BaseModel):
 
 class ReleasedOut(BaseModel):
     released: bool
+
+
+# -- workers and queues -----------------------------------------------------------------------
+
+
+class WorkerOut(BaseModel):
+    id: str
+    status: Literal["live", "lost", "stopped"]
+    host: str
+    pid: int
+    version: str
+    queues: list[str]
+    tasks: list[str] | None = Field(description="The tasks it runs; null: any task.")
+    workflows: list[str]
+    concurrency: int
+    heartbeat: float
+    running: int
+    started_at: str | None
+    last_seen_at: str | None
+    stopped_at: str | None
+
+
+class WorkerList(BaseModel):
+    items: list[WorkerOut]
+
+
+class QueueOut(BaseModel):
+    name: str
+    paused: bool
+    paused_at: str | None
+    reason: str | None
+    scheduled: int
+    retrying: int
+    running: int
+    dead: int
+    due: int = Field(description="Waiting jobs (scheduled or retrying) due now.")
+    oldest_due_age: float | None = Field(
+        description="Seconds since the oldest due waiting job fell due; null: none is due.")
+    workers: int = Field(description="Live workers serving the queue.")
+
+
+class QueueList(BaseModel):
+    items: list[QueueOut]
+
+
+class QueueStateOut(BaseModel):
+    tenant_id: str
+    name: str
+    paused: bool
+    paused_at: str | None
+    reason: str | None
+
+
+class QueuePauseIn(_In):
+    reason: Annotated[str | None, Field(max_length=500)] = None
 
 
 # -- schedules declared in code (PUT /v1/schedules/by-name/{name}) ----------------------------

@@ -13,6 +13,7 @@ The layout (each sub-module imports ``_common``, never this package, so there is
     ├── workflows         hora workflows ... (rich views in _workflow_views)
     ├── tenants           hora tenants ...
     ├── keys              hora keys ...
+    ├── workers           hora workers list, hora queues list | pause | resume
     ├── demo              hora demo
     └── completion        hora completion bash|zsh|fish
 
@@ -28,7 +29,18 @@ from typing import Annotated
 
 import typer
 
-from hora.cli import completion, demo, dlq, jobs, keys, schedules, serve, tenants, workflows
+from hora.cli import (
+    completion,
+    demo,
+    dlq,
+    jobs,
+    keys,
+    schedules,
+    serve,
+    tenants,
+    workers,
+    workflows,
+)
 from hora.cli._common import BadInput, parse_duration, parse_instant, parse_payload
 from hora.cli._lazy import LazyGroups
 
@@ -46,6 +58,8 @@ class HoraCommand(LazyGroups):
         "keys": keys.keys_cli,
         "tenants": tenants.tenants_cli,
         "workflows": workflows.workflows_cli,
+        "workers": workers.workers_cli,
+        "queues": workers.queues_cli,
     }
 
 

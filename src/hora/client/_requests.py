@@ -22,9 +22,12 @@ from hora.models import (
     HistoryEntry,
     Job,
     Page,
+    QueueInfo,
+    QueueState,
     Schedule,
     Signal,
     Tick,
+    WorkerInfo,
     Workflow,
 )
 from hora.retry import RetryPolicy
@@ -34,9 +37,12 @@ from hora.wire import (
     approval_from_dict,
     history_from_dict,
     job_from_dict,
+    queue_from_dict,
+    queue_state_from_dict,
     schedule_from_dict,
     signal_from_dict,
     tick_from_dict,
+    worker_from_dict,
     workflow_from_dict,
 )
 
@@ -483,6 +489,28 @@ class _Requests:
     def revoke_key(key_id: str) -> _Call[Json]:
         return _Call("DELETE", f"/v1/keys/{_seg(key_id)}", _dict)
 
+    # workers and queues
+
+    @staticmethod
+    def workers(all: bool) -> _Call[list[WorkerInfo]]:
+        return _get("/v1/workers", _workers, all="true" if all else None)
+
+    @staticmethod
+    def queues() -> _Call[list[QueueInfo]]:
+        return _get("/v1/queues", _queues)
+
+    @staticmethod
+    def pause_queue(name: str, reason: str | None) -> _Call[QueueState]:
+        path = f"/v1/queues/{_name(name, 'queue')}/pause"
+        if reason is None:
+            return _post(path, queue_state_from_dict, has_body=False)
+        return _post(path, queue_state_from_dict, {"reason": reason})
+
+    @staticmethod
+    def resume_queue(name: str) -> _Call[QueueState]:
+        return _post(f"/v1/queues/{_name(name, 'queue')}/resume", queue_state_from_dict,
+                     has_body=False)
+
     # operations
 
     @staticmethod
@@ -495,6 +523,14 @@ class _Requests:
 
 
 # -- pages and lists of records (the records themselves: hora.wire) ---------------------
+
+
+def _workers(d: Any) -> list[WorkerInfo]:
+    return [worker_from_dict(w) for w in d["items"]]
+
+
+def _queues(d: Any) -> list[QueueInfo]:
+    return [queue_from_dict(q) for q in d["items"]]
 
 
 def _approval_page(d: Any) -> Page[ApprovalRequest]:

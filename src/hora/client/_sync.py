@@ -48,9 +48,12 @@ from hora.models import (
     HistoryEntry,
     Job,
     Page,
+    QueueInfo,
+    QueueState,
     Schedule,
     Signal,
     Tick,
+    WorkerInfo,
     Workflow,
 )
 from hora.schedules import Ensured
@@ -333,6 +336,24 @@ class Client:
 
     def revoke_key(self, key_id: str) -> Json:
         return self._send(_Requests.revoke_key(key_id))
+
+    # -- workers and queues -------------------------------------------------------------------
+
+    def workers(self, *, all: bool = False) -> list[WorkerInfo]:
+        """The live workers (``all=True``: lost and stopped ones too); needs the operator
+        scope, since workers serve every tenant."""
+        return self._send(_Requests.workers(all))
+
+    def queues(self) -> list[QueueInfo]:
+        """The tenant's queues: depth by state, oldest due job's age, live workers, paused."""
+        return self._send(_Requests.queues())
+
+    def pause_queue(self, name: str, *, reason: str | None = None) -> QueueState:
+        """Stop claiming the tenant's jobs on queue ``name`` until ``resume_queue``."""
+        return self._send(_Requests.pause_queue(name, reason))
+
+    def resume_queue(self, name: str) -> QueueState:
+        return self._send(_Requests.resume_queue(name))
 
     # -- operations ---------------------------------------------------------------------------
 

@@ -27,10 +27,13 @@ from hora.models import (
     LockRecord,
     NewJob,
     Page,
+    QueueDepth,
+    QueueState,
     Schedule,
     Signal,
     Tenant,
     Tick,
+    WorkerInfo,
     Workflow,
 )
 from hora.states import MOVES, JobState, Move, allowed_targets
@@ -429,9 +432,51 @@ class LockStore(Protocol):
         ...
 
 
+class WorkerStore(Protocol):
+    """Workers (a row each, refreshed by its heartbeat) and queues (depth, pause), the
+    visibility of ``hora.workers``. Worker rows belong to no tenant; queue rows do."""
+
+    def register_worker(self, worker: WorkerInfo) -> None:
+        """Insert the worker's row, or start it afresh (a restart under the same id)."""
+        ...
+
+    def touch_worker(self, worker_id: str, *, now: datetime, running: int,
+                     forget_before: datetime | None = None, forget_limit: int = 100,
+                     ) -> tuple[bool, int]:
+        """Refresh the worker's last_seen_at and running count and, with ``forget_before``,
+        delete up to ``forget_limit`` rows not seen since then, in one transaction; returns
+        whether the worker's row was there, and how many rows were deleted."""
+        ...
+
+    def stop_worker(self, worker_id: str, *, now: datetime) -> None:
+        """Mark the worker stopped (a clean shutdown)."""
+        ...
+
+    def list_workers(self, *, limit: int = 1000) -> list[WorkerInfo]:
+        """Every worker row, newest start first (``status`` left at its default: the
+        service works it out)."""
+        ...
+
+    def queue_depths(self, tenant_id: str, *, now: datetime) -> list[QueueDepth]:
+        """The tenant's jobs per queue by state, in one grouped read."""
+        ...
+
+    def due_waiting_tasks(self, *, now: datetime, tenant_id: str | None = None,
+                          queues: Sequence[str] | None = None, limit: int = 1000,
+                          ) -> list[tuple[str, str, int]]:
+        """(queue, task, count) of waiting jobs due at ``now``, by queue and task."""
+        ...
+
+    def set_queue_paused(self, tenant_id: str, name: str, *, paused: bool, now: datetime,
+                         reason: str | None = None) -> QueueState:
+        """Pause or resume the tenant's queue (creating its row); returns it."""
+        ...
+
+    def list_queue_states(self, tenant_id: str) -> list[QueueState]: ...
+
 
 class Store(JobStore, ScheduleStore, TenantStore, WorkflowStore, ApprovalStore, LockStore,
-            Protocol):
+            WorkerStore, Protocol):
     """Everything hora needs from a database: the union of the aggregates' protocols."""
 
     dialect: str
@@ -478,6 +523,7 @@ __all__ = [
     "Store",
     "Subscription",
     "TenantStore",
+    "WorkerStore",
     "WorkflowStore",
     "open_store",
 ]

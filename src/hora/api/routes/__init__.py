@@ -18,11 +18,13 @@ from hora.api.routes import (
     schedules,
     tenants,
     triggers,
+    workers,
     workflows,
 )
 
 router = APIRouter()
-for _resource in (jobs, dlq, schedules, triggers, workflows, approvals, tenants, keys, locks):
+for _resource in (jobs, dlq, schedules, triggers, workflows, approvals, tenants, keys, locks,
+                  workers):
     router.routes.extend(_resource.router.routes)
 
 __all__ = ["router"]

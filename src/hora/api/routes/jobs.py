@@ -71,6 +71,14 @@ def _job_out(job: Job, history: bool = False) -> dict[str, Any]:
     return job_dict(job, history=history)
 
 
+def _with_reason(d: dict[str, Any], reasons: dict[str, str]) -> dict[str, Any]:
+    """The job's waiting reason (``WorkerService.waiting_reasons``), when it has one."""
+    reason = reasons.get(d["id"])
+    if reason is not None:
+        d["waiting_reason"] = reason
+    return d
+
+
 @router.post("/jobs", status_code=201, response_model=JobOut, tags=["jobs"],
              summary="Enqueue a job (a Python task or an HTTP target)")
 def create_job(body: JobIn, request: Request, caller: Writer, idem: IdemKey) -> JSONResponse:
@@ -92,18 +100,22 @@ def list_jobs(request: Request, caller: Reader,
               queue: Annotated[str | None, Query(max_length=200)] = None,
               correlation_id: Annotated[str | None, Query(max_length=255)] = None,
               limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
-    page = _ctx(request).view(caller.tenant_id).list_jobs(
+    view = _ctx(request).view(caller.tenant_id)
+    page = view.list_jobs(
         state=state, task=task, queue=queue, correlation_id=correlation_id, limit=limit,
         cursor=cursor)
-    return JSONResponse({"items": [_job_out(j) for j in page.items],
+    reasons = view.fleet.waiting_reasons(page.items)
+    return JSONResponse({"items": [_with_reason(_job_out(j), reasons) for j in page.items],
                          "next_cursor": page.next_cursor})
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
             summary="A job with its attempts and state history")
 def get_job(job_id: str, request: Request, caller: Reader) -> JSONResponse:
-    job = _ctx(request).view(caller.tenant_id).get_job(job_id, history=True)
-    return JSONResponse(_job_out(job, history=True))
+    view = _ctx(request).view(caller.tenant_id)
+    job = view.get_job(job_id, history=True)
+    return JSONResponse(_with_reason(_job_out(job, history=True),
+                                     view.fleet.waiting_reasons([job])))
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"],

@@ -14,11 +14,12 @@ from hora.store.sqlite.jobs import SQLiteJobs
 from hora.store.sqlite.locks import SQLiteLocks
 from hora.store.sqlite.schedules import SQLiteSchedules
 from hora.store.sqlite.tenants import SQLiteTenants
+from hora.store.sqlite.workers import SQLiteWorkers
 from hora.store.sqlite.workflows import SQLiteWorkflows
 
 
 class SQLiteStore(SQLiteJobs, SQLiteSchedules, SQLiteTenants, SQLiteLocks, SQLiteWorkflows,
-                  SQLiteApprovals):
+                  SQLiteApprovals, SQLiteWorkers):
     """Every aggregate over one SQLite file (see ``SQLiteConnection`` for the options)."""
 
 

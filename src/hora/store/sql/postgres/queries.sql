@@ -35,6 +35,8 @@ JOIN unnest(%(tenant_ids)b::text[], %(keys)b::text[]) AS k (tenant_id, idempoten
   ON j.tenant_id = k.tenant_id AND j.idempotency_key = k.idempotency_key;
 
 -- name: claim_due
+-- (A queue a tenant paused (hora_queues) is skipped by claim_due, reserve_upcoming and
+-- next_due_at: one primary-key probe per candidate row.)
 -- Due jobs go straight to running in priority order. The attempt in progress lives on the
 -- job row (attempt, started_at, lease_owner); its hora_job_attempts row is written when it ends.
 -- One index range per queue (LATERAL), so hora_jobs_claim yields rows already in order and a
@@ -51,6 +53,8 @@ WITH due AS (
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
           AND due_at <= %(now)s
           AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+          AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
+                          AND p.name = hora_jobs.queue AND p.paused)
         ORDER BY priority, due_at, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED) AS c
@@ -75,6 +79,8 @@ WITH upcoming AS (
       AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
       AND due_at > %(now)s AND due_at <= %(horizon)s
       AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+      AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
+                      AND p.name = hora_jobs.queue AND p.paused)
     ORDER BY due_at, priority, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED)
@@ -229,7 +235,9 @@ SELECT min(due_at) FROM hora_jobs
 WHERE state IN ('scheduled', 'retrying')
   AND queue = ANY(%(queues)s::text[])
   AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
-  AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s);
+  AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+  AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
+                  AND p.name = hora_jobs.queue AND p.paused);
 
 -- name: get_job
 SELECT * FROM hora_jobs WHERE id = %(id)s AND tenant_id = %(tenant_id)s;
