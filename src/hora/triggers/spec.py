@@ -9,6 +9,8 @@ A spec names exactly one kind::
     {"at": "2027-03-14T07:30:00Z"}
     {"every": "PT15M", "start": "2027-03-14T00:00:00Z", "end": null}
 
+(an ``every`` without ``start`` counts from when it is created: :func:`with_defaults`)
+
 and may add ``"dst_gap"``, ``"dst_fold"``, ``"calendar"`` (``{"holidays": "US",
 "subdivision": null, "business_day": "skip|next|previous", "extra_holidays": [...],
 "weekend": [5, 6]}``), ``"window"`` (``{"start": "09:00", "end": "18:00", "days":
@@ -318,7 +320,8 @@ def _at(spec: Mapping[str, Any], gap: DstGap | None, fold: DstFold | None) -> Tr
 def _every(spec: Mapping[str, Any], gap: DstGap | None, fold: DstFold | None) -> Trigger:
     every = parse_duration(spec["every"])
     if "start" not in spec:
-        raise _fail("start", "is required with every (the instant the interval counts from)")
+        raise _fail("start", "is required with every (the instant the interval counts from; "
+                             "a schedule or preview fills in now when it is left out)")
     timezone = spec.get("timezone")
     policy = (gap or DstGap.FIRST_VALID, fold or DstFold.FIRST)
     start = _parse_instant(spec["start"], "start", timezone, *policy)
@@ -328,6 +331,17 @@ def _every(spec: Mapping[str, Any], gap: DstGap | None, fold: DstFold | None) ->
 
 
 _BUILDERS = {"cron": _cron, "rrule": _rrule, "at": _at, "every": _every}
+
+
+def with_defaults(spec: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The spec as hora stores it: an ``every`` trigger given without ``start`` counts from
+    ``now`` (its creation, to the second), written into the spec so it never drifts. The one
+    default for every surface: the SDK, the HTTP API and the CLI call this, and a preview
+    of such a trigger counts from the preview's now."""
+    out = dict(spec)
+    if "every" in out and out.get("start") is None:
+        out["start"] = _utc(now.replace(microsecond=0))
+    return out
 
 
 def trigger_from_spec(spec: Mapping[str, Any], *, jitter_key: str | None = None) -> Trigger:
@@ -460,4 +474,4 @@ def preview_to_json(trigger: Trigger, after: datetime, count: int, *,
 
 
 __all__ = ["KINDS", "occurrence_to_json", "parse_duration", "preview", "preview_to_json",
-           "trigger_from_spec", "trigger_timezone"]
+           "trigger_from_spec", "trigger_timezone", "with_defaults"]
