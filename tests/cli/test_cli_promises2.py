@@ -306,3 +306,35 @@ def test_a_garbage_cursor_on_http_ticks(http: TestClient) -> None:
     sid = r.json()["id"]
     r = http.get(f"/v1/schedules/{sid}/ticks", params={"cursor": "garbage!"})
     assert r.status_code in (400, 422), r.text
+
+
+@pytest.mark.parametrize(("trigger", "field"), [
+    ({"cron": "*/15 * * * *", "timezone": "Europe/Paris", "dst_gap": "shift"},
+     "trigger.dst_gap"),
+    ({"cron": "0 * * * *", "dst_fold": "both"}, "trigger.dst_fold"),
+    ({"at": "2030-06-01T09:00:00Z", "dst_gap": "skip"}, "trigger.dst_gap"),
+    ({"every": "PT1H", "start": "2030-01-01T00:00:00+01:00", "dst_fold": "last"},
+     "trigger.dst_fold"),
+    ({"every": "PT1H", "dst_gap": "skip"}, "trigger.dst_gap"),  # start: now, in UTC
+])
+def test_dst_policies_that_would_be_ignored_are_refused(http: TestClient,
+                                                        trigger: dict[str, Any],
+                                                        field: str) -> None:
+    r = http.post("/v1/schedules", json={"task": "report", "trigger": trigger})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["field"] == field, r.text
+
+
+def test_dst_policies_that_apply_are_accepted(http: TestClient) -> None:
+    for trigger in ({"cron": "30 2 * * *", "timezone": "Europe/Paris", "dst_gap": "shift"},
+                    {"at": "2030-03-31T02:30:00", "timezone": "Europe/Paris",
+                     "dst_gap": "shift"},
+                    {"cron": "*/15 * * * *", "dst_gap": "shift",
+                     "calendar": {"holidays": "FR", "business_day": "next"}}):
+        r = http.post("/v1/schedules", json={"task": "report", "trigger": trigger})
+        assert r.status_code == 201, (trigger, r.text)
+
+
+def test_the_cli_refuses_an_ignored_dst_policy(url: str) -> None:
+    assert "trigger.dst_gap" in refused(url, "schedules", "create", "report", "--cron",
+                                        "*/5 * * * *", "--dst-gap", "shift")

@@ -341,7 +341,50 @@ def with_defaults(spec: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     out = dict(spec)
     if "every" in out and out.get("start") is None:
         out["start"] = _utc(now.replace(microsecond=0))
+    refuse_ignored(out)
     return out
+
+
+def refuse_ignored(spec: Mapping[str, Any]) -> None:
+    """Refuse a field the trigger would ignore, naming it (what a new spec is checked with;
+    stored specs are not, so an old schedule keeps firing).
+
+    ``dst_gap`` / ``dst_fold`` choose how a *local* time is turned into an instant. Without a
+    calendar (whose moved runs are local times), they do nothing for a cron expression that
+    follows real time (its minute or hour field starts with ``*``), nor for an ``at`` or
+    ``every`` whose instants all carry an offset."""
+    given = [f for f in ("dst_gap", "dst_fold") if spec.get(f) is not None]
+    if not given or spec.get("calendar") is not None:
+        return
+    why = None
+    if isinstance(spec.get("cron"), str):
+        from hora.triggers.cron import CronTrigger
+
+        try:
+            real_time = CronTrigger(spec["cron"]).real_time
+        except InvalidTrigger:
+            return  # trigger_from_spec names the error
+        if real_time:
+            why = ("does not apply to a cron expression whose minute or hour field starts "
+                   "with * (it follows real time: a missing minute does not fire, a repeated "
+                   "one fires twice); leave it out")
+    else:
+        kind = "at" if "at" in spec else "every" if "every" in spec else None
+        instants = [spec.get(k) for k in (("at",) if kind == "at" else ("start", "end"))]
+        if kind is not None and all(_has_offset(v) for v in instants if v is not None):
+            why = (f"does nothing here: every instant of this {kind} trigger carries its UTC "
+                   "offset; it applies to a local time (no offset) read in the timezone")
+    if why is not None:
+        raise _fail(given[0], why)
+
+
+def _has_offset(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return datetime.fromisoformat(value.strip()).tzinfo is not None
+    except ValueError:
+        return False
 
 
 def trigger_from_spec(spec: Mapping[str, Any], *, jitter_key: str | None = None) -> Trigger:
