@@ -338,3 +338,20 @@ def test_dst_policies_that_apply_are_accepted(http: TestClient) -> None:
 def test_the_cli_refuses_an_ignored_dst_policy(url: str) -> None:
     assert "trigger.dst_gap" in refused(url, "schedules", "create", "report", "--cron",
                                         "*/5 * * * *", "--dst-gap", "shift")
+
+
+# -- e. --json where it was missing ------------------------------------------------------------
+
+def test_worker_json_prints_what_it_did(url: str) -> None:
+    code, out, err = run("worker", "--app", "tests.cli.failing_app:app", "--until-idle",
+                         "--database-url", url, "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert set(data) == {"worker", "stats"} and data["stats"]["started"] == 0
+
+
+def test_demo_json_is_the_wire_form(tmp_path: Path) -> None:
+    code, out, err = run("demo", "--database-url", f"sqlite:///{tmp_path / 'd.db'}", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert len(data["jobs"]) >= 3 and data["dead"] and "state" in data["jobs"][0]
