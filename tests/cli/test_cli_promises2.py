@@ -274,16 +274,29 @@ def test_http_refuses_fields_a_trigger_would_ignore(http: TestClient) -> None:
 
 # -- g. a bad cursor is an error everywhere ----------------------------------------------------
 
-CLI_LISTINGS = [["jobs", "list"], ["dlq", "list"], ["schedules", "list"],
-                ["workflows", "list"], ["workflows", "approvals"], ["tenants", "list"],
-                ["keys", "list"]]
+def _cursor_commands() -> list[list[str]]:
+    """Every command of the tree that takes --cursor (so a listing added later is checked)."""
+    from tests.cli.test_cli_documented import LEAVES
+
+    return [name.split() for name, options in LEAVES if "--cursor" in options]
 
 
-@pytest.mark.parametrize("listing", CLI_LISTINGS, ids=" ".join)
+#: Arguments a --cursor command needs (by name); a new one without an entry fails below.
+CURSOR_ARGS: dict[str, list[str]] = {"schedules ticks": ["@schedule"]}
+
+
+@pytest.mark.parametrize("listing", _cursor_commands(), ids=" ".join)
 def test_a_garbage_cursor_is_an_error_on_every_cli_listing(url: str,
                                                            listing: list[str]) -> None:
-    ok(url, "schedules", "create", "report", "--cron", "0 9 * * *")  # makes the database
-    assert "cursor" in refused(url, *listing, "--cursor", "garbage!").lower()
+    s = ok(url, "schedules", "create", "report", "--cron", "0 9 * * *")  # makes the database
+    args = [s["id"] if a == "@schedule" else a for a in CURSOR_ARGS.get(" ".join(listing), [])]
+    assert "cursor" in refused(url, *listing, *args, "--cursor", "garbage!").lower()
+
+
+def test_the_cursor_listings_are_found() -> None:
+    found = {" ".join(c) for c in _cursor_commands()}
+    assert {"jobs list", "dlq list", "schedules list", "schedules ticks", "workflows list",
+            "workflows approvals", "tenants list", "keys list"} <= found
 
 
 def test_a_garbage_cursor_on_ticks(url: str) -> None:
