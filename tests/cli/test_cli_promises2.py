@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from hora import Hora
 from hora.api.app import create_api
-from hora.api.schemas import RetryIn, ScheduleEnsureIn, ScheduleIn
+from hora.api.schemas import RetryIn, ScheduleEnsureIn, ScheduleIn, SchedulePatch
 from hora.cli import cli
 from hora.cli import schedules as cli_schedules
 from hora.clock import FakeClock
@@ -78,6 +78,24 @@ def test_create_and_ensure_take_every_field_of_the_api_body(command: Any) -> Non
     trigger_fields = {*COMMON_FIELDS, *(f for fs in KIND_FIELDS.values() for f in fs)}
     for field in trigger_fields - JSON_ONLY:
         assert SHORTHAND[field] in params, f"trigger field {field} has no shorthand"
+
+
+def test_update_takes_every_field_of_the_api_patch() -> None:
+    params = set(inspect.signature(cli_schedules.schedules_update).parameters)
+    for field in SchedulePatch.model_fields:
+        assert CLI_NAME.get(field, field) in params, f"--{field} is missing"
+
+
+def test_update_an_http_target(url: str) -> None:
+    s = ok(url, "schedules", "create", "--cron", "0 9 * * *", "--target-json",
+           '{"url": "https://example.com/a"}')
+    s = ok(url, "schedules", "update", s["id"], "--target-json",
+           '{"url": "https://example.com/b"}')
+    assert s["payload"]["url"] == "https://example.com/b"
+    assert "calls an HTTP target" in refused(url, "schedules", "update", s["id"], "-p", "{}")
+    t = ok(url, "schedules", "create", "report", "--cron", "0 9 * * *")
+    assert "runs a task" in refused(url, "schedules", "update", t["id"], "--target-json",
+                                    '{"url": "https://example.com/b"}')
 
 
 def test_retry_json_takes_every_field_of_the_api_retry() -> None:

@@ -493,6 +493,7 @@ def schedules_update(schedule_id: Annotated[str, typer.Argument(
                      window: WindowOpt = None, window_days: WindowDays = None,
                      jitter: JitterOpt = None, trigger_json: TriggerJson = None,
                      trigger_file: TriggerFile = None, payload: PayloadOpt = None,
+                     target_json: TargetJson = None,
                      name: Annotated[str | None, typer.Option("--name")] = None,
                      queue: QueueOpt = None, priority: PriorityOpt = None,
                      max_attempts: MaxAttemptsOpt = None, timeout: TimeoutOpt = None,
@@ -509,8 +510,17 @@ def schedules_update(schedule_id: Annotated[str, typer.Argument(
                         trigger_file=trigger_file, required=False)
     if spec is not None:
         changes["trigger"] = spec
+    if payload is not None and target_json is not None:
+        raise BadInput("give --payload (a task's) or --target-json (an HTTP call's), not both")
     if payload is not None:
         changes["payload"] = parse_payload(payload)
+    target: dict[str, Any] | None = None
+    if target_json is not None:
+        from hora.http_target import AddressPolicy, check_target_address, parse_target
+
+        target = parse_target(json_object(target_json, "--target-json"))
+        check_target_address(target["url"], AddressPolicy.from_env())
+        changes["payload"] = target
     for key, value in (("name", name), ("queue", queue), ("priority", priority),
                        ("max_attempts", max_attempts), ("correlation_id", correlation_id),
                        ("misfire", misfire), ("catchup_limit", catchup_limit),
@@ -526,7 +536,17 @@ def schedules_update(schedule_id: Annotated[str, typer.Argument(
                        "--trigger-json, --trigger-file) or an option such as --payload, "
                        "--queue, --misfire")
     with open_app(database_url) as app:
-        s = app.update_schedule(schedule_ref(app, schedule_id), **changes)
+        schedule_id = schedule_ref(app, schedule_id)
+        if "payload" in changes:
+            from hora.http_target import TASK_NAME
+
+            calls = app.get_schedule(schedule_id).task == TASK_NAME
+            if calls and target is None:
+                raise BadInput("this schedule calls an HTTP target; change it with "
+                               "--target-json")
+            if target is not None and not calls:
+                raise BadInput("this schedule runs a task; change its --payload")
+        s = app.update_schedule(schedule_id, **changes)
     print_schedule(s, json_out)
 
 
