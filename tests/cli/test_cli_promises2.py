@@ -268,6 +268,17 @@ def test_ignored_options_are_errors(url: str, command: str, args: tuple[str, ...
     assert says in refused(db, "schedules", command, *task, *args)
 
 
+def test_a_catchup_limit_without_run_all_is_refused(url: str, http: TestClient) -> None:
+    assert "--catchup-limit only applies with --misfire run_all" in refused(
+        url, "schedules", "create", "report", "--cron", "0 9 * * *", "--catchup-limit", "3")
+    r = http.post("/v1/schedules", json={"task": "report", "trigger": "0 9 * * *",
+                                         "catchup_limit": 3})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "catchup_limit", r.text
+    r = http.post("/v1/schedules", json={"task": "report", "trigger": "0 9 * * *",
+                                         "catchup_limit": 3, "misfire": "run_all"})
+    assert r.status_code == 201, r.text
+
+
 def test_update_refuses_trigger_modifiers_without_a_trigger(url: str) -> None:
     s = ok(url, "schedules", "create", "report", "--cron", "0 9 * * *")
     assert "--tz shape a trigger but name none" in refused(url, "schedules", "update", s["id"],

@@ -354,6 +354,9 @@ def schedule_options(task: str | None, target_json: str | None, payload: str | N
         assert task is not None
         check_public_task(task)
         data = parse_payload(payload if payload is not None else "{}")
+    if catchup_limit is not None and misfire != "run_all":
+        raise BadInput("--catchup-limit only applies with --misfire run_all; without it it "
+                       "would be ignored")
     if retry_json is not None:
         options["retry"] = parse_retry(retry_json)
     for key, value in (("queue", queue), ("priority", priority),
