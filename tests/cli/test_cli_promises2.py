@@ -397,3 +397,21 @@ def test_demo_json_is_the_wire_form(tmp_path: Path) -> None:
     assert code == 0, err
     data = json.loads(out)
     assert len(data["jobs"]) >= 3 and data["dead"] and "state" in data["jobs"][0]
+
+
+def test_every_declared_in_code_counts_from_its_creation_and_keeps_it(url: str) -> None:
+    clock = FakeClock(NOW)
+    app = Hora(url, clock=clock)
+    try:
+        @app.schedule(every="PT1H", name="hourly")
+        def tick() -> None: ...
+
+        app.schedules.apply_declared()
+        first = app.schedules.get_schedule_by_name("hourly")
+        assert first.trigger == {"every": "PT1H", "start": "2030-01-01T12:00:00Z"}
+        clock.advance(600)
+        report = app.schedules.apply_declared()
+        assert report.unchanged == ["hourly"]
+        assert app.schedules.get_schedule_by_name("hourly").trigger == first.trigger
+    finally:
+        app.close()
