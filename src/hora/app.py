@@ -304,7 +304,8 @@ class Hora:
         """Declare a schedule in code: ``@app.schedule(cron="0 9 * * MON-FRI")`` on a task.
 
         Exactly one of ``cron``, ``rrule``, ``every`` (an ISO-8601 duration or a timedelta,
-        counted from 1970-01-01T00:00Z, so the same every start-up) or ``trigger`` (a full
+        counted from when the schedule is first created, as on every surface; later
+        start-ups keep that stored start) or ``trigger`` (a full
         spec). ``name`` defaults to the task's name; ``options`` are ``ensure``'s (queue,
         priority, misfire, overlap, ...). Stacked on ``@app.task`` or used alone (then it
         registers the function as ``@app.task`` would). Nothing is written here: declared
@@ -321,7 +322,7 @@ class Hora:
             spec = trigger
         elif every is not None:
             text = every if isinstance(every, str) else f"PT{every.total_seconds():g}S"
-            spec = {"every": text, "start": "1970-01-01T00:00:00Z"}
+            spec = {"every": text}  # start: the creation (hora.triggers.spec.with_defaults)
         else:
             spec = {"cron": cron} if cron is not None else {"rrule": rrule}
         if timezone is not None:

@@ -56,15 +56,26 @@ MAX_PAUSED_TICKS = 1000
 STALE_RETRIES = 5
 
 
-def _spec(trigger: Mapping[str, Any] | str) -> dict[str, Any]:
-    """A trigger spec from a dict, or from a bare cron expression / iCalendar text."""
+def _spec(trigger: Mapping[str, Any] | str, now: datetime | None = None) -> dict[str, Any]:
+    """A trigger spec from a dict, or from a bare cron expression / iCalendar text; with
+    ``now``, completed as it is stored (an ``every`` without ``start`` counts from now: see
+    :func:`hora.triggers.spec.with_defaults`, the one default of every surface)."""
     if isinstance(trigger, str):
         text = trigger.strip()
         return {"rrule": text} if ("RRULE" in text.upper() or "DTSTART" in text.upper()) else {
             "cron": text}
     if not isinstance(trigger, Mapping):
         raise InvalidTrigger("must be a spec object or a cron/iCalendar string", field="trigger")
-    return dict(trigger)
+    if now is None:
+        return dict(trigger)
+    from hora.triggers.spec import with_defaults
+
+    return with_defaults(trigger, now)
+
+
+def _open_start(trigger: Mapping[str, Any] | str) -> bool:
+    """An ``every`` trigger given without its start (so it counts from its creation)."""
+    return isinstance(trigger, Mapping) and "every" in trigger and trigger.get("start") is None
 
 
 _NUMERIC_OPTIONS = ("priority", "max_attempts", "timeout", "misfire_grace", "catchup_limit")
@@ -219,7 +230,7 @@ class ScheduleService:
         check_text(task=task_name, name=name, queue=queue, correlation_id=correlation_id)
         known = self.tasks.get(task_name)
         now = self.clock.now()
-        spec = _spec(trigger)
+        spec = _spec(trigger, now)
         schedule_id = new_id()
         trig = self.trigger_of(spec, schedule_id)
         if misfire not in MISFIRE_POLICIES:
@@ -293,7 +304,7 @@ class ScheduleService:
         _check_options(**{k: changes[k] for k in _NUMERIC_OPTIONS if k in changes})
         fields: dict[str, Any] = {}
         if "trigger" in changes:
-            fields["trigger"] = _spec(changes.pop("trigger"))
+            fields["trigger"] = _spec(changes.pop("trigger"), self.clock.now())
         if "misfire" in changes:
             m = changes.pop("misfire")
             if m not in MISFIRE_POLICIES:
@@ -383,7 +394,7 @@ class ScheduleService:
         from hora.triggers.spec import preview as preview_occurrences
         from hora.triggers.spec import trigger_from_spec
 
-        return preview_occurrences(trigger_from_spec(_spec(trigger)),
+        return preview_occurrences(trigger_from_spec(_spec(trigger, self.clock.now())),
                                    _after(after) or self.clock.now(), count)
 
     # -- schedules declared in code ----------------------------------------------------------
@@ -421,19 +432,25 @@ class ScheduleService:
                 except Conflict:
                     continue  # another process created it meanwhile: compare with theirs
             try:
-                return self._converge(old.id, wanted)
+                return self._converge(old.id, wanted, keep_start=_open_start(trigger))
             except (NotFound, StaleRecord):
                 continue  # deleted or rewritten meanwhile: look again
         raise StaleRecord(f"schedule {name!r} kept changing; try again")
 
-    def _converge(self, schedule_id: str, wanted: Schedule) -> Ensured:
-        """Make schedule ``schedule_id``'s spec ``wanted``'s, unless it already is."""
-        target = _spec_of(wanted)
+    def _converge(self, schedule_id: str, wanted: Schedule, *,
+                  keep_start: bool = False) -> Ensured:
+        """Make schedule ``schedule_id``'s spec ``wanted``'s, unless it already is.
+
+        ``keep_start``: the caller's ``every`` trigger gave no start, so the stored one's
+        start (filled in at its creation) is kept: ensuring it again changes nothing."""
         wrote = False
 
         def change(old: Schedule) -> tuple[Schedule, list[Occurrence]]:
-            nonlocal wrote
-            if _spec_of(old) == target:
+            nonlocal wanted, wrote
+            if keep_start and "every" in old.trigger and old.trigger.get("start") is not None:
+                wanted = replace(wanted, trigger={**wanted.trigger,
+                                                  "start": old.trigger["start"]})
+            if _spec_of(old) == _spec_of(wanted):
                 wrote = False
                 return old, []
             now = self.clock.now()

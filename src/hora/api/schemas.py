@@ -283,6 +283,13 @@ class ScheduleIn(_Work):
     overlap: Literal["allow", "skip", "queue", "cancel_previous"] = "allow"
     paused: bool = False
 
+    @model_validator(mode="after")
+    def _no_ignored_option(self) -> ScheduleIn:
+        if "catchup_limit" in self.model_fields_set and self.misfire != "run_all":
+            raise InvalidPayload(f"only applies with misfire run_all (misfire is "
+                                 f"{self.misfire}): it would be ignored", field="catchup_limit")
+        return self
+
 
 class SchedulePatch(_In):
     """Only the fields given change; the schedule's future is recomputed from now."""
