@@ -186,6 +186,12 @@ class ErrorOut(BaseModel):
     traceback: str | None = None
 
 
+class LogLineOut(BaseModel):
+    at: str | None
+    level: str
+    message: str
+
+
 class AttemptOut(BaseModel):
     number: int
     worker_id: str | None
@@ -193,6 +199,7 @@ class AttemptOut(BaseModel):
     ended_at: str | None
     outcome: str | None
     error: ErrorOut | None
+    logs: list[LogLineOut] = []
 
 
 class EventOut(BaseModel):

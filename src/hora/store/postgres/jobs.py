@@ -23,6 +23,7 @@ from hora.store.common import (
     keyset_page,
     replay_of,
     rescue_decision,
+    with_attempt_logs,
     with_current_attempt,
 )
 from hora.store.postgres.connection import Conn, PostgresConnection, Q, _announce, _utc
@@ -84,7 +85,9 @@ class PostgresJobs(PostgresConnection):
             **_attempt_params(outcomes),
         }
         with self._write() as conn:
-            return [r[0] for r in conn.execute(Q["finish_jobs"], params)]
+            applied = [r[0] for r in conn.execute(Q["finish_jobs"], params)]
+            _record_logs(conn, outcomes, applied)
+            return applied
 
     def extend_leases(self, *, owner: str, now: datetime, lease_until: datetime) -> LeaseStatus:
         with self._write() as conn:
@@ -147,6 +150,8 @@ class PostgresJobs(PostgresConnection):
             return job_from_row(row, _utc, decoded=True)
         attempts = tuple(attempt_from_row(r, _utc)
                          for r in conn.execute(Q["get_attempts"], {"id": job_id}))
+        attempts = with_attempt_logs(attempts, conn.execute(Q["get_attempt_logs"],
+                                                            {"id": job_id}))
         attempts = with_current_attempt(row, attempts, _utc)
         events = tuple(event_from_row(r, _utc)
                        for r in conn.execute(Q["get_events"], {"id": job_id}))
@@ -286,6 +291,16 @@ def _insert_jobs(conn: Conn, jobs: Sequence[NewJob], now: datetime, *,
             raise IdempotencyConflict(job.idempotency_key or "", found[0])
         out.append((found[0], False))
     return out
+
+
+def _record_logs(conn: Conn, outcomes: Sequence[Outcome], applied: Sequence[str]) -> None:
+    """The log lines of the applied outcomes that have some (one statement, or none)."""
+    done = set(applied)
+    logged = [o for o in outcomes if o.logs_json is not None and o.job_id in done]
+    if logged:
+        conn.execute(Q["record_attempt_logs"], {
+            "ids": [o.job_id for o in logged], "attempts": [o.attempt for o in logged],
+            "logs": [o.logs_json for o in logged]})
 
 
 def _attempt_params(outcomes: Sequence[Outcome]) -> dict[str, list[str | None]]:

@@ -25,6 +25,7 @@ from hora.store.common import (
     replay_of,
     rescue_decision,
     to_us,
+    with_attempt_logs,
     with_current_attempt,
 )
 from hora.store.sqlite.connection import Q, SQLiteConnection, _rows
@@ -83,6 +84,7 @@ class SQLiteJobs(SQLiteConnection):
                 conn.execute(Q["record_attempts"], {
                     "batch": batch, "now": n,
                     "applied": None if every else json.dumps(applied)})
+                _record_logs(conn, outcomes, applied)
         return applied
 
     def extend_leases(self, *, owner: str, now: datetime, lease_until: datetime) -> LeaseStatus:
@@ -147,6 +149,8 @@ class SQLiteJobs(SQLiteConnection):
             return job_from_row(rows[0], from_us)
         attempts = tuple(attempt_from_row(r, from_us)
                          for r in conn.execute(Q["get_attempts"], {"id": job_id}))
+        attempts = with_attempt_logs(attempts, conn.execute(Q["get_attempt_logs"],
+                                                            {"id": job_id}))
         attempts = with_current_attempt(rows[0], attempts, from_us)
         events = tuple(event_from_row(r, from_us)
                        for r in conn.execute(Q["get_events"], {"id": job_id}))
@@ -254,6 +258,17 @@ def _insert_params(job: NewJob, now_us: int) -> dict[str, Any]:
         "state_reason": f"replay of {job.replay_of}" if job.replay_of else None,
         "now": now_us, "schedule_id": job.schedule_id,
     }
+
+
+def _record_logs(conn: sqlite3.Connection, outcomes: Sequence[Outcome],
+                 applied: Sequence[str]) -> None:
+    """The log lines of the applied outcomes that have some (one statement, or none)."""
+    done = set(applied)
+    logged = [{"id": o.job_id, "attempt": o.attempt, "logs": o.logs_json} for o in outcomes
+              if o.logs_json is not None and o.job_id in done]
+    if logged:
+        conn.execute(Q["record_attempt_logs"],
+                     {"batch": json.dumps(logged, separators=(",", ":"))})
 
 
 def _attempt_params(o: Outcome, now_us: int) -> dict[str, Any]:
