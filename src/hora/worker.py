@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import logging
@@ -45,7 +46,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from hora.clock import SkippingClock
-from hora.context import JobContext, _current
+from hora.context import JobContext, LogCapture, _capture, _current, install_log_capture
 from hora.errors import Cancel, Fail, NotFound, Retry, StoreError, StoreUnavailable, UnknownTask
 from hora.ids import new_id
 from hora.limits import (
@@ -62,6 +63,7 @@ from hora.observability import JOBS_IN_FLIGHT, TaskMetrics, tracer, tracing
 from hora.retry import RetryPolicy
 from hora.states import BURY, CANCEL, RELEASE, RETRY, SUCCEED, Move
 from hora.store import Outcome
+from hora.waiting import JOB_DONE_STATES, job_key
 
 if TYPE_CHECKING:
     from hora.app import Hora
@@ -75,11 +77,12 @@ TRACEBACK_LIMIT = 16_000
 class _Running:
     """One job in flight on this worker."""
 
-    __slots__ = ("ctx", "job", "lost", "released", "task")
+    __slots__ = ("ctx", "job", "logs", "lost", "released", "task")
 
     def __init__(self, job: ClaimedJob, ctx: JobContext) -> None:
         self.job = job
         self.ctx = ctx
+        self.logs: LogCapture | None = None
         self.task: asyncio.Task[None] | None = None
         self.lost = False
         self.released = False
@@ -104,7 +107,7 @@ class Worker:
                  max_held: int = 2000, rescue_interval: float | None = None,
                  grace_period: float = 30.0, worker_id: str | None = None,
                  only_known_tasks: bool = True, schedules: bool = True,
-                 schedule_interval: float = 1.0) -> None:
+                 schedule_interval: float = 1.0, capture_logs: bool = True) -> None:
         # Within sane ranges (hora.limits style): a lease of 1e308 s would overflow the
         # first instant computed from it.
         for what, value, zero in (("lease", lease, False), ("poll_interval", poll_interval, False),
@@ -130,6 +133,8 @@ class Worker:
         self.rescue_interval = rescue_interval if rescue_interval is not None else lease / 2
         self.grace_period = grace_period
         self.only_known_tasks = only_known_tasks
+        #: Keep what each attempt's handler logs with the attempt (``hora.context``).
+        self.capture_logs = capture_logs
         # Every worker also fires due schedules (safe with any number of them: firing is
         # idempotent per occurrence and schedulers skip each other's locked schedules).
         self.schedules = schedules
@@ -187,6 +192,8 @@ class Worker:
         once nothing is left to do before that instant.
         """
         await self._apply_declared_schedules()
+        if self.capture_logs:
+            install_log_capture()
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._flush_wanted = asyncio.Event()
@@ -430,6 +437,9 @@ class Worker:
     async def _execute(self, run: _Running) -> None:
         job, ctx = run.job, run.ctx
         token = _current.set(ctx)
+        if self.capture_logs:
+            run.logs = LogCapture()
+        logs_token = _capture.set(run.logs)
         outcome: Outcome | None = None
         began = time.perf_counter()
         # The attempt's span is current while the handler runs: its own spans nest in it.
@@ -443,6 +453,10 @@ class Worker:
             span_token = otel_context.attach(trace.set_span_in_context(span))
         try:
             outcome = await self._invoke(run)
+            _capture.reset(logs_token)
+            logs_json = None if run.logs is None else run.logs.to_json()
+            if outcome is not None and logs_json is not None:
+                outcome = dataclasses.replace(outcome, logs_json=logs_json)
         finally:
             label = "lost" if outcome is None else outcome.outcome
             if span is not None:
@@ -603,6 +617,8 @@ class Worker:
             in_doubt = (o.job_id, o.attempt) in self._in_doubt
             self._in_doubt.discard((o.job_id, o.attempt))
             if o.job_id in applied:
+                if o.state in JOB_DONE_STATES:
+                    self.app._results.announce(job_key(o.job_id))
                 continue
             recorded = (await self._outcome_recorded(o, tenant)
                         if in_doubt and tenant is not None else False)
