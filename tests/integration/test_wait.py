@@ -119,7 +119,7 @@ def test_cancel_in_this_process_wakes_a_waiter(real_app: Hora) -> None:
 
 
 def test_async_wait_holds_no_thread(real_app: Hora) -> None:
-    gate, gated = _gated(real_app)
+    gate, _gated_task = _gated(real_app)
 
     async def main() -> list[Any]:
         jobs = [await real_app.aio.enqueue("gated", {"x": i}) for i in range(20)]
