@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from hora.errors import InvalidPayload
@@ -184,6 +185,18 @@ class ErrorOut(BaseModel):
     type: str
     message: str
     traceback: str | None = None
+
+
+#: The long-poll's answer header: whether the job or workflow has ended (``true``) or the
+#: wait ran out first (``false``); a plain read carries it too.
+DONE_HEADER = "Hora-Done"
+
+WaitSeconds = Annotated[float | None, Query(
+    ge=0, le=60, description="Long-poll: answer as soon as the job or workflow has ended, or "
+    "after this many seconds (at most 60) with its current state; the Hora-Done header says "
+    "which.")]
+StrictWait = Annotated[bool, Query(
+    description="With wait: a wait that runs out answers 409 wait-timeout instead of 200.")]
 
 
 class LogLineOut(BaseModel):
