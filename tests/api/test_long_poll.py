@@ -132,9 +132,8 @@ def test_many_waiting_requests_at_once(api: Api) -> None:
 def test_client_wait_for_job_times_out(api: Api) -> None:
     _, key, http = api.tenant()
     job_id = _scheduled(http)
-    with Client(api.server.url, key, retries=0) as client:
-        with pytest.raises(WaitTimeout) as err:
-            client.wait_for_job(job_id, timeout=0.5)
+    with Client(api.server.url, key, retries=0) as client, pytest.raises(WaitTimeout) as err:
+        client.wait_for_job(job_id, timeout=0.5)
     assert err.value.record_id == job_id and err.value.state == "scheduled"
 
 
