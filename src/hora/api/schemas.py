@@ -195,6 +195,11 @@ WaitSeconds = Annotated[float | None, Query(
     ge=0, le=60, description="Long-poll: answer as soon as the job or workflow has ended, or "
     "after this many seconds (at most 60) with its current state; the Hora-Done header says "
     "which.")]
+#: The OpenAPI declaration of DONE_HEADER on the two routes that send it.
+DONE_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"headers": {DONE_HEADER: {
+    "description": "true when the job's run is over or the workflow has ended, else false",
+    "schema": {"type": "string", "enum": ["true", "false"]}}}}}
+
 StrictWait = Annotated[bool, Query(
     description="With wait: a wait that runs out answers 409 wait-timeout instead of 200.")]
 

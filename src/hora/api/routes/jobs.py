@@ -21,6 +21,7 @@ from hora.api.deps import (
 )
 from hora.api.schemas import (
     DONE_HEADER,
+    DONE_RESPONSE,
     CancelIn,
     JobIn,
     JobOut,
@@ -105,7 +106,7 @@ def list_jobs(request: Request, caller: Reader,
                          "next_cursor": page.next_cursor})
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
+@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"], responses=DONE_RESPONSE,
             summary="A job with its attempts (and their log lines) and state history; "
                     "with ?wait=, once it has ended or the wait is over (long-poll)")
 async def get_job(job_id: str, request: Request, caller: Reader, wait: WaitSeconds = None,

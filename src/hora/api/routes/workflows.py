@@ -22,6 +22,7 @@ from hora.api.deps import (
 from hora.api.routes.approvals import Approver, Decider, _decide
 from hora.api.schemas import (
     DONE_HEADER,
+    DONE_RESPONSE,
     ApprovalIn,
     ApprovalOut,
     CancelIn,
@@ -79,6 +80,7 @@ def list_workflows(request: Request, caller: Reader,
 
 
 @router.get("/workflows/{workflow_id}", response_model=WorkflowOut, tags=["workflows"],
+            responses=DONE_RESPONSE,
             summary="A workflow with its full history (steps, timers, signals, errors) and "
                     "every signal sent to it")
 async def get_workflow(workflow_id: WorkflowId, request: Request, caller: Reader,
