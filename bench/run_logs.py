@@ -47,8 +47,10 @@ def main() -> None:
     log.propagate = False
     off: list[float] = []
     on: list[float] = []
-    for _ in range(args.runs):
-        for capture, out in ((False, off), (True, on)):
+    for run in range(args.runs):
+        # Alternate which goes first, so a warm-up or drift favours neither.
+        order = ((False, off), (True, on)) if run % 2 == 0 else ((True, on), (False, off))
+        for capture, out in order:
             with fresh_database(args.store, args.postgres_url) as url:
                 out.append(one_run(url, args.jobs, args.lines, capture))
     with fresh_database(args.store, args.postgres_url) as url:

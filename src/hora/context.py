@@ -78,13 +78,15 @@ class LogCapture:
     attempt's handler runs (its asyncio task, and threads started with a copy of its context:
     the worker's sync handler threads, ``asyncio.to_thread``). Thread-safe."""
 
-    __slots__ = ("_lock", "dropped", "lines", "size")
+    __slots__ = ("dropped", "lines", "size")
+
+    #: One lock for every capture: appends are short, and most jobs never take it.
+    _lock = threading.Lock()
 
     def __init__(self) -> None:
         self.lines: list[dict[str, str]] = []
         self.size = 0
         self.dropped = 0
-        self._lock = threading.Lock()
 
     def add(self, record: logging.LogRecord) -> None:
         if record.name in _NOT_CAPTURED:
@@ -109,6 +111,8 @@ class LogCapture:
 
     def to_json(self) -> str | None:
         """The lines as the store keeps them (a JSON array), None when nothing was logged."""
+        if not self.lines and not self.dropped:
+            return None
         with self._lock:
             lines = list(self.lines)
             if self.dropped:
