@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from hora.errors import Cancel
@@ -84,7 +85,7 @@ class LogCapture:
     _lock = threading.Lock()
 
     def __init__(self) -> None:
-        self.lines: list[dict[str, str]] = []
+        self.lines: list[dict[str, str | float]] = []
         self.size = 0
         self.dropped = 0
 
@@ -105,9 +106,9 @@ class LogCapture:
                 self.dropped += 1
                 return
             self.size += cost
-            self.lines.append({
-                "at": datetime.fromtimestamp(record.created, UTC).isoformat(),
-                "level": record.levelname, "message": message})
+            # "at" as epoch seconds here (cheap); the wire shows it as ISO-8601.
+            self.lines.append({"at": record.created, "level": record.levelname,
+                               "message": message})
 
     def to_json(self) -> str | None:
         """The lines as the store keeps them (a JSON array), None when nothing was logged."""
@@ -116,13 +117,13 @@ class LogCapture:
         with self._lock:
             lines = list(self.lines)
             if self.dropped:
-                lines.append({"at": datetime.now(UTC).isoformat(), "level": TRUNCATED,
+                lines.append({"at": time.time(), "level": TRUNCATED,
                               "message": f"{self.dropped} more line(s) not kept: the bound is "
                                          f"{MAX_LOG_LINES} lines and {MAX_LOG_BYTES} bytes "
                                          "per attempt"})
         if not lines:
             return None
-        return json.dumps(lines, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(lines, separators=(",", ":"))
 
 
 _capture: ContextVar[LogCapture | None] = ContextVar("hora_log_capture", default=None)

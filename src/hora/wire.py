@@ -195,8 +195,15 @@ def log_lines_from_json(value: Any) -> tuple[LogLine, ...]:
     if value is None:
         return ()
     items = json.loads(value) if isinstance(value, str | bytes) else value
-    return tuple(LogLine(at=instant(i["at"]), level=str(i["level"]), message=str(i["message"]))
-                 for i in items)
+    return tuple(LogLine(at=_log_instant(i["at"]), level=str(i["level"]),
+                         message=str(i["message"])) for i in items)
+
+
+def _log_instant(value: Any) -> datetime:
+    """A log line's time: ISO-8601 on the wire, epoch seconds as the store keeps it."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    return instant(value)
 
 
 def event_from_dict(job_id: str, d: Mapping[str, Any]) -> JobEvent:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import json
 import logging
@@ -454,9 +453,6 @@ class Worker:
         try:
             outcome = await self._invoke(run)
             _capture.reset(logs_token)
-            logs_json = None if run.logs is None else run.logs.to_json()
-            if outcome is not None and logs_json is not None:
-                outcome = dataclasses.replace(outcome, logs_json=logs_json)
         finally:
             label = "lost" if outcome is None else outcome.outcome
             if span is not None:
@@ -546,7 +542,8 @@ class Worker:
                reason: str | None = None, error: ErrorInfo | None = None) -> Outcome:
         return Outcome.of(move, job_id=run.job.id, attempt=run.ctx.attempt, owner=self.id,
                           started_at=run.ctx.started_at,
-                          outcome=outcome, result_json=result_json, error=error, reason=reason)
+                          outcome=outcome, result_json=result_json, error=error, reason=reason,
+                          logs_json=_logs_json(run))
 
     def _failed(self, run: _Running, err: BaseException, policy: RetryPolicy, *,
                 delay: float | None = None, outcome: str = "failed",
@@ -572,13 +569,15 @@ class Worker:
         return Outcome.of(RETRY, job_id=run.job.id, attempt=attempt, owner=self.id,
                           started_at=run.ctx.started_at,
                           outcome=outcome, error=info, due_at=due,
-                          reason=f"attempt {attempt} {outcome}; retry in {wait:.3f}s")
+                          reason=f"attempt {attempt} {outcome}; retry in {wait:.3f}s",
+                          logs_json=_logs_json(run))
 
     def _released(self, run: _Running) -> Outcome:
         self.stats["released"] += 1
         return Outcome.of(RELEASE, job_id=run.job.id, attempt=run.ctx.attempt, owner=self.id,
                           started_at=run.ctx.started_at, outcome="released",
-                          reason=f"released by worker {self.id} at shutdown")
+                          reason=f"released by worker {self.id} at shutdown",
+                          logs_json=_logs_json(run))
 
     def _cancel_local(self, job_id: str, reason: str | None) -> None:
         run = self._running.get(job_id)
@@ -887,6 +886,11 @@ class Worker:
     async def _db(self, call: Callable[[], T]) -> T:
         assert self._loop is not None
         return await self._loop.run_in_executor(self._db_pool, call)
+
+
+def _logs_json(run: _Running) -> str | None:
+    """What the attempt's handler logged, as the store keeps it (None: nothing)."""
+    return None if run.logs is None else run.logs.to_json()
 
 
 def _store_failed(what: str, e: BaseException) -> None:
