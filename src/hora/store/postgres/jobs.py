@@ -82,12 +82,11 @@ class PostgresJobs(PostgresConnection):
             "results": [o.result_json for o in outcomes],
             "errors": [error_json(o.error) for o in outcomes],
             "reasons": [o.reason for o in outcomes], "now": now,
+            "logs": [o.logs_json for o in outcomes],
             **_attempt_params(outcomes),
         }
         with self._write() as conn:
-            applied = [r[0] for r in conn.execute(Q["finish_jobs"], params)]
-            _record_logs(conn, outcomes, applied)
-            return applied
+            return [r[0] for r in conn.execute(Q["finish_jobs"], params)]
 
     def extend_leases(self, *, owner: str, now: datetime, lease_until: datetime) -> LeaseStatus:
         with self._write() as conn:
@@ -291,16 +290,6 @@ def _insert_jobs(conn: Conn, jobs: Sequence[NewJob], now: datetime, *,
             raise IdempotencyConflict(job.idempotency_key or "", found[0])
         out.append((found[0], False))
     return out
-
-
-def _record_logs(conn: Conn, outcomes: Sequence[Outcome], applied: Sequence[str]) -> None:
-    """The log lines of the applied outcomes that have some (one statement, or none)."""
-    done = set(applied)
-    logged = [o for o in outcomes if o.logs_json is not None and o.job_id in done]
-    if logged:
-        conn.execute(Q["record_attempt_logs"], {
-            "ids": [o.job_id for o in logged], "attempts": [o.attempt for o in logged],
-            "logs": [o.logs_json for o in logged]})
 
 
 def _attempt_params(outcomes: Sequence[Outcome]) -> dict[str, list[str | None]]:

@@ -84,7 +84,6 @@ class SQLiteJobs(SQLiteConnection):
                 conn.execute(Q["record_attempts"], {
                     "batch": batch, "now": n,
                     "applied": None if every else json.dumps(applied)})
-                _record_logs(conn, outcomes, applied)
         return applied
 
     def extend_leases(self, *, owner: str, now: datetime, lease_until: datetime) -> LeaseStatus:
@@ -260,17 +259,6 @@ def _insert_params(job: NewJob, now_us: int) -> dict[str, Any]:
     }
 
 
-def _record_logs(conn: sqlite3.Connection, outcomes: Sequence[Outcome],
-                 applied: Sequence[str]) -> None:
-    """The log lines of the applied outcomes that have some (one statement, or none)."""
-    done = set(applied)
-    logged = [{"id": o.job_id, "attempt": o.attempt, "logs": o.logs_json} for o in outcomes
-              if o.logs_json is not None and o.job_id in done]
-    if logged:
-        conn.execute(Q["record_attempt_logs"],
-                     {"batch": json.dumps(logged, separators=(",", ":"))})
-
-
 def _attempt_params(o: Outcome, now_us: int) -> dict[str, Any]:
     e = o.error
     return {"id": o.job_id, "attempt": o.attempt, "worker_id": o.owner, "now": now_us,
@@ -294,7 +282,7 @@ def _outcome_dict(o: Outcome) -> dict[str, Any]:
             "started_at": to_us(o.started_at),
             "result": o.result_json, "error": error_json(e), "reason": o.reason,
             "error_type": e.type if e else None, "error_message": e.message if e else None,
-            "traceback": e.traceback if e else None}
+            "traceback": e.traceback if e else None, "logs": o.logs_json}
 
 
 def _claimed(rows: list[tuple[Any, ...]]) -> list[ClaimedJob]:
