@@ -11,9 +11,8 @@ import logging
 import time
 
 from _common import fresh_database, median, parser
-from throughput import commit_rate
-
 from hora import Hora, JobRequest
+from throughput import commit_rate
 
 log = logging.getLogger("bench.run_logs")
 

@@ -155,10 +155,10 @@ class ResultWaiters:
         after, by polling, until a new wait starts a new listener."""
         with self._lock:
             listener, self._listener = self._listener, None
-            self._closed.set()
+            closed, self._closed = self._closed, threading.Event()  # the next listener's
+            closed.set()
         if listener is not None and listener is not threading.current_thread():
             listener.join(5)
-        self._closed.clear()
 
     def _ensure_listener(self) -> None:
         if self._no_channel:
