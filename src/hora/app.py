@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, Ty
 from opentelemetry.trace import SpanKind
 
 from hora.clock import Clock, SystemClock
-from hora.errors import ConfigError, InvalidPayload
+from hora.errors import ConfigError, InvalidPayload, WaitTimeout
 from hora.limits import MAX_PRIORITY, MAX_TIMEOUT, check_instant, check_int, check_seconds
 from hora.locks import Lease, LockService
-from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page
+from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page, Workflow
 from hora.observability import JOBS_ENQUEUED, tracer
 from hora.payloads import (
     ENQUEUE_OPTIONS,
@@ -46,6 +46,7 @@ from hora.retry import DEFAULT_RETRY, RetryPolicy
 from hora.schedules import DeclaredSchedule, ScheduleService
 from hora.states import JobState
 from hora.store import Store, open_store
+from hora.waiting import ResultWaiters, check_timeout, job_done, job_key
 from hora.workers import WorkerService
 from hora.workflows import WorkflowDef, WorkflowService
 
@@ -201,6 +202,9 @@ class Hora:
         self._workers: set[Worker] = set()
         self._workflow_defs: dict[str, WorkflowDef] = {}
         self._declared_schedules: list[DeclaredSchedule] = []
+        #: Who waits for which job or workflow to end in this process (every tenant's view
+        #: shares it, and with it one PostgreSQL listener): ``hora.waiting``.
+        self._results = ResultWaiters(self._open_store)
         self._build_services()
 
     def _build_services(self) -> None:
@@ -212,7 +216,7 @@ class Hora:
         self.workflows = WorkflowService(
             store=self._open_store, clock=self.clock, tenant_id=self.tenant_id,
             tasks=self.tasks, register_task=self._register_task, notify=self._notify_workers,
-            definitions=self._workflow_defs)
+            definitions=self._workflow_defs, results=self._results)
         self.locks = LockService(store=self._open_store, clock=self.clock,
                                  tenant_id=self.tenant_id)
         self.fleet = WorkerService(store=self._open_store, clock=self.clock,
@@ -251,6 +255,7 @@ class Hora:
         self.database_url = url
 
     def close(self) -> None:
+        self._results.close()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -430,10 +435,41 @@ class Hora:
         """Cancel a waiting job now, or ask a running one to stop (cooperatively)."""
         job = self.store.cancel_job(job_id, tenant_id=self.tenant_id, now=self.clock.now(),
                                     reason=reason)
+        if job_done(job):
+            self._results.announce(job_key(job_id))
         if job.state is JobState.RUNNING:
             for w in list(self._workers):
                 w.notify_cancel(job_id, reason)
         return job
+
+    # -- waiting for results ------------------------------------------------------------------
+
+    def wait_for_job(self, job: Job | str, timeout: float | timedelta | None = None) -> Job:
+        """Block until the job's run is over -- succeeded, cancelled, dead (also discarded or
+        replayed) -- and return it with its attempts (and their log lines); Celery's
+        ``AsyncResult.get(timeout)``, Temporal's ``handle.result()``. ``timeout`` is in
+        seconds of real (monotonic) time, whatever the app's clock; None waits without bound.
+        Raises ``WaitTimeout`` (with the state last seen) when it runs out first, and
+        ``NotFound`` for an unknown id. A worker in this process wakes the wait when it writes
+        the outcome, PostgreSQL's NOTIFY does from other processes, and otherwise (SQLite
+        across processes) the wait polls, 50 ms doubling to 1 s (``hora.waiting``)."""
+        job_id = job if isinstance(job, str) else job.id
+        seconds = check_timeout(timeout)
+        found, done = self.poll_job(job_id, seconds)
+        if not done:
+            raise WaitTimeout("job", job_id, str(found.state), seconds or 0.0)
+        return found
+
+    #: ``final = app.wait(job, timeout=30)``: ``wait_for_job`` for the ``Job`` that
+    #: ``enqueue`` returned (or its id).
+    wait = wait_for_job
+
+    def poll_job(self, job_id: str, wait: float | timedelta | None = 0.0) -> tuple[Job, bool]:
+        """The job once its run is over or ``wait`` seconds have passed, whichever is first,
+        and whether it is over: what ``GET /v1/jobs/{id}?wait=`` answers (no error either
+        way)."""
+        return self._results.wait(job_key(job_id), lambda: self.get_job(job_id),
+                                  job_done, check_timeout(wait))
 
     def dead_jobs(self, *, task: str | None = None, queue: str | None = None, limit: int = 50,
                   cursor: str | None = None) -> Page[Job]:
@@ -494,6 +530,8 @@ class Hora:
     approve = _Delegate("workflows", WorkflowService.approve)
     reject = _Delegate("workflows", WorkflowService.reject)
     decide_approval = _Delegate("workflows", WorkflowService.decide_approval)
+    wait_for_workflow = _Delegate("workflows", WorkflowService.wait)
+    workflow_result = _Delegate("workflows", WorkflowService.result)
 
     # -- locks: app.locks ---------------------------------------------------------------------
 
@@ -530,6 +568,43 @@ class AsyncHora:
     replay = _Async(Hora.replay)
     discard = _Async(Hora.discard)
     count_jobs = _Async(Hora.count_jobs)
+
+    async def wait_for_job(self, job: Job | str,
+                           timeout: float | timedelta | None = None) -> Job:  # noqa: ASYNC109 (the sync method's signature)
+        """``Hora.wait_for_job`` as a real async wait: the task sleeps on an event (woken by
+        a worker of this process, PostgreSQL's NOTIFY, or the poll), holding no thread."""
+        job_id = job if isinstance(job, str) else job.id
+        seconds = check_timeout(timeout)
+        found, done = await self.poll_job(job_id, seconds)
+        if not done:
+            raise WaitTimeout("job", job_id, str(found.state), seconds or 0.0)
+        return found
+
+    wait = wait_for_job
+
+    async def poll_job(self, job_id: str, wait: float | timedelta | None = 0.0,
+                       ) -> tuple[Job, bool]:
+        """``Hora.poll_job``, async (what the HTTP long-poll awaits)."""
+        app = self._app
+        return await app._results.await_(
+            job_key(job_id), lambda: asyncio.to_thread(app.get_job, job_id), job_done,
+            check_timeout(wait))
+
+    async def wait_for_workflow(self, workflow_id: str,
+                                timeout: float | timedelta | None = None) -> Workflow:  # noqa: ASYNC109 (the sync method's signature)
+        """``Hora.wait_for_workflow``, async."""
+        return await self._app.workflows.await_workflow(workflow_id, timeout)
+
+    async def workflow_result(self, workflow_id: str,
+                              timeout: float | timedelta | None = None) -> Any:  # noqa: ASYNC109 (the sync method's signature)
+        """``Hora.workflow_result``, async."""
+        return await self._app.workflows.await_result(workflow_id, timeout)
+
+    async def poll_workflow(self, workflow_id: str, wait: float | timedelta | None = 0.0,
+                            ) -> tuple[Workflow, bool]:
+        """``WorkflowService.poll``, async (what ``GET /v1/workflows/{id}?wait=`` awaits)."""
+        return await self._app.workflows.await_poll(workflow_id, wait)
+
     migrate = _Async(Hora.migrate)
     close = _Async(Hora.close)
 

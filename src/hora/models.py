@@ -45,6 +45,17 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line a handler logged during an attempt (a stdlib ``logging`` record): its wall
+    time, level name and formatted message. A line with level ``TRUNCATED`` says how much
+    past the per-attempt bound was not kept."""
+
+    at: datetime
+    level: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     """One try of a job, from start to outcome."""
 
@@ -55,6 +66,8 @@ class Attempt:
     ended_at: datetime | None
     outcome: str | None  # succeeded | failed | retry | cancelled | timeout | lost | released
     error: ErrorInfo | None
+    #: What the handler logged during this attempt (bounded; empty until it ends).
+    logs: tuple[LogLine, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from hora.models import (
     HistoryEntry,
     Job,
     JobEvent,
+    LogLine,
     Page,
     QueueInfo,
     QueueState,
@@ -49,7 +50,12 @@ def error_dict(err: ErrorInfo | None) -> dict[str, Any] | None:
 
 def attempt_dict(a: Attempt) -> dict[str, Any]:
     return {"number": a.number, "worker_id": a.worker_id, "started_at": iso(a.started_at),
-            "ended_at": iso(a.ended_at), "outcome": a.outcome, "error": error_dict(a.error)}
+            "ended_at": iso(a.ended_at), "outcome": a.outcome, "error": error_dict(a.error),
+            "logs": [log_line_dict(line) for line in a.logs]}
+
+
+def log_line_dict(line: LogLine) -> dict[str, Any]:
+    return {"at": iso(line.at), "level": line.level, "message": line.message}
 
 
 def event_dict(e: JobEvent) -> dict[str, Any]:
@@ -203,7 +209,25 @@ def _state_or_none(value: Any) -> JobState | None:
 def attempt_from_dict(job_id: str, d: Mapping[str, Any]) -> Attempt:
     return Attempt(job_id=job_id, number=d["number"], worker_id=d.get("worker_id"),
                    started_at=instant(d["started_at"]), ended_at=instant_or_none(d.get("ended_at")),
-                   outcome=d.get("outcome"), error=ErrorInfo.from_dict(d.get("error")))
+                   outcome=d.get("outcome"), error=ErrorInfo.from_dict(d.get("error")),
+                   logs=log_lines_from_json(d.get("logs")))
+
+
+def log_lines_from_json(value: Any) -> tuple[LogLine, ...]:
+    """Log lines from their JSON form (a list of {"at", "level", "message"}, or its text as
+    the store keeps it); None is no lines."""
+    if value is None:
+        return ()
+    items = json.loads(value) if isinstance(value, str | bytes) else value
+    return tuple(LogLine(at=_log_instant(i["at"]), level=str(i["level"]),
+                         message=str(i["message"])) for i in items)
+
+
+def _log_instant(value: Any) -> datetime:
+    """A log line's time: ISO-8601 on the wire, epoch seconds as the store keeps it."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    return instant(value)
 
 
 def event_from_dict(job_id: str, d: Mapping[str, Any]) -> JobEvent:

@@ -45,7 +45,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from hora.clock import SkippingClock
-from hora.context import JobContext, _current
+from hora.context import JobContext, LogCapture, _capture, _current, install_log_capture
 from hora.errors import Cancel, Fail, NotFound, Retry, StoreError, StoreUnavailable, UnknownTask
 from hora.ids import new_id
 from hora.limits import (
@@ -62,6 +62,7 @@ from hora.observability import JOBS_IN_FLIGHT, TaskMetrics, tracer, tracing
 from hora.retry import RetryPolicy
 from hora.states import BURY, CANCEL, RELEASE, RETRY, SUCCEED, Move
 from hora.store import Outcome
+from hora.waiting import JOB_DONE_STATES, job_key
 from hora.workers import FORGET_AFTER, FORGET_BATCH, hora_version
 
 if TYPE_CHECKING:
@@ -76,11 +77,12 @@ TRACEBACK_LIMIT = 16_000
 class _Running:
     """One job in flight on this worker."""
 
-    __slots__ = ("ctx", "job", "lost", "released", "task")
+    __slots__ = ("ctx", "job", "logs", "lost", "released", "task")
 
     def __init__(self, job: ClaimedJob, ctx: JobContext) -> None:
         self.job = job
         self.ctx = ctx
+        self.logs: LogCapture | None = None
         self.task: asyncio.Task[None] | None = None
         self.lost = False
         self.released = False
@@ -105,7 +107,7 @@ class Worker:
                  max_held: int = 2000, rescue_interval: float | None = None,
                  grace_period: float = 30.0, worker_id: str | None = None,
                  only_known_tasks: bool = True, schedules: bool = True,
-                 schedule_interval: float = 1.0) -> None:
+                 schedule_interval: float = 1.0, capture_logs: bool = True) -> None:
         # Within sane ranges (hora.limits style): a lease of 1e308 s would overflow the
         # first instant computed from it.
         for what, value, zero in (("lease", lease, False), ("poll_interval", poll_interval, False),
@@ -131,6 +133,8 @@ class Worker:
         self.rescue_interval = rescue_interval if rescue_interval is not None else lease / 2
         self.grace_period = grace_period
         self.only_known_tasks = only_known_tasks
+        #: Keep what each attempt's handler logs with the attempt (``hora.context``).
+        self.capture_logs = capture_logs
         # Every worker also fires due schedules (safe with any number of them: firing is
         # idempotent per occurrence and schedulers skip each other's locked schedules).
         self.schedules = schedules
@@ -188,6 +192,8 @@ class Worker:
         once nothing is left to do before that instant.
         """
         await self._apply_declared_schedules()
+        if self.capture_logs:
+            install_log_capture()
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._flush_wanted = asyncio.Event()
@@ -485,6 +491,9 @@ class Worker:
     async def _execute(self, run: _Running) -> None:
         job, ctx = run.job, run.ctx
         token = _current.set(ctx)
+        if self.capture_logs:
+            run.logs = LogCapture()
+        logs_token = _capture.set(run.logs)
         outcome: Outcome | None = None
         began = time.perf_counter()
         # The attempt's span is current while the handler runs: its own spans nest in it.
@@ -498,6 +507,7 @@ class Worker:
             span_token = otel_context.attach(trace.set_span_in_context(span))
         try:
             outcome = await self._invoke(run)
+            _capture.reset(logs_token)
         finally:
             label = "lost" if outcome is None else outcome.outcome
             if span is not None:
@@ -587,7 +597,8 @@ class Worker:
                reason: str | None = None, error: ErrorInfo | None = None) -> Outcome:
         return Outcome.of(move, job_id=run.job.id, attempt=run.ctx.attempt, owner=self.id,
                           started_at=run.ctx.started_at,
-                          outcome=outcome, result_json=result_json, error=error, reason=reason)
+                          outcome=outcome, result_json=result_json, error=error, reason=reason,
+                          logs_json=_logs_json(run))
 
     def _failed(self, run: _Running, err: BaseException, policy: RetryPolicy, *,
                 delay: float | None = None, outcome: str = "failed",
@@ -613,13 +624,15 @@ class Worker:
         return Outcome.of(RETRY, job_id=run.job.id, attempt=attempt, owner=self.id,
                           started_at=run.ctx.started_at,
                           outcome=outcome, error=info, due_at=due,
-                          reason=f"attempt {attempt} {outcome}; retry in {wait:.3f}s")
+                          reason=f"attempt {attempt} {outcome}; retry in {wait:.3f}s",
+                          logs_json=_logs_json(run))
 
     def _released(self, run: _Running) -> Outcome:
         self.stats["released"] += 1
         return Outcome.of(RELEASE, job_id=run.job.id, attempt=run.ctx.attempt, owner=self.id,
                           started_at=run.ctx.started_at, outcome="released",
-                          reason=f"released by worker {self.id} at shutdown")
+                          reason=f"released by worker {self.id} at shutdown",
+                          logs_json=_logs_json(run))
 
     def _cancel_local(self, job_id: str, reason: str | None) -> None:
         run = self._running.get(job_id)
@@ -658,6 +671,8 @@ class Worker:
             in_doubt = (o.job_id, o.attempt) in self._in_doubt
             self._in_doubt.discard((o.job_id, o.attempt))
             if o.job_id in applied:
+                if o.state in JOB_DONE_STATES:
+                    self.app._results.announce(job_key(o.job_id))
                 continue
             recorded = (await self._outcome_recorded(o, tenant)
                         if in_doubt and tenant is not None else False)
@@ -932,6 +947,11 @@ class Worker:
     async def _db(self, call: Callable[[], T]) -> T:
         assert self._loop is not None
         return await self._loop.run_in_executor(self._db_pool, call)
+
+
+def _logs_json(run: _Running) -> str | None:
+    """What the attempt's handler logged, as the store keeps it (None: nothing)."""
+    return None if run.logs is None else run.logs.to_json()
 
 
 def _store_failed(what: str, e: BaseException) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from hora.errors import InvalidPayload
@@ -186,6 +187,29 @@ class ErrorOut(BaseModel):
     traceback: str | None = None
 
 
+#: The long-poll's answer header: whether the job or workflow has ended (``true``) or the
+#: wait ran out first (``false``); a plain read carries it too.
+DONE_HEADER = "Hora-Done"
+
+WaitSeconds = Annotated[float | None, Query(
+    ge=0, le=60, description="Long-poll: answer as soon as the job or workflow has ended, or "
+    "after this many seconds (at most 60) with its current state; the Hora-Done header says "
+    "which.")]
+#: The OpenAPI declaration of DONE_HEADER on the two routes that send it.
+DONE_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"headers": {DONE_HEADER: {
+    "description": "true when the job's run is over or the workflow has ended, else false",
+    "schema": {"type": "string", "enum": ["true", "false"]}}}}}
+
+StrictWait = Annotated[bool, Query(
+    description="With wait: a wait that runs out answers 409 wait-timeout instead of 200.")]
+
+
+class LogLineOut(BaseModel):
+    at: str | None
+    level: str
+    message: str
+
+
 class AttemptOut(BaseModel):
     number: int
     worker_id: str | None
@@ -193,6 +217,7 @@ class AttemptOut(BaseModel):
     ended_at: str | None
     outcome: str | None
     error: ErrorOut | None
+    logs: list[LogLineOut] = []
 
 
 class EventOut(BaseModel):

@@ -112,6 +112,45 @@ def jobs_show(job_id: Annotated[str, typer.Argument(help="Job id.")], json_out: 
     show_job(job, json_out)
 
 
+#: ``hora jobs wait`` / ``hora workflows wait`` exit codes: 0 succeeded (completed), 1 ended
+#: otherwise (dead, cancelled, discarded, replayed; failed), 2 bad input or an unknown id,
+#: 3 still not ended when ``--timeout`` ran out.
+EXIT_ENDED_BADLY = 1
+EXIT_WAIT_TIMEOUT = 3
+
+
+@jobs_cli.command("wait")
+@handled
+def jobs_wait(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    timeout: Annotated[float, typer.Option(
+        "--timeout", "-t", help="Seconds to wait at most (0: just look).")] = 30.0,
+    json_out: JsonOut = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Wait until a job's run is over, then show it. Exit 0 if it succeeded, 1 if it ended
+    otherwise (dead, cancelled, discarded, replayed), 2 on bad input, 3 if it had not ended
+    after --timeout seconds (the job as it is then is shown)."""
+    from hora import wire
+    from hora.states import JobState
+    from hora.waiting import MAX_WAIT
+
+    if not 0 <= timeout <= MAX_WAIT:
+        raise BadInput(f"--timeout must be between 0 and {MAX_WAIT:g} seconds")
+    with open_app(database_url, read_only=True) as app:
+        job, done = app.poll_job(job_id, timeout)
+    if json_out:
+        print_json({**wire.job_dict(job, history=True), "done": done})
+    else:
+        show_job(job, False)
+        if not done:
+            say(f"job {job.id} is still {job.state} after {timeout:g}s", "yellow")
+    if not done:
+        raise typer.Exit(EXIT_WAIT_TIMEOUT)
+    if job.state is not JobState.SUCCEEDED:
+        raise typer.Exit(EXIT_ENDED_BADLY)
+
+
 @jobs_cli.command("cancel")
 @handled
 def jobs_cancel(

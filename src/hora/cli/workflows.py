@@ -172,6 +172,39 @@ def workflows_show(workflow_id: WorkflowId, database_url: DatabaseUrl = None,
         console().print(workflow_detail(w, history, signals))
 
 
+@workflows_cli.command("wait")
+@handled
+def workflows_wait(
+    workflow_id: WorkflowId,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", "-t", help="Seconds to wait at most (0: just look).")] = 30.0,
+    database_url: DatabaseUrl = None, json_out: JsonOut = False,
+) -> None:
+    """Wait until a workflow ends, then show it. Exit codes as ``hora jobs wait``: 0 it
+    completed, 1 it failed or was cancelled, 2 bad input, 3 it had not ended after
+    --timeout seconds."""
+    from hora import wire
+    from hora.cli._workflow_views import workflow_detail
+    from hora.waiting import MAX_WAIT
+
+    if not 0 <= timeout <= MAX_WAIT:
+        raise BadInput(f"--timeout must be between 0 and {MAX_WAIT:g} seconds")
+    with open_app(database_url, read_only=True) as app:
+        w, done = app.workflows.poll(workflow_id, timeout)
+        history = app.workflow_history(workflow_id)
+        signals = app.workflow_signals(workflow_id)
+    if json_out:
+        print_json({**wire.workflow_dict(w, history=history, signals=signals), "done": done})
+    else:
+        console().print(workflow_detail(w, history, signals))
+        if not done:
+            say(f"workflow {w.id} is still {w.state} after {timeout:g}s", "yellow")
+    if not done:
+        raise typer.Exit(3)
+    if w.state != "completed":
+        raise typer.Exit(1)
+
+
 @workflows_cli.command("signal")
 @handled
 def workflows_signal(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Unpack
 
@@ -35,11 +35,13 @@ from hora.client._requests import (
     T,
     TenantChanges,
     Trigger,
+    WaitClock,
     _Call,
     _Requests,
 )
 from hora.errors import (
     NotFound,
+    WaitTimeout,
 )
 from hora.models import (
     ApprovalRequest,
@@ -56,6 +58,7 @@ from hora.models import (
 )
 from hora.schedules import Ensured
 from hora.states import JobState
+from hora.waiting import job_done, workflow_done
 
 
 class AsyncClient:
@@ -128,6 +131,19 @@ class AsyncClient:
     async def get_job(self, job_id: str) -> Job:
         """A job with its attempts and state history."""
         return await self._send(_Requests.get_job(job_id))
+
+    async def wait_for_job(self, job_id: str,
+                           timeout: float | timedelta | None = None) -> Job:  # noqa: ASYNC109, RUF100
+        """The job once its run is over (succeeded, cancelled, dead, discarded, replayed),
+        by long-polls of at most 55 s each (``GET /v1/jobs/{id}?wait=``); ``WaitTimeout``
+        after ``timeout`` seconds (None: no bound)."""
+        clock = WaitClock(timeout)
+        while True:
+            job = await self._send(_Requests.poll_job(job_id, clock.next_wait()))
+            if job_done(job):
+                return job
+            if clock.over:
+                raise WaitTimeout("job", job_id, str(job.state), clock.timeout or 0.0)
 
     async def list_jobs(self, *, state: JobState | str | Sequence[JobState | str] | None = None,
                         task: str | None = None, queue: str | None = None,
@@ -241,6 +257,19 @@ class AsyncClient:
 
     async def get_workflow(self, workflow_id: str) -> Workflow:
         return await self._send(_Requests.get_workflow(workflow_id))
+
+    async def wait_for_workflow(
+            self, workflow_id: str,
+            timeout: float | timedelta | None = None) -> Workflow:  # noqa: ASYNC109, RUF100
+        """The workflow once it has ended (completed, failed, cancelled), by long-polls
+        (``GET /v1/workflows/{id}?wait=``); ``WaitTimeout`` after ``timeout`` seconds."""
+        clock = WaitClock(timeout)
+        while True:
+            wf = await self._send(_Requests.poll_workflow(workflow_id, clock.next_wait()))
+            if workflow_done(wf):
+                return wf
+            if clock.over:
+                raise WaitTimeout("workflow", workflow_id, str(wf.state), clock.timeout or 0.0)
 
     async def workflow_history(self, workflow_id: str) -> list[HistoryEntry]:
         """The journal: every step, timer, signal, child and compensation, in order."""

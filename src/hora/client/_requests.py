@@ -7,6 +7,7 @@ path, body and decoding are written once, here. The records themselves are read 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from hora.models import (
 from hora.retry import RetryPolicy
 from hora.schedules import Ensured, _spec
 from hora.states import JobState
+from hora.waiting import check_timeout
 from hora.wire import (
     approval_from_dict,
     history_from_dict,
@@ -145,6 +147,35 @@ class _Call(Generic[T]):
     safe: bool = True
     #: Statuses other than 2xx that are answers, not errors (readyz's 503).
     answers: frozenset[int] = frozenset()
+    #: A long-poll's ``wait`` (seconds): the read timeout must outlast it.
+    wait: float | None = None
+
+
+#: The longest ``wait`` one long-poll request asks for (the API accepts up to 60 s).
+LONG_POLL = 55.0
+
+
+def _wait_param(wait: float) -> str:
+    return f"{wait:.3f}"
+
+
+class WaitClock:
+    """A client-side wait's deadline, on the monotonic clock: how long the next long-poll
+    may ask for (at most ``LONG_POLL``), and whether the wait is over."""
+
+    def __init__(self, timeout: float | timedelta | None) -> None:
+        seconds = check_timeout(timeout)
+        self.timeout = seconds
+        self._deadline = None if seconds is None else time.monotonic() + seconds
+
+    def next_wait(self) -> float:
+        if self._deadline is None:
+            return LONG_POLL
+        return max(0.0, min(LONG_POLL, self._deadline - time.monotonic()))
+
+    @property
+    def over(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
 
 def _get(path: str, decode: Callable[[Any], T], **params: Any) -> _Call[T]:
@@ -255,6 +286,12 @@ class _Requests:
     @staticmethod
     def get_job(job_id: str) -> _Call[Job]:
         return _get(f"/v1/jobs/{_seg(job_id)}", job_from_dict)
+
+    @staticmethod
+    def poll_job(job_id: str, wait: float) -> _Call[Job]:
+        """``GET /v1/jobs/{id}?wait=``: the job once it has ended, or after ``wait`` s."""
+        return _Call("GET", f"/v1/jobs/{_seg(job_id)}", job_from_dict,
+                     params=_query({"wait": _wait_param(wait)}), wait=wait)
 
     @staticmethod
     def list_jobs(state: JobState | str | Sequence[JobState | str] | None, task: str | None,
@@ -391,6 +428,13 @@ class _Requests:
     @staticmethod
     def get_workflow(workflow_id: str) -> _Call[Workflow]:
         return _get(f"/v1/workflows/{_name(workflow_id, 'workflow id')}", workflow_from_dict)
+
+    @staticmethod
+    def poll_workflow(workflow_id: str, wait: float) -> _Call[Workflow]:
+        """``GET /v1/workflows/{id}?wait=``: the workflow once it has ended, or after
+        ``wait`` s."""
+        return _Call("GET", f"/v1/workflows/{_name(workflow_id, 'workflow id')}",
+                     workflow_from_dict, params=_query({"wait": _wait_param(wait)}), wait=wait)
 
     @staticmethod
     def workflow_history(workflow_id: str) -> _Call[list[HistoryEntry]]:

@@ -62,6 +62,9 @@ class Outcome:
     error: ErrorInfo | None = None
     due_at: datetime | None = None  # for retrying: when to try again
     reason: str | None = None
+    #: What the handler logged during the attempt: a JSON array of {"at", "level",
+    #: "message"} (already bounded by the worker), or None when it logged nothing.
+    logs_json: str | None = None
 
     def __post_init__(self) -> None:
         state = JobState(self.state)
@@ -73,12 +76,12 @@ class Outcome:
     def of(cls, move: Move, *, job_id: str, attempt: int, owner: str, outcome: str,
            started_at: datetime, result_json: str | None = None,
            error: ErrorInfo | None = None, due_at: datetime | None = None,
-           reason: str | None = None) -> Outcome:
+           reason: str | None = None, logs_json: str | None = None) -> Outcome:
         """The outcome that applies ``move`` (one allowed from running) to the job."""
         if not move.allows(JobState.RUNNING):
             raise ValueError(f"the move {move.name} does not start from running")
         return cls(job_id, attempt, owner, move.target, outcome, started_at, result_json,
-                   error, due_at, reason)
+                   error, due_at, reason, logs_json)
 
     @property
     def move(self) -> Move:
@@ -209,6 +212,12 @@ class JobStore(Protocol):
     def subscribe(self) -> Subscription | None:
         """Announcements of new due work from other processes, or None where the database
         has no such channel (SQLite: workers in other processes find work by polling)."""
+        ...
+
+    def subscribe_results(self) -> Subscription | None:
+        """Announcements of jobs and workflows that reached their end (``job:<id>``,
+        ``workflow:<id>``), from any process; None where the database has no such channel
+        (SQLite: waiters are woken by a worker in their own process, else they poll)."""
         ...
 
 

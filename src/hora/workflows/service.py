@@ -12,7 +12,7 @@ import copy
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hora.clock import Clock
@@ -25,6 +25,8 @@ from hora.errors import (
     Retry,
     StaleRecord,
     TransitionConflict,
+    WaitTimeout,
+    WorkflowFailed,
 )
 from hora.ids import new_id
 from hora.models import (
@@ -40,7 +42,13 @@ from hora.models import (
 from hora.observability import tracer
 from hora.payloads import JobRequest, TaskDefaults, check_text, new_job
 from hora.retry import RetryPolicy
-from hora.states import WorkflowState
+from hora.states import WORKFLOW_FINAL_STATES, WorkflowState
+from hora.waiting import (
+    ResultWaiters,
+    check_timeout,
+    workflow_done,
+    workflow_key,
+)
 from hora.workflows.context import _json
 from hora.workflows.engine import RUN_LEASE, _Run
 
@@ -99,7 +107,8 @@ class WorkflowService:
     def __init__(self, *, store: Callable[[], Store], clock: Clock, tenant_id: str,
                  tasks: Mapping[str, TaskDefaults], register_task: TaskRegistrar,
                  notify: Callable[[datetime], None],
-                 definitions: dict[str, WorkflowDef]) -> None:
+                 definitions: dict[str, WorkflowDef],
+                 results: ResultWaiters | None = None) -> None:
         self._store = store
         self.clock = clock
         self.tenant_id = tenant_id
@@ -108,6 +117,8 @@ class WorkflowService:
         self.notify_workers = notify
         #: The registered workflow functions, by name (every tenant's view shares it).
         self.definitions = definitions
+        #: This process's waiters for results (``hora.waiting``), shared with the app.
+        self.results = results if results is not None else ResultWaiters(store)
 
     @property
     def store(self) -> Store:
@@ -150,8 +161,11 @@ class WorkflowService:
             view = service.for_tenant(job.tenant_id)
             # The attempt is part of the owner: a run frozen past its lease (a paused VM)
             # must not write over the journal its job's next attempt has moved on with.
-            return await view.run_workflow(workflow_id,
-                                           owner=f"job:{job.job_id}:{job.attempt}")
+            ran = await view.run_workflow(workflow_id,
+                                          owner=f"job:{job.job_id}:{job.attempt}")
+            if ran.get("state") in WORKFLOW_FINAL_STATES:
+                service.results.announce(workflow_key(workflow_id))
+            return ran
 
         self._register_task(run, name=runner_task(definition.name),
                             retry=RetryPolicy(max_attempts=100, base=1.0, max_delay=60.0))
@@ -254,6 +268,52 @@ class WorkflowService:
 
     def get_workflow(self, workflow_id: str) -> Workflow:
         return self.store.get_workflow(workflow_id, tenant_id=self.tenant_id)
+
+    # -- waiting for the end ------------------------------------------------------------------
+
+    def wait(self, workflow_id: str, timeout: float | timedelta | None = None) -> Workflow:
+        """Block until the workflow ends (completed, failed or cancelled) and return it;
+        ``WaitTimeout`` when ``timeout`` seconds (real, monotonic time) pass first, None
+        waits without bound. Woken as ``Hora.wait_for_job`` is (``hora.waiting``)."""
+        seconds = check_timeout(timeout)
+        wf, done = self.poll(workflow_id, seconds)
+        if not done:
+            raise WaitTimeout("workflow", workflow_id, str(wf.state), seconds or 0.0)
+        return wf
+
+    def result(self, workflow_id: str, timeout: float | timedelta | None = None) -> Any:
+        """Temporal's ``handle.result()``: wait for the end and return the workflow's
+        result; ``WorkflowFailed`` if it failed or was cancelled, ``WaitTimeout`` if it
+        had not ended within ``timeout`` seconds."""
+        return _result_of(self.wait(workflow_id, timeout))
+
+    def poll(self, workflow_id: str, wait: float | timedelta | None = 0.0,
+             ) -> tuple[Workflow, bool]:
+        """The workflow once it ends or after ``wait`` seconds, and whether it has ended
+        (what ``GET /v1/workflows/{id}?wait=`` answers)."""
+        return self.results.wait(workflow_key(workflow_id),
+                                 lambda: self.get_workflow(workflow_id), workflow_done,
+                                 check_timeout(wait))
+
+    async def await_poll(self, workflow_id: str, wait: float | timedelta | None = 0.0,
+                         ) -> tuple[Workflow, bool]:
+        """``poll`` for async callers: sleeps on an event, holding no thread."""
+        return await self.results.await_(
+            workflow_key(workflow_id),
+            lambda: asyncio.to_thread(self.get_workflow, workflow_id), workflow_done,
+            check_timeout(wait))
+
+    async def await_workflow(self, workflow_id: str,
+                             timeout: float | timedelta | None = None) -> Workflow:  # noqa: ASYNC109 (the sync method's signature)
+        seconds = check_timeout(timeout)
+        wf, done = await self.await_poll(workflow_id, seconds)
+        if not done:
+            raise WaitTimeout("workflow", workflow_id, str(wf.state), seconds or 0.0)
+        return wf
+
+    async def await_result(self, workflow_id: str,
+                           timeout: float | timedelta | None = None) -> Any:  # noqa: ASYNC109 (the sync method's signature)
+        return _result_of(await self.await_workflow(workflow_id, timeout))
 
     def list_workflows(self, *, state: str | Sequence[str] | None = None,
                        name: str | None = None, correlation_id: str | None = None,
@@ -426,6 +486,14 @@ class WorkflowService:
         self.notify_workers(self.clock.now())
         return stored
 
+
+
+def _result_of(wf: Workflow) -> Any:
+    if wf.state == WorkflowState.COMPLETED:
+        return wf.result
+    err = wf.error
+    raise WorkflowFailed(wf.id, str(wf.state), None if err is None else err.type,
+                         None if err is None else err.message)
 
 
 def _earlier_attempt(holder: str | None, owner: str) -> bool:

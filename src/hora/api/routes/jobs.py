@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -19,18 +20,24 @@ from hora.api.deps import (
     _reply,
 )
 from hora.api.schemas import (
+    DONE_HEADER,
+    DONE_RESPONSE,
     CancelIn,
     JobIn,
     JobOut,
     JobPage,
+    StrictWait,
+    WaitSeconds,
     _Work,
 )
 from hora.app import JobRequest, check_public_task
+from hora.errors import WaitTimeout
 from hora.http_target import TASK_NAME as HTTP_TASK
 from hora.http_target import AddressPolicy, check_target_address, parse_target
 from hora.models import Job
 from hora.retry import RetryPolicy
 from hora.states import JobState
+from hora.waiting import job_done
 from hora.wire import (
     job_dict,
 )
@@ -109,13 +116,24 @@ def list_jobs(request: Request, caller: Reader,
                          "next_cursor": page.next_cursor})
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
-            summary="A job with its attempts and state history")
-def get_job(job_id: str, request: Request, caller: Reader) -> JSONResponse:
+@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"], responses=DONE_RESPONSE,
+            summary="A job with its attempts (and their log lines) and state history; "
+                    "with ?wait=, once it has ended or the wait is over (long-poll)")
+async def get_job(job_id: str, request: Request, caller: Reader, wait: WaitSeconds = None,
+                  strict: StrictWait = False) -> JSONResponse:
     view = _ctx(request).view(caller.tenant_id)
-    job = view.get_job(job_id, history=True)
-    return JSONResponse(_with_reason(_job_out(job, history=True),
-                                     view.fleet.waiting_reasons([job])))
+    if wait:
+        # Sleeps on an event (a worker of this process, PostgreSQL's NOTIFY or the poll):
+        # no thread and no connection are held between the short reads.
+        job, done = await view.aio.poll_job(job_id, wait)
+        if not done and strict:
+            raise WaitTimeout("job", job_id, str(job.state), wait)
+    else:
+        job = await asyncio.to_thread(view.get_job, job_id, history=True)
+        done = job_done(job)
+    reasons = {} if done else await asyncio.to_thread(view.fleet.waiting_reasons, [job])
+    return JSONResponse(_with_reason(_job_out(job, history=True), reasons),
+                        headers={DONE_HEADER: "true" if done else "false"})
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"],

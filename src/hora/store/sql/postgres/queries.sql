@@ -115,9 +115,10 @@ WITH o AS (
     FROM unnest(%(ids)b::text[], %(attempts)b::integer[], %(owners)b::text[],
                 %(states)b::text[], %(due_ats)b::timestamptz[], %(results)b::jsonb[],
                 %(errors)b::jsonb[], %(reasons)b::text[], %(outcomes)b::text[],
-                %(error_types)b::text[], %(error_messages)b::text[], %(tracebacks)b::text[])
+                %(error_types)b::text[], %(error_messages)b::text[], %(tracebacks)b::text[],
+                %(logs)b::jsonb[])
          WITH ORDINALITY AS o (id, attempt, owner, state, due_at, result, error, reason,
-                               outcome, error_type, error_message, traceback, ord)
+                               outcome, error_type, error_message, traceback, logs, ord)
     ORDER BY id, ord),
 locked AS (
     -- = ANY: an index probe per id even before the planner has statistics
@@ -135,9 +136,9 @@ done AS (
     RETURNING j.id, j.started_at),
 ended AS (
     INSERT INTO hora_job_attempts (job_id, attempt, worker_id, started_at, ended_at, outcome,
-                                   error_type, error_message, traceback)
+                                   error_type, error_message, traceback, logs)
     SELECT o.id, o.attempt, o.owner, done.started_at, %(now)s, o.outcome, o.error_type,
-           o.error_message, o.traceback
+           o.error_message, o.traceback, o.logs
     FROM done JOIN o ON o.id = done.id)
 SELECT o.id FROM o JOIN done ON done.id = o.id ORDER BY o.ord;
 

@@ -85,10 +85,10 @@ RETURNING hora_jobs.id;
 -- The ended attempts of the jobs finish_jobs applied (:applied lists them when some were not;
 -- NULL means all were). Their start is the instant the worker started them.
 INSERT INTO hora_job_attempts (job_id, attempt, worker_id, started_at, ended_at, outcome,
-                               error_type, error_message, traceback)
+                               error_type, error_message, traceback, logs)
 SELECT value ->> '$.id', value ->> '$.attempt', value ->> '$.owner', value ->> '$.started_at',
        :now, value ->> '$.outcome', value ->> '$.error_type', value ->> '$.error_message',
-       value ->> '$.traceback'
+       value ->> '$.traceback', value ->> '$.logs'
 FROM json_each(:batch)
 WHERE :applied IS NULL OR value ->> '$.id' IN (SELECT value FROM json_each(:applied));
 
