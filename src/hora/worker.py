@@ -186,6 +186,7 @@ class Worker:
         ``until`` bounds that skipping (a recurring schedule never runs out): the run ends
         once nothing is left to do before that instant.
         """
+        await self._register_tasks()
         await self._apply_declared_schedules()
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
@@ -219,6 +220,13 @@ class Worker:
             self.app._workers.discard(self)
             await self._shutdown(loops)
             log.info("worker %s stopped: %s", self.id, self.stats)
+
+    async def _register_tasks(self) -> None:
+        """The app's tasks and workflows go into the store's registry as the worker starts,
+        so every surface knows their names, defaults and payload schema (``hora.registry``)."""
+        count = await asyncio.to_thread(self.app.registry.register)
+        if count:
+            log.info("worker %s registered %d task(s) and workflow(s)", self.id, count)
 
     async def _apply_declared_schedules(self) -> None:
         """Schedules declared in code (``@app.schedule``) are ensured as a worker starts, so
