@@ -392,12 +392,15 @@ class Hora:
         return await self.aio.enqueue_many(list(requests))
 
     def _prepare(self, r: JobRequest, now: datetime) -> NewJob:
-        # The name is checked first: "no such task" says more than a bad option of it.
-        if not isinstance(r.payload, dict):
-            return new_job(r, now, tenant_id=self.tenant_id, task=None)  # refuses it
+        # Every option is checked first, without I/O; then the name and payload against
+        # the registry (``hora.registry``), whose defaults fill in what the request omits.
+        local = self.tasks.get(r.task)
+        job = new_job(r, now, tenant_id=self.tenant_id, task=local)
         task = self.registry.resolve_task(r.task, r.payload,
                                           allow_unregistered=r.allow_unregistered)
-        return new_job(r, now, tenant_id=self.tenant_id, task=task)
+        if task is not None and task is not local:
+            job = new_job(r, now, tenant_id=self.tenant_id, task=task)
+        return job
 
     def _notify_workers(self, earliest_due: datetime) -> None:
         for w in list(self._workers):

@@ -46,6 +46,8 @@ KINDS = ("task", "workflow")
 #: How many names the "did you mean" list offers, and how close they must be.
 SUGGESTIONS = 3
 CUTOFF = 0.6
+#: The task that starts workflow ``<name>`` (what a schedule targets) is ``workflow:<name>``.
+STARTER_PREFIX = "workflow:"
 #: The registry entries of a tenant read to find suggestions (and to list).
 MAX_ENTRIES = 10_000
 
@@ -231,7 +233,8 @@ class RegistryService:
                 tenant_id=tenant_id, kind="task", name=name, queue=t.queue,
                 priority=t.priority, max_attempts=policy.max_attempts,
                 retry=policy.to_dict(), timeout=t.timeout,
-                payload_schema=payload_schema(t.fn), registered_at=now, updated_at=now))
+                payload_schema=self._task_schema(name, t.fn), registered_at=now,
+                updated_at=now))
         for name, d in sorted(self.definitions.items()):
             runner = self.tasks.get(f"{RESERVED_TASK_PREFIX}workflow:{name}")
             policy = runner.retry_policy if runner is not None else DEFAULT_RETRY
@@ -283,7 +286,7 @@ class RegistryService:
         if name.startswith(RESERVED_TASK_PREFIX):
             return local
         if local is not None:
-            check_payload("task", name, payload_schema(local.fn), payload)
+            check_payload("task", name, self._task_schema(name, local.fn), payload)
             return local
         return self._resolve_stored("task", name, payload, allow_unregistered,
                                     has_local=bool(self._public_tasks()))
@@ -298,6 +301,15 @@ class RegistryService:
             return
         self._resolve_stored("workflow", name, args, allow_unregistered,
                              has_local=bool(self.definitions))
+
+    def _task_schema(self, name: str, fn: Callable[..., Any]) -> dict[str, Any]:
+        """A task's payload schema; the task ``workflow:<name>`` that starts a workflow
+        (a schedule's target) takes the workflow's args."""
+        if name.startswith(STARTER_PREFIX):
+            definition = self.definitions.get(name[len(STARTER_PREFIX):])
+            if definition is not None:
+                return payload_schema(definition.fn, skip_first=True)
+        return payload_schema(fn)
 
     def _public_tasks(self) -> list[str]:
         return [n for n in self.tasks if not n.startswith(RESERVED_TASK_PREFIX)]

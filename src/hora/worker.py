@@ -226,7 +226,7 @@ class Worker:
         so every surface knows their names, defaults and payload schema (``hora.registry``)."""
         count = await asyncio.to_thread(self.app.registry.register)
         if count:
-            log.info("worker %s registered %d task(s) and workflow(s)", self.id, count)
+            log.debug("worker %s registered %d task(s) and workflow(s)", self.id, count)
 
     async def _apply_declared_schedules(self) -> None:
         """Schedules declared in code (``@app.schedule``) are ensured as a worker starts, so
