@@ -23,6 +23,7 @@ from hora.models import (
     Job,
     JobEvent,
     Page,
+    RegisteredTask,
     Schedule,
     Signal,
     Tick,
@@ -148,6 +149,13 @@ def signal_dict(s: Signal) -> dict[str, Any]:
     return {"id": s.id, "tenant_id": s.tenant_id, "workflow_id": s.workflow_id,
             "name": s.name, "payload": s.payload, "actor": s.actor, "comment": s.comment,
             "sent_at": iso_z(s.sent_at), "consumed_seq": s.consumed_seq}
+
+
+def registered_task_dict(t: RegisteredTask) -> dict[str, Any]:
+    return {"tenant_id": t.tenant_id, "kind": t.kind, "name": t.name, "queue": t.queue,
+            "priority": t.priority, "max_attempts": t.max_attempts, "retry": t.retry,
+            "timeout": t.timeout, "payload_schema": t.payload_schema,
+            "registered_at": iso_z(t.registered_at), "updated_at": iso_z(t.updated_at)}
 
 
 def page_dict(page: Page[Job]) -> dict[str, Any]:
@@ -276,3 +284,13 @@ def approval_from_dict(d: Mapping[str, Any]) -> ApprovalRequest:
         created_at=instant(d["created_at"]), decided_by=d.get("decided_by"),
         decided_by_key=d.get("decided_by_key"), comment=d.get("comment"),
         decided_at=instant_or_none(d.get("decided_at")))
+
+
+def registered_task_from_dict(d: Mapping[str, Any]) -> RegisteredTask:
+    timeout = d.get("timeout")
+    return RegisteredTask(
+        tenant_id=d["tenant_id"], kind=d["kind"], name=d["name"], queue=d["queue"],
+        priority=int(d["priority"]), max_attempts=int(d["max_attempts"]),
+        retry=d.get("retry"), timeout=None if timeout is None else float(timeout),
+        payload_schema=dict(d.get("payload_schema") or {}),
+        registered_at=instant(d["registered_at"]), updated_at=instant(d["updated_at"]))
