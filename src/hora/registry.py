@@ -185,7 +185,8 @@ def unknown(kind: str, name: str, known: Sequence[str]) -> UnknownTask:
             else "")
     return UnknownTask(
         f"no {kind} named {name[:200]!r} is registered{hint} (a worker registers its app's "
-        "tasks as it starts; pass allow_unregistered to enqueue it anyway)",
+        "tasks as it starts; allow_unregistered, or --allow-unregistered in the CLI, "
+        "accepts it anyway)",
         field="workflow" if kind == "workflow" else "task", name=name, kind=kind,
         suggestions=suggestions)
 

@@ -28,7 +28,18 @@ from typing import Annotated
 
 import typer
 
-from hora.cli import completion, demo, dlq, jobs, keys, schedules, serve, tenants, workflows
+from hora.cli import (
+    completion,
+    demo,
+    dlq,
+    jobs,
+    keys,
+    schedules,
+    serve,
+    tasks,
+    tenants,
+    workflows,
+)
 from hora.cli._common import BadInput, parse_duration, parse_instant, parse_payload
 from hora.cli._lazy import LazyGroups
 
@@ -46,6 +57,7 @@ class HoraCommand(LazyGroups):
         "keys": keys.keys_cli,
         "tenants": tenants.tenants_cli,
         "workflows": workflows.workflows_cli,
+        "tasks": tasks.tasks_cli,
     }
 
 

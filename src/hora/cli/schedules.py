@@ -193,6 +193,9 @@ def schedules_create(task: Annotated[str, typer.Argument(help="Task name.")],
                          "--misfire", help="skip | run_once | run_all")] = "skip",
                      overlap: Annotated[str, typer.Option(
                          "--overlap", help="allow | skip | queue | cancel_previous")] = "allow",
+                     allow_unregistered: Annotated[bool, typer.Option(
+                         "--allow-unregistered",
+                         help="Schedule TASK although no worker registered it.")] = False,
                      database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
     """Store a schedule: each occurrence of the trigger becomes a job of TASK."""
     from hora.app import check_public_task
@@ -203,7 +206,7 @@ def schedules_create(task: Annotated[str, typer.Argument(help="Task name.")],
     data = parse_payload(payload)
     with open_app(database_url) as app:
         s = app.create_schedule(task, data, trigger=spec, name=name, misfire=misfire,
-                                overlap=overlap)
+                                overlap=overlap, allow_unregistered=allow_unregistered)
     print_schedule(s, json_out)
 
 
