@@ -142,31 +142,106 @@ def payload_schema(fn: Callable[..., Any], *, skip_first: bool = False) -> dict[
     return schema
 
 
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "null": (type(None),), "array": (list,), "object": (dict,)}
+
+
+def _plain_types(sub: Mapping[str, Any]) -> tuple[type, ...] | None:
+    """The Python types a property schema that only names JSON types admits (``{}``: any;
+    ``{"type": t}``; ``{"anyOf": [{"type": t}, ...]}``), or None for any other schema."""
+    if not sub:
+        return (object,)
+    if set(sub) == {"type"} and sub["type"] in _JSON_TYPES:
+        return _JSON_TYPES[sub["type"]]
+    if set(sub) == {"anyOf"} and all(isinstance(a, Mapping) and set(a) == {"type"}
+                                     and a["type"] in _JSON_TYPES for a in sub["anyOf"]):
+        return tuple(t for a in sub["anyOf"] for t in _JSON_TYPES[a["type"]])
+    return None
+
+
+class _Checker:
+    """One schema, compiled: a plain object schema (named properties of plain JSON types,
+    the usual signature) is checked by a few isinstance calls; when that says valid, it is.
+    Anything else, and every refusal, goes to ``jsonschema`` (which words the error and
+    points at the path)."""
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        self.schema = schema
+        self._validator: Any = None
+        self.plain: dict[str, tuple[type, ...]] | None = None
+        props = schema.get("properties")
+        if (schema.get("type") == "object" and isinstance(props, Mapping)
+                and set(schema) <= {"type", "properties", "required", "additionalProperties"}):
+            plain = {k: _plain_types(v) for k, v in props.items() if isinstance(v, Mapping)}
+            if len(plain) == len(props) and all(t is not None for t in plain.values()):
+                self.plain = {k: t for k, t in plain.items() if t is not None}
+        self.required = tuple(schema.get("required", ()))
+        self.extra = schema.get("additionalProperties", True) is not False
+
+    def plainly_valid(self, payload: Mapping[str, Any]) -> bool:
+        plain = self.plain
+        if plain is None:
+            return False
+        for name in self.required:
+            if name not in payload:
+                return False
+        for name, value in payload.items():
+            types = plain.get(name)
+            if types is None:
+                if not self.extra:
+                    return False
+                continue
+            if isinstance(value, bool) and bool not in types and object not in types:
+                return False
+            if not isinstance(value, types):
+                return False
+        return True
+
+    def first_error(self, payload: Mapping[str, Any]) -> Any:
+        if self.plainly_valid(payload):
+            return None
+        if self._validator is None:
+            import jsonschema
+
+            cls = jsonschema.validators.validator_for(
+                self.schema, default=jsonschema.Draft202012Validator)
+            self._validator = cls(self.schema)
+        return next(iter(sorted(self._validator.iter_errors(payload),
+                                key=lambda e: list(e.path))), None)
+
+
 @functools.lru_cache(maxsize=4096)
-def _validator(schema_text: str) -> Any:
-    import jsonschema
-
-    schema = json.loads(schema_text)
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    return cls(schema)
+def _checker_of_text(schema_text: str) -> _Checker:
+    return _Checker(json.loads(schema_text))
 
 
-def check_payload(kind: str, name: str, schema: Mapping[str, Any],
-                  payload: Mapping[str, Any]) -> None:
-    """Refuse a payload that does not match ``schema``, naming the field at fault
-    (``payload.<path>``; ``args.<path>`` for a workflow). The payload is already bounded
-    (at most 256 KiB, 64 levels deep), so is the validation."""
-    validator = _validator(json.dumps(schema, sort_keys=True))
-    error = next(iter(sorted(validator.iter_errors(payload), key=lambda e: list(e.path))), None)
+@functools.lru_cache(maxsize=4096)
+def _checker_of_fn(fn: Callable[..., Any], skip_first: bool) -> _Checker:
+    return _Checker(payload_schema(fn, skip_first=skip_first))
+
+
+def check_payload(kind: str, name: str, schema: Mapping[str, Any] | Callable[..., Any],
+                  payload: Mapping[str, Any], *, skip_first: bool = False) -> None:
+    """Refuse a payload that does not match ``schema`` (a JSON Schema, or a function whose
+    signature's schema it is), naming the field at fault (``payload.<path>``;
+    ``args.<path>`` for a workflow). The payload is already bounded (at most 256 KiB, 64
+    levels deep), so is the validation."""
+    if callable(schema):
+        checker = _checker_of_fn(schema, skip_first)
+    else:
+        checker = _checker_of_text(json.dumps(schema, sort_keys=True))
+    error = checker.first_error(payload)
     if error is None:
         return
+    schema_doc = checker.schema
     root = "args" if kind == "workflow" else "payload"
     path = [str(p) for p in error.absolute_path]
     if error.validator == "required" and not path:
-        missing = next((r for r in schema.get("required", ()) if r not in payload), None)
+        missing = next((r for r in schema_doc.get("required", ()) if r not in payload), None)
         path = [missing] if missing else []
     elif error.validator == "additionalProperties" and not path:
-        props = schema.get("properties", {})
+        props = schema_doc.get("properties", {})
         extra = next((k for k in payload if k not in props), None)
         path = [str(extra)] if extra is not None else []
     field = ".".join([root, *path])
@@ -287,7 +362,7 @@ class RegistryService:
         if name.startswith(RESERVED_TASK_PREFIX):
             return local
         if local is not None:
-            check_payload("task", name, self._task_schema(name, local.fn), payload)
+            self._check_local_task(name, local.fn, payload)
             return local
         return self._resolve_stored("task", name, payload, allow_unregistered,
                                     has_local=bool(self._public_tasks()))
@@ -298,7 +373,7 @@ class RegistryService:
         as tasks), and ``args`` match its schema."""
         local = self.definitions.get(name)
         if local is not None:
-            check_payload("workflow", name, payload_schema(local.fn, skip_first=True), args)
+            check_payload("workflow", name, local.fn, args, skip_first=True)
             return
         self._resolve_stored("workflow", name, args, allow_unregistered,
                              has_local=bool(self.definitions))
@@ -311,6 +386,15 @@ class RegistryService:
             if definition is not None:
                 return payload_schema(definition.fn, skip_first=True)
         return payload_schema(fn)
+
+    def _check_local_task(self, name: str, fn: Callable[..., Any],
+                          payload: Mapping[str, Any]) -> None:
+        if name.startswith(STARTER_PREFIX):
+            definition = self.definitions.get(name[len(STARTER_PREFIX):])
+            if definition is not None:
+                check_payload("task", name, definition.fn, payload, skip_first=True)
+                return
+        check_payload("task", name, fn, payload)
 
     def _public_tasks(self) -> list[str]:
         return [n for n in self.tasks if not n.startswith(RESERVED_TASK_PREFIX)]
