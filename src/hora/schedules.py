@@ -302,6 +302,10 @@ class ScheduleService:
                       if isinstance(changes.get(k), str)})
         if "payload" in changes:
             payload_json("schedule", changes["payload"])
+            if self.resolve_task is not None and isinstance(changes["payload"], dict):
+                # A new payload must fit the task's registered parameters, as at creation.
+                task = self.get_schedule(schedule_id).task
+                self.resolve_task(task, changes["payload"], allow_unregistered=True)
         _check_options(**{k: changes[k] for k in _NUMERIC_OPTIONS if k in changes})
         fields: dict[str, Any] = {}
         if "trigger" in changes:

@@ -197,3 +197,14 @@ def test_a_finished_workflow_leaves_no_timer_scheduled(app: Hora, clock: FakeClo
     jobs = app.list_jobs(task="hora.workflow:inbox").items
     assert [j for j in jobs if j.state in ("scheduled", "retrying")] == []
     assert any(j.state == "cancelled" for j in jobs)  # the 3-day deadline's wake-up
+
+
+def test_a_schedule_payload_change_is_checked_too(remote: Hora) -> None:
+    s = remote.create_schedule("billing.charge", {"order": "A", "cents": 1},
+                               trigger="0 9 * * *")
+    with pytest.raises(InvalidPayload) as caught:
+        remote.update_schedule(s.id, payload={"order": "A", "cents": "x"})
+    assert caught.value.field == "payload.cents"
+    assert remote.get_schedule(s.id).payload == {"order": "A", "cents": 1}
+    assert remote.update_schedule(s.id, payload={"order": "B", "cents": 2}).payload == {
+        "order": "B", "cents": 2}
