@@ -376,7 +376,7 @@ class ScheduleService:
         return self._enqueue([JobRequest(
             task=s.task, payload=s.payload, queue=s.queue, priority=s.priority,
             max_attempts=s.max_attempts, correlation_id=s.correlation_id, timeout=s.timeout,
-            retry=retry, schedule_id=s.id)])[0]
+            retry=retry, schedule_id=s.id, allow_unregistered=True)])[0]
 
     def schedule_ticks(self, schedule_id: str, *, outcome: str | None = None,
                        limit: int = 100, cursor: str | None = None) -> Page[Tick]:
