@@ -145,3 +145,15 @@ def test_the_client_round_trips(api: Api, tenant: tuple[str, str, httpx.Client])
         wf = client.start_workflow("invoise", allow_unregistered=True)
         ended = client.terminate_workflow(wf.id, "typo")
         assert ended.state == "cancelled"
+
+
+def test_serve_with_an_app_registers_it_and_refuses_unknown_names(wf_api: Api) -> None:
+    # The operator key's tenant existed when the server started: its registry holds the app.
+    names = [(t["kind"], t["name"]) for t in wf_api.admin.get("/v1/tasks").json()["items"]]
+    assert ("workflow", "api.order") in names and ("task", "workflow:api.order") in names
+    # A tenant made later is checked against the app the server runs.
+    _, _, http = wf_api.tenant()
+    r = http.post("/v1/workflows", json={"workflow": "api.ordr", "args": {"order": "A"}})
+    assert r.status_code == 422 and r.json()["suggestions"][0] == "api.order", r.text
+    r = http.post("/v1/workflows", json={"workflow": "api.order", "args": {"order": 7}})
+    assert r.status_code == 422 and r.json()["field"] == "args.order", r.text
