@@ -401,15 +401,14 @@ class RegistryService:
 
     def _resolve_stored(self, kind: str, name: str, payload: Mapping[str, Any],
                         allow_unregistered: bool, *, has_local: bool) -> TaskDefaults | None:
-        entry = self.store.get_registered_task(tenant_id=self.tenant_id, kind=kind, name=name)
+        entry, any_registered = self.store.probe_registered_task(
+            tenant_id=self.tenant_id, kind=kind, name=name)
         if entry is not None:
             check_payload(kind, name, entry.payload_schema, payload)
             return defaults_of(entry)
-        if allow_unregistered:
-            return None
+        if allow_unregistered or not (any_registered or has_local):
+            return None  # on purpose, or nothing registered to compare with: accepted
         known = [e.name for e in self.store.list_registered_tasks(
             tenant_id=self.tenant_id, kind=kind, limit=MAX_ENTRIES)]
         local = self._public_tasks() if kind == "task" else list(self.definitions)
-        if not known and not has_local:
-            return None  # nothing registered to compare with: accepted, as before
         raise unknown(kind, name, sorted({*known, *local}))

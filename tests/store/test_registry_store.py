@@ -104,3 +104,15 @@ def test_terminate_ends_the_workflow_whoever_runs_it(store: Store) -> None:
     with pytest.raises(NotFound):
         store.terminate_workflow("nope", tenant_id="acme", reason="x",
                                  error=ErrorInfo("Terminated", "x"), now=t1)
+
+
+def test_probe_answers_the_entry_and_whether_any_is_registered(store: Store) -> None:
+    assert store.probe_registered_task(tenant_id="acme", kind="task", name="a.b") == (
+        None, False)
+    store.register_tasks([entry("a.b"), entry("z.z", kind="workflow")], T0)
+    assert store.probe_registered_task(tenant_id="acme", kind="task", name="a.b") == (
+        entry("a.b"), True)
+    assert store.probe_registered_task(tenant_id="acme", kind="task", name="a.x") == (
+        None, True)
+    assert store.probe_registered_task(tenant_id="other", kind="task", name="a.b") == (
+        None, False)

@@ -454,6 +454,12 @@ class RegistryStore(Protocol):
 
     def get_registered_task(self, *, tenant_id: str, kind: str,
                             name: str) -> RegisteredTask | None: ...
+    def probe_registered_task(self, *, tenant_id: str, kind: str,
+                              name: str) -> tuple[RegisteredTask | None, bool]:
+        """In one read: the entry (tenant, kind, name) or None, and whether the tenant has
+        any entry of ``kind`` at all (what an enqueue of a name needs to know)."""
+        ...
+
     def list_registered_tasks(self, *, tenant_id: str, kind: str | None = None,
                               limit: int = 1000) -> list[RegisteredTask]:
         """The tenant's entries (of ``kind``), by kind then name, at most ``limit``."""

@@ -40,3 +40,12 @@ def registered_from_row(row: dict[str, Any], instant: Any) -> RegisteredTask:
         timeout=None if row["timeout"] is None else float(row["timeout"]),
         payload_schema=json.loads(row["payload_schema"]),
         registered_at=instant(row["registered_at"]), updated_at=instant(row["updated_at"]))
+
+
+def probe_result(row: dict[str, Any] | None, instant: Any) -> tuple[RegisteredTask | None, bool]:
+    """(the entry asked for or None, whether the tenant has any entry of that kind)."""
+    if row is None:
+        return None, False
+    if not row["hit"]:
+        return None, True
+    return registered_from_row(row, instant), True

@@ -9,7 +9,7 @@ from psycopg.rows import dict_row
 
 from hora.models import RegisteredTask
 from hora.store.postgres.connection import PostgresConnection, Q, _utc
-from hora.store.registry_rows import registered_from_row, registry_params
+from hora.store.registry_rows import probe_result, registered_from_row, registry_params
 
 
 class PostgresRegistry(PostgresConnection):
@@ -30,6 +30,13 @@ class PostgresRegistry(PostgresConnection):
             row = cur.execute(Q["get_registered_task"], {
                 "tenant_id": tenant_id, "kind": kind, "name": name}).fetchone()
         return None if row is None else registered_from_row(row, _utc)
+
+    def probe_registered_task(self, *, tenant_id: str, kind: str,
+                              name: str) -> tuple[RegisteredTask | None, bool]:
+        with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["probe_registered_task"], {
+                "tenant_id": tenant_id, "kind": kind, "name": name}).fetchone()
+        return probe_result(row, _utc)
 
     def list_registered_tasks(self, *, tenant_id: str, kind: str | None = None,
                               limit: int = 1000) -> list[RegisteredTask]:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from hora.models import RegisteredTask
 from hora.store.common import from_us, to_us
-from hora.store.registry_rows import registered_from_row, registry_params
+from hora.store.registry_rows import probe_result, registered_from_row, registry_params
 from hora.store.sqlite.connection import Q, SQLiteConnection, _rows
 
 
@@ -28,6 +28,13 @@ class SQLiteRegistry(SQLiteConnection):
             rows = _rows(conn.execute(Q["get_registered_task"], {
                 "tenant_id": tenant_id, "kind": kind, "name": name}))
         return registered_from_row(rows[0], from_us) if rows else None
+
+    def probe_registered_task(self, *, tenant_id: str, kind: str,
+                              name: str) -> tuple[RegisteredTask | None, bool]:
+        with self._read() as conn:
+            rows = _rows(conn.execute(Q["probe_registered_task"], {
+                "tenant_id": tenant_id, "kind": kind, "name": name}))
+        return probe_result(rows[0] if rows else None, from_us)
 
     def list_registered_tasks(self, *, tenant_id: str, kind: str | None = None,
                               limit: int = 1000) -> list[RegisteredTask]:

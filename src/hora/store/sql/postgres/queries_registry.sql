@@ -41,3 +41,16 @@ SET state = 'cancelled', cancel_requested = true, cancel_reason = %(reason)s, er
     run_until = NULL, finished_at = %(now)s, updated_at = %(now)s, version = version + 1
 WHERE tenant_id = %(tenant_id)s AND id = %(id)s AND state NOT IN ('completed', 'failed', 'cancelled')
 RETURNING *;
+
+-- name: probe_registered_task
+-- One read for an enqueue: the entry named :name if there is one (hit = 1), else any one
+-- entry of that kind (hit = 0: the name is unknown but the registry is not empty), else none.
+SELECT * FROM (
+    SELECT *, 1 AS hit FROM hora_task_registry
+    WHERE tenant_id = %(tenant_id)s AND kind = %(kind)s AND name = %(name)s
+    UNION ALL
+    SELECT * FROM (SELECT *, 0 AS hit FROM hora_task_registry
+                   WHERE tenant_id = %(tenant_id)s AND kind = %(kind)s LIMIT 1) AS anyone
+) AS found
+ORDER BY hit DESC
+LIMIT 1;
