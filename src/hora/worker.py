@@ -186,7 +186,6 @@ class Worker:
         ``until`` bounds that skipping (a recurring schedule never runs out): the run ends
         once nothing is left to do before that instant.
         """
-        await self._register_tasks()
         await self._apply_declared_schedules()
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
@@ -203,6 +202,8 @@ class Worker:
         self._handler_pool = ThreadPoolExecutor(self._threads, thread_name_prefix="hora-job")
         if handle_signals:
             self._install_signals()
+        # After the signal handlers: run() installs them before its first await.
+        await self._register_tasks()
         self.app._workers.add(self)
         loops = [
             asyncio.create_task(self._flush_loop(), name="hora-flush"),
@@ -224,7 +225,11 @@ class Worker:
     async def _register_tasks(self) -> None:
         """The app's tasks and workflows go into the store's registry as the worker starts,
         so every surface knows their names, defaults and payload schema (``hora.registry``)."""
-        count = await asyncio.to_thread(self.app.registry.register)
+        try:
+            count = await asyncio.to_thread(self.app.registry.register)
+        except Exception as e:  # the registry is for other processes: never a reason to stop
+            log.warning("worker %s could not register its tasks: %s", self.id, e)
+            return
         if count:
             log.debug("worker %s registered %d task(s) and workflow(s)", self.id, count)
 
