@@ -42,6 +42,7 @@ from hora.payloads import (
     check_text,
     new_job,
 )
+from hora.registry import RegistryService
 from hora.retry import DEFAULT_RETRY, RetryPolicy
 from hora.schedules import DeclaredSchedule, ScheduleService
 from hora.states import JobState
@@ -221,6 +222,11 @@ class Hora:
                                  tenant_id=self.tenant_id)
         self.fleet = WorkerService(store=self._open_store, clock=self.clock,
                                    tenant_id=self.tenant_id)
+        self.registry = RegistryService(
+            store=self._open_store, clock=self.clock, tenant_id=self.tenant_id,
+            tasks=self.tasks, definitions=self._workflow_defs)
+        self.workflows.registry = self.registry
+        self.schedules.resolve_task = self.registry.resolve_task
         self.aio = AsyncHora(self)
 
     # -- set-up -------------------------------------------------------------------------------
@@ -395,7 +401,15 @@ class Hora:
         return await self.aio.enqueue_many(list(requests))
 
     def _prepare(self, r: JobRequest, now: datetime) -> NewJob:
-        return new_job(r, now, tenant_id=self.tenant_id, task=self.tasks.get(r.task))
+        # Every option is checked first, without I/O; then the name and payload against
+        # the registry (``hora.registry``), whose defaults fill in what the request omits.
+        local = self.tasks.get(r.task)
+        job = new_job(r, now, tenant_id=self.tenant_id, task=local)
+        task = self.registry.resolve_task(r.task, r.payload,
+                                          allow_unregistered=r.allow_unregistered)
+        if task is not None and task is not local:
+            job = new_job(r, now, tenant_id=self.tenant_id, task=task)
+        return job
 
     def _notify_workers(self, earliest_due: datetime) -> None:
         for w in list(self._workers):
@@ -525,6 +539,7 @@ class Hora:
     workflow_signals = _Delegate("workflows", WorkflowService.workflow_signals)
     signal_workflow = _Delegate("workflows", WorkflowService.signal_workflow)
     cancel_workflow = _Delegate("workflows", WorkflowService.cancel_workflow)
+    terminate_workflow = _Delegate("workflows", WorkflowService.terminate_workflow)
     approvals = _Delegate("workflows", WorkflowService.approvals)
     get_approval = _Delegate("workflows", WorkflowService.get_approval)
     approve = _Delegate("workflows", WorkflowService.approve)
@@ -532,6 +547,11 @@ class Hora:
     decide_approval = _Delegate("workflows", WorkflowService.decide_approval)
     wait_for_workflow = _Delegate("workflows", WorkflowService.wait)
     workflow_result = _Delegate("workflows", WorkflowService.result)
+
+    # -- the task registry: app.registry ------------------------------------------------------
+
+    registered_tasks = _Delegate("registry", RegistryService.registered_tasks)
+    register_tasks = _Delegate("registry", RegistryService.register)
 
     # -- locks: app.locks ---------------------------------------------------------------------
 
@@ -630,11 +650,15 @@ class AsyncHora:
     workflow_signals = _Async(WorkflowService.workflow_signals, "workflows")
     signal_workflow = _Async(WorkflowService.signal_workflow, "workflows")
     cancel_workflow = _Async(WorkflowService.cancel_workflow, "workflows")
+    terminate_workflow = _Async(WorkflowService.terminate_workflow, "workflows")
     approvals = _Async(WorkflowService.approvals, "workflows")
     get_approval = _Async(WorkflowService.get_approval, "workflows")
     approve = _Async(WorkflowService.approve, "workflows")
     reject = _Async(WorkflowService.reject, "workflows")
     decide_approval = _Async(WorkflowService.decide_approval, "workflows")
+
+    registered_tasks = _Async(RegistryService.registered_tasks, "registry")
+    register_tasks = _Async(RegistryService.register, "registry")
 
     try_lock = _Async(LockService.try_lock, "locks")
     get_lock = _Async(LockService.get_lock, "locks")

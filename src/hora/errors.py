@@ -161,10 +161,31 @@ class NotAllowed(HoraError, PermissionError):
 
 
 class UnknownTask(HoraError, LookupError):
-    """A job names a task that no handler is registered for."""
+    """A job names a task that no handler is registered for: a worker met one, or an
+    enqueue (a job, a schedule, a workflow start) named a task or workflow the tenant's
+    registry does not hold (``allow_unregistered`` accepts it anyway). ``name`` is the name
+    asked for, ``kind`` ``task`` or ``workflow``, ``suggestions`` the registered names it
+    is closest to ("did you mean ...?")."""
 
     problem_type = "unknown-task"
     http_status = 422
+    members = ("name", "kind", "suggestions")
+
+    def __init__(self, message: str = "", *, field: str | None = None, name: str | None = None,
+                 kind: str = "task", suggestions: tuple[str, ...] = ()) -> None:
+        super().__init__(message, field=field)
+        self.name = name
+        self.kind = kind
+        self.suggestions = tuple(suggestions)
+
+    @classmethod
+    def _rebuild(cls, reason: str, field: str | None, typed: dict[str, Any]) -> Self:
+        name = typed.get("name")
+        suggestions = typed.get("suggestions")
+        return cls(reason, field=field, name=None if name is None else str(name),
+                   kind=str(typed.get("kind") or "task"),
+                   suggestions=tuple(str(s) for s in suggestions)
+                   if isinstance(suggestions, list) else ())
 
 
 class Conflict(HoraError):

@@ -295,6 +295,27 @@ class IdempotencyRecord:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class RegisteredTask:
+    """A task or workflow that a worker (or ``hora serve --app``) registered for a tenant:
+    the defaults its jobs get wherever they are enqueued from, and the JSON Schema of its
+    payload (derived from the function's signature), which every enqueue is checked
+    against. ``kind`` is ``task`` or ``workflow``; ``retry`` is the retry policy as JSON
+    (``RetryPolicy.to_dict``), ``timeout`` seconds or None."""
+
+    tenant_id: str
+    kind: str  # task | workflow
+    name: str
+    queue: str
+    priority: int
+    max_attempts: int
+    retry: dict[str, Any] | None
+    timeout: float | None
+    payload_schema: dict[str, Any]
+    registered_at: datetime
+    updated_at: datetime
+
+
 WORKFLOW_STATES = tuple(WorkflowState)
 WORKFLOW_FINAL = WORKFLOW_FINAL_STATES
 

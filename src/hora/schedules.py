@@ -185,6 +185,9 @@ class ScheduleService:
         self.tasks = tasks
         self._enqueue = enqueue
         self._notify = notify
+        #: Checks a schedule's task name and payload and gives its defaults
+        #: (``RegistryService.resolve_task``); ``Hora`` sets it.
+        self.resolve_task: Callable[..., TaskDefaults | None] | None = None
 
     @property
     def store(self) -> Store:
@@ -204,8 +207,10 @@ class ScheduleService:
                         timeout: float | None = None, correlation_id: str | None = None,
                         misfire: str = "skip", misfire_grace: float = 60.0,
                         catchup_limit: int = 10, overlap: str = "allow",
-                        paused: bool = False) -> Schedule:
+                        paused: bool = False, allow_unregistered: bool = False) -> Schedule:
         """Store a schedule; each occurrence of ``trigger`` becomes a job of ``task``.
+        A task name no worker registered raises ``UnknownTask`` unless
+        ``allow_unregistered``; a payload that does not fit its signature, InvalidPayload.
 
         ``misfire``: what to do with occurrences later than ``misfire_grace`` seconds (after
         downtime): ``skip`` them, ``run_once`` (coalesce into one run) or ``run_all`` (at most
@@ -216,19 +221,26 @@ class ScheduleService:
             task, payload, trigger=trigger, name=name, queue=queue, priority=priority,
             retry=retry, max_attempts=max_attempts, timeout=timeout,
             correlation_id=correlation_id, misfire=misfire, misfire_grace=misfire_grace,
-            catchup_limit=catchup_limit, overlap=overlap, paused=paused))
+            catchup_limit=catchup_limit, overlap=overlap, paused=paused,
+            allow_unregistered=allow_unregistered))
 
     def _build_schedule(self, task: str | Any, payload: dict[str, Any] | None, *,
                         trigger: Mapping[str, Any] | str, name: str | None,
                         queue: str | None, priority: int | None, retry: RetryPolicy | None,
                         max_attempts: int | None, timeout: float | None,
                         correlation_id: str | None, misfire: str, misfire_grace: float,
-                        catchup_limit: int, overlap: str, paused: bool) -> Schedule:
+                        catchup_limit: int, overlap: str, paused: bool,
+                        allow_unregistered: bool = False) -> Schedule:
         """The schedule ``create_schedule`` would store, validated but not written (``ensure``
         compares it with the stored one)."""
         task_name = task if isinstance(task, str) else task.name
         check_text(task=task_name, name=name, queue=queue, correlation_id=correlation_id)
         known = self.tasks.get(task_name)
+        if self.resolve_task is not None and isinstance(task_name, str) and task_name:
+            if not isinstance(payload or {}, dict):
+                raise InvalidPayload("must be a JSON object (a dict)", field="payload")
+            known = self.resolve_task(task_name, payload or {},
+                                      allow_unregistered=allow_unregistered)
         now = self.clock.now()
         spec = _spec(trigger, now)
         schedule_id = new_id()
@@ -301,6 +313,10 @@ class ScheduleService:
                       if isinstance(changes.get(k), str)})
         if "payload" in changes:
             payload_json("schedule", changes["payload"])
+            if self.resolve_task is not None and isinstance(changes["payload"], dict):
+                # A new payload must fit the task's registered parameters, as at creation.
+                task = self.get_schedule(schedule_id).task
+                self.resolve_task(task, changes["payload"], allow_unregistered=True)
         _check_options(**{k: changes[k] for k in _NUMERIC_OPTIONS if k in changes})
         fields: dict[str, Any] = {}
         if "trigger" in changes:
@@ -371,7 +387,7 @@ class ScheduleService:
         return self._enqueue([JobRequest(
             task=s.task, payload=s.payload, queue=s.queue, priority=s.priority,
             max_attempts=s.max_attempts, correlation_id=s.correlation_id, timeout=s.timeout,
-            retry=retry, schedule_id=s.id)])[0]
+            retry=retry, schedule_id=s.id, allow_unregistered=True)])[0]
 
     def schedule_ticks(self, schedule_id: str, *, outcome: str | None = None,
                        limit: int = 100, cursor: str | None = None) -> Page[Tick]:
@@ -405,7 +421,7 @@ class ScheduleService:
                max_attempts: int | None = None, timeout: float | None = None,
                correlation_id: str | None = None, misfire: str = "skip",
                misfire_grace: float = 60.0, catchup_limit: int = 10, overlap: str = "allow",
-               paused: bool = False) -> Ensured:
+               paused: bool = False, allow_unregistered: bool = False) -> Ensured:
         """Upsert the schedule named ``name``: what start-up code calls, any number of times.
 
         Absent: created (``paused`` chooses its first state). Present with the same spec and
@@ -422,7 +438,8 @@ class ScheduleService:
             max_attempts=max_attempts, timeout=timeout, correlation_id=correlation_id,
             misfire=misfire, misfire_grace=misfire_grace, catchup_limit=catchup_limit,
             overlap=overlap, paused=paused)
-        wanted = self._build_schedule(task, payload, **options)  # validates before any read
+        wanted = self._build_schedule(task, payload, allow_unregistered=allow_unregistered,
+                                      **options)  # validates before any read
         for _ in range(STALE_RETRIES):
             try:
                 old = self.store.get_schedule_by_name(name, tenant_id=self.tenant_id)

@@ -26,6 +26,7 @@ from hora.models import (
     Page,
     QueueInfo,
     QueueState,
+    RegisteredTask,
     Schedule,
     Signal,
     Tick,
@@ -178,6 +179,11 @@ def queue_dict(q: QueueInfo) -> dict[str, Any]:
 def queue_state_dict(q: QueueState) -> dict[str, Any]:
     return {"tenant_id": q.tenant_id, "name": q.name, "paused": q.paused,
             "paused_at": iso(q.paused_at), "reason": q.reason}
+def registered_task_dict(t: RegisteredTask) -> dict[str, Any]:
+    return {"tenant_id": t.tenant_id, "kind": t.kind, "name": t.name, "queue": t.queue,
+            "priority": t.priority, "max_attempts": t.max_attempts, "retry": t.retry,
+            "timeout": t.timeout, "payload_schema": t.payload_schema,
+            "registered_at": iso_z(t.registered_at), "updated_at": iso_z(t.updated_at)}
 
 
 def page_dict(page: Page[Job]) -> dict[str, Any]:
@@ -348,3 +354,11 @@ def queue_from_dict(d: Mapping[str, Any]) -> QueueInfo:
 def queue_state_from_dict(d: Mapping[str, Any]) -> QueueState:
     return QueueState(tenant_id=d["tenant_id"], name=d["name"], paused=d["paused"],
                       paused_at=instant_or_none(d.get("paused_at")), reason=d.get("reason"))
+def registered_task_from_dict(d: Mapping[str, Any]) -> RegisteredTask:
+    timeout = d.get("timeout")
+    return RegisteredTask(
+        tenant_id=d["tenant_id"], kind=d["kind"], name=d["name"], queue=d["queue"],
+        priority=int(d["priority"]), max_attempts=int(d["max_attempts"]),
+        retry=d.get("retry"), timeout=None if timeout is None else float(timeout),
+        payload_schema=dict(d.get("payload_schema") or {}),
+        registered_at=instant(d["registered_at"]), updated_at=instant(d["updated_at"]))

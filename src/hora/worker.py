@@ -209,6 +209,8 @@ class Worker:
         self._handler_pool = ThreadPoolExecutor(self._threads, thread_name_prefix="hora-job")
         if handle_signals:
             self._install_signals()
+        # After the signal handlers: run() installs them before its first await.
+        await self._register_tasks()
         self.app._workers.add(self)
         loops = [
             asyncio.create_task(self._flush_loop(), name="hora-flush"),
@@ -280,6 +282,16 @@ class Worker:
             names = ", ".join(f"{t} (queue {q}: {n})" for q, t, n in left[:20])
             log.warning("worker %s idle with %d due job(s) left that it has no handler for: "
                         "%s", self.id, total, names)
+    async def _register_tasks(self) -> None:
+        """The app's tasks and workflows go into the store's registry as the worker starts,
+        so every surface knows their names, defaults and payload schema (``hora.registry``)."""
+        try:
+            count = await asyncio.to_thread(self.app.registry.register)
+        except Exception as e:  # the registry is for other processes: never a reason to stop
+            log.warning("worker %s could not register its tasks: %s", self.id, e)
+            return
+        if count:
+            log.debug("worker %s registered %d task(s) and workflow(s)", self.id, count)
 
     async def _apply_declared_schedules(self) -> None:
         """Schedules declared in code (``@app.schedule``) are ensured as a worker starts, so

@@ -45,10 +45,13 @@ EXPECTED_EXIT: dict[str, tuple[int, str]] = {
     "hora dlq replay --all": (2, "no terminal and no --yes: refused (the README says it asks)"),
     "hora dlq discard --all": (2, "no terminal and no --yes: refused (the README says it "
                                   "asks)"),
+    "hora workflows start NAME": (2, "cli.expense takes a required amount: without --args "
+                                     "its registered schema refuses the start"),
 }
 #: Prefixes whose documented outcome depends on the seeded record: the code, and why.
 EXPECTED_EXIT_PREFIX: dict[str, tuple[int, str]] = {
     "hora jobs wait": (1, "JOB_ID is the seeded dead job: its run ended otherwise (exit 1)"),
+    "hora workflows wait": (1, "ID is the seeded terminated workflow: it ended cancelled"),
 }
 
 #: Placeholder -> seeded value (a key of the seed, or a literal), per command prefix; the
@@ -63,6 +66,7 @@ PLACEHOLDERS: dict[str, dict[str, str]] = {
     "hora tenants create": {"acme": "newco", "R": "5"},
     "hora workflows": {"ID": "e1", "NAME": "cli.expense"},
     "hora workflows signal": {"ID": "e1", "NAME": "go"},
+    "hora workflows wait": {"ID": "e3"},
     "hora workflows start": {"ID": "e2", "NAME": "cli.expense", "JSON": '{"amount": 1}'},
 }
 
@@ -204,6 +208,27 @@ def run(args: list[str], url: str) -> Any:
     return CliRunner().invoke(cli, args, env={"COLUMNS": "200", "HORA_DATABASE_URL": url})
 
 
+def _register_readers_tasks(url: str) -> None:
+    """The README's examples name the reader's own tasks; a worker of their app would have
+    registered them (unknown names are refused once a tenant has a registry)."""
+    from hora import Hora
+
+    reader = Hora(url)
+    try:
+        @reader.task(name="greet")
+        def greet(name: str = "") -> None: ...
+
+        @reader.task(name="billing.charge")
+        def charge(invoice: str = "") -> None: ...
+
+        @reader.task(name="billing.remind")
+        def remind() -> None: ...
+
+        reader.register_tasks()
+    finally:
+        reader.close()
+
+
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """A database with what the documented commands refer to: dead and scheduled jobs of
@@ -219,6 +244,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
     seed: dict[str, str] = {}
     demo = ok("demo", "--database-url", url)
     seed["dead_job"] = demo["dead"][0]
+    _register_readers_tasks(url)
     seed["scheduled_job"] = ok("enqueue", "greet", "--payload", '{"name": "x"}', "--in",
                                "1h")["id"]
     seed["schedule"] = ok("schedules", "create", "billing.remind", "--cron", "0 9 * * *",
@@ -228,6 +254,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
     ok("keys", "create", "--tenant", "acme")
     seed["keys_cursor"] = ok("keys", "list", "--tenant", "acme", "--limit", "1")["next_cursor"]
     ok("workflows", "start", "cli.expense", "--args", '{"amount": 42}', "--id", "e1")
+    ok("workflows", "start", "cli.expense", "--args", '{"amount": 1}', "--id", "e3")
+    ok("workflows", "terminate", "e3")
     app = build(url)
     try:
         run_until_idle(app, poll_interval=0.01)

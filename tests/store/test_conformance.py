@@ -72,7 +72,7 @@ def raw(database_url: str) -> Iterator[Any]:
 def test_migrate_is_idempotent_and_recorded(store: Store) -> None:
     assert store.migrate() == []
     expected = [m.version for m in load_migrations(store.dialect)]
-    assert expected == list(range(1, 14))  # 12: workers and queues; 13: results
+    assert expected == list(range(1, 15))  # 12: workers; 13: results; 14: task registry
     assert store.applied_migrations() == expected  # type: ignore[attr-defined]
 
 

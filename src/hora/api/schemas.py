@@ -162,6 +162,9 @@ class _Work(_In):
     timeout: Timeout | None = None
     max_attempts: Attempts | None = None
     correlation_id: Key | None = None
+    allow_unregistered: bool = Field(False, description=(
+        "Accept a task name that no worker registered (by default one is refused with 422 "
+        "unknown-task and suggestions, once the tenant has registered tasks)."))
 
     @model_validator(mode="after")
     def _one_kind_of_work(self) -> _Work:
@@ -271,6 +274,28 @@ class JobPage(BaseModel):
 
 class CancelIn(_In):
     reason: Annotated[str, Field(max_length=500)] = "cancelled on request"
+
+
+class TerminateIn(_In):
+    reason: Annotated[str, Field(max_length=500)] = "terminated on request"
+
+
+class RegisteredTaskOut(BaseModel):
+    tenant_id: str
+    kind: Literal["task", "workflow"]
+    name: str
+    queue: str
+    priority: int
+    max_attempts: int
+    retry: dict[str, Any] | None
+    timeout: float | None
+    payload_schema: dict[str, Any]
+    registered_at: str
+    updated_at: str
+
+
+class RegisteredTaskList(BaseModel):
+    items: list[RegisteredTaskOut]
 
 
 class IdsIn(_In):
@@ -410,14 +435,17 @@ Comment = Annotated[str, Field(max_length=2000)]
 
 
 class WorkflowIn(_In):
-    workflow: Name = Field(description="The registered name of the workflow. One this server "
-                           "does not know is accepted: it waits for a worker that does.")
+    workflow: Name = Field(description="The registered name of the workflow. One that no "
+                           "worker registered is refused (422 unknown-task) unless "
+                           "allow_unregistered.")
     args: dict[str, Any] = Field(default_factory=dict,
                                  description="The workflow function's keyword arguments.")
     workflow_id: Name | None = Field(
         None, description="Your id for it: starting again with the same id returns the "
         "workflow already there, whatever its state. No '/'. Default: a new id.")
     correlation_id: Key | None = Field(None, description="Default: the workflow id.")
+    allow_unregistered: bool = Field(False, description=(
+        "Start a workflow name that no worker registered (it waits for one that knows it)."))
 
     @model_validator(mode="after")
     def _addressable(self) -> WorkflowIn:

@@ -7,10 +7,11 @@ The layout (each sub-module imports ``_common``, never this package, so there is
     ├── _common           options, BadInput, input parsing, errors, output helpers
     ├── _lazy             LazyGroups: a group is built when used, not for every call
     ├── serve             hora serve | worker | migrate
-    ├── jobs              hora enqueue, hora jobs list | show | cancel
+    ├── jobs              hora enqueue, hora jobs list | show | cancel | wait
     ├── dlq               hora dlq list | show | replay | discard
     ├── schedules         hora schedules ...
     ├── workflows         hora workflows ... (rich views in _workflow_views)
+    ├── tasks             hora tasks list (the registry)
     ├── tenants           hora tenants ...
     ├── keys              hora keys ...
     ├── workers           hora workers list, hora queues list | pause | resume
@@ -37,6 +38,7 @@ from hora.cli import (
     keys,
     schedules,
     serve,
+    tasks,
     tenants,
     workers,
     workflows,
@@ -55,11 +57,12 @@ class HoraCommand(LazyGroups):
         "jobs": jobs.jobs_cli,
         "dlq": dlq.dlq_cli,
         "schedules": schedules.schedules_cli,
+        "workflows": workflows.workflows_cli,
+        "tasks": tasks.tasks_cli,
+        "queues": workers.queues_cli,
+        "workers": workers.workers_cli,
         "keys": keys.keys_cli,
         "tenants": tenants.tenants_cli,
-        "workflows": workflows.workflows_cli,
-        "workers": workers.workers_cli,
-        "queues": workers.queues_cli,
     }
 
 

@@ -39,14 +39,19 @@ def enqueue(
         "--in", help="Delay: seconds or 90s, 5m, 2h, 1d.")] = None,
     key: Annotated[str | None, typer.Option("--key", help="Idempotency key.")] = None,
     queue: Annotated[str | None, typer.Option(
-        help="Queue [default: default; the CLI does not load your task's own default].")] = None,
-    priority: Annotated[int | None, typer.Option(help="Lower runs first [default: 0].")] = None,
+        help="Queue [default: the registered task's, else default].")] = None,
+    priority: Annotated[int | None, typer.Option(
+        help="Lower runs first [default: the registered task's, else 0].")] = None,
     correlation_id: Annotated[str | None, typer.Option(help="Correlation id.")] = None,
     max_attempts: Annotated[int | None, typer.Option(help="Attempts before the DLQ.")] = None,
+    allow_unregistered: Annotated[bool, typer.Option(
+        "--allow-unregistered",
+        help="Enqueue TASK although no worker registered it (hora tasks list).")] = False,
     json_out: JsonOut = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Enqueue one job of TASK by name (your code is not imported)."""
+    """Enqueue one job of TASK by name (your code is not imported). A name no worker
+    registered, or a payload that does not fit the task's parameters, is refused."""
     from hora import render, wire
     from hora.app import check_public_task
 
@@ -59,6 +64,7 @@ def enqueue(
         "delay": None if in_ is None else parse_duration(in_),
         "idempotency_key": key, "queue": queue, "priority": priority,
         "correlation_id": correlation_id, "max_attempts": max_attempts,
+        "allow_unregistered": allow_unregistered or None,
     }
     with open_app(database_url) as app:
         job = app.enqueue(task, data, **{k: v for k, v in options.items() if v is not None})

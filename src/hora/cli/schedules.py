@@ -325,6 +325,8 @@ CatchupOpt = Annotated[int | None, typer.Option(
 OverlapOpt = Annotated[str | None, typer.Option(
     "--overlap", help="allow | skip | queue | cancel_previous [default: allow]")]
 PausedOpt = Annotated[bool, typer.Option("--paused", help="Create it paused.")]
+AllowUnregisteredOpt = Annotated[bool, typer.Option(
+    "--allow-unregistered", help="Schedule TASK although no worker registered it.")]
 
 
 def schedule_options(task: str | None, target_json: str | None, payload: str | None,
@@ -425,6 +427,7 @@ def schedules_create(task: TaskArg = None,
                      misfire: MisfireOpt = None, misfire_grace: MisfireGraceOpt = None,
                      catchup_limit: CatchupOpt = None, overlap: OverlapOpt = None,
                      paused: PausedOpt = False,
+                     allow_unregistered: AllowUnregisteredOpt = False,
                      database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
     """Store a schedule: each occurrence of the trigger becomes a job of TASK (or an HTTP
     call). Takes every field of POST /v1/schedules."""
@@ -437,7 +440,8 @@ def schedules_create(task: TaskArg = None,
         task, target_json, payload, queue, priority, max_attempts, timeout, retry_json,
         correlation_id, misfire, misfire_grace, catchup_limit, overlap)
     with open_app(database_url) as app:
-        s = app.create_schedule(task, data, trigger=spec, name=name, paused=paused, **options)
+        s = app.create_schedule(task, data, trigger=spec, name=name, paused=paused,
+                                allow_unregistered=allow_unregistered, **options)
     print_schedule(s, json_out)
 
 
@@ -460,6 +464,7 @@ def schedules_ensure(name: Annotated[str, typer.Argument(help="The schedule's na
                      misfire: MisfireOpt = None, misfire_grace: MisfireGraceOpt = None,
                      catchup_limit: CatchupOpt = None, overlap: OverlapOpt = None,
                      paused: PausedOpt = False,
+                     allow_unregistered: AllowUnregisteredOpt = False,
                      database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
     """Create or update the schedule named NAME (PUT /v1/schedules/by-name/NAME): the same
     options as create. Same spec: nothing written ("unchanged"); different: "updated", its
@@ -474,7 +479,7 @@ def schedules_ensure(name: Annotated[str, typer.Argument(help="The schedule's na
         correlation_id, misfire, misfire_grace, catchup_limit, overlap)
     with open_app(database_url) as app:
         s, outcome = app.ensure_schedule(task, data, trigger=spec, name=name, paused=paused,
-                                         **options)
+                                         allow_unregistered=allow_unregistered, **options)
     if json_out:
         from hora.wire import schedule_dict
 

@@ -118,16 +118,21 @@ def workflows_start(
     ] = None,
     correlation_id: Annotated[str | None, typer.Option(
         "--correlation-id", help="Default: the workflow id.")] = None,
+    allow_unregistered: Annotated[bool, typer.Option(
+        "--allow-unregistered",
+        help="Start NAME although no worker registered it (hora tasks list).")] = False,
     database_url: DatabaseUrl = None, json_out: JsonOut = False,
 ) -> None:
-    """Start a workflow by name (your code is not imported: a worker that knows NAME runs it)."""
+    """Start a workflow by name (your code is not imported: a worker that knows NAME runs it).
+    A name no worker registered, or args that do not fit its parameters, are refused."""
     data = parse_json_value(args, "--args")
     if not isinstance(data, dict):
         raise BadInput("--args must be a JSON object of the workflow's arguments, "
                        "e.g. '{\"invoice_id\": \"inv-1\"}'")
     with open_app(database_url) as app:
         w = app.start_workflow(name, data, workflow_id=workflow_id,
-                               correlation_id=correlation_id)
+                               correlation_id=correlation_id,
+                               allow_unregistered=allow_unregistered)
     _print_workflow(w, json_out, f"workflow {w.id} ({w.name}) is {w.state}")
 
 
@@ -258,6 +263,21 @@ def workflows_cancel(
         w = app.cancel_workflow(workflow_id, reason)
     _print_workflow(w, json_out, f"cancellation of workflow {w.id} requested (it is "
                     f"{w.state}; a worker running it stops it and runs its compensations)")
+
+
+@workflows_cli.command("terminate")
+@handled
+def workflows_terminate(
+    workflow_id: WorkflowId,
+    reason: Annotated[str, typer.Option("--reason", help="Why, kept on the workflow.")
+                      ] = "terminated on request",
+    database_url: DatabaseUrl = None, json_out: JsonOut = False,
+) -> None:
+    """End a workflow now: no compensation runs, its approvals and timers are cancelled
+    (works when no worker knows its name, unlike cancel)."""
+    with open_app(database_url) as app:
+        w = app.terminate_workflow(workflow_id, reason)
+    _print_workflow(w, json_out, f"workflow {w.id} terminated (it is {w.state})")
 
 
 @workflows_cli.command("approvals")

@@ -25,6 +25,7 @@ from hora.models import (
     Page,
     QueueInfo,
     QueueState,
+    RegisteredTask,
     Schedule,
     Signal,
     Tick,
@@ -41,6 +42,7 @@ from hora.wire import (
     job_from_dict,
     queue_from_dict,
     queue_state_from_dict,
+    registered_task_from_dict,
     schedule_from_dict,
     signal_from_dict,
     tick_from_dict,
@@ -77,6 +79,7 @@ class JobOptions(TypedDict, total=False):
     retry: RetryPolicy | None
     timeout: Seconds | None
     max_attempts: int | None
+    allow_unregistered: bool
 
 
 class EnsureOptions(TypedDict, total=False):
@@ -93,6 +96,7 @@ class EnsureOptions(TypedDict, total=False):
     catchup_limit: int
     overlap: Literal["allow", "skip", "queue", "cancel_previous"]
     paused: bool
+    allow_unregistered: bool
 
 
 class ScheduleOptions(EnsureOptions, total=False):
@@ -420,9 +424,12 @@ class _Requests:
 
     @staticmethod
     def start_workflow(name: str, args: Mapping[str, Any] | None, workflow_id: str | None,
-                       correlation_id: str | None) -> _Call[Workflow]:
+                       correlation_id: str | None,
+                       allow_unregistered: bool = False) -> _Call[Workflow]:
         body = {"workflow": name, "args": dict(args or {}), **_options(
             {"workflow_id": workflow_id, "correlation_id": correlation_id})}
+        if allow_unregistered:
+            body["allow_unregistered"] = True
         return _post("/v1/workflows", workflow_from_dict, body)
 
     @staticmethod
@@ -487,6 +494,17 @@ class _Requests:
     def cancel_workflow(workflow_id: str, reason: str) -> _Call[Workflow]:
         return _post(f"/v1/workflows/{_name(workflow_id, 'workflow id')}/cancel",
                      workflow_from_dict, {"reason": reason})
+
+    @staticmethod
+    def terminate_workflow(workflow_id: str, reason: str) -> _Call[Workflow]:
+        return _post(f"/v1/workflows/{_name(workflow_id, 'workflow id')}/terminate",
+                     workflow_from_dict, {"reason": reason})
+
+    # tasks
+
+    @staticmethod
+    def registered_tasks(kind: str | None) -> _Call[list[RegisteredTask]]:
+        return _get("/v1/tasks", _registered_tasks, kind=kind)
 
     # admin
 
@@ -583,6 +601,10 @@ def _approval_page(d: Any) -> Page[ApprovalRequest]:
 
 def _workflow_history(d: Any) -> list[HistoryEntry]:
     return [history_from_dict(d["tenant_id"], d["id"], h) for h in d["history"]]
+
+
+def _registered_tasks(d: Any) -> list[RegisteredTask]:
+    return [registered_task_from_dict(t) for t in d["items"]]
 
 
 def _workflow_signals(d: Any) -> list[Signal]:

@@ -52,6 +52,7 @@ from hora.models import (
     Page,
     QueueInfo,
     QueueState,
+    RegisteredTask,
     Schedule,
     Signal,
     Tick,
@@ -247,13 +248,15 @@ class Client:
 
     def start_workflow(self, name: str, args: Mapping[str, Any] | None = None, *,
                        workflow_id: str | None = None,
-                       correlation_id: str | None = None) -> Workflow:
+                       correlation_id: str | None = None,
+                       allow_unregistered: bool = False) -> Workflow:
         """Start the workflow registered as ``name`` with ``args`` (its keyword arguments).
         With ``workflow_id`` starting is idempotent: the same id returns the workflow already
-        there, whatever its state. A name the server does not know waits for a worker that
-        does."""
+        there, whatever its state. A name no worker registered raises ``UnknownTask`` (with
+        suggestions) unless ``allow_unregistered`` (then it waits for a worker that knows
+        it)."""
         return self._send(_Requests.start_workflow(name, args, workflow_id,
-                                                   correlation_id))
+                                                   correlation_id, allow_unregistered))
 
     def get_workflow(self, workflow_id: str) -> Workflow:
         return self._send(_Requests.get_workflow(workflow_id))
@@ -328,6 +331,21 @@ class Client:
         """Ask the workflow to stop: its wait ends, its compensations run, it ends
         ``cancelled``. Until a worker gets to it, it shows ``cancel_requested``."""
         return self._send(_Requests.cancel_workflow(workflow_id, reason))
+
+    def terminate_workflow(self, workflow_id: str, reason: str = "terminated on request"
+                           ) -> Workflow:
+        """End the workflow now: no compensation runs, its approval requests and timers
+        are cancelled; it ends ``cancelled`` with error ``Terminated``. Works whether or not
+        any worker knows its name."""
+        return self._send(_Requests.terminate_workflow(workflow_id, reason))
+
+    # -- tasks --------------------------------------------------------------------------------
+
+    def registered_tasks(self, *, kind: Literal["task", "workflow"] | None = None
+                         ) -> list[RegisteredTask]:
+        """The tasks and workflows workers registered for this tenant (``GET /v1/tasks``),
+        each with its defaults and payload schema."""
+        return self._send(_Requests.registered_tasks(kind))
 
     # -- admin --------------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from hora.models import (
     Page,
     QueueDepth,
     QueueState,
+    RegisteredTask,
     Schedule,
     Signal,
     Tenant,
@@ -355,7 +356,8 @@ class WorkflowStore(Protocol):
         finished_at, clear the run lease, and insert ``jobs`` (wake-ups, resumes of a parent;
         existing idempotency keys are skipped, not errors), all in one transaction, only if
         ``owner`` still holds the lease (else StaleRecord). A final state also cancels the
-        workflow's pending approval requests. Returns the stored row."""
+        workflow's pending approval requests and its waiting runs (timers, wake-ups: jobs of
+        its runner task not yet running). Returns the stored row."""
         ...
 
     def send_signal(self, signal: Signal, resume: NewJob) -> Signal:
@@ -372,6 +374,16 @@ class WorkflowStore(Protocol):
         """Set cancel_requested (and reason), cancel the workflow's pending approval
         requests and enqueue ``resume``, in one transaction; TransitionConflict when the
         workflow is final."""
+        ...
+
+    def terminate_workflow(self, workflow_id: str, *, tenant_id: str, reason: str,
+                           error: ErrorInfo, now: datetime, jobs: Sequence[NewJob] = ()
+                           ) -> Workflow:
+        """End the workflow now, whoever holds its run (no compensation runs): state
+        cancelled with ``error`` and cancel_reason ``reason``, run lease cleared, pending
+        approval requests cancelled, its waiting runs (timers, wake-ups) cancelled, and
+        ``jobs`` inserted (a parent's resume), in one transaction. TransitionConflict when
+        it is final already; NotFound for an unknown workflow. Returns the stored row."""
         ...
 
 
@@ -484,8 +496,32 @@ class WorkerStore(Protocol):
     def list_queue_states(self, tenant_id: str) -> list[QueueState]: ...
 
 
+class RegistryStore(Protocol):
+    """The task and workflow registry: what workers can run, per tenant, with defaults and
+    the JSON Schema of the payload (``hora.registry``)."""
+
+    def register_tasks(self, entries: Sequence[RegisteredTask], now: datetime) -> None:
+        """Upsert every entry by (tenant, kind, name) in one transaction: a new one gets
+        registered_at and updated_at ``now``, an existing one its new defaults and schema
+        and updated_at ``now``."""
+        ...
+
+    def get_registered_task(self, *, tenant_id: str, kind: str,
+                            name: str) -> RegisteredTask | None: ...
+    def probe_registered_task(self, *, tenant_id: str, kind: str,
+                              name: str) -> tuple[RegisteredTask | None, bool]:
+        """In one read: the entry (tenant, kind, name) or None, and whether the tenant has
+        any entry of ``kind`` at all (what an enqueue of a name needs to know)."""
+        ...
+
+    def list_registered_tasks(self, *, tenant_id: str, kind: str | None = None,
+                              limit: int = 1000) -> list[RegisteredTask]:
+        """The tenant's entries (of ``kind``), by kind then name, at most ``limit``."""
+        ...
+
+
 class Store(JobStore, ScheduleStore, TenantStore, WorkflowStore, ApprovalStore, LockStore,
-            WorkerStore, Protocol):
+            WorkerStore, RegistryStore, Protocol):
     """Everything hora needs from a database: the union of the aggregates' protocols."""
 
     dialect: str
@@ -526,6 +562,7 @@ __all__ = [
     "LeaseStatus",
     "LockStore",
     "Outcome",
+    "RegistryStore",
     "ScheduleAdvance",
     "SchedulePass",
     "ScheduleStore",

@@ -32,6 +32,7 @@ from hora.ids import new_id
 from hora.models import (
     APPROVAL_STATES,
     ApprovalRequest,
+    ErrorInfo,
     HistoryEntry,
     Job,
     NewJob,
@@ -53,6 +54,7 @@ from hora.workflows.context import _json
 from hora.workflows.engine import RUN_LEASE, _Run
 
 if TYPE_CHECKING:
+    from hora.registry import RegistryService
     from hora.store import Store
 
 #: Runs of workflow ``name`` are jobs of task ``hora.workflow:<name>``: only workers whose
@@ -119,6 +121,8 @@ class WorkflowService:
         self.definitions = definitions
         #: This process's waiters for results (``hora.waiting``), shared with the app.
         self.results = results if results is not None else ResultWaiters(store)
+        #: Checks a start's name and args (``hora.registry``); ``Hora`` sets it.
+        self.registry: RegistryService | None = None
 
     @property
     def store(self) -> Store:
@@ -198,14 +202,22 @@ class WorkflowService:
 
     def start_workflow(self, workflow: str | WorkflowDef, args: Mapping[str, Any] | None = None,
                        *, workflow_id: str | None = None, correlation_id: str | None = None,
-                       parent_id: str | None = None) -> Workflow:
+                       parent_id: str | None = None,
+                       allow_unregistered: bool = False) -> Workflow:
         """Start a workflow; with ``workflow_id`` starting is idempotent (the same id, name
         and args return the workflow already there, whatever its state; the same id with
         another name or other args raises ``Conflict``). The correlation id (default: the
-        workflow id) goes on every job, child and signal it creates."""
+        workflow id) goes on every job, child and signal it creates.
+
+        A name neither defined here nor registered by a worker raises ``UnknownTask`` (with
+        suggestions) unless ``allow_unregistered``; args that do not match the workflow's
+        signature raise ``InvalidPayload`` (``hora.registry``)."""
         name = workflow if isinstance(workflow, str) else workflow.name
         args = dict(args or {})
         _json(args, "args")
+        if self.registry is not None and isinstance(name, str) and name:
+            self.registry.for_tenant(self.tenant_id).resolve_workflow(
+                name, args, allow_unregistered=allow_unregistered)
         if workflow_id is not None and not (1 <= len(workflow_id) <= 200):
             raise InvalidPayload("workflow_id must be 1-200 characters")
         check_text(workflow_id=workflow_id, name=name, correlation_id=correlation_id)
@@ -484,6 +496,33 @@ class WorkflowService:
             workflow_id, tenant_id=self.tenant_id, reason=reason, now=self.clock.now(),
             resume=self.workflow_job(wf, key=f"cancel:{new_id()}"))
         self.notify_workers(self.clock.now())
+        return stored
+
+    def terminate_workflow(self, workflow_id: str, reason: str = "terminated on request"
+                           ) -> Workflow:
+        """End a workflow now, whoever runs it and whether or not any worker knows its
+        name: it ends ``cancelled`` with error ``Terminated`` (no compensation runs), its
+        pending approval requests and waiting runs (timers, wake-ups) are cancelled, and a
+        parent waiting on it is resumed. TransitionConflict when it has ended already."""
+        if len(reason) > 500:
+            raise InvalidPayload("reason must be at most 500 characters")
+        check_text(reason=reason)
+        wf = self.get_workflow(workflow_id)
+        now = self.clock.now()
+        jobs: list[NewJob] = []
+        if wf.parent_id is not None:
+            try:
+                parent = self.get_workflow(wf.parent_id)
+            except NotFound:
+                parent = None
+            if parent is not None and not parent.is_final:
+                jobs.append(self.workflow_job(parent, key=f"child:{wf.id}"))
+        stored = self.store.terminate_workflow(
+            workflow_id, tenant_id=self.tenant_id, reason=f"terminated: {reason}",
+            error=ErrorInfo(type="Terminated", message=reason),
+            now=now, jobs=jobs)
+        if jobs:
+            self.notify_workers(now)
         return stored
 
 

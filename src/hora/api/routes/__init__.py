@@ -16,6 +16,7 @@ from hora.api.routes import (
     keys,
     locks,
     schedules,
+    tasks,
     tenants,
     triggers,
     workers,
@@ -23,8 +24,8 @@ from hora.api.routes import (
 )
 
 router = APIRouter()
-for _resource in (jobs, dlq, schedules, triggers, workflows, approvals, tenants, keys, locks,
-                  workers):
+for _resource in (jobs, dlq, schedules, triggers, workflows, approvals, tasks, tenants, keys,
+                  locks, workers):
     router.routes.extend(_resource.router.routes)
 
 __all__ = ["router"]

@@ -96,7 +96,8 @@ def create_job(body: JobIn, request: Request, caller: Writer, idem: IdemKey) -> 
     job = ctx.view(caller.tenant_id).enqueue_many([JobRequest(
         task=task, payload=payload, at=body.at, delay=body.delay, queue=body.queue,
         priority=body.priority, idempotency_key=key, correlation_id=body.correlation_id,
-        retry=retry, timeout=body.timeout, max_attempts=body.max_attempts)])[0]
+        retry=retry, timeout=body.timeout, max_attempts=body.max_attempts,
+        allow_unregistered=body.allow_unregistered)])[0]
     return _reply(request, _job_out(job), 201)
 
 

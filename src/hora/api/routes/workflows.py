@@ -29,6 +29,7 @@ from hora.api.schemas import (
     SignalIn,
     SignalOut,
     StrictWait,
+    TerminateIn,
     WaitSeconds,
     WorkflowIn,
     WorkflowOut,
@@ -63,7 +64,7 @@ def start_workflow(body: WorkflowIn, request: Request, caller: Writer,
         None if idem is None else "http-" + hashlib.sha256(idem.encode()).hexdigest()[:32])
     wf = _ctx(request).view(caller.tenant_id).start_workflow(
         body.workflow, body.args, workflow_id=workflow_id,
-        correlation_id=body.correlation_id)
+        correlation_id=body.correlation_id, allow_unregistered=body.allow_unregistered)
     return _reply(request, workflow_dict(wf), 201)
 
 
@@ -147,3 +148,12 @@ def cancel_workflow(workflow_id: WorkflowId, request: Request, caller: Writer, i
     return _reply(request, workflow_dict(wf))
 
 
+@router.post("/workflows/{workflow_id}/terminate", response_model=WorkflowOut,
+             tags=["workflows"],
+             summary="End a workflow now: no compensation, its approvals and timers cancelled "
+                     "(works when no worker knows its name)")
+def terminate_workflow(workflow_id: WorkflowId, request: Request, caller: Writer,
+                       idem: IdemKey, body: TerminateIn | None = None) -> JSONResponse:
+    reason = body.reason if body is not None else "terminated on request"
+    wf = _ctx(request).view(caller.tenant_id).terminate_workflow(workflow_id, reason)
+    return _reply(request, workflow_dict(wf))

@@ -17,6 +17,7 @@ from hora.store.postgres.connection import (
 )
 from hora.store.postgres.jobs import PostgresJobs
 from hora.store.postgres.locks import PostgresLocks
+from hora.store.postgres.registry import PostgresRegistry
 from hora.store.postgres.results import PostgresResults
 from hora.store.postgres.schedules import PostgresSchedules, _schedule_params
 from hora.store.postgres.tenants import PostgresTenants
@@ -25,7 +26,8 @@ from hora.store.postgres.workflows import PostgresWorkflows
 
 
 class PostgresStore(PostgresJobs, PostgresSchedules, PostgresTenants, PostgresLocks,
-                    PostgresWorkflows, PostgresApprovals, PostgresWorkers, PostgresResults):
+                    PostgresWorkflows, PostgresApprovals, PostgresWorkers, PostgresResults,
+                    PostgresRegistry):
     """Every aggregate over one PostgreSQL schema (see ``PostgresConnection``)."""
 
 

@@ -12,6 +12,7 @@ from hora.store.sqlite.approvals import SQLiteApprovals
 from hora.store.sqlite.connection import Q, SQLiteConnection, _statements
 from hora.store.sqlite.jobs import SQLiteJobs
 from hora.store.sqlite.locks import SQLiteLocks
+from hora.store.sqlite.registry import SQLiteRegistry
 from hora.store.sqlite.results import SQLiteResults
 from hora.store.sqlite.schedules import SQLiteSchedules
 from hora.store.sqlite.tenants import SQLiteTenants
@@ -20,7 +21,7 @@ from hora.store.sqlite.workflows import SQLiteWorkflows
 
 
 class SQLiteStore(SQLiteJobs, SQLiteSchedules, SQLiteTenants, SQLiteLocks, SQLiteWorkflows,
-                  SQLiteApprovals, SQLiteWorkers, SQLiteResults):
+                  SQLiteApprovals, SQLiteWorkers, SQLiteResults, SQLiteRegistry):
     """Every aggregate over one SQLite file (see ``SQLiteConnection`` for the options)."""
 
 
