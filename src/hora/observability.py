@@ -65,6 +65,8 @@ WORKFLOW_STEPS = Counter("hora_workflow_steps", "Workflow steps executed (replay
 JOBS_UNRUNNABLE = Gauge("hora_jobs_unrunnable", "Waiting jobs, due now, that no live worker "
                         "serves (their queue, or their task on it), every tenant; set at each "
                         "/metrics scrape of hora serve.", ["queue", "task"])
+RESULT_WAITERS = Gauge("hora_result_waiters", "Calls and long-poll requests of this process "
+                       "waiting for a job or workflow to end.")
 HTTP_REQUESTS = Counter("hora_http_requests", "API requests answered.",
                         ["method", "route", "status"])
 HTTP_DURATION = Histogram("hora_http_request_duration_seconds", "API request latency.",

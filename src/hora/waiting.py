@@ -34,6 +34,7 @@ from typing import TypeVar
 from hora.errors import StoreError
 from hora.limits import check_seconds
 from hora.models import Job, Workflow
+from hora.observability import RESULT_WAITERS
 from hora.states import WORKFLOW_FINAL_STATES, JobState
 from hora.store import Store, Subscription
 
@@ -132,10 +133,12 @@ class ResultWaiters:
         waiter = _Waiter(loop)
         with self._lock:
             self._waiters.setdefault(key, set()).add(waiter)
-        self._ensure_listener()
+        RESULT_WAITERS.inc()
         try:
+            self._ensure_listener()
             yield waiter
         finally:
+            RESULT_WAITERS.dec()
             with self._lock:
                 group = self._waiters.get(key)
                 if group is not None:

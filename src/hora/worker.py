@@ -799,32 +799,36 @@ class Worker:
     async def _heartbeat_loop(self) -> None:
         while True:
             await self.clock.sleep(self.heartbeat)
+            # Leases first: a beat that wakes late (a stalled loop, a skipped clock) must
+            # extend them before anything else competes with the rescuer for the database.
+            if self._running or self._held or self._unwritten or self._starts:
+                await self._extend_leases()
             await self._touch()  # this worker's row: one statement per beat, not per job
-            if not (self._running or self._held or self._unwritten or self._starts):
-                continue
-            now = self.clock.now()
-            # Only jobs held *before* the call can be judged by its answer: one claimed while
-            # it ran (another DB thread) is simply not in it, and is not lost.
-            running_before = dict(self._running)
-            held_before = dict(self._held)
-            try:
-                status = await self._db(functools.partial(
-                    self.app.store.extend_leases, owner=self.id, now=now,
-                    lease_until=now + timedelta(seconds=self.lease)))
-            except Exception as e:  # a heartbeat must outlive any one failure
-                _store_failed("heartbeat failed", e)
-                continue
-            pending_starts = {job_id for job_id, _ in self._starts}
-            for job_id, run in running_before.items():
-                if (job_id not in status.held and job_id not in pending_starts
-                        and self._running.get(job_id) is run):
-                    self._lose(job_id, "heartbeat found another owner")
-            for job_id in status.cancel_requested:
-                self._cancel_local(job_id, "cancelled on request")
-            for job_id, entry in held_before.items():
-                if job_id not in status.held and self._held.get(job_id) is entry:
-                    _job, timer = self._held.pop(job_id)
-                    timer.cancel()
+
+    async def _extend_leases(self) -> None:
+        now = self.clock.now()
+        # Only jobs held *before* the call can be judged by its answer: one claimed while
+        # it ran (another DB thread) is simply not in it, and is not lost.
+        running_before = dict(self._running)
+        held_before = dict(self._held)
+        try:
+            status = await self._db(functools.partial(
+                self.app.store.extend_leases, owner=self.id, now=now,
+                lease_until=now + timedelta(seconds=self.lease)))
+        except Exception as e:  # a heartbeat must outlive any one failure
+            _store_failed("heartbeat failed", e)
+            return
+        pending_starts = {job_id for job_id, _ in self._starts}
+        for job_id, run in running_before.items():
+            if (job_id not in status.held and job_id not in pending_starts
+                    and self._running.get(job_id) is run):
+                self._lose(job_id, "heartbeat found another owner")
+        for job_id in status.cancel_requested:
+            self._cancel_local(job_id, "cancelled on request")
+        for job_id, entry in held_before.items():
+            if job_id not in status.held and self._held.get(job_id) is entry:
+                _job, timer = self._held.pop(job_id)
+                timer.cancel()
 
     async def _rescue_loop(self) -> None:
         while True:

@@ -13,6 +13,7 @@ import pytest
 
 from hora import Client, Hora, JobState
 from hora.errors import WaitTimeout
+from hora.testing import wait_for_condition
 from hora.waiting import LISTEN_POLL
 from tests.api.conftest import Api
 
@@ -22,6 +23,18 @@ def _scheduled(http: httpx.Client) -> str:
     assert r.status_code == 201, r.text
     job_id: str = r.json()["id"]
     return job_id
+
+
+def _waiting(api: Api) -> int:
+    """How many long-polls the server has waiting now (its ``hora_result_waiters`` gauge)."""
+    text = httpx.get(f"{api.server.url}/metrics").text
+    line = next(ln for ln in text.splitlines() if ln.startswith("hora_result_waiters "))
+    return int(float(line.split()[1]))
+
+
+def _until_waiting(api: Api, n: int) -> None:
+    wait_for_condition(lambda: _waiting(api) >= n, timeout=20,
+                       message=f"{n} long-poll(s) waiting on the server")
 
 
 def test_wait_is_validated(api: Api) -> None:
@@ -63,7 +76,7 @@ def test_cancel_through_the_api_wakes_a_waiting_request(api: Api) -> None:
         t = threading.Thread(target=lambda: got.append(
             http.get(f"/v1/jobs/{job_id}", params={"wait": "30"})))
         t.start()
-        time.sleep(0.3)  # let the request reach the server and start waiting
+        _until_waiting(api, 1)
         began = time.monotonic()
         client.cancel_job(job_id)
         t.join(30)
@@ -86,7 +99,7 @@ def test_an_end_written_by_another_process_wakes_the_server(api: Api) -> None:
         t = threading.Thread(target=lambda: got.append(
             http.get(f"/v1/jobs/{job_id}", params={"wait": "40"})))
         t.start()
-        time.sleep(1.5)  # the request is waiting and (PostgreSQL) the listener is up
+        _until_waiting(api, 1)
         began = time.monotonic()
         other.cancel_job(job_id)
         t.join(45)
@@ -116,7 +129,7 @@ def test_many_waiting_requests_at_once(api: Api) -> None:
     threads = [threading.Thread(target=wait_one, args=(i,)) for i in ids]
     for t in threads:
         t.start()
-    time.sleep(1.0)
+    _until_waiting(api, 50)
     # A plain read is still served at once while 50 requests wait.
     began = time.monotonic()
     assert http.get(f"/v1/jobs/{ids[0]}").status_code == 200

@@ -15,7 +15,8 @@ import pytest
 
 from hora import FakeClock, Hora, JobState
 from hora.errors import InvalidPayload, NotFound, WaitTimeout, WorkflowFailed
-from hora.testing import wait_for_condition
+from hora.observability import RESULT_WAITERS
+from hora.testing import await_condition, wait_for_condition
 from hora.waiting import LISTEN_POLL, POLL_MAX
 from hora.worker import Worker
 
@@ -118,16 +119,26 @@ def test_cancel_in_this_process_wakes_a_waiter(real_app: Hora) -> None:
     assert got and got[0].state is JobState.CANCELLED
 
 
+def _waiting() -> int:
+    """Waiters of this process now (the ``hora_result_waiters`` gauge)."""
+    return int(RESULT_WAITERS._value.get())
+
+
 def test_async_wait_holds_no_thread(real_app: Hora) -> None:
     gate, _gated_task = _gated(real_app)
 
     async def main() -> list[Any]:
         jobs = [await real_app.aio.enqueue("gated", {"x": i}) for i in range(20)]
-        waits = [asyncio.ensure_future(real_app.aio.wait(j, timeout=20)) for j in jobs]
-        await asyncio.sleep(0.2)
-        # 20 waiters sleep on events: no thread each (to_thread's pool is only for reads).
-        assert threading.active_count() < 40
-        gate.set()
+        before = threading.active_count()
+        try:
+            waits = [asyncio.ensure_future(real_app.aio.wait(j, timeout=20)) for j in jobs]
+            await await_condition(lambda: _waiting() >= 20, timeout=10,
+                                  message="20 waiters registered")
+            # 20 waiters sleep on events: no thread each (a read borrows one briefly, and
+            # PostgreSQL adds its one listener).
+            assert threading.active_count() - before < 10
+        finally:
+            gate.set()  # never leave the worker's 20 gated jobs hanging past the test
         return list(await asyncio.gather(*waits))
 
     with worker_thread(real_app):

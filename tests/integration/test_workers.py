@@ -168,8 +168,8 @@ def test_until_idle_warns_of_due_jobs_it_has_no_handler_for(
     @app.task(name="t.known")
     def known() -> None: ...
 
-    app.enqueue("t.unknown", {})
-    app.enqueue("t.unknown", {})
+    app.enqueue("t.unknown", {}, allow_unregistered=True)
+    app.enqueue("t.unknown", {}, allow_unregistered=True)
     known.enqueue()
     with caplog.at_level(logging.WARNING, logger="hora.worker"):
         stats = run_until_idle(app)
