@@ -62,6 +62,8 @@ WORKFLOW_RUNS = Counter("hora_workflow_runs", "Workflow runs ended, by the state
 WORKFLOW_STEPS = Counter("hora_workflow_steps", "Workflow steps executed (replays are not "
                          "counted), by status: done, pending (will retry), failed.",
                          ["workflow", "status"])
+PRUNED_ROWS = Counter("hora_pruned_rows", "Records pruned by retention in this process, by "
+                      "kind: jobs, dead, ticks, workflows, idempotency.", ["kind"])
 HTTP_REQUESTS = Counter("hora_http_requests", "API requests answered.",
                         ["method", "route", "status"])
 HTTP_DURATION = Histogram("hora_http_request_duration_seconds", "API request latency.",

@@ -27,6 +27,7 @@ from hora.models import (
     LockRecord,
     NewJob,
     Page,
+    RetentionPolicy,
     Schedule,
     Signal,
     Tenant,
@@ -428,10 +429,45 @@ class LockStore(Protocol):
         """The lock's row (held, expired or released), or None if it was never granted."""
         ...
 
+class RetentionStore(Protocol):
+    """Retention: bounded prunes of old finished records (``hora.retention`` decides what and
+    when), and the tenants' overrides of the retention ages.
+
+    ``kind`` is one of ``hora.models.RETENTION_KINDS``: ``jobs`` (succeeded, cancelled,
+    discarded, replayed; with their attempts and events), ``dead`` (dead letters, likewise),
+    ``ticks``, ``workflows`` (completed, failed, cancelled; with their journal, signals and
+    approval requests) and ``idempotency`` (the HTTP API's records). A batch is for one
+    tenant (``tenant_id``) or for every tenant but ``exclude_tenants``."""
+
+    def prune_batch(self, kind: str, *, cutoff: datetime, limit: int,
+                    tenant_id: str | None = None, exclude_tenants: Sequence[str] = (),
+                    ) -> int:
+        """Delete, in one short transaction, up to ``limit`` of the oldest records of
+        ``kind`` that ended (jobs, workflows), occurred (ticks) or were created
+        (idempotency) before ``cutoff``, and what hangs off them; returns how many records
+        went. Never a waiting or running job, nor a job or child workflow a live workflow
+        still needs; on PostgreSQL rows another transaction holds are skipped, not waited
+        for."""
+        ...
+
+    def count_prunable(self, kind: str, *, cutoff: datetime, limit: int,
+                       tenant_id: str | None = None, exclude_tenants: Sequence[str] = (),
+                       ) -> int:
+        """How many records ``prune_batch`` would delete, counted up to ``limit``."""
+        ...
+
+    def retention_overrides(self) -> dict[str, RetentionPolicy]:
+        """Per tenant with an override, its ages (None: as the global policy says)."""
+        ...
+
+    def set_retention(self, tenant_id: str, policy: RetentionPolicy | None, *,
+                      now: datetime) -> None:
+        """Store a tenant's override; None (or every age None) removes it."""
+        ...
 
 
 class Store(JobStore, ScheduleStore, TenantStore, WorkflowStore, ApprovalStore, LockStore,
-            Protocol):
+            RetentionStore, Protocol):
     """Everything hora needs from a database: the union of the aggregates' protocols."""
 
     dialect: str
@@ -472,6 +508,7 @@ __all__ = [
     "LeaseStatus",
     "LockStore",
     "Outcome",
+    "RetentionStore",
     "ScheduleAdvance",
     "SchedulePass",
     "ScheduleStore",

@@ -12,13 +12,14 @@ from hora.store.sqlite.approvals import SQLiteApprovals
 from hora.store.sqlite.connection import Q, SQLiteConnection, _statements
 from hora.store.sqlite.jobs import SQLiteJobs
 from hora.store.sqlite.locks import SQLiteLocks
+from hora.store.sqlite.retention import SQLiteRetention
 from hora.store.sqlite.schedules import SQLiteSchedules
 from hora.store.sqlite.tenants import SQLiteTenants
 from hora.store.sqlite.workflows import SQLiteWorkflows
 
 
 class SQLiteStore(SQLiteJobs, SQLiteSchedules, SQLiteTenants, SQLiteLocks, SQLiteWorkflows,
-                  SQLiteApprovals):
+                  SQLiteApprovals, SQLiteRetention):
     """Every aggregate over one SQLite file (see ``SQLiteConnection`` for the options)."""
 
 
