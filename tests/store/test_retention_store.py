@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,26 +101,16 @@ def wf(store: Store, *, state: str, finished: datetime | None, parent: str | Non
     job = new_job("hora.workflow:order", tenant=tenant, payload={"workflow_id": w.id})
     store.start_workflow(w, job)
     if finished is not None:
-        with raw_store_write(store, w, state, finished):
-            pass
+        end_workflow(store, w, state, finished)
     return w
 
 
-class raw_store_write:  # noqa: N801 - a tiny context manager for the test
-    def __init__(self, store: Store, w: Workflow, state: str, at: datetime) -> None:
-        self.args = (store, w, state, at)
-
-    def __enter__(self) -> None:
-        store, w, state, at = self.args
-        owned = store.acquire_workflow(w.id, tenant_id=w.tenant_id, owner="o", now=at,
-                                       until=at + DAY)
-        assert owned is not None
-        from dataclasses import replace
-        store.finish_run(replace(owned, state=state, finished_at=at, run_owner=None,
-                                 run_until=None, updated_at=at), owner="o")
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+def end_workflow(store: Store, w: Workflow, state: str, at: datetime) -> None:
+    owned = store.acquire_workflow(w.id, tenant_id=w.tenant_id, owner="o", now=at,
+                                   until=at + DAY)
+    assert owned is not None
+    store.finish_run(replace(owned, state=state, finished_at=at, run_owner=None,
+                             run_until=None, updated_at=at), owner="o")
 
 
 def test_workflows_go_with_their_history_and_after_their_parent(
@@ -200,3 +191,16 @@ def test_unknown_kind_is_refused(store: Store, kind: str) -> None:
     with pytest.raises(ValueError):
         store.prune_batch(kind, cutoff=T0, limit=1)
     assert JobState.SUCCEEDED
+
+
+def test_internal_jobs_are_hidden_from_listings_and_counts_unless_asked(store: Store) -> None:
+    user = insert(store, new_job("send"), new_job("hora.workflowish"))
+    internal = insert(store, new_job("hora.workflow:order"), new_job("hora.workflow:x"))
+    shown = {j.id for j in store.list_jobs(JobFilter(), limit=100).items}
+    assert shown == set(user)
+    every = {j.id for j in store.list_jobs(JobFilter(include_internal=True), limit=100).items}
+    assert every == set(user) | set(internal)
+    named = store.list_jobs(JobFilter(task="hora.workflow:order"), limit=100).items
+    assert [j.id for j in named] == internal[:1]
+    assert store.count_jobs(tenant_id="default") == {"scheduled": 2}
+    assert store.count_jobs(tenant_id="default", include_internal=True) == {"scheduled": 4}
