@@ -28,6 +28,7 @@ writes interleave; each batch's count goes to ``hora_pruned_rows_total{kind}``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from hora.clock import Clock
-from hora.errors import ConfigError
+from hora.errors import ConfigError, StoreUnavailable
 from hora.models import RETENTION_KINDS, RetentionPolicy
 from hora.store import RetentionStore
 
@@ -146,6 +147,7 @@ class Retention:
         #: A periodic pass stops after this many batches (the next pass goes on).
         self.max_batches = max_batches
         self._next_pass: datetime | None = None
+        self._stopping = False
 
     def targets(self, kinds: Iterable[str] = RETENTION_KINDS, *, tenant_id: str | None = None,
                 older_than: float | None = None) -> list[Target]:
@@ -195,7 +197,7 @@ class Retention:
         started = time.monotonic()
         report = PruneReport({k: 0 for k in _check_kinds(kinds)})
         for t in self.targets(kinds, tenant_id=tenant_id, older_than=older_than):
-            while max_batches is None or report.batches < max_batches:
+            while (max_batches is None or report.batches < max_batches) and not self._stopping:
                 if report.batches and self.pause > 0:
                     time.sleep(self.pause)  # let the workers' writes in between batches
                 n = self.store.prune_batch(t.kind, cutoff=t.cutoff, limit=self.batch_size,
@@ -223,6 +225,23 @@ class Retention:
             log.info("retention pruned %s", ", ".join(
                 f"{n} {k}" for k, n in report.counts.items() if n))
         return report
+
+    async def run(self) -> None:
+        """The periodic pass as its own loop (``hora serve`` runs it with the scheduler role
+        when the worker fires the schedules); ends after ``stop``."""
+        self._stopping = False
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            try:
+                await loop.run_in_executor(None, self.pass_if_due)
+            except StoreUnavailable as e:
+                log.debug("retention pass failed; trying again: %s", e)
+            except Exception:
+                log.exception("retention pass failed; trying again")
+            await self.clock.sleep(min(self.interval, 5.0))
+
+    def stop(self) -> None:
+        self._stopping = True
 
 
 def _check_kinds(kinds: Iterable[str]) -> list[str]:

@@ -33,6 +33,7 @@ from hora.triggers import Occurrence, Trigger
 
 if TYPE_CHECKING:
     from hora.app import Hora
+    from hora.retention import Retention
     from hora.store import ScheduleStore
 
 log = logging.getLogger("hora.scheduler")
@@ -216,10 +217,13 @@ class Scheduler:
     """The loop that fires due schedules. Run one per process (``hora scheduler`` or inside
     ``hora serve``); any number may share a database."""
 
-    def __init__(self, app: Hora, *, interval: float = 1.0, batch_size: int = 100) -> None:
+    def __init__(self, app: Hora, *, interval: float = 1.0, batch_size: int = 100,
+                 retention: Retention | None = None) -> None:
         self.app = app
         self.interval = interval
         self.batch_size = batch_size
+        #: Prunes old finished records every ``retention.interval`` (None: never).
+        self.retention = retention
         self.fired = 0
         self._stopping = False
 
@@ -239,6 +243,8 @@ class Scheduler:
         while not self._stopping:
             try:
                 await loop.run_in_executor(None, functools.partial(self.tick))
+                if self.retention is not None:
+                    await loop.run_in_executor(None, self.retention.pass_if_due)
             except StoreUnavailable as e:  # the store reports the outage, once
                 log.debug("scheduler pass failed; trying again: %s", e)
             except Exception:

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("triggers", ("hora.triggers",)),
     ("store", ("hora.store",)),
     ("services", ("hora.scheduler", "hora.schedules", "hora.workflows", "hora.locks",
-                  "hora.http_target", "hora.worker")),
+                  "hora.http_target", "hora.worker", "hora.retention")),
     ("app", ("hora.app",)),
     ("client", ("hora.client",)),
     ("surfaces", ("hora.api", "hora.cli", "hora.serve", "hora.testing", "hora.demo",

@@ -13,6 +13,7 @@ The layout (each sub-module imports ``_common``, never this package, so there is
     ├── workflows         hora workflows ... (rich views in _workflow_views)
     ├── tenants           hora tenants ...
     ├── keys              hora keys ...
+    ├── prune             hora prune
     ├── demo              hora demo
     └── completion        hora completion bash|zsh|fish
 
@@ -28,7 +29,7 @@ from typing import Annotated
 
 import typer
 
-from hora.cli import completion, demo, dlq, jobs, keys, schedules, serve, tenants, workflows
+from hora.cli import completion, demo, dlq, jobs, keys, prune, schedules, serve, tenants, workflows
 from hora.cli._common import BadInput, parse_duration, parse_instant, parse_payload
 from hora.cli._lazy import LazyGroups
 
@@ -76,6 +77,7 @@ cli.command("enqueue")(jobs.enqueue)
 cli.command("demo")(demo.demo)
 cli.command("serve")(serve.serve)
 cli.command("completion")(completion.completion)
+cli.command("prune")(prune.prune)
 
 
 def main() -> None:
