@@ -71,6 +71,8 @@ def test_tenant_and_kind_narrow_the_prune(hora: Hora) -> None:
     (["--older-than", "0"], "more than zero"),
     (["--older-than", "off"], "not a duration"),
     (["--batch-size", "0"], "--batch-size"),
+    (["--duty", "0"], "--duty"),
+    (["--duty", "1.5"], "--duty"),
     (["--tenant", " "], "--tenant"),
 ])
 def test_bad_input_is_one_line_and_exit_2(hora: Hora, args: list[str], needle: str) -> None:

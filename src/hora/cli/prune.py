@@ -42,6 +42,10 @@ def prune(
         "--tenant", help="Only this tenant's records (by its own retention).")] = None,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", help="Records deleted per transaction.")] = 1000,
+    duty: Annotated[float, typer.Option(
+        "--duty", help="Share of the time the prune may hold the store (0-1]: it rests "
+        "between batches so the workers' writes come first (the scheduler role uses "
+        "0.2).")] = 1.0,
     yes: Annotated[bool, typer.Option(
         "--yes", "-y", help="Do not ask before deleting.")] = False,
     json_out: JsonOut = False,
@@ -55,6 +59,8 @@ def prune(
 
     if not 1 <= batch_size <= 100_000:
         raise BadInput(f"--batch-size {batch_size} must be between 1 and 100000")
+    if not 0 < duty <= 1:
+        raise BadInput(f"--duty {duty} must be more than 0 and at most 1")
     kinds = resolve_kinds(kind)
     age = None if older_than is None else parse_age(older_than, allow_off=False)
     if tenant is not None and not tenant.strip():
@@ -62,7 +68,7 @@ def prune(
     policy = policy_from_env(os.environ)
     with open_app(database_url, read_only=dry_run) as app:
         retention = Retention(app.store, app.clock, policy=policy, batch_size=batch_size,
-                              pause=0.0)
+                              duty=duty)
         counted = retention.count(kinds, tenant_id=tenant, older_than=age,
                                   limit=COUNT_LIMIT)
         if dry_run:

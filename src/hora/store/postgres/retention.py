@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from hora.models import RETENTION_KINDS, RetentionPolicy
-from hora.store.postgres.connection import PostgresConnection, Q
+from hora.store.postgres.connection import Conn, PostgresConnection, Q
 
 
 class PostgresRetention(PostgresConnection):
@@ -24,6 +24,7 @@ class PostgresRetention(PostgresConnection):
                     ) -> int:
         params = _params(kind, cutoff, limit, tenant_id, exclude_tenants)
         with self._write() as conn:
+            _index_probes_only(conn)
             cur = conn.execute(Q[f"prune_{kind}"], params)
             if kind in ("ticks", "idempotency"):
                 return int(cur.rowcount)
@@ -33,8 +34,11 @@ class PostgresRetention(PostgresConnection):
     def count_prunable(self, kind: str, *, cutoff: datetime, limit: int,
                        tenant_id: str | None = None, exclude_tenants: Sequence[str] = (),
                        ) -> int:
-        return self._count(Q[f"count_prunable_{kind}"],
-                           _params(kind, cutoff, limit, tenant_id, exclude_tenants))
+        params = _params(kind, cutoff, limit, tenant_id, exclude_tenants)
+        with self._read() as conn, conn.transaction():
+            _index_probes_only(conn)
+            row = conn.execute(Q[f"count_prunable_{kind}"], params).fetchone()
+        return 0 if row is None else int(row[0])
 
     def retention_overrides(self) -> dict[str, RetentionPolicy]:
         with self._read() as conn:
@@ -50,6 +54,15 @@ class PostgresRetention(PostgresConnection):
                 conn.execute(Q["set_retention"], {
                     "tenant_id": tenant_id, "now": now,
                     **{k: policy.age(k) for k in RETENTION_KINDS}})
+
+
+def _index_probes_only(conn: Conn) -> None:
+    """For this transaction: no sequential scan where an index serves, no merge join. A
+    prune batch reads ~limit rows by index (its deletes are bounded by ``= ANY(ARRAY(...))``
+    index conditions); statistics of a table that just lost a million rows, or of a tiny
+    one, must not turn that into a scan of the table."""
+    conn.execute("SET LOCAL enable_seqscan = off")
+    conn.execute("SET LOCAL enable_mergejoin = off")
 
 
 def _params(kind: str, cutoff: datetime, limit: int, tenant_id: str | None,

@@ -71,19 +71,20 @@ SELECT count(*) FROM (
 
 -- name: prune_ticks
 -- Ticks whose occurrence (nominal instant) is older than the cutoff: per schedule, a range of
--- the ledger's primary key (schedule_id, nominal).
+-- the ledger's primary key (schedule_id, nominal). CROSS JOIN keeps the schedules outside:
+-- SQLite never reorders it, so the ticks are always read by their key, never scanned.
 DELETE FROM hora_schedule_ticks WHERE (schedule_id, nominal) IN (
     SELECT t.schedule_id, t.nominal
-    FROM hora_schedules AS s JOIN hora_schedule_ticks AS t ON t.schedule_id = s.id
-    WHERE t.nominal < :cutoff
+    FROM hora_schedules AS s CROSS JOIN hora_schedule_ticks AS t
+    WHERE t.schedule_id = s.id AND t.nominal < :cutoff
       AND (:tenant_id IS NULL OR s.tenant_id = :tenant_id)
       AND (:tenant_id IS NOT NULL OR s.tenant_id NOT IN (SELECT value FROM json_each(:exclude)))
     LIMIT :limit);
 
 -- name: count_prunable_ticks
 SELECT count(*) FROM (
-    SELECT 1 FROM hora_schedules AS s JOIN hora_schedule_ticks AS t ON t.schedule_id = s.id
-    WHERE t.nominal < :cutoff
+    SELECT 1 FROM hora_schedules AS s CROSS JOIN hora_schedule_ticks AS t
+    WHERE t.schedule_id = s.id AND t.nominal < :cutoff
       AND (:tenant_id IS NULL OR s.tenant_id = :tenant_id)
       AND (:tenant_id IS NOT NULL OR s.tenant_id NOT IN (SELECT value FROM json_each(:exclude)))
     LIMIT :limit);
