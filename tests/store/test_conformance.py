@@ -72,7 +72,7 @@ def raw(database_url: str) -> Iterator[Any]:
 def test_migrate_is_idempotent_and_recorded(store: Store) -> None:
     assert store.migrate() == []
     expected = [m.version for m in load_migrations(store.dialect)]
-    assert expected == list(range(1, 12))  # 11: the marks of schedules declared in code
+    assert expected == list(range(1, 13))  # 12: retention
     assert store.applied_migrations() == expected  # type: ignore[attr-defined]
 
 
