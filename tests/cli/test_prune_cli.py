@@ -81,8 +81,9 @@ def test_bad_input_is_one_line_and_exit_2(hora: Hora, args: list[str], needle: s
     assert len(hora.jobs()) == 1
 
 
-def test_prune_on_a_missing_database_creates_none(hora: Hora) -> None:
-    assert_one_line_error(hora("prune", "--dry-run"), str(hora.path))
+@pytest.mark.parametrize("args", [["--dry-run"], ["--yes"]])
+def test_prune_on_a_missing_database_creates_none(hora: Hora, args: list[str]) -> None:
+    assert_one_line_error(hora("prune", *args), str(hora.path))
     assert not hora.path.exists()
 
 
@@ -96,3 +97,11 @@ def test_jobs_list_hides_internal_jobs_unless_asked(hora: Hora) -> None:
     assert [j["id"] for j in hora.jobs()] == [user]
     assert {j["id"] for j in hora.jobs("--include-internal")} == {user, internal}
     assert [j["id"] for j in hora.jobs("--task", "hora.workflow:order")] == [internal]
+
+
+def test_serve_refuses_a_bad_retention_before_it_starts(hora: Hora) -> None:
+    assert_one_line_error(hora("serve", "--port", "0", "--retention", "jobs=soon"),
+                          "retention")
+    assert_one_line_error(hora("serve", "--port", "0", "--retention", "forever=1d"),
+                          "retention")
+    assert not hora.path.exists()

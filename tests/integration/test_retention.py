@@ -214,3 +214,13 @@ def test_pruning_while_a_worker_runs_never_takes_a_waiting_or_running_job(
         assert pruned == len(jobs)  # nothing lost, nothing pruned twice
     finally:
         app.close()
+
+
+def test_serve_runs_retention_in_the_scheduler_role_only(app: Hora) -> None:
+    from hora.serve import ServeOptions, _retention
+
+    policy = parse_policy("jobs=1d")
+    every = _retention(app, ServeOptions(retention=policy))
+    assert every is not None and every.policy == policy and every.duty == 0.2
+    assert _retention(app, ServeOptions(roles=frozenset({"api", "worker"}))) is None
+    assert _retention(app, ServeOptions(prune=False)) is None

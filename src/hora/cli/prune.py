@@ -66,7 +66,7 @@ def prune(
     if tenant is not None and not tenant.strip():
         raise BadInput("--tenant must not be empty")
     policy = policy_from_env(os.environ)
-    with open_app(database_url, read_only=dry_run) as app:
+    with open_app(database_url, read_only=True) as app:  # never creates a database
         retention = Retention(app.store, app.clock, policy=policy, batch_size=batch_size,
                               duty=duty)
         counted = retention.count(kinds, tenant_id=tenant, older_than=age,
