@@ -122,6 +122,8 @@ class PruneReport:
     counts: dict[str, int] = field(default_factory=dict)
     batches: int = 0
     seconds: float = 0.0
+    #: Some kind was stopped at ``max_batches`` with more to go.
+    more: bool = False
 
     @property
     def total(self) -> int:
@@ -150,7 +152,8 @@ class Retention:
         self.pause = pause
         self.duty = duty
         self.interval = interval
-        #: A periodic pass stops after this many batches (the next pass goes on).
+        #: A periodic pass stops after this many batches per kind and tenant (the next pass,
+        #: due at once then, goes on).
         self.max_batches = max_batches
         self._next_pass: datetime | None = None
         self._stopping = False
@@ -196,15 +199,21 @@ class Retention:
     def prune(self, kinds: Iterable[str] = RETENTION_KINDS, *, tenant_id: str | None = None,
               older_than: float | None = None, max_batches: int | None = None,
               on_batch: Callable[[str, int], None] | None = None) -> PruneReport:
-        """Prune, batch after batch, until nothing old is left (or ``max_batches``).
-        ``on_batch(kind, rows)`` is told after each batch (a progress bar)."""
+        """Prune, batch after batch, until nothing old is left, or for at most
+        ``max_batches`` batches per kind and tenant (``report.more`` then says whether some
+        were stopped with more to go). ``on_batch(kind, rows)`` is told after each batch (a
+        progress bar)."""
         from hora.observability import PRUNED_ROWS
 
         started = time.monotonic()
         report = PruneReport({k: 0 for k in _check_kinds(kinds)})
         rest = 0.0
         for t in self.targets(kinds, tenant_id=tenant_id, older_than=older_than):
-            while (max_batches is None or report.batches < max_batches) and not self._stopping:
+            done = 0
+            while not self._stopping:
+                if max_batches is not None and done >= max_batches:
+                    report.more = True
+                    break
                 if rest > 0:
                     time.sleep(rest)  # let the workers' writes in between batches
                 began = time.monotonic()
@@ -212,6 +221,7 @@ class Retention:
                                            tenant_id=t.tenant_id, exclude_tenants=t.exclude)
                 took = time.monotonic() - began
                 rest = max(self.pause, took * (1 - self.duty) / self.duty)
+                done += 1
                 report.batches += 1
                 report.counts[t.kind] += n
                 if n:
@@ -225,20 +235,21 @@ class Retention:
 
     def pass_if_due(self) -> PruneReport | None:
         """The scheduler role's pass, at most every ``interval`` seconds and at most
-        ``max_batches`` batches long (what is left goes at the next pass)."""
+        ``max_batches`` batches long; when it stops at that bound with more to go, the next
+        pass is due at once (the batches still rest between them)."""
         now = self.clock.now()
         if self._next_pass is not None and now < self._next_pass:
             return None
-        self._next_pass = now + timedelta(seconds=self.interval)
         report = self.prune(max_batches=self.max_batches)
+        self._next_pass = now if report.more else now + timedelta(seconds=self.interval)
         if report.total:
             log.info("retention pruned %s", ", ".join(
                 f"{n} {k}" for k, n in report.counts.items() if n))
         return report
 
     async def run(self) -> None:
-        """The periodic pass as its own loop (``hora serve`` runs it with the scheduler role
-        when the worker fires the schedules); ends after ``stop``."""
+        """The periodic pass as its own loop, beside the scheduler's (a long prune never
+        delays a schedule); ends after ``stop``."""
         self._stopping = False
         loop = asyncio.get_running_loop()
         while not self._stopping:
@@ -248,7 +259,11 @@ class Retention:
                 log.debug("retention pass failed; trying again: %s", e)
             except Exception:
                 log.exception("retention pass failed; trying again")
-            await self.clock.sleep(min(self.interval, 5.0))
+            due = self._next_pass
+            if due is not None and due <= self.clock.now():
+                await asyncio.sleep(0)  # more to prune: go on (each batch rests anyway)
+            else:
+                await self.clock.sleep(min(self.interval, 5.0))
 
     def stop(self) -> None:
         self._stopping = True

@@ -222,7 +222,8 @@ class Scheduler:
         self.app = app
         self.interval = interval
         self.batch_size = batch_size
-        #: Prunes old finished records every ``retention.interval`` (None: never).
+        #: Prunes old finished records every ``retention.interval``, in a loop of its own
+        #: beside this one (None: never).
         self.retention = retention
         self.fired = 0
         self._stopping = False
@@ -240,11 +241,20 @@ class Scheduler:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        pruner = None if self.retention is None else asyncio.create_task(
+            self.retention.run(), name="hora-retention")
+        try:
+            await self._loop(loop)
+        finally:
+            if pruner is not None and self.retention is not None:
+                self.retention.stop()
+                pruner.cancel()
+                await asyncio.gather(pruner, return_exceptions=True)
+
+    async def _loop(self, loop: asyncio.AbstractEventLoop) -> None:
         while not self._stopping:
             try:
                 await loop.run_in_executor(None, functools.partial(self.tick))
-                if self.retention is not None:
-                    await loop.run_in_executor(None, self.retention.pass_if_due)
             except StoreUnavailable as e:  # the store reports the outage, once
                 log.debug("scheduler pass failed; trying again: %s", e)
             except Exception:

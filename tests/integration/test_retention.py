@@ -15,7 +15,7 @@ from hora.models import RetentionPolicy
 from hora.observability import PRUNED_ROWS
 from hora.retention import DEFAULT_POLICY, Retention, parse_policy
 from hora.scheduler import Scheduler
-from hora.testing import run_until_idle
+from hora.testing import await_condition, run_until_idle
 
 DAY = timedelta(days=1)
 
@@ -112,35 +112,42 @@ def test_prune_goes_in_batches_of_its_size(tasks: Hora, clock: FakeClock) -> Non
     assert report.batches == 3 and report.total == 7
 
 
-def test_the_scheduler_role_prunes_at_its_interval_and_counts_the_metric(
+def test_a_pass_is_bounded_and_the_next_is_due_at_once_while_more_is_left(
         tasks: Hora, clock: FakeClock) -> None:
     ran(tasks, 5)
     clock.advance(30 * DAY)
     before = PRUNED_ROWS.labels("jobs")._value.get()
     retention = Retention(tasks.store, clock, pause=0, interval=60, batch_size=2,
                           max_batches=2)
+    first = retention.pass_if_due()
+    assert first is not None and first.counts["jobs"] == 4 and first.more
+    assert len(job_ids(tasks)) == 1
+    second = retention.pass_if_due()  # more was left: due at once
+    assert second is not None and second.counts["jobs"] == 1 and not second.more
+    assert retention.pass_if_due() is None  # all done: not again before the interval
+    clock.advance(timedelta(seconds=60))
+    third = retention.pass_if_due()
+    assert third is not None and third.total == 0
+    assert PRUNED_ROWS.labels("jobs")._value.get() - before == 5
+
+
+def test_the_scheduler_loop_prunes_beside_its_schedule_passes(
+        tasks: Hora, clock: FakeClock) -> None:
+    ran(tasks, 5)
+    clock.advance(30 * DAY)
+    retention = Retention(tasks.store, clock, pause=0, batch_size=2, max_batches=2)
     scheduler = Scheduler(tasks, retention=retention, interval=0.01)
 
-    async def one_pass() -> None:
+    async def until_pruned() -> None:
         run = asyncio.create_task(scheduler.run())
-        await asyncio.sleep(0)
-        for _ in range(200):
-            if retention._next_pass is not None:
-                break
-            await asyncio.sleep(0.01)
+        await await_condition(lambda: not job_ids(tasks), timeout=20, message="pruned")
         scheduler.stop()
-        while not run.done():  # the loop sleeps on the fake clock: wake it
+        while not run.done():  # the loops sleep on the fake clock: wake them
             clock.advance(timedelta(seconds=0.01))
             await asyncio.sleep(0.01)
         await run
 
-    asyncio.run(one_pass())
-    assert len(job_ids(tasks)) == 1  # a pass is at most max_batches long
-    assert PRUNED_ROWS.labels("jobs")._value.get() - before == 4
-    assert retention.pass_if_due() is None  # not again before the interval
-    clock.advance(timedelta(seconds=60))
-    report = retention.pass_if_due()
-    assert report is not None and report.counts["jobs"] == 1
+    asyncio.run(until_pruned())
     assert job_ids(tasks) == set()
 
 
