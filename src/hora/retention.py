@@ -95,15 +95,6 @@ def policy_from_env(env: Mapping[str, str]) -> RetentionPolicy:
     return parse_policy(env.get("HORA_RETENTION", ""))
 
 
-def format_age(seconds: float | None) -> str:
-    if seconds is None:
-        return "off"
-    for unit, size in (("d", _DAY), ("h", 3600.0), ("m", 60.0)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
 @dataclass(frozen=True, slots=True)
 class Target:
     """One prune to do: records of ``kind`` older than ``cutoff``, of one tenant or of every
@@ -288,5 +279,5 @@ def resolve_kinds(text: str) -> list[str]:
 
 
 __all__ = ["BATCH_SIZE", "DEFAULT_POLICY", "PRUNE_INTERVAL", "PruneReport", "Retention",
-           "Target", "format_age", "parse_age", "parse_policy", "policy_from_env",
+           "Target", "parse_age", "parse_policy", "policy_from_env",
            "resolve_kinds"]
