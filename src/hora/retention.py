@@ -127,7 +127,7 @@ class Retention:
 
     def __init__(self, store: RetentionStore, clock: Clock, *,
                  policy: RetentionPolicy = DEFAULT_POLICY, batch_size: int = BATCH_SIZE,
-                 pause: float = 0.0, duty: float = 0.2, interval: float = PRUNE_INTERVAL,
+                 pause: float = 0.0, duty: float = 0.1, interval: float = PRUNE_INTERVAL,
                  max_batches: int | None = 100) -> None:
         if batch_size < 1:
             raise ConfigError("retention batch size must be at least 1")
@@ -139,7 +139,7 @@ class Retention:
         self.batch_size = batch_size
         #: Between two batches the pruner rests at least ``pause`` seconds, and long enough
         #: that its batches hold the store at most ``duty`` of the time (a batch that took
-        #: 40 ms is followed by 160 ms of rest at 0.2): the workers' writes come first.
+        #: 40 ms is followed by 360 ms of rest at 0.1): the workers' writes come first.
         self.pause = pause
         self.duty = duty
         self.interval = interval

@@ -228,6 +228,6 @@ def test_serve_runs_retention_in_the_scheduler_role_only(app: Hora) -> None:
 
     policy = parse_policy("jobs=1d")
     every = _retention(app, ServeOptions(retention=policy))
-    assert every is not None and every.policy == policy and every.duty == 0.2
+    assert every is not None and every.policy == policy and every.duty == 0.1
     assert _retention(app, ServeOptions(roles=frozenset({"api", "worker"}))) is None
     assert _retention(app, ServeOptions(prune=False)) is None

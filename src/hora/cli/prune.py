@@ -45,7 +45,7 @@ def prune(
     duty: Annotated[float, typer.Option(
         "--duty", help="Share of the time the prune may hold the store (0-1]: it rests "
         "between batches so the workers' writes come first (the scheduler role uses "
-        "0.2).")] = 1.0,
+        "0.1).")] = 1.0,
     yes: Annotated[bool, typer.Option(
         "--yes", "-y", help="Do not ask before deleting.")] = False,
     json_out: JsonOut = False,
