@@ -59,10 +59,15 @@ _EXPORTS: dict[str, str] = {
     "Lease": "hora.locks",
     "LockRecord": "hora.models",
     "LockTimeout": "hora.errors",
+    "LogLine": "hora.models",
+    "WaitTimeout": "hora.errors",
+    "WorkflowFailed": "hora.errors",
     "NondeterminismError": "hora.errors",
     "NotAllowed": "hora.errors",
     "NotFound": "hora.errors",
     "Page": "hora.models",
+    "QueueInfo": "hora.models",
+    "QueueState": "hora.models",
     "QuotaExceeded": "hora.errors",
     "RateLimited": "hora.errors",
     "Retry": "hora.errors",
@@ -84,6 +89,7 @@ _EXPORTS: dict[str, str] = {
     "TransitionConflict": "hora.errors",
     "UnknownTask": "hora.errors",
     "Worker": "hora.worker",
+    "WorkerInfo": "hora.models",
     "WorkflowCancelled": "hora.errors",
     "WorkflowContext": "hora.workflows",
     "current_job": "hora.context",
@@ -132,7 +138,9 @@ if TYPE_CHECKING:  # what mypy and IDEs see; keep in step with _EXPORTS
     from hora.errors import TooSparse as TooSparse
     from hora.errors import TransitionConflict as TransitionConflict
     from hora.errors import UnknownTask as UnknownTask
+    from hora.errors import WaitTimeout as WaitTimeout
     from hora.errors import WorkflowCancelled as WorkflowCancelled
+    from hora.errors import WorkflowFailed as WorkflowFailed
     from hora.locks import LeaderElection as LeaderElection
     from hora.locks import Lease as Lease
     from hora.models import Attempt as Attempt
@@ -140,9 +148,13 @@ if TYPE_CHECKING:  # what mypy and IDEs see; keep in step with _EXPORTS
     from hora.models import Job as Job
     from hora.models import JobEvent as JobEvent
     from hora.models import LockRecord as LockRecord
+    from hora.models import LogLine as LogLine
     from hora.models import Page as Page
+    from hora.models import QueueInfo as QueueInfo
+    from hora.models import QueueState as QueueState
     from hora.models import Schedule as Schedule
     from hora.models import Tick as Tick
+    from hora.models import WorkerInfo as WorkerInfo
     from hora.payloads import JobRequest as JobRequest
     from hora.retry import RetryPolicy as RetryPolicy
     from hora.schedules import DeclaredReport as DeclaredReport

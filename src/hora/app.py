@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Self, Ty
 from opentelemetry.trace import SpanKind
 
 from hora.clock import Clock, SystemClock
-from hora.errors import ConfigError, InvalidPayload
+from hora.errors import ConfigError, InvalidPayload, WaitTimeout
 from hora.limits import MAX_PRIORITY, MAX_TIMEOUT, check_instant, check_int, check_seconds
 from hora.locks import Lease, LockService
-from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page
+from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page, Workflow
 from hora.observability import JOBS_ENQUEUED, tracer
 from hora.payloads import (
     ENQUEUE_OPTIONS,
@@ -42,10 +42,13 @@ from hora.payloads import (
     check_text,
     new_job,
 )
+from hora.registry import RegistryService
 from hora.retry import DEFAULT_RETRY, RetryPolicy
 from hora.schedules import DeclaredSchedule, ScheduleService
 from hora.states import JobState
 from hora.store import Store, open_store
+from hora.waiting import ResultWaiters, check_timeout, job_done, job_key
+from hora.workers import WorkerService
 from hora.workflows import WorkflowDef, WorkflowService
 
 if TYPE_CHECKING:
@@ -200,6 +203,9 @@ class Hora:
         self._workers: set[Worker] = set()
         self._workflow_defs: dict[str, WorkflowDef] = {}
         self._declared_schedules: list[DeclaredSchedule] = []
+        #: Who waits for which job or workflow to end in this process (every tenant's view
+        #: shares it, and with it one PostgreSQL listener): ``hora.waiting``.
+        self._results = ResultWaiters(self._open_store)
         self._build_services()
 
     def _build_services(self) -> None:
@@ -211,9 +217,16 @@ class Hora:
         self.workflows = WorkflowService(
             store=self._open_store, clock=self.clock, tenant_id=self.tenant_id,
             tasks=self.tasks, register_task=self._register_task, notify=self._notify_workers,
-            definitions=self._workflow_defs)
+            definitions=self._workflow_defs, results=self._results)
         self.locks = LockService(store=self._open_store, clock=self.clock,
                                  tenant_id=self.tenant_id)
+        self.fleet = WorkerService(store=self._open_store, clock=self.clock,
+                                   tenant_id=self.tenant_id)
+        self.registry = RegistryService(
+            store=self._open_store, clock=self.clock, tenant_id=self.tenant_id,
+            tasks=self.tasks, definitions=self._workflow_defs)
+        self.workflows.registry = self.registry
+        self.schedules.resolve_task = self.registry.resolve_task
         self.aio = AsyncHora(self)
 
     # -- set-up -------------------------------------------------------------------------------
@@ -248,6 +261,7 @@ class Hora:
         self.database_url = url
 
     def close(self) -> None:
+        self._results.close()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -301,7 +315,8 @@ class Hora:
         """Declare a schedule in code: ``@app.schedule(cron="0 9 * * MON-FRI")`` on a task.
 
         Exactly one of ``cron``, ``rrule``, ``every`` (an ISO-8601 duration or a timedelta,
-        counted from 1970-01-01T00:00Z, so the same every start-up) or ``trigger`` (a full
+        counted from when the schedule is first created, as on every surface; later
+        start-ups keep that stored start) or ``trigger`` (a full
         spec). ``name`` defaults to the task's name; ``options`` are ``ensure``'s (queue,
         priority, misfire, overlap, ...). Stacked on ``@app.task`` or used alone (then it
         registers the function as ``@app.task`` would). Nothing is written here: declared
@@ -318,7 +333,7 @@ class Hora:
             spec = trigger
         elif every is not None:
             text = every if isinstance(every, str) else f"PT{every.total_seconds():g}S"
-            spec = {"every": text, "start": "1970-01-01T00:00:00Z"}
+            spec = {"every": text}  # start: the creation (hora.triggers.spec.with_defaults)
         else:
             spec = {"cron": cron} if cron is not None else {"rrule": rrule}
         if timezone is not None:
@@ -386,7 +401,15 @@ class Hora:
         return await self.aio.enqueue_many(list(requests))
 
     def _prepare(self, r: JobRequest, now: datetime) -> NewJob:
-        return new_job(r, now, tenant_id=self.tenant_id, task=self.tasks.get(r.task))
+        # Every option is checked first, without I/O; then the name and payload against
+        # the registry (``hora.registry``), whose defaults fill in what the request omits.
+        local = self.tasks.get(r.task)
+        job = new_job(r, now, tenant_id=self.tenant_id, task=local)
+        task = self.registry.resolve_task(r.task, r.payload,
+                                          allow_unregistered=r.allow_unregistered)
+        if task is not None and task is not local:
+            job = new_job(r, now, tenant_id=self.tenant_id, task=task)
+        return job
 
     def _notify_workers(self, earliest_due: datetime) -> None:
         for w in list(self._workers):
@@ -429,10 +452,41 @@ class Hora:
         """Cancel a waiting job now, or ask a running one to stop (cooperatively)."""
         job = self.store.cancel_job(job_id, tenant_id=self.tenant_id, now=self.clock.now(),
                                     reason=reason)
+        if job_done(job):
+            self._results.announce(job_key(job_id))
         if job.state is JobState.RUNNING:
             for w in list(self._workers):
                 w.notify_cancel(job_id, reason)
         return job
+
+    # -- waiting for results ------------------------------------------------------------------
+
+    def wait_for_job(self, job: Job | str, timeout: float | timedelta | None = None) -> Job:
+        """Block until the job's run is over -- succeeded, cancelled, dead (also discarded or
+        replayed) -- and return it with its attempts (and their log lines); Celery's
+        ``AsyncResult.get(timeout)``, Temporal's ``handle.result()``. ``timeout`` is in
+        seconds of real (monotonic) time, whatever the app's clock; None waits without bound.
+        Raises ``WaitTimeout`` (with the state last seen) when it runs out first, and
+        ``NotFound`` for an unknown id. A worker in this process wakes the wait when it writes
+        the outcome, PostgreSQL's NOTIFY does from other processes, and otherwise (SQLite
+        across processes) the wait polls, 50 ms doubling to 1 s (``hora.waiting``)."""
+        job_id = job if isinstance(job, str) else job.id
+        seconds = check_timeout(timeout)
+        found, done = self.poll_job(job_id, seconds)
+        if not done:
+            raise WaitTimeout("job", job_id, str(found.state), seconds or 0.0)
+        return found
+
+    #: ``final = app.wait(job, timeout=30)``: ``wait_for_job`` for the ``Job`` that
+    #: ``enqueue`` returned (or its id).
+    wait = wait_for_job
+
+    def poll_job(self, job_id: str, wait: float | timedelta | None = 0.0) -> tuple[Job, bool]:
+        """The job once its run is over or ``wait`` seconds have passed, whichever is first,
+        and whether it is over: what ``GET /v1/jobs/{id}?wait=`` answers (no error either
+        way)."""
+        return self._results.wait(job_key(job_id), lambda: self.get_job(job_id),
+                                  job_done, check_timeout(wait))
 
     def dead_jobs(self, *, task: str | None = None, queue: str | None = None, limit: int = 50,
                   cursor: str | None = None) -> Page[Job]:
@@ -490,11 +544,19 @@ class Hora:
     workflow_signals = _Delegate("workflows", WorkflowService.workflow_signals)
     signal_workflow = _Delegate("workflows", WorkflowService.signal_workflow)
     cancel_workflow = _Delegate("workflows", WorkflowService.cancel_workflow)
+    terminate_workflow = _Delegate("workflows", WorkflowService.terminate_workflow)
     approvals = _Delegate("workflows", WorkflowService.approvals)
     get_approval = _Delegate("workflows", WorkflowService.get_approval)
     approve = _Delegate("workflows", WorkflowService.approve)
     reject = _Delegate("workflows", WorkflowService.reject)
     decide_approval = _Delegate("workflows", WorkflowService.decide_approval)
+    wait_for_workflow = _Delegate("workflows", WorkflowService.wait)
+    workflow_result = _Delegate("workflows", WorkflowService.result)
+
+    # -- the task registry: app.registry ------------------------------------------------------
+
+    registered_tasks = _Delegate("registry", RegistryService.registered_tasks)
+    register_tasks = _Delegate("registry", RegistryService.register)
 
     # -- locks: app.locks ---------------------------------------------------------------------
 
@@ -504,6 +566,13 @@ class Hora:
     get_lock = _Delegate("locks", LockService.get_lock)
     renew_lease = _Delegate("locks", LockService.renew_lease)
     release_lease = _Delegate("locks", LockService.release_lease)
+
+    # -- workers and queues: app.fleet --------------------------------------------------------
+
+    workers = _Delegate("fleet", WorkerService.workers)
+    queues = _Delegate("fleet", WorkerService.queues)
+    pause_queue = _Delegate("fleet", WorkerService.pause_queue)
+    resume_queue = _Delegate("fleet", WorkerService.resume_queue)
 
 
 class AsyncHora:
@@ -524,6 +593,43 @@ class AsyncHora:
     replay = _Async(Hora.replay)
     discard = _Async(Hora.discard)
     count_jobs = _Async(Hora.count_jobs)
+
+    async def wait_for_job(self, job: Job | str,
+                           timeout: float | timedelta | None = None) -> Job:  # noqa: ASYNC109 (the sync method's signature)
+        """``Hora.wait_for_job`` as a real async wait: the task sleeps on an event (woken by
+        a worker of this process, PostgreSQL's NOTIFY, or the poll), holding no thread."""
+        job_id = job if isinstance(job, str) else job.id
+        seconds = check_timeout(timeout)
+        found, done = await self.poll_job(job_id, seconds)
+        if not done:
+            raise WaitTimeout("job", job_id, str(found.state), seconds or 0.0)
+        return found
+
+    wait = wait_for_job
+
+    async def poll_job(self, job_id: str, wait: float | timedelta | None = 0.0,
+                       ) -> tuple[Job, bool]:
+        """``Hora.poll_job``, async (what the HTTP long-poll awaits)."""
+        app = self._app
+        return await app._results.await_(
+            job_key(job_id), lambda: asyncio.to_thread(app.get_job, job_id), job_done,
+            check_timeout(wait))
+
+    async def wait_for_workflow(self, workflow_id: str,
+                                timeout: float | timedelta | None = None) -> Workflow:  # noqa: ASYNC109 (the sync method's signature)
+        """``Hora.wait_for_workflow``, async."""
+        return await self._app.workflows.await_workflow(workflow_id, timeout)
+
+    async def workflow_result(self, workflow_id: str,
+                              timeout: float | timedelta | None = None) -> Any:  # noqa: ASYNC109 (the sync method's signature)
+        """``Hora.workflow_result``, async."""
+        return await self._app.workflows.await_result(workflow_id, timeout)
+
+    async def poll_workflow(self, workflow_id: str, wait: float | timedelta | None = 0.0,
+                            ) -> tuple[Workflow, bool]:
+        """``WorkflowService.poll``, async (what ``GET /v1/workflows/{id}?wait=`` awaits)."""
+        return await self._app.workflows.await_poll(workflow_id, wait)
+
     migrate = _Async(Hora.migrate)
     close = _Async(Hora.close)
 
@@ -549,16 +655,25 @@ class AsyncHora:
     workflow_signals = _Async(WorkflowService.workflow_signals, "workflows")
     signal_workflow = _Async(WorkflowService.signal_workflow, "workflows")
     cancel_workflow = _Async(WorkflowService.cancel_workflow, "workflows")
+    terminate_workflow = _Async(WorkflowService.terminate_workflow, "workflows")
     approvals = _Async(WorkflowService.approvals, "workflows")
     get_approval = _Async(WorkflowService.get_approval, "workflows")
     approve = _Async(WorkflowService.approve, "workflows")
     reject = _Async(WorkflowService.reject, "workflows")
     decide_approval = _Async(WorkflowService.decide_approval, "workflows")
 
+    registered_tasks = _Async(RegistryService.registered_tasks, "registry")
+    register_tasks = _Async(RegistryService.register, "registry")
+
     try_lock = _Async(LockService.try_lock, "locks")
     get_lock = _Async(LockService.get_lock, "locks")
     renew_lease = _Async(LockService.renew_lease, "locks")
     release_lease = _Async(LockService.release_lease, "locks")
+
+    workers = _Async(WorkerService.workers, "fleet")
+    queues = _Async(WorkerService.queues, "fleet")
+    pause_queue = _Async(WorkerService.pause_queue, "fleet")
+    resume_queue = _Async(WorkerService.resume_queue, "fleet")
 
     def lock(self, name: str, ttl: float | timedelta = 30.0, wait: float | timedelta = 10.0,
              owner: str | None = None) -> contextlib.AbstractAsyncContextManager[Lease]:

@@ -15,13 +15,15 @@ The tree::
     │   ├── TransitionConflict                     the record was not in the state the move needs
     │   ├── IdempotencyConflict                    same idempotency key, different request
     │   ├── StaleRecord                            changed by someone else since it was read
-    │   └── LockTimeout                            a lock stayed held for all of ``wait``
+    │   ├── LockTimeout                            a lock stayed held for all of ``wait``
+    │   └── WaitTimeout                            a job/workflow had not ended within the wait
     ├── StoreError                                 the database failed (driver error: __cause__)
     │   └── StoreUnavailable                       cannot reach it now (down, partitioned, busy)
     ├── UnknownTask            (also LookupError)  no handler registered under that name
     ├── NondeterminismError                        workflow code diverged from its journal
     ├── StepFailed                                 a workflow step failed for good
     ├── ChildFailed                                a child workflow failed or was cancelled
+    ├── WorkflowFailed                             a waited-for workflow failed or was cancelled
     └── ApiError                                   an HTTP answer (hora.Client): .status, .problem
         ├── AuthError                              401, or 403 for a missing scope
         │   └── QuotaExceeded                      403: the tenant is at a quota
@@ -159,10 +161,31 @@ class NotAllowed(HoraError, PermissionError):
 
 
 class UnknownTask(HoraError, LookupError):
-    """A job names a task that no handler is registered for."""
+    """A job names a task that no handler is registered for: a worker met one, or an
+    enqueue (a job, a schedule, a workflow start) named a task or workflow the tenant's
+    registry does not hold (``allow_unregistered`` accepts it anyway). ``name`` is the name
+    asked for, ``kind`` ``task`` or ``workflow``, ``suggestions`` the registered names it
+    is closest to ("did you mean ...?")."""
 
     problem_type = "unknown-task"
     http_status = 422
+    members = ("name", "kind", "suggestions")
+
+    def __init__(self, message: str = "", *, field: str | None = None, name: str | None = None,
+                 kind: str = "task", suggestions: tuple[str, ...] = ()) -> None:
+        super().__init__(message, field=field)
+        self.name = name
+        self.kind = kind
+        self.suggestions = tuple(suggestions)
+
+    @classmethod
+    def _rebuild(cls, reason: str, field: str | None, typed: dict[str, Any]) -> Self:
+        name = typed.get("name")
+        suggestions = typed.get("suggestions")
+        return cls(reason, field=field, name=None if name is None else str(name),
+                   kind=str(typed.get("kind") or "task"),
+                   suggestions=tuple(str(s) for s in suggestions)
+                   if isinstance(suggestions, list) else ())
 
 
 class Conflict(HoraError):
@@ -286,6 +309,28 @@ class LockTimeout(Conflict):
                    retry_after=_float_or_none(typed.get("retry_after")))
 
 
+class WaitTimeout(Conflict):
+    """A wait for a job or workflow to end (``app.wait_for_job``, ``Client.wait_for_job``,
+    ``GET /v1/jobs/{id}?wait=..&strict=true``) ran out first. ``kind`` is ``job`` or
+    ``workflow``, ``record_id`` its id, ``state`` the state it was last seen in, ``waited``
+    the seconds waited. Nothing changed: wait again, or cancel it."""
+
+    problem_type = "wait-timeout"
+    members = ("kind", "record_id", "state", "waited")
+
+    def __init__(self, kind: str, record_id: str, state: str, waited: float) -> None:
+        self.kind = kind
+        self.record_id = record_id
+        self.state = state
+        self.waited = waited
+        super().__init__(f"{kind} {record_id} is still {state} after waiting {waited:g}s")
+
+    @classmethod
+    def _rebuild(cls, reason: str, field: str | None, typed: dict[str, Any]) -> Self:
+        return cls(str(typed.get("kind") or ""), str(typed.get("record_id") or ""),
+                   str(typed.get("state") or ""), _float_or_none(typed.get("waited")) or 0.0)
+
+
 class SignatureError(HoraError, ValueError):
     """A webhook whose signature headers are missing, stale, or match no signature."""
 
@@ -323,6 +368,33 @@ class ChildFailed(HoraError):
 
 
 # -- answers of the HTTP API, as hora.Client sees them -----------------------------------------
+
+
+class WorkflowFailed(HoraError):
+    """``app.workflows.result()``: the workflow ended ``failed`` or ``cancelled`` instead of
+    completing; ``state`` says which, ``error_type`` and ``error_message`` are its error."""
+
+    problem_type = "workflow-failed"
+    http_status = 409
+    members = ("workflow_id", "state", "error_type", "error_message")
+
+    def __init__(self, workflow_id: str, state: str, error_type: str | None = None,
+                 error_message: str | None = None) -> None:
+        self.workflow_id = workflow_id
+        self.state = state
+        self.error_type = error_type
+        self.error_message = error_message
+        why = f": {error_type}: {error_message}" if error_type else ""
+        super().__init__(f"workflow {workflow_id} ended {state}{why}")
+
+    @classmethod
+    def _rebuild(cls, reason: str, field: str | None, typed: dict[str, Any]) -> Self:
+        def text(name: str) -> str | None:
+            value = typed.get(name)
+            return value if isinstance(value, str) else None
+
+        return cls(text("workflow_id") or "", text("state") or "", text("error_type"),
+                   text("error_message"))
 
 
 class ApiError(HoraError):

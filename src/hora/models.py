@@ -45,6 +45,17 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line a handler logged during an attempt (a stdlib ``logging`` record): its wall
+    time, level name and formatted message. A line with level ``TRUNCATED`` says how much
+    past the per-attempt bound was not kept."""
+
+    at: datetime
+    level: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     """One try of a job, from start to outcome."""
 
@@ -55,6 +66,8 @@ class Attempt:
     ended_at: datetime | None
     outcome: str | None  # succeeded | failed | retry | cancelled | timeout | lost | released
     error: ErrorInfo | None
+    #: What the handler logged during this attempt (bounded; empty until it ends).
+    logs: tuple[LogLine, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +336,27 @@ class IdempotencyRecord:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class RegisteredTask:
+    """A task or workflow that a worker (or ``hora serve --app``) registered for a tenant:
+    the defaults its jobs get wherever they are enqueued from, and the JSON Schema of its
+    payload (derived from the function's signature), which every enqueue is checked
+    against. ``kind`` is ``task`` or ``workflow``; ``retry`` is the retry policy as JSON
+    (``RetryPolicy.to_dict``), ``timeout`` seconds or None."""
+
+    tenant_id: str
+    kind: str  # task | workflow
+    name: str
+    queue: str
+    priority: int
+    max_attempts: int
+    retry: dict[str, Any] | None
+    timeout: float | None
+    payload_schema: dict[str, Any]
+    registered_at: datetime
+    updated_at: datetime
+
+
 WORKFLOW_STATES = tuple(WorkflowState)
 WORKFLOW_FINAL = WORKFLOW_FINAL_STATES
 
@@ -464,3 +498,79 @@ class LockRecord:
 
     def held_at(self, now: datetime) -> bool:
         return self.owner is not None and now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """A worker process as its row says (``hora_workers``), with ``status`` worked out at
+    read time: ``live``, ``lost`` (not seen for longer than the lost-after interval: it
+    died or cannot reach the database) or ``stopped`` (shut down cleanly).
+
+    Workers claim the jobs of every tenant, so a worker belongs to no tenant. ``tasks`` is
+    None for a worker that runs any task (``only_known_tasks=False``); otherwise the names
+    it has handlers for, which is all it claims.
+    """
+
+    id: str
+    host: str
+    pid: int
+    version: str
+    queues: tuple[str, ...]
+    tasks: tuple[str, ...] | None
+    workflows: tuple[str, ...]
+    concurrency: int
+    heartbeat: float
+    started_at: datetime
+    last_seen_at: datetime
+    running: int = 0
+    stopped_at: datetime | None = None
+    status: str = "live"
+
+    def serves(self, queue: str, task: str) -> bool:
+        """Whether this worker would claim a job of ``task`` on ``queue``."""
+        return queue in self.queues and (self.tasks is None or task in self.tasks)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """A queue's own row (``hora_queues``): paused or not, per tenant."""
+
+    tenant_id: str
+    name: str
+    paused: bool
+    paused_at: datetime | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    """One tenant's jobs on one queue, counted by state, as one grouped read returns them.
+
+    ``due`` counts the waiting jobs (scheduled or retrying) due now; ``oldest_due_at`` is the
+    due time of the oldest of them."""
+
+    queue: str
+    scheduled: int = 0
+    retrying: int = 0
+    running: int = 0
+    dead: int = 0
+    due: int = 0
+    oldest_due_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """A queue as ``app.queues()`` shows it: depth by state, the age of its oldest due
+    waiting job, the live workers serving it, and whether it is paused (for this tenant)."""
+
+    name: str
+    scheduled: int
+    retrying: int
+    running: int
+    dead: int
+    due: int
+    oldest_due_age: float | None  # seconds; None when no job is due
+    workers: int
+    paused: bool
+    paused_at: datetime | None = None
+    reason: str | None = None

@@ -64,6 +64,9 @@ WORKFLOW_STEPS = Counter("hora_workflow_steps", "Workflow steps executed (replay
                          ["workflow", "status"])
 PRUNED_ROWS = Counter("hora_pruned_rows", "Records pruned by retention in this process, by "
                       "kind: jobs, dead, ticks, workflows, idempotency.", ["kind"])
+JOBS_UNRUNNABLE = Gauge("hora_jobs_unrunnable", "Waiting jobs, due now, that no live worker "
+                        "serves (their queue, or their task on it), every tenant; set at each "
+                        "/metrics scrape of hora serve.", ["queue", "task"])
 HTTP_REQUESTS = Counter("hora_http_requests", "API requests answered.",
                         ["method", "route", "status"])
 HTTP_DURATION = Histogram("hora_http_request_duration_seconds", "API request latency.",
@@ -163,5 +166,6 @@ def log_format_from_env(value: str | None) -> bool:
     return fmt == "json"
 
 
-__all__ = ["JOBS_ENQUEUED", "JOB_ATTEMPTS", "JobContextFilter", "JsonFormatter", "TaskMetrics",
+__all__ = ["JOBS_ENQUEUED", "JOBS_UNRUNNABLE", "JOB_ATTEMPTS", "JobContextFilter",
+           "JsonFormatter", "TaskMetrics",
            "configure_logging", "log_format_from_env", "tracer", "tracing"]

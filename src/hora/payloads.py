@@ -38,7 +38,7 @@ __all__ = ["ENQUEUE_OPTIONS", "RESERVED_TASK_PREFIX", "JobRequest", "TaskDefault
 #: Keyword arguments of ``Task.enqueue`` that are options, not payload fields.
 ENQUEUE_OPTIONS = frozenset({
     "at", "delay", "queue", "priority", "idempotency_key", "correlation_id", "retry",
-    "timeout", "max_attempts",
+    "timeout", "max_attempts", "allow_unregistered",
 })
 
 #: hora's own tasks (``hora.http``, ``hora.workflow:<name>``) are named under this prefix.
@@ -63,6 +63,8 @@ class JobRequest:
     timeout: float | timedelta | None = None
     max_attempts: int | None = None
     schedule_id: str | None = None  # set when a schedule fires or is triggered by hand
+    #: Enqueue a task name the registry does not know (``hora.registry``), on purpose.
+    allow_unregistered: bool = False
 
 
 class TaskDefaults(Protocol):

@@ -147,6 +147,11 @@ def job_detail(job: Job) -> Group:
                              when(a.ended_at), Text(a.worker_id or ""), Text(err))
         parts.append(attempts)
         for a in job.attempts:
+            if a.logs:
+                parts.append(Text(f"log of attempt {a.number}:", style="bold"))
+                parts.append(Text("\n".join(
+                    f"{line.at.strftime('%H:%M:%S.%f')[:-3]} {line.level:<8} {line.message}"
+                    for line in a.logs)))
             if a.error is not None and a.error.traceback:
                 parts.append(Text(f"traceback of attempt {a.number}:", style="bold"))
                 parts.append(Text(a.error.traceback.rstrip()))

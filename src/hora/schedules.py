@@ -56,15 +56,26 @@ MAX_PAUSED_TICKS = 1000
 STALE_RETRIES = 5
 
 
-def _spec(trigger: Mapping[str, Any] | str) -> dict[str, Any]:
-    """A trigger spec from a dict, or from a bare cron expression / iCalendar text."""
+def _spec(trigger: Mapping[str, Any] | str, now: datetime | None = None) -> dict[str, Any]:
+    """A trigger spec from a dict, or from a bare cron expression / iCalendar text; with
+    ``now``, completed as it is stored (an ``every`` without ``start`` counts from now: see
+    :func:`hora.triggers.spec.with_defaults`, the one default of every surface)."""
     if isinstance(trigger, str):
         text = trigger.strip()
         return {"rrule": text} if ("RRULE" in text.upper() or "DTSTART" in text.upper()) else {
             "cron": text}
     if not isinstance(trigger, Mapping):
         raise InvalidTrigger("must be a spec object or a cron/iCalendar string", field="trigger")
-    return dict(trigger)
+    if now is None:
+        return dict(trigger)
+    from hora.triggers.spec import with_defaults
+
+    return with_defaults(trigger, now)
+
+
+def _open_start(trigger: Mapping[str, Any] | str) -> bool:
+    """An ``every`` trigger given without its start (so it counts from its creation)."""
+    return isinstance(trigger, Mapping) and "every" in trigger and trigger.get("start") is None
 
 
 _NUMERIC_OPTIONS = ("priority", "max_attempts", "timeout", "misfire_grace", "catchup_limit")
@@ -174,6 +185,9 @@ class ScheduleService:
         self.tasks = tasks
         self._enqueue = enqueue
         self._notify = notify
+        #: Checks a schedule's task name and payload and gives its defaults
+        #: (``RegistryService.resolve_task``); ``Hora`` sets it.
+        self.resolve_task: Callable[..., TaskDefaults | None] | None = None
 
     @property
     def store(self) -> Store:
@@ -193,8 +207,10 @@ class ScheduleService:
                         timeout: float | None = None, correlation_id: str | None = None,
                         misfire: str = "skip", misfire_grace: float = 60.0,
                         catchup_limit: int = 10, overlap: str = "allow",
-                        paused: bool = False) -> Schedule:
+                        paused: bool = False, allow_unregistered: bool = False) -> Schedule:
         """Store a schedule; each occurrence of ``trigger`` becomes a job of ``task``.
+        A task name no worker registered raises ``UnknownTask`` unless
+        ``allow_unregistered``; a payload that does not fit its signature, InvalidPayload.
 
         ``misfire``: what to do with occurrences later than ``misfire_grace`` seconds (after
         downtime): ``skip`` them, ``run_once`` (coalesce into one run) or ``run_all`` (at most
@@ -205,21 +221,28 @@ class ScheduleService:
             task, payload, trigger=trigger, name=name, queue=queue, priority=priority,
             retry=retry, max_attempts=max_attempts, timeout=timeout,
             correlation_id=correlation_id, misfire=misfire, misfire_grace=misfire_grace,
-            catchup_limit=catchup_limit, overlap=overlap, paused=paused))
+            catchup_limit=catchup_limit, overlap=overlap, paused=paused,
+            allow_unregistered=allow_unregistered))
 
     def _build_schedule(self, task: str | Any, payload: dict[str, Any] | None, *,
                         trigger: Mapping[str, Any] | str, name: str | None,
                         queue: str | None, priority: int | None, retry: RetryPolicy | None,
                         max_attempts: int | None, timeout: float | None,
                         correlation_id: str | None, misfire: str, misfire_grace: float,
-                        catchup_limit: int, overlap: str, paused: bool) -> Schedule:
+                        catchup_limit: int, overlap: str, paused: bool,
+                        allow_unregistered: bool = False) -> Schedule:
         """The schedule ``create_schedule`` would store, validated but not written (``ensure``
         compares it with the stored one)."""
         task_name = task if isinstance(task, str) else task.name
         check_text(task=task_name, name=name, queue=queue, correlation_id=correlation_id)
         known = self.tasks.get(task_name)
+        if self.resolve_task is not None and isinstance(task_name, str) and task_name:
+            if not isinstance(payload or {}, dict):
+                raise InvalidPayload("must be a JSON object (a dict)", field="payload")
+            known = self.resolve_task(task_name, payload or {},
+                                      allow_unregistered=allow_unregistered)
         now = self.clock.now()
-        spec = _spec(trigger)
+        spec = _spec(trigger, now)
         schedule_id = new_id()
         trig = self.trigger_of(spec, schedule_id)
         if misfire not in MISFIRE_POLICIES:
@@ -290,10 +313,14 @@ class ScheduleService:
                       if isinstance(changes.get(k), str)})
         if "payload" in changes:
             payload_json("schedule", changes["payload"])
+            if self.resolve_task is not None and isinstance(changes["payload"], dict):
+                # A new payload must fit the task's registered parameters, as at creation.
+                task = self.get_schedule(schedule_id).task
+                self.resolve_task(task, changes["payload"], allow_unregistered=True)
         _check_options(**{k: changes[k] for k in _NUMERIC_OPTIONS if k in changes})
         fields: dict[str, Any] = {}
         if "trigger" in changes:
-            fields["trigger"] = _spec(changes.pop("trigger"))
+            fields["trigger"] = _spec(changes.pop("trigger"), self.clock.now())
         if "misfire" in changes:
             m = changes.pop("misfire")
             if m not in MISFIRE_POLICIES:
@@ -360,7 +387,7 @@ class ScheduleService:
         return self._enqueue([JobRequest(
             task=s.task, payload=s.payload, queue=s.queue, priority=s.priority,
             max_attempts=s.max_attempts, correlation_id=s.correlation_id, timeout=s.timeout,
-            retry=retry, schedule_id=s.id)])[0]
+            retry=retry, schedule_id=s.id, allow_unregistered=True)])[0]
 
     def schedule_ticks(self, schedule_id: str, *, outcome: str | None = None,
                        limit: int = 100, cursor: str | None = None) -> Page[Tick]:
@@ -383,7 +410,7 @@ class ScheduleService:
         from hora.triggers.spec import preview as preview_occurrences
         from hora.triggers.spec import trigger_from_spec
 
-        return preview_occurrences(trigger_from_spec(_spec(trigger)),
+        return preview_occurrences(trigger_from_spec(_spec(trigger, self.clock.now())),
                                    _after(after) or self.clock.now(), count)
 
     # -- schedules declared in code ----------------------------------------------------------
@@ -394,7 +421,7 @@ class ScheduleService:
                max_attempts: int | None = None, timeout: float | None = None,
                correlation_id: str | None = None, misfire: str = "skip",
                misfire_grace: float = 60.0, catchup_limit: int = 10, overlap: str = "allow",
-               paused: bool = False) -> Ensured:
+               paused: bool = False, allow_unregistered: bool = False) -> Ensured:
         """Upsert the schedule named ``name``: what start-up code calls, any number of times.
 
         Absent: created (``paused`` chooses its first state). Present with the same spec and
@@ -411,7 +438,8 @@ class ScheduleService:
             max_attempts=max_attempts, timeout=timeout, correlation_id=correlation_id,
             misfire=misfire, misfire_grace=misfire_grace, catchup_limit=catchup_limit,
             overlap=overlap, paused=paused)
-        wanted = self._build_schedule(task, payload, **options)  # validates before any read
+        wanted = self._build_schedule(task, payload, allow_unregistered=allow_unregistered,
+                                      **options)  # validates before any read
         for _ in range(STALE_RETRIES):
             try:
                 old = self.store.get_schedule_by_name(name, tenant_id=self.tenant_id)
@@ -421,19 +449,25 @@ class ScheduleService:
                 except Conflict:
                     continue  # another process created it meanwhile: compare with theirs
             try:
-                return self._converge(old.id, wanted)
+                return self._converge(old.id, wanted, keep_start=_open_start(trigger))
             except (NotFound, StaleRecord):
                 continue  # deleted or rewritten meanwhile: look again
         raise StaleRecord(f"schedule {name!r} kept changing; try again")
 
-    def _converge(self, schedule_id: str, wanted: Schedule) -> Ensured:
-        """Make schedule ``schedule_id``'s spec ``wanted``'s, unless it already is."""
-        target = _spec_of(wanted)
+    def _converge(self, schedule_id: str, wanted: Schedule, *,
+                  keep_start: bool = False) -> Ensured:
+        """Make schedule ``schedule_id``'s spec ``wanted``'s, unless it already is.
+
+        ``keep_start``: the caller's ``every`` trigger gave no start, so the stored one's
+        start (filled in at its creation) is kept: ensuring it again changes nothing."""
         wrote = False
 
         def change(old: Schedule) -> tuple[Schedule, list[Occurrence]]:
-            nonlocal wrote
-            if _spec_of(old) == target:
+            nonlocal wanted, wrote
+            if keep_start and "every" in old.trigger and old.trigger.get("start") is not None:
+                wanted = replace(wanted, trigger={**wanted.trigger,
+                                                  "start": old.trigger["start"]})
+            if _spec_of(old) == _spec_of(wanted):
                 wrote = False
                 return old, []
             now = self.clock.now()

@@ -113,6 +113,10 @@ async def serve(app: Hora, options: ServeOptions,
         sock = _listen(options)  # before anything starts: a taken port fails the start
         server = _uvicorn_server(app, options)
         tasks.append(asyncio.create_task(_serve_api(server, sock, options), name="hora-api"))
+    if "worker" not in options.roles:
+        # The app's tasks and workflows (``--app``) are registered at start-up, so the API
+        # checks names and payloads against them; a worker role does it as it starts.
+        await asyncio.to_thread(app.registry.register)
     if "worker" not in options.roles and app.schedules.declared:
         # Schedules declared in code (``@app.schedule``) are ensured at start-up; a worker
         # role does it itself as it starts.

@@ -22,10 +22,15 @@ from hora.models import (
     HistoryEntry,
     Job,
     JobEvent,
+    LogLine,
     Page,
+    QueueInfo,
+    QueueState,
+    RegisteredTask,
     Schedule,
     Signal,
     Tick,
+    WorkerInfo,
     Workflow,
 )
 from hora.states import JobState
@@ -46,7 +51,12 @@ def error_dict(err: ErrorInfo | None) -> dict[str, Any] | None:
 
 def attempt_dict(a: Attempt) -> dict[str, Any]:
     return {"number": a.number, "worker_id": a.worker_id, "started_at": iso(a.started_at),
-            "ended_at": iso(a.ended_at), "outcome": a.outcome, "error": error_dict(a.error)}
+            "ended_at": iso(a.ended_at), "outcome": a.outcome, "error": error_dict(a.error),
+            "logs": [log_line_dict(line) for line in a.logs]}
+
+
+def log_line_dict(line: LogLine) -> dict[str, Any]:
+    return {"at": iso(line.at), "level": line.level, "message": line.message}
 
 
 def event_dict(e: JobEvent) -> dict[str, Any]:
@@ -150,6 +160,32 @@ def signal_dict(s: Signal) -> dict[str, Any]:
             "sent_at": iso_z(s.sent_at), "consumed_seq": s.consumed_seq}
 
 
+def worker_dict(w: WorkerInfo) -> dict[str, Any]:
+    return {"id": w.id, "status": w.status, "host": w.host, "pid": w.pid,
+            "version": w.version, "queues": list(w.queues),
+            "tasks": None if w.tasks is None else list(w.tasks),
+            "workflows": list(w.workflows), "concurrency": w.concurrency,
+            "heartbeat": w.heartbeat, "running": w.running, "started_at": iso(w.started_at),
+            "last_seen_at": iso(w.last_seen_at), "stopped_at": iso(w.stopped_at)}
+
+
+def queue_dict(q: QueueInfo) -> dict[str, Any]:
+    return {"name": q.name, "paused": q.paused, "paused_at": iso(q.paused_at),
+            "reason": q.reason, "scheduled": q.scheduled, "retrying": q.retrying,
+            "running": q.running, "dead": q.dead, "due": q.due,
+            "oldest_due_age": q.oldest_due_age, "workers": q.workers}
+
+
+def queue_state_dict(q: QueueState) -> dict[str, Any]:
+    return {"tenant_id": q.tenant_id, "name": q.name, "paused": q.paused,
+            "paused_at": iso(q.paused_at), "reason": q.reason}
+def registered_task_dict(t: RegisteredTask) -> dict[str, Any]:
+    return {"tenant_id": t.tenant_id, "kind": t.kind, "name": t.name, "queue": t.queue,
+            "priority": t.priority, "max_attempts": t.max_attempts, "retry": t.retry,
+            "timeout": t.timeout, "payload_schema": t.payload_schema,
+            "registered_at": iso_z(t.registered_at), "updated_at": iso_z(t.updated_at)}
+
+
 def page_dict(page: Page[Job]) -> dict[str, Any]:
     return {"items": [job_dict(j) for j in page.items], "next_cursor": page.next_cursor}
 
@@ -179,7 +215,25 @@ def _state_or_none(value: Any) -> JobState | None:
 def attempt_from_dict(job_id: str, d: Mapping[str, Any]) -> Attempt:
     return Attempt(job_id=job_id, number=d["number"], worker_id=d.get("worker_id"),
                    started_at=instant(d["started_at"]), ended_at=instant_or_none(d.get("ended_at")),
-                   outcome=d.get("outcome"), error=ErrorInfo.from_dict(d.get("error")))
+                   outcome=d.get("outcome"), error=ErrorInfo.from_dict(d.get("error")),
+                   logs=log_lines_from_json(d.get("logs")))
+
+
+def log_lines_from_json(value: Any) -> tuple[LogLine, ...]:
+    """Log lines from their JSON form (a list of {"at", "level", "message"}, or its text as
+    the store keeps it); None is no lines."""
+    if value is None:
+        return ()
+    items = json.loads(value) if isinstance(value, str | bytes) else value
+    return tuple(LogLine(at=_log_instant(i["at"]), level=str(i["level"]),
+                         message=str(i["message"])) for i in items)
+
+
+def _log_instant(value: Any) -> datetime:
+    """A log line's time: ISO-8601 on the wire, epoch seconds as the store keeps it."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    return instant(value)
 
 
 def event_from_dict(job_id: str, d: Mapping[str, Any]) -> JobEvent:
@@ -276,3 +330,35 @@ def approval_from_dict(d: Mapping[str, Any]) -> ApprovalRequest:
         created_at=instant(d["created_at"]), decided_by=d.get("decided_by"),
         decided_by_key=d.get("decided_by_key"), comment=d.get("comment"),
         decided_at=instant_or_none(d.get("decided_at")))
+
+
+def worker_from_dict(d: Mapping[str, Any]) -> WorkerInfo:
+    tasks = d.get("tasks")
+    return WorkerInfo(
+        id=d["id"], host=d["host"], pid=d["pid"], version=d["version"],
+        queues=tuple(d["queues"]), tasks=None if tasks is None else tuple(tasks),
+        workflows=tuple(d.get("workflows") or ()), concurrency=d["concurrency"],
+        heartbeat=d["heartbeat"], started_at=instant(d["started_at"]),
+        last_seen_at=instant(d["last_seen_at"]), running=d.get("running", 0),
+        stopped_at=instant_or_none(d.get("stopped_at")), status=d.get("status", "live"))
+
+
+def queue_from_dict(d: Mapping[str, Any]) -> QueueInfo:
+    return QueueInfo(
+        name=d["name"], scheduled=d["scheduled"], retrying=d["retrying"],
+        running=d["running"], dead=d["dead"], due=d["due"],
+        oldest_due_age=d.get("oldest_due_age"), workers=d["workers"], paused=d["paused"],
+        paused_at=instant_or_none(d.get("paused_at")), reason=d.get("reason"))
+
+
+def queue_state_from_dict(d: Mapping[str, Any]) -> QueueState:
+    return QueueState(tenant_id=d["tenant_id"], name=d["name"], paused=d["paused"],
+                      paused_at=instant_or_none(d.get("paused_at")), reason=d.get("reason"))
+def registered_task_from_dict(d: Mapping[str, Any]) -> RegisteredTask:
+    timeout = d.get("timeout")
+    return RegisteredTask(
+        tenant_id=d["tenant_id"], kind=d["kind"], name=d["name"], queue=d["queue"],
+        priority=int(d["priority"]), max_attempts=int(d["max_attempts"]),
+        retry=d.get("retry"), timeout=None if timeout is None else float(timeout),
+        payload_schema=dict(d.get("payload_schema") or {}),
+        registered_at=instant(d["registered_at"]), updated_at=instant(d["updated_at"]))

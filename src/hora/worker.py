@@ -45,7 +45,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from hora.clock import SkippingClock
-from hora.context import JobContext, _current
+from hora.context import JobContext, LogCapture, _capture, _current, install_log_capture
 from hora.errors import Cancel, Fail, NotFound, Retry, StoreError, StoreUnavailable, UnknownTask
 from hora.ids import new_id
 from hora.limits import (
@@ -57,11 +57,13 @@ from hora.limits import (
     check_json_size,
     check_seconds,
 )
-from hora.models import DEFAULT_QUEUE, ClaimedJob, ErrorInfo
+from hora.models import DEFAULT_QUEUE, ClaimedJob, ErrorInfo, WorkerInfo
 from hora.observability import JOBS_IN_FLIGHT, TaskMetrics, tracer, tracing
 from hora.retry import RetryPolicy
 from hora.states import BURY, CANCEL, RELEASE, RETRY, SUCCEED, Move
 from hora.store import Outcome
+from hora.waiting import JOB_DONE_STATES, job_key
+from hora.workers import FORGET_AFTER, FORGET_BATCH, hora_version
 
 if TYPE_CHECKING:
     from hora.app import Hora
@@ -75,11 +77,12 @@ TRACEBACK_LIMIT = 16_000
 class _Running:
     """One job in flight on this worker."""
 
-    __slots__ = ("ctx", "job", "lost", "released", "task")
+    __slots__ = ("ctx", "job", "logs", "lost", "released", "task")
 
     def __init__(self, job: ClaimedJob, ctx: JobContext) -> None:
         self.job = job
         self.ctx = ctx
+        self.logs: LogCapture | None = None
         self.task: asyncio.Task[None] | None = None
         self.lost = False
         self.released = False
@@ -104,7 +107,7 @@ class Worker:
                  max_held: int = 2000, rescue_interval: float | None = None,
                  grace_period: float = 30.0, worker_id: str | None = None,
                  only_known_tasks: bool = True, schedules: bool = True,
-                 schedule_interval: float = 1.0) -> None:
+                 schedule_interval: float = 1.0, capture_logs: bool = True) -> None:
         # Within sane ranges (hora.limits style): a lease of 1e308 s would overflow the
         # first instant computed from it.
         for what, value, zero in (("lease", lease, False), ("poll_interval", poll_interval, False),
@@ -130,6 +133,8 @@ class Worker:
         self.rescue_interval = rescue_interval if rescue_interval is not None else lease / 2
         self.grace_period = grace_period
         self.only_known_tasks = only_known_tasks
+        #: Keep what each attempt's handler logs with the attempt (``hora.context``).
+        self.capture_logs = capture_logs
         # Every worker also fires due schedules (safe with any number of them: firing is
         # idempotent per occurrence and schedulers skip each other's locked schedules).
         self.schedules = schedules
@@ -187,6 +192,8 @@ class Worker:
         once nothing is left to do before that instant.
         """
         await self._apply_declared_schedules()
+        if self.capture_logs:
+            install_log_capture()
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._flush_wanted = asyncio.Event()
@@ -202,6 +209,8 @@ class Worker:
         self._handler_pool = ThreadPoolExecutor(self._threads, thread_name_prefix="hora-job")
         if handle_signals:
             self._install_signals()
+        # After the signal handlers: run() installs them before its first await.
+        await self._register_tasks()
         self.app._workers.add(self)
         loops = [
             asyncio.create_task(self._flush_loop(), name="hora-flush"),
@@ -214,11 +223,75 @@ class Worker:
         log.info("worker %s started: queues=%s concurrency=%d", self.id, self.queues,
                  self.concurrency)
         try:
+            await self._register()
             await self._claim_loop(until_idle)
+            if until_idle and not self._stopping:
+                await self._warn_unrunnable()
         finally:
             self.app._workers.discard(self)
             await self._shutdown(loops)
             log.info("worker %s stopped: %s", self.id, self.stats)
+
+    def info(self) -> WorkerInfo:
+        """This worker's row in ``hora_workers`` (``app.workers()`` lists them)."""
+        now = self.clock.now()
+        tasks = self._tasks_filter()
+        return WorkerInfo(
+            id=self.id, host=socket.gethostname(), pid=os.getpid(), version=hora_version(),
+            queues=self.queues, tasks=None if tasks is None else tuple(tasks),
+            workflows=tuple(sorted(self.app.workflows.definitions)),
+            concurrency=self.concurrency, heartbeat=self.heartbeat, started_at=now,
+            last_seen_at=now, running=len(self._running))
+
+    async def _register(self) -> None:
+        """Write this worker's row; a failure is logged, never fatal (the next heartbeat
+        that finds no row writes it again)."""
+        try:
+            await self._db(functools.partial(self.app.store.register_worker, self.info()))
+        except Exception as e:
+            _store_failed("could not register this worker in hora_workers", e)
+
+    async def _touch(self) -> None:
+        """Refresh this worker's row (and age out rows of workers gone for a day)."""
+        now = self.clock.now()
+        try:
+            found, _forgotten = await self._db(functools.partial(
+                self.app.store.touch_worker, self.id, now=now, running=len(self._running),
+                forget_before=now - timedelta(seconds=FORGET_AFTER),
+                forget_limit=FORGET_BATCH))
+        except Exception as e:  # a heartbeat must outlive any one failure
+            _store_failed("worker heartbeat failed", e)
+            return
+        if not found:  # registration failed, or the row aged out during a long outage
+            await self._register()
+
+    async def _warn_unrunnable(self) -> None:
+        """``until_idle`` is done, yet jobs on its queues may be due that it has no handler
+        for: say so, naming the tasks, rather than exit as if all were done."""
+        if not self.only_known_tasks:
+            return
+        try:
+            rows = await self._db(functools.partial(
+                self.app.store.due_waiting_tasks, now=self.clock.now(), queues=self.queues))
+        except Exception as e:
+            _store_failed("could not count the due jobs left", e)
+            return
+        left = [(q, t, n) for q, t, n in rows if t not in self.app.tasks]
+        if left:
+            total = sum(n for _, _, n in left)
+            names = ", ".join(f"{t} (queue {q}: {n})" for q, t, n in left[:20])
+            log.warning("worker %s idle with %d due job(s) left that it has no handler for: "
+                        "%s", self.id, total, names)
+    async def _register_tasks(self) -> None:
+        """The app's tasks and workflows go into the store's registry as the worker starts,
+        so every surface knows their names, defaults and payload schema (``hora.registry``)."""
+        try:
+            count = await asyncio.to_thread(self.app.registry.register)
+        except Exception as e:  # the registry is for other processes: never a reason to stop
+            log.warning("worker %s could not register its tasks: %s", self.id, e)
+            return
+        if count:
+            log.debug("worker %s registered %d task(s) and workflow(s)", self.id, count)
 
     async def _apply_declared_schedules(self) -> None:
         """Schedules declared in code (``@app.schedule``) are ensured as a worker starts, so
@@ -430,6 +503,9 @@ class Worker:
     async def _execute(self, run: _Running) -> None:
         job, ctx = run.job, run.ctx
         token = _current.set(ctx)
+        if self.capture_logs:
+            run.logs = LogCapture()
+        logs_token = _capture.set(run.logs)
         outcome: Outcome | None = None
         began = time.perf_counter()
         # The attempt's span is current while the handler runs: its own spans nest in it.
@@ -443,6 +519,7 @@ class Worker:
             span_token = otel_context.attach(trace.set_span_in_context(span))
         try:
             outcome = await self._invoke(run)
+            _capture.reset(logs_token)
         finally:
             label = "lost" if outcome is None else outcome.outcome
             if span is not None:
@@ -532,7 +609,8 @@ class Worker:
                reason: str | None = None, error: ErrorInfo | None = None) -> Outcome:
         return Outcome.of(move, job_id=run.job.id, attempt=run.ctx.attempt, owner=self.id,
                           started_at=run.ctx.started_at,
-                          outcome=outcome, result_json=result_json, error=error, reason=reason)
+                          outcome=outcome, result_json=result_json, error=error, reason=reason,
+                          logs_json=_logs_json(run))
 
     def _failed(self, run: _Running, err: BaseException, policy: RetryPolicy, *,
                 delay: float | None = None, outcome: str = "failed",
@@ -558,13 +636,15 @@ class Worker:
         return Outcome.of(RETRY, job_id=run.job.id, attempt=attempt, owner=self.id,
                           started_at=run.ctx.started_at,
                           outcome=outcome, error=info, due_at=due,
-                          reason=f"attempt {attempt} {outcome}; retry in {wait:.3f}s")
+                          reason=f"attempt {attempt} {outcome}; retry in {wait:.3f}s",
+                          logs_json=_logs_json(run))
 
     def _released(self, run: _Running) -> Outcome:
         self.stats["released"] += 1
         return Outcome.of(RELEASE, job_id=run.job.id, attempt=run.ctx.attempt, owner=self.id,
                           started_at=run.ctx.started_at, outcome="released",
-                          reason=f"released by worker {self.id} at shutdown")
+                          reason=f"released by worker {self.id} at shutdown",
+                          logs_json=_logs_json(run))
 
     def _cancel_local(self, job_id: str, reason: str | None) -> None:
         run = self._running.get(job_id)
@@ -603,6 +683,8 @@ class Worker:
             in_doubt = (o.job_id, o.attempt) in self._in_doubt
             self._in_doubt.discard((o.job_id, o.attempt))
             if o.job_id in applied:
+                if o.state in JOB_DONE_STATES:
+                    self.app._results.announce(job_key(o.job_id))
                 continue
             recorded = (await self._outcome_recorded(o, tenant)
                         if in_doubt and tenant is not None else False)
@@ -717,6 +799,7 @@ class Worker:
     async def _heartbeat_loop(self) -> None:
         while True:
             await self.clock.sleep(self.heartbeat)
+            await self._touch()  # this worker's row: one statement per beat, not per job
             if not (self._running or self._held or self._unwritten or self._starts):
                 continue
             now = self.clock.now()
@@ -860,6 +943,11 @@ class Worker:
         for t in loops:
             t.cancel()
         await asyncio.gather(*loops, return_exceptions=True)
+        try:
+            await self._db(functools.partial(self.app.store.stop_worker, self.id,
+                                             now=self.clock.now()))
+        except Exception as e:
+            _store_failed("could not mark this worker stopped (it will show as lost)", e)
         if self._db_pool is not None:
             self._db_pool.shutdown(wait=True)
         if self._handler_pool is not None:
@@ -871,6 +959,11 @@ class Worker:
     async def _db(self, call: Callable[[], T]) -> T:
         assert self._loop is not None
         return await self._loop.run_in_executor(self._db_pool, call)
+
+
+def _logs_json(run: _Running) -> str | None:
+    """What the attempt's handler logged, as the store keeps it (None: nothing)."""
+    return None if run.logs is None else run.logs.to_json()
 
 
 def _store_failed(what: str, e: BaseException) -> None:

@@ -30,6 +30,7 @@ from hora.errors import (
     TooLarge,
     TooSparse,
     TransitionConflict,
+    WaitTimeout,
 )
 from hora.limits import MAX_PAYLOAD_BYTES
 from tests.api.conftest import Api
@@ -79,6 +80,12 @@ def _lock_held(w: World) -> None:
                          body={"ttl": 60, "owner": "b"}, has_body=True))
 
 
+def _wait_timeout(w: World) -> None:
+    w.ids["job"] = _scheduled_job(w)
+    w.client._send(_Call("GET", f"/v1/jobs/{w.ids['job']}", _dict,
+                         params=(("wait", "0.2"), ("strict", "true"))))
+
+
 CASES = [
     Case("not-found", lambda w: w.client.get_job("no-such-job"), NotFound,
          {"field": None}, 404, "not-found"),
@@ -101,6 +108,9 @@ CASES = [
          "idempotency-conflict"),
     Case("lock-timeout", _lock_held, LockTimeout,
          {"name": "roundtrip", "wait": 0.0}, 409, "lock-held"),
+    Case("wait-timeout", _wait_timeout, WaitTimeout,
+         {"kind": "job", "record_id": lambda ids: ids["job"], "state": "scheduled",
+          "waited": 0.2}, 409, "wait-timeout"),
 ]
 
 

@@ -240,7 +240,8 @@ def test_sigkilled_workers_lose_no_workflow_and_repeat_no_side_effect(chaos: Cha
 
     chaos.wait_for(jobs_settled, "the workflows' jobs to settle", timeout=30)
     counts = app.count_jobs()
-    assert set(counts) == {"succeeded"}, counts
+    # A run's wake-up still waiting when its workflow completed is cancelled with it.
+    assert set(counts) <= {"succeeded", "cancelled"}, counts
 
     # Every workflow completed with the result its code computes.
     for i, wf_id in enumerate(ids):

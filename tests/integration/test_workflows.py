@@ -413,7 +413,7 @@ def test_only_workers_that_know_a_workflow_run_it(app: Hora) -> None:
     async def known(ctx: WorkflowContext) -> str:
         return "ran"
 
-    app.start_workflow("unknown.elsewhere", {"x": 1}, workflow_id="u")
+    app.start_workflow("unknown.elsewhere", {"x": 1}, workflow_id="u", allow_unregistered=True)
     known.start(workflow_id="k")
     run(app)
     assert app.get_workflow("k").state == "completed"

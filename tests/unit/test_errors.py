@@ -28,6 +28,8 @@ from hora.errors import (
     TooSparse,
     TransitionConflict,
     UnknownTask,
+    WaitTimeout,
+    WorkflowFailed,
 )
 
 ERRORS: list[HoraError] = [
@@ -45,6 +47,8 @@ ERRORS: list[HoraError] = [
     LockTimeout("nightly", 2.5, retry_after=30.0),
     UnknownTask("no handler registered for task 'x'"),
     StoreUnavailable("the database cannot be reached", retry_after=2.0),
+    WaitTimeout("job", "j-1", "running", 30.0),
+    WorkflowFailed("wf-1", "failed", "ValueError", "no good"),
 ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from hora.errors import InvalidPayload
@@ -161,6 +162,9 @@ class _Work(_In):
     timeout: Timeout | None = None
     max_attempts: Attempts | None = None
     correlation_id: Key | None = None
+    allow_unregistered: bool = Field(False, description=(
+        "Accept a task name that no worker registered (by default one is refused with 422 "
+        "unknown-task and suggestions, once the tenant has registered tasks)."))
 
     @model_validator(mode="after")
     def _one_kind_of_work(self) -> _Work:
@@ -186,6 +190,29 @@ class ErrorOut(BaseModel):
     traceback: str | None = None
 
 
+#: The long-poll's answer header: whether the job or workflow has ended (``true``) or the
+#: wait ran out first (``false``); a plain read carries it too.
+DONE_HEADER = "Hora-Done"
+
+WaitSeconds = Annotated[float | None, Query(
+    ge=0, le=60, description="Long-poll: answer as soon as the job or workflow has ended, or "
+    "after this many seconds (at most 60) with its current state; the Hora-Done header says "
+    "which.")]
+#: The OpenAPI declaration of DONE_HEADER on the two routes that send it.
+DONE_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"headers": {DONE_HEADER: {
+    "description": "true when the job's run is over or the workflow has ended, else false",
+    "schema": {"type": "string", "enum": ["true", "false"]}}}}}
+
+StrictWait = Annotated[bool, Query(
+    description="With wait: a wait that runs out answers 409 wait-timeout instead of 200.")]
+
+
+class LogLineOut(BaseModel):
+    at: str | None
+    level: str
+    message: str
+
+
 class AttemptOut(BaseModel):
     number: int
     worker_id: str | None
@@ -193,6 +220,7 @@ class AttemptOut(BaseModel):
     ended_at: str | None
     outcome: str | None
     error: ErrorOut | None
+    logs: list[LogLineOut] = []
 
 
 class EventOut(BaseModel):
@@ -234,6 +262,9 @@ class JobOut(BaseModel):
     schedule_id: str | None
     attempts: list[AttemptOut] | None = None
     events: list[EventOut] | None = None
+    waiting_reason: str | None = Field(
+        None, description="Why a due waiting job is not running: its queue is paused, or no "
+        "live worker serves its task on its queue. Absent otherwise.")
 
 
 class JobPage(BaseModel):
@@ -243,6 +274,28 @@ class JobPage(BaseModel):
 
 class CancelIn(_In):
     reason: Annotated[str, Field(max_length=500)] = "cancelled on request"
+
+
+class TerminateIn(_In):
+    reason: Annotated[str, Field(max_length=500)] = "terminated on request"
+
+
+class RegisteredTaskOut(BaseModel):
+    tenant_id: str
+    kind: Literal["task", "workflow"]
+    name: str
+    queue: str
+    priority: int
+    max_attempts: int
+    retry: dict[str, Any] | None
+    timeout: float | None
+    payload_schema: dict[str, Any]
+    registered_at: str
+    updated_at: str
+
+
+class RegisteredTaskList(BaseModel):
+    items: list[RegisteredTaskOut]
 
 
 class IdsIn(_In):
@@ -279,6 +332,13 @@ class ScheduleIn(_Work):
     catchup_limit: int = Field(10, ge=1, le=MAX_CATCHUP)
     overlap: Literal["allow", "skip", "queue", "cancel_previous"] = "allow"
     paused: bool = False
+
+    @model_validator(mode="after")
+    def _no_ignored_option(self) -> ScheduleIn:
+        if "catchup_limit" in self.model_fields_set and self.misfire != "run_all":
+            raise InvalidPayload(f"only applies with misfire run_all (misfire is "
+                                 f"{self.misfire}): it would be ignored", field="catchup_limit")
+        return self
 
 
 class SchedulePatch(_In):
@@ -375,14 +435,17 @@ Comment = Annotated[str, Field(max_length=2000)]
 
 
 class WorkflowIn(_In):
-    workflow: Name = Field(description="The registered name of the workflow. One this server "
-                           "does not know is accepted: it waits for a worker that does.")
+    workflow: Name = Field(description="The registered name of the workflow. One that no "
+                           "worker registered is refused (422 unknown-task) unless "
+                           "allow_unregistered.")
     args: dict[str, Any] = Field(default_factory=dict,
                                  description="The workflow function's keyword arguments.")
     workflow_id: Name | None = Field(
         None, description="Your id for it: starting again with the same id returns the "
         "workflow already there, whatever its state. No '/'. Default: a new id.")
     correlation_id: Key | None = Field(None, description="Default: the workflow id.")
+    allow_unregistered: bool = Field(False, description=(
+        "Start a workflow name that no worker registered (it waits for one that knows it)."))
 
     @model_validator(mode="after")
     def _addressable(self) -> WorkflowIn:
@@ -646,6 +709,61 @@ class LockOut(BaseModel):
 
 class ReleasedOut(BaseModel):
     released: bool
+
+
+# -- workers and queues -----------------------------------------------------------------------
+
+
+class WorkerOut(BaseModel):
+    id: str
+    status: Literal["live", "lost", "stopped"]
+    host: str
+    pid: int
+    version: str
+    queues: list[str]
+    tasks: list[str] | None = Field(description="The tasks it runs; null: any task.")
+    workflows: list[str]
+    concurrency: int
+    heartbeat: float
+    running: int
+    started_at: str | None
+    last_seen_at: str | None
+    stopped_at: str | None
+
+
+class WorkerList(BaseModel):
+    items: list[WorkerOut]
+
+
+class QueueOut(BaseModel):
+    name: str
+    paused: bool
+    paused_at: str | None
+    reason: str | None
+    scheduled: int
+    retrying: int
+    running: int
+    dead: int
+    due: int = Field(description="Waiting jobs (scheduled or retrying) due now.")
+    oldest_due_age: float | None = Field(
+        description="Seconds since the oldest due waiting job fell due; null: none is due.")
+    workers: int = Field(description="Live workers serving the queue.")
+
+
+class QueueList(BaseModel):
+    items: list[QueueOut]
+
+
+class QueueStateOut(BaseModel):
+    tenant_id: str
+    name: str
+    paused: bool
+    paused_at: str | None
+    reason: str | None
+
+
+class QueuePauseIn(_In):
+    reason: Annotated[str | None, Field(max_length=500)] = None
 
 
 # -- schedules declared in code (PUT /v1/schedules/by-name/{name}) ----------------------------

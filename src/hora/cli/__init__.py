@@ -7,13 +7,15 @@ The layout (each sub-module imports ``_common``, never this package, so there is
     ├── _common           options, BadInput, input parsing, errors, output helpers
     ├── _lazy             LazyGroups: a group is built when used, not for every call
     ├── serve             hora serve | worker | migrate
-    ├── jobs              hora enqueue, hora jobs list | show | cancel
+    ├── jobs              hora enqueue, hora jobs list | show | cancel | wait
     ├── dlq               hora dlq list | show | replay | discard
     ├── schedules         hora schedules ...
     ├── workflows         hora workflows ... (rich views in _workflow_views)
+    ├── tasks             hora tasks list (the registry)
     ├── tenants           hora tenants ...
     ├── keys              hora keys ...
     ├── prune             hora prune
+    ├── workers           hora workers list, hora queues list | pause | resume
     ├── demo              hora demo
     └── completion        hora completion bash|zsh|fish
 
@@ -29,7 +31,20 @@ from typing import Annotated
 
 import typer
 
-from hora.cli import completion, demo, dlq, jobs, keys, prune, schedules, serve, tenants, workflows
+from hora.cli import (
+    completion,
+    demo,
+    dlq,
+    jobs,
+    keys,
+    prune,
+    schedules,
+    serve,
+    tasks,
+    tenants,
+    workers,
+    workflows,
+)
 from hora.cli._common import BadInput, parse_duration, parse_instant, parse_payload
 from hora.cli._lazy import LazyGroups
 
@@ -44,9 +59,12 @@ class HoraCommand(LazyGroups):
         "jobs": jobs.jobs_cli,
         "dlq": dlq.dlq_cli,
         "schedules": schedules.schedules_cli,
+        "workflows": workflows.workflows_cli,
+        "tasks": tasks.tasks_cli,
+        "queues": workers.queues_cli,
+        "workers": workers.workers_cli,
         "keys": keys.keys_cli,
         "tenants": tenants.tenants_cli,
-        "workflows": workflows.workflows_cli,
     }
 
 

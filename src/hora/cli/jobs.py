@@ -39,14 +39,19 @@ def enqueue(
         "--in", help="Delay: seconds or 90s, 5m, 2h, 1d.")] = None,
     key: Annotated[str | None, typer.Option("--key", help="Idempotency key.")] = None,
     queue: Annotated[str | None, typer.Option(
-        help="Queue [default: default; the CLI does not load your task's own default].")] = None,
-    priority: Annotated[int | None, typer.Option(help="Lower runs first [default: 0].")] = None,
+        help="Queue [default: the registered task's, else default].")] = None,
+    priority: Annotated[int | None, typer.Option(
+        help="Lower runs first [default: the registered task's, else 0].")] = None,
     correlation_id: Annotated[str | None, typer.Option(help="Correlation id.")] = None,
     max_attempts: Annotated[int | None, typer.Option(help="Attempts before the DLQ.")] = None,
+    allow_unregistered: Annotated[bool, typer.Option(
+        "--allow-unregistered",
+        help="Enqueue TASK although no worker registered it (hora tasks list).")] = False,
     json_out: JsonOut = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Enqueue one job of TASK by name (your code is not imported)."""
+    """Enqueue one job of TASK by name (your code is not imported). A name no worker
+    registered, or a payload that does not fit the task's parameters, is refused."""
     from hora import render, wire
     from hora.app import check_public_task
 
@@ -59,6 +64,7 @@ def enqueue(
         "delay": None if in_ is None else parse_duration(in_),
         "idempotency_key": key, "queue": queue, "priority": priority,
         "correlation_id": correlation_id, "max_attempts": max_attempts,
+        "allow_unregistered": allow_unregistered or None,
     }
     with open_app(database_url) as app:
         job = app.enqueue(task, data, **{k: v for k, v in options.items() if v is not None})
@@ -114,6 +120,45 @@ def jobs_show(job_id: Annotated[str, typer.Argument(help="Job id.")], json_out: 
     with open_app(database_url, read_only=True) as app:
         job = app.get_job(job_id)
     show_job(job, json_out)
+
+
+#: ``hora jobs wait`` / ``hora workflows wait`` exit codes: 0 succeeded (completed), 1 ended
+#: otherwise (dead, cancelled, discarded, replayed; failed), 2 bad input or an unknown id,
+#: 3 still not ended when ``--timeout`` ran out.
+EXIT_ENDED_BADLY = 1
+EXIT_WAIT_TIMEOUT = 3
+
+
+@jobs_cli.command("wait")
+@handled
+def jobs_wait(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    timeout: Annotated[float, typer.Option(
+        "--timeout", "-t", help="Seconds to wait at most (0: just look).")] = 30.0,
+    json_out: JsonOut = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Wait until a job's run is over, then show it. Exit 0 if it succeeded, 1 if it ended
+    otherwise (dead, cancelled, discarded, replayed), 2 on bad input, 3 if it had not ended
+    after --timeout seconds (the job as it is then is shown)."""
+    from hora import wire
+    from hora.states import JobState
+    from hora.waiting import MAX_WAIT
+
+    if not 0 <= timeout <= MAX_WAIT:
+        raise BadInput(f"--timeout must be between 0 and {MAX_WAIT:g} seconds")
+    with open_app(database_url, read_only=True) as app:
+        job, done = app.poll_job(job_id, timeout)
+    if json_out:
+        print_json({**wire.job_dict(job, history=True), "done": done})
+    else:
+        show_job(job, False)
+        if not done:
+            say(f"job {job.id} is still {job.state} after {timeout:g}s", "yellow")
+    if not done:
+        raise typer.Exit(EXIT_WAIT_TIMEOUT)
+    if job.state is not JobState.SUCCEEDED:
+        raise typer.Exit(EXIT_ENDED_BADLY)
 
 
 @jobs_cli.command("cancel")

@@ -24,6 +24,7 @@ from hora.cli._common import (
     id_column,
     more_hint,
     open_app,
+    parse_duration,
     parse_payload,
     print_json,
     say,
@@ -37,8 +38,8 @@ if TYPE_CHECKING:
     from hora.models import Schedule
     from hora.triggers import Occurrence
 
-schedules_cli = group("Recurring schedules: preview, create, list, pause, resume, trigger, "
-                      "delete, and the tick ledger.")
+schedules_cli = group("Recurring schedules: preview, create, ensure (by name), update, list, "
+                      "show, pause, resume, trigger, delete, and the tick ledger.")
 
 Cron = Annotated[str | None, typer.Option("--cron", help="Cron expression (5 or 6 fields).")]
 RRule = Annotated[str | None, typer.Option(
@@ -46,27 +47,80 @@ RRule = Annotated[str | None, typer.Option(
                     "--dtstart.")]
 At = Annotated[str | None, typer.Option("--at", help="One instant, ISO-8601 with offset.")]
 Every = Annotated[str | None, typer.Option("--every", help="ISO-8601 duration, e.g. PT15M.")]
-Start = Annotated[str | None, typer.Option("--start", help="Anchor of --every (ISO-8601).")]
+Start = Annotated[str | None, typer.Option(
+    "--start", help="Anchor of --every (ISO-8601) [default: now, stored with the schedule].")]
+End = Annotated[str | None, typer.Option("--end", help="Last instant of --every (ISO-8601).")]
 DtStart = Annotated[str | None, typer.Option("--dtstart", help="Local DTSTART for --rrule.")]
 Tz = Annotated[str | None, typer.Option("--tz", "--timezone", help="IANA time zone.")]
 CalendarOpt = Annotated[str | None, typer.Option(
     "--calendar", help="Holiday calendar: a country code (US, GB, DE...).")]
-Subdivision = Annotated[str | None, typer.Option("--subdivision", help="e.g. ENG, CA.")]
+Subdivision = Annotated[str | None, typer.Option(
+    "--subdivision", help="e.g. ENG, CA (with --calendar).")]
 BusinessDay = Annotated[str | None, typer.Option(
     "--business-day", help="skip | next | previous (with --calendar).")]
 DstGapOpt = Annotated[str | None, typer.Option("--dst-gap", help="first_valid | shift | skip")]
 DstFoldOpt = Annotated[str | None, typer.Option("--dst-fold", help="first | last | both")]
+WindowOpt = Annotated[str | None, typer.Option(
+    "--window", help="Delivery window, local HH:MM-HH:MM (e.g. 09:00-18:00).")]
+WindowDays = Annotated[str | None, typer.Option(
+    "--window-days", help="With --window: business, or weekday numbers 0-6 (Monday 0), "
+                          "e.g. 0,1,2,3,4.")]
+JitterOpt = Annotated[str | None, typer.Option(
+    "--jitter", help="Spread each occurrence by up to this much (90s, 5m...).")]
+TriggerJson = Annotated[str | None, typer.Option(
+    "--trigger-json", help="The trigger as the API takes it, e.g. '{\"cron\": \"0 9 * * *\", "
+                           "\"timezone\": \"Europe/Paris\"}' (instead of --cron ...).")]
+TriggerFile = Annotated[str | None, typer.Option(
+    "--trigger-file", help="A file holding the trigger JSON (instead of --cron ...).")]
 
 
-def trigger_spec(cron: str | None, rrule: str | None, at: str | None, every: str | None,
-                 start: str | None, dtstart: str | None, tz: str | None,
-                 calendar: str | None, subdivision: str | None, business_day: str | None,
-                 dst_gap: str | None, dst_fold: str | None) -> dict[str, Any]:
-    kinds = [k for k, v in (("--cron", cron), ("--rrule", rrule), ("--at", at),
-                            ("--every", every)) if v]
-    if len(kinds) != 1:
-        raise BadInput("give exactly one of --cron, --rrule, --at, --every"
-                       + (f" (got {', '.join(kinds)})" if kinds else ""))
+#: The shorthand options that shape a trigger, by their parameter name.
+SHORTHAND = {"cron": "--cron", "rrule": "--rrule", "at": "--at", "every": "--every",
+             "start": "--start", "end": "--end", "dtstart": "--dtstart", "tz": "--tz",
+             "calendar": "--calendar", "subdivision": "--subdivision",
+             "business_day": "--business-day", "dst_gap": "--dst-gap", "dst_fold": "--dst-fold",
+             "window": "--window", "window_days": "--window-days", "jitter": "--jitter"}
+
+
+def trigger_spec(cron: str | None = None, rrule: str | None = None, at: str | None = None,
+                 every: str | None = None, start: str | None = None, dtstart: str | None = None,
+                 tz: str | None = None, calendar: str | None = None,
+                 subdivision: str | None = None, business_day: str | None = None,
+                 dst_gap: str | None = None, dst_fold: str | None = None, *,
+                 end: str | None = None, window: str | None = None,
+                 window_days: str | None = None, jitter: str | None = None,
+                 trigger_json: str | None = None, trigger_file: str | None = None,
+                 required: bool = True) -> dict[str, Any] | None:
+    """The trigger spec the options describe: the JSON of ``--trigger-json`` /
+    ``--trigger-file``, or one built from the shorthand. An option that would be ignored in
+    the combination given is refused (``--start`` without ``--every``...). Without any
+    trigger option: an error, or None when ``required`` is false (``update``)."""
+    given = {k: v for k, v in locals().items() if k in SHORTHAND and v is not None}
+    if trigger_json is not None and trigger_file is not None:
+        raise BadInput("give --trigger-json or --trigger-file, not both")
+    if trigger_json is not None or trigger_file is not None:
+        if given:
+            raise BadInput(f"{', '.join(SHORTHAND[k] for k in given)} cannot be combined with "
+                           f"{'--trigger-json' if trigger_json is not None else '--trigger-file'}"
+                           ": put the field in the trigger JSON")
+        return read_trigger_json(trigger_json, trigger_file)
+    kinds = [SHORTHAND[k] for k in ("cron", "rrule", "at", "every") if k in given]
+    if not kinds:
+        if not given and not required:
+            return None
+        raise BadInput("give exactly one of --cron, --rrule, --at, --every, --trigger-json, "
+                       "--trigger-file" + (f" ({', '.join(SHORTHAND[k] for k in given)} "
+                                           "shape a trigger but name none)" if given else ""))
+    if len(kinds) > 1:
+        raise BadInput(f"give exactly one of --cron, --rrule, --at, --every (got "
+                       f"{', '.join(kinds)})")
+    belongs = {"start": "--every", "end": "--every", "dtstart": "--rrule",
+               "subdivision": "--calendar", "business_day": "--calendar",
+               "window_days": "--window"}
+    for key, owner in belongs.items():
+        if key in given and owner.lstrip("-").replace("-", "_") not in given:
+            raise BadInput(f"{SHORTHAND[key]} only goes with {owner}; without it it would be "
+                           "ignored")
     spec: dict[str, Any]
     if cron:
         spec = {"cron": cron, "timezone": tz or "UTC"}
@@ -78,15 +132,72 @@ def trigger_spec(cron: str | None, rrule: str | None, at: str | None, every: str
             spec["timezone"] = tz
     elif at:
         spec = {"at": at}
+        if tz:
+            spec["timezone"] = tz
     else:
-        spec = {"every": every, "start": start or datetime.now(UTC).isoformat()}
-    if calendar or business_day or subdivision:
-        spec["calendar"] = {"holidays": calendar, "subdivision": subdivision,
-                            "business_day": business_day or "skip"}
+        # No start: the schedule (or preview) counts from now, as on every surface
+        # (hora.triggers.spec.with_defaults).
+        spec = {"every": every}
+        if start:
+            spec["start"] = start
+        if end:
+            spec["end"] = end
+        if tz:
+            spec["timezone"] = tz
+    if calendar:
+        spec["calendar"] = {"holidays": calendar, "business_day": business_day or "skip"}
+        if subdivision:
+            spec["calendar"]["subdivision"] = subdivision
+    if window:
+        spec["window"] = parse_window(window, window_days)
+    if jitter is not None:
+        spec["jitter"] = parse_duration(jitter)
     if dst_gap:
         spec["dst_gap"] = dst_gap
     if dst_fold:
         spec["dst_fold"] = dst_fold
+    return spec
+
+
+def read_trigger_json(text: str | None, path: str | None) -> dict[str, Any]:
+    import json
+
+    option = "--trigger-json" if text is not None else "--trigger-file"
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            raise BadInput(f"--trigger-file {path}: {e.strerror or e}") from None
+    assert text is not None
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BadInput(f"{option} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise BadInput(f"{option}: JSON nested too deeply") from None
+    if isinstance(spec, str):
+        return {"cron": spec}  # a bare string, as the API reads it: checked like one
+    if not isinstance(spec, dict):
+        raise BadInput(f"{option} must be a JSON object such as "
+                       '{"cron": "0 9 * * *", "timezone": "Europe/Paris"}')
+    return spec
+
+
+def parse_window(window: str, days: str | None) -> dict[str, Any]:
+    start, sep, end = window.partition("-")
+    if not sep or not start.strip() or not end.strip():
+        raise BadInput(f"--window {window!r} is not HH:MM-HH:MM, e.g. 09:00-18:00")
+    spec: dict[str, Any] = {"start": start.strip(), "end": end.strip()}
+    if days is not None:
+        if days.strip() == "business":
+            spec["days"] = "business"
+        else:
+            try:
+                spec["days"] = [int(d) for d in days.split(",")]
+            except ValueError:
+                raise BadInput(f"--window-days {days!r} is not 'business' or weekday numbers "
+                               "such as 0,1,2,3,4 (Monday 0)") from None
     return spec
 
 
@@ -125,10 +236,13 @@ def occurrences_table(occs: list[Occurrence], tz: str) -> Table:
 @schedules_cli.command("preview")
 @handled
 def schedules_preview(cron: Cron = None, rrule: RRule = None, at: At = None,
-                      every: Every = None, start: Start = None, dtstart: DtStart = None,
-                      tz: Tz = None, calendar: CalendarOpt = None,
+                      every: Every = None, start: Start = None, end: End = None,
+                      dtstart: DtStart = None, tz: Tz = None, calendar: CalendarOpt = None,
                       subdivision: Subdivision = None, business_day: BusinessDay = None,
                       dst_gap: DstGapOpt = None, dst_fold: DstFoldOpt = None,
+                      window: WindowOpt = None, window_days: WindowDays = None,
+                      jitter: JitterOpt = None, trigger_json: TriggerJson = None,
+                      trigger_file: TriggerFile = None,
                       after: Annotated[str | None, typer.Option(
                           "--after", help="List occurrences strictly after this (a date is "
                                           "midnight in --tz) [default: now].")] = None,
@@ -141,11 +255,15 @@ def schedules_preview(cron: Cron = None, rrule: RRule = None, at: At = None,
         preview,
         trigger_from_spec,
         trigger_timezone,
+        with_defaults,
     )
 
     spec = trigger_spec(cron, rrule, at, every, start, dtstart, tz, calendar, subdivision,
-                        business_day, dst_gap, dst_fold)
-    trig = trigger_from_spec(spec)
+                        business_day, dst_gap, dst_fold, end=end, window=window,
+                        window_days=window_days, jitter=jitter, trigger_json=trigger_json,
+                        trigger_file=trigger_file)
+    assert spec is not None
+    trig = trigger_from_spec(with_defaults(spec, datetime.now(UTC)))
     timezone = trigger_timezone(trig)
     occs = preview(trig, parse_after(after, timezone), count)
     if json_out:
@@ -178,33 +296,197 @@ def plain(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-@schedules_cli.command("create")
-@handled
-def schedules_create(task: Annotated[str, typer.Argument(help="Task name.")],
-                     cron: Cron = None, rrule: RRule = None, at: At = None,
-                     every: Every = None, start: Start = None, dtstart: DtStart = None,
-                     tz: Tz = None, calendar: CalendarOpt = None,
-                     subdivision: Subdivision = None, business_day: BusinessDay = None,
-                     dst_gap: DstGapOpt = None, dst_fold: DstFoldOpt = None,
-                     payload: Annotated[str, typer.Option("--payload", "-p",
-                                                          help="JSON object.")] = "{}",
-                     name: Annotated[str | None, typer.Option("--name")] = None,
-                     misfire: Annotated[str, typer.Option(
-                         "--misfire", help="skip | run_once | run_all")] = "skip",
-                     overlap: Annotated[str, typer.Option(
-                         "--overlap", help="allow | skip | queue | cancel_previous")] = "allow",
-                     database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
-    """Store a schedule: each occurrence of the trigger becomes a job of TASK."""
+TaskArg = Annotated[str | None, typer.Argument(
+    help="Task name (leave out with --target-json).", show_default=False)]
+PayloadOpt = Annotated[str | None, typer.Option(
+    "--payload", "-p", help="The task's keyword arguments, a JSON object.")]
+TargetJson = Annotated[str | None, typer.Option(
+    "--target-json", help='An HTTP call instead of a task: {"url": ..., "method": "POST", '
+                          '"headers": {}, "body": ..., "timeout": 30}.')]
+QueueOpt = Annotated[str | None, typer.Option("--queue", help="Queue of the jobs.")]
+PriorityOpt = Annotated[int | None, typer.Option("--priority", help="Higher runs first.")]
+MaxAttemptsOpt = Annotated[int | None, typer.Option("--max-attempts",
+                                                    help="Tries per job (1-100).")]
+TimeoutOpt = Annotated[str | None, typer.Option(
+    "--timeout", help="Per attempt: 90s, 5m, 1h...")]
+RetryJson = Annotated[str | None, typer.Option(
+    "--retry-json", help='Retry policy as the API takes it: {"max_attempts": 5, "backoff": '
+                         '"exponential", "base": 1, "factor": 2, "max_delay": 3600, '
+                         '"jitter": "full", "non_retryable": []}.')]
+CorrelationOpt = Annotated[str | None, typer.Option("--correlation-id",
+                                                    help="Carried by every job.")]
+MisfireOpt = Annotated[str | None, typer.Option(
+    "--misfire", help="skip | run_once | run_all [default: skip]")]
+MisfireGraceOpt = Annotated[str | None, typer.Option(
+    "--misfire-grace", help="How late an occurrence may still run (60s, 5m...) "
+                            "[default: 60s].")]
+CatchupOpt = Annotated[int | None, typer.Option(
+    "--catchup-limit", help="Runs at most with --misfire run_all [default: 10].")]
+OverlapOpt = Annotated[str | None, typer.Option(
+    "--overlap", help="allow | skip | queue | cancel_previous [default: allow]")]
+PausedOpt = Annotated[bool, typer.Option("--paused", help="Create it paused.")]
+AllowUnregisteredOpt = Annotated[bool, typer.Option(
+    "--allow-unregistered", help="Schedule TASK although no worker registered it.")]
+
+
+def schedule_options(task: str | None, target_json: str | None, payload: str | None,
+                     queue: str | None, priority: int | None, max_attempts: int | None,
+                     timeout: str | None, retry_json: str | None, correlation_id: str | None,
+                     misfire: str | None, misfire_grace: str | None,
+                     catchup_limit: int | None, overlap: str | None,
+                     ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(task, payload, keyword options) of ``create`` / ``ensure``, as the API reads its
+    body: a task with its payload, or an HTTP target (checked as the API checks it)."""
     from hora.app import check_public_task
 
-    check_public_task(task)
+    if (task is None) == (target_json is None):
+        raise BadInput("give exactly one of TASK (a task's name) or --target-json (an HTTP "
+                       "call)")
+    options: dict[str, Any] = {}
+    if target_json is not None:
+        if payload is not None:
+            raise BadInput("--payload belongs to a task; an HTTP target carries its body in "
+                           "--target-json")
+        from hora.http_target import TASK_NAME, AddressPolicy, check_target_address, parse_target
+
+        target = parse_target(json_object(target_json, "--target-json"))
+        check_target_address(target["url"], AddressPolicy.from_env())
+        task, data = TASK_NAME, target
+    else:
+        assert task is not None
+        check_public_task(task)
+        data = parse_payload(payload if payload is not None else "{}")
+    if catchup_limit is not None and misfire != "run_all":
+        raise BadInput("--catchup-limit only applies with --misfire run_all; without it it "
+                       "would be ignored")
+    if retry_json is not None:
+        options["retry"] = parse_retry(retry_json)
+    for key, value in (("queue", queue), ("priority", priority),
+                       ("max_attempts", max_attempts), ("correlation_id", correlation_id),
+                       ("misfire", misfire), ("catchup_limit", catchup_limit),
+                       ("overlap", overlap)):
+        if value is not None:
+            options[key] = value
+    if timeout is not None:
+        options["timeout"] = parse_duration(timeout)
+    if misfire_grace is not None:
+        options["misfire_grace"] = parse_duration(misfire_grace)
+    return task, data, options
+
+
+def json_object(text: str, option: str) -> dict[str, Any]:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BadInput(f"{option} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise BadInput(f"{option}: JSON nested too deeply") from None
+    if not isinstance(value, dict):
+        raise BadInput(f"{option} must be a JSON object")
+    return value
+
+
+def parse_retry(text: str) -> Any:
+    from hora.retry import RetryPolicy
+
+    fields = json_object(text, "--retry-json")
+    allowed = ("max_attempts", "backoff", "base", "factor", "max_delay", "jitter",
+               "non_retryable")
+    unknown = sorted(set(fields) - set(allowed))
+    if unknown:
+        raise BadInput(f"--retry-json: unknown field {unknown[0]!r} (allowed: "
+                       f"{', '.join(allowed)})")
+    if "non_retryable" in fields:
+        if not isinstance(fields["non_retryable"], list):
+            raise BadInput("--retry-json: non_retryable must be a list of error type names")
+        fields["non_retryable"] = tuple(fields["non_retryable"])
+    try:
+        return RetryPolicy(**fields)
+    except TypeError as e:
+        raise BadInput(f"--retry-json: {e}") from None
+
+
+@schedules_cli.command("create")
+@handled
+def schedules_create(task: TaskArg = None,
+                     cron: Cron = None, rrule: RRule = None, at: At = None,
+                     every: Every = None, start: Start = None, end: End = None,
+                     dtstart: DtStart = None, tz: Tz = None, calendar: CalendarOpt = None,
+                     subdivision: Subdivision = None, business_day: BusinessDay = None,
+                     dst_gap: DstGapOpt = None, dst_fold: DstFoldOpt = None,
+                     window: WindowOpt = None, window_days: WindowDays = None,
+                     jitter: JitterOpt = None, trigger_json: TriggerJson = None,
+                     trigger_file: TriggerFile = None, payload: PayloadOpt = None,
+                     target_json: TargetJson = None,
+                     name: Annotated[str | None, typer.Option("--name")] = None,
+                     queue: QueueOpt = None, priority: PriorityOpt = None,
+                     max_attempts: MaxAttemptsOpt = None, timeout: TimeoutOpt = None,
+                     retry_json: RetryJson = None, correlation_id: CorrelationOpt = None,
+                     misfire: MisfireOpt = None, misfire_grace: MisfireGraceOpt = None,
+                     catchup_limit: CatchupOpt = None, overlap: OverlapOpt = None,
+                     paused: PausedOpt = False,
+                     allow_unregistered: AllowUnregisteredOpt = False,
+                     database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
+    """Store a schedule: each occurrence of the trigger becomes a job of TASK (or an HTTP
+    call). Takes every field of POST /v1/schedules."""
     spec = trigger_spec(cron, rrule, at, every, start, dtstart, tz, calendar, subdivision,
-                        business_day, dst_gap, dst_fold)
-    data = parse_payload(payload)
+                        business_day, dst_gap, dst_fold, end=end, window=window,
+                        window_days=window_days, jitter=jitter, trigger_json=trigger_json,
+                        trigger_file=trigger_file)
+    assert spec is not None
+    task, data, options = schedule_options(
+        task, target_json, payload, queue, priority, max_attempts, timeout, retry_json,
+        correlation_id, misfire, misfire_grace, catchup_limit, overlap)
     with open_app(database_url) as app:
-        s = app.create_schedule(task, data, trigger=spec, name=name, misfire=misfire,
-                                overlap=overlap)
+        s = app.create_schedule(task, data, trigger=spec, name=name, paused=paused,
+                                allow_unregistered=allow_unregistered, **options)
     print_schedule(s, json_out)
+
+
+@schedules_cli.command("ensure")
+@handled
+def schedules_ensure(name: Annotated[str, typer.Argument(help="The schedule's name.")],
+                     task: TaskArg = None,
+                     cron: Cron = None, rrule: RRule = None, at: At = None,
+                     every: Every = None, start: Start = None, end: End = None,
+                     dtstart: DtStart = None, tz: Tz = None, calendar: CalendarOpt = None,
+                     subdivision: Subdivision = None, business_day: BusinessDay = None,
+                     dst_gap: DstGapOpt = None, dst_fold: DstFoldOpt = None,
+                     window: WindowOpt = None, window_days: WindowDays = None,
+                     jitter: JitterOpt = None, trigger_json: TriggerJson = None,
+                     trigger_file: TriggerFile = None, payload: PayloadOpt = None,
+                     target_json: TargetJson = None,
+                     queue: QueueOpt = None, priority: PriorityOpt = None,
+                     max_attempts: MaxAttemptsOpt = None, timeout: TimeoutOpt = None,
+                     retry_json: RetryJson = None, correlation_id: CorrelationOpt = None,
+                     misfire: MisfireOpt = None, misfire_grace: MisfireGraceOpt = None,
+                     catchup_limit: CatchupOpt = None, overlap: OverlapOpt = None,
+                     paused: PausedOpt = False,
+                     allow_unregistered: AllowUnregisteredOpt = False,
+                     database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
+    """Create or update the schedule named NAME (PUT /v1/schedules/by-name/NAME): the same
+    options as create. Same spec: nothing written ("unchanged"); different: "updated", its
+    future recomputed from now, its paused/active state kept. --paused applies on creation."""
+    spec = trigger_spec(cron, rrule, at, every, start, dtstart, tz, calendar, subdivision,
+                        business_day, dst_gap, dst_fold, end=end, window=window,
+                        window_days=window_days, jitter=jitter, trigger_json=trigger_json,
+                        trigger_file=trigger_file)
+    assert spec is not None
+    task, data, options = schedule_options(
+        task, target_json, payload, queue, priority, max_attempts, timeout, retry_json,
+        correlation_id, misfire, misfire_grace, catchup_limit, overlap)
+    with open_app(database_url) as app:
+        s, outcome = app.ensure_schedule(task, data, trigger=spec, name=name, paused=paused,
+                                         allow_unregistered=allow_unregistered, **options)
+    if json_out:
+        from hora.wire import schedule_dict
+
+        print_json({**schedule_dict(s), "outcome": outcome})
+        return
+    say(f"{outcome} schedule {s.id} ({name})")
+    print_schedule(s, False)
 
 
 @schedules_cli.command("update")
@@ -212,32 +494,67 @@ def schedules_create(task: Annotated[str, typer.Argument(help="Task name.")],
 def schedules_update(schedule_id: Annotated[str, typer.Argument(
                          help="Schedule id, or its name.")],
                      cron: Cron = None, rrule: RRule = None, at: At = None,
-                     every: Every = None, start: Start = None, dtstart: DtStart = None,
-                     tz: Tz = None, calendar: CalendarOpt = None,
+                     every: Every = None, start: Start = None, end: End = None,
+                     dtstart: DtStart = None, tz: Tz = None, calendar: CalendarOpt = None,
                      subdivision: Subdivision = None, business_day: BusinessDay = None,
                      dst_gap: DstGapOpt = None, dst_fold: DstFoldOpt = None,
-                     payload: Annotated[str | None, typer.Option(
-                         "--payload", "-p", help="JSON object.")] = None,
-                     misfire: Annotated[str | None, typer.Option("--misfire")] = None,
-                     overlap: Annotated[str | None, typer.Option("--overlap")] = None,
+                     window: WindowOpt = None, window_days: WindowDays = None,
+                     jitter: JitterOpt = None, trigger_json: TriggerJson = None,
+                     trigger_file: TriggerFile = None, payload: PayloadOpt = None,
+                     target_json: TargetJson = None,
+                     name: Annotated[str | None, typer.Option("--name")] = None,
+                     queue: QueueOpt = None, priority: PriorityOpt = None,
+                     max_attempts: MaxAttemptsOpt = None, timeout: TimeoutOpt = None,
+                     correlation_id: CorrelationOpt = None,
+                     misfire: MisfireOpt = None, misfire_grace: MisfireGraceOpt = None,
+                     catchup_limit: CatchupOpt = None, overlap: OverlapOpt = None,
                      database_url: DatabaseUrl = None, json_out: JsonOut = False) -> None:
-    """Change a schedule; its next occurrences are recomputed from now."""
+    """Change a schedule (PATCH /v1/schedules/ID); its next occurrences are recomputed from
+    now. A new trigger replaces the old one whole."""
     changes: dict[str, Any] = {}
-    if any((cron, rrule, at, every)):
-        changes["trigger"] = trigger_spec(cron, rrule, at, every, start, dtstart, tz,
-                                          calendar, subdivision, business_day, dst_gap,
-                                          dst_fold)
+    spec = trigger_spec(cron, rrule, at, every, start, dtstart, tz, calendar, subdivision,
+                        business_day, dst_gap, dst_fold, end=end, window=window,
+                        window_days=window_days, jitter=jitter, trigger_json=trigger_json,
+                        trigger_file=trigger_file, required=False)
+    if spec is not None:
+        changes["trigger"] = spec
+    if payload is not None and target_json is not None:
+        raise BadInput("give --payload (a task's) or --target-json (an HTTP call's), not both")
     if payload is not None:
         changes["payload"] = parse_payload(payload)
-    if misfire is not None:
-        changes["misfire"] = misfire
-    if overlap is not None:
-        changes["overlap"] = overlap
+    target: dict[str, Any] | None = None
+    if target_json is not None:
+        from hora.http_target import AddressPolicy, check_target_address, parse_target
+
+        target = parse_target(json_object(target_json, "--target-json"))
+        check_target_address(target["url"], AddressPolicy.from_env())
+        changes["payload"] = target
+    for key, value in (("name", name), ("queue", queue), ("priority", priority),
+                       ("max_attempts", max_attempts), ("correlation_id", correlation_id),
+                       ("misfire", misfire), ("catchup_limit", catchup_limit),
+                       ("overlap", overlap)):
+        if value is not None:
+            changes[key] = value
+    if timeout is not None:
+        changes["timeout"] = parse_duration(timeout)
+    if misfire_grace is not None:
+        changes["misfire_grace"] = parse_duration(misfire_grace)
     if not changes:
-        raise BadInput("nothing to change: give a trigger (--cron, --rrule, --at, --every), "
-                       "--payload, --misfire or --overlap")
+        raise BadInput("nothing to change: give a trigger (--cron, --rrule, --at, --every, "
+                       "--trigger-json, --trigger-file) or an option such as --payload, "
+                       "--queue, --misfire")
     with open_app(database_url) as app:
-        s = app.update_schedule(schedule_ref(app, schedule_id), **changes)
+        schedule_id = schedule_ref(app, schedule_id)
+        if "payload" in changes:
+            from hora.http_target import TASK_NAME
+
+            calls = app.get_schedule(schedule_id).task == TASK_NAME
+            if calls and target is None:
+                raise BadInput("this schedule calls an HTTP target; change it with "
+                               "--target-json")
+            if target is not None and not calls:
+                raise BadInput("this schedule runs a task; change its --payload")
+        s = app.update_schedule(schedule_id, **changes)
     print_schedule(s, json_out)
 
 

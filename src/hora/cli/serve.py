@@ -231,6 +231,9 @@ def worker(
     metrics_port: Annotated[int | None, typer.Option(
         envvar="HORA_METRICS_PORT",
         help="Serve Prometheus metrics on this port (GET /metrics).")] = None,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="On exit, print what the worker did as JSON ({\"worker\": id, "
+                       "\"stats\": {\"started\": n, \"succeeded\": n, ...}}).")] = False,
     metrics_host: Annotated[str, typer.Option(
         envvar="HORA_METRICS_HOST", help="Address the metrics port listens on.")
     ] = "127.0.0.1",
@@ -255,6 +258,8 @@ def worker(
         asyncio.run(w.run(handle_signals=True, until_idle=until_idle))
     finally:
         app.close()
+    if json_out:
+        print_json({"worker": w.id, "stats": dict(w.stats)})
 
 
 # -- hora migrate -----------------------------------------------------------------------------

@@ -118,16 +118,21 @@ def workflows_start(
     ] = None,
     correlation_id: Annotated[str | None, typer.Option(
         "--correlation-id", help="Default: the workflow id.")] = None,
+    allow_unregistered: Annotated[bool, typer.Option(
+        "--allow-unregistered",
+        help="Start NAME although no worker registered it (hora tasks list).")] = False,
     database_url: DatabaseUrl = None, json_out: JsonOut = False,
 ) -> None:
-    """Start a workflow by name (your code is not imported: a worker that knows NAME runs it)."""
+    """Start a workflow by name (your code is not imported: a worker that knows NAME runs it).
+    A name no worker registered, or args that do not fit its parameters, are refused."""
     data = parse_json_value(args, "--args")
     if not isinstance(data, dict):
         raise BadInput("--args must be a JSON object of the workflow's arguments, "
                        "e.g. '{\"invoice_id\": \"inv-1\"}'")
     with open_app(database_url) as app:
         w = app.start_workflow(name, data, workflow_id=workflow_id,
-                               correlation_id=correlation_id)
+                               correlation_id=correlation_id,
+                               allow_unregistered=allow_unregistered)
     _print_workflow(w, json_out, f"workflow {w.id} ({w.name}) is {w.state}")
 
 
@@ -170,6 +175,39 @@ def workflows_show(workflow_id: WorkflowId, database_url: DatabaseUrl = None,
         print_json(wire.workflow_dict(w, history=history, signals=signals))
     else:
         console().print(workflow_detail(w, history, signals))
+
+
+@workflows_cli.command("wait")
+@handled
+def workflows_wait(
+    workflow_id: WorkflowId,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", "-t", help="Seconds to wait at most (0: just look).")] = 30.0,
+    database_url: DatabaseUrl = None, json_out: JsonOut = False,
+) -> None:
+    """Wait until a workflow ends, then show it. Exit codes as ``hora jobs wait``: 0 it
+    completed, 1 it failed or was cancelled, 2 bad input, 3 it had not ended after
+    --timeout seconds."""
+    from hora import wire
+    from hora.cli._workflow_views import workflow_detail
+    from hora.waiting import MAX_WAIT
+
+    if not 0 <= timeout <= MAX_WAIT:
+        raise BadInput(f"--timeout must be between 0 and {MAX_WAIT:g} seconds")
+    with open_app(database_url, read_only=True) as app:
+        w, done = app.workflows.poll(workflow_id, timeout)
+        history = app.workflow_history(workflow_id)
+        signals = app.workflow_signals(workflow_id)
+    if json_out:
+        print_json({**wire.workflow_dict(w, history=history, signals=signals), "done": done})
+    else:
+        console().print(workflow_detail(w, history, signals))
+        if not done:
+            say(f"workflow {w.id} is still {w.state} after {timeout:g}s", "yellow")
+    if not done:
+        raise typer.Exit(3)
+    if w.state != "completed":
+        raise typer.Exit(1)
 
 
 @workflows_cli.command("signal")
@@ -225,6 +263,21 @@ def workflows_cancel(
         w = app.cancel_workflow(workflow_id, reason)
     _print_workflow(w, json_out, f"cancellation of workflow {w.id} requested (it is "
                     f"{w.state}; a worker running it stops it and runs its compensations)")
+
+
+@workflows_cli.command("terminate")
+@handled
+def workflows_terminate(
+    workflow_id: WorkflowId,
+    reason: Annotated[str, typer.Option("--reason", help="Why, kept on the workflow.")
+                      ] = "terminated on request",
+    database_url: DatabaseUrl = None, json_out: JsonOut = False,
+) -> None:
+    """End a workflow now: no compensation runs, its approvals and timers are cancelled
+    (works when no worker knows its name, unlike cancel)."""
+    with open_app(database_url) as app:
+        w = app.terminate_workflow(workflow_id, reason)
+    _print_workflow(w, json_out, f"workflow {w.id} terminated (it is {w.state})")
 
 
 @workflows_cli.command("approvals")

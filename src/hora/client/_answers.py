@@ -201,4 +201,11 @@ def _request(http: httpx.Client | httpx.AsyncClient, call: _Call[Any]) -> httpx.
                                       json=call.body, headers=headers)
         except (TypeError, ValueError, RecursionError) as e:  # NaN, inf, a set, a bomb
             raise InvalidPayload(f"cannot be sent as JSON: {e}", field="body") from None
+    if call.wait:  # a long-poll: the server may hold the answer for up to ``wait`` seconds
+        return http.build_request(call.method, call.path, params=call.params, headers=headers,
+                                  timeout=httpx.Timeout(call.wait + LONG_POLL_MARGIN))
     return http.build_request(call.method, call.path, params=call.params, headers=headers)
+
+
+#: Seconds a long-poll's read timeout allows beyond its ``wait``.
+LONG_POLL_MARGIN = 30.0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Literal, Unpack
 
@@ -35,24 +35,31 @@ from hora.client._requests import (
     T,
     TenantChanges,
     Trigger,
+    WaitClock,
     _Call,
     _Requests,
 )
 from hora.errors import (
     NotFound,
+    WaitTimeout,
 )
 from hora.models import (
     ApprovalRequest,
     HistoryEntry,
     Job,
     Page,
+    QueueInfo,
+    QueueState,
+    RegisteredTask,
     Schedule,
     Signal,
     Tick,
+    WorkerInfo,
     Workflow,
 )
 from hora.schedules import Ensured
 from hora.states import JobState
+from hora.waiting import job_done, workflow_done
 
 
 class AsyncClient:
@@ -125,6 +132,19 @@ class AsyncClient:
     async def get_job(self, job_id: str) -> Job:
         """A job with its attempts and state history."""
         return await self._send(_Requests.get_job(job_id))
+
+    async def wait_for_job(self, job_id: str,
+                           timeout: float | timedelta | None = None) -> Job:  # noqa: ASYNC109, RUF100
+        """The job once its run is over (succeeded, cancelled, dead, discarded, replayed),
+        by long-polls of at most 55 s each (``GET /v1/jobs/{id}?wait=``); ``WaitTimeout``
+        after ``timeout`` seconds (None: no bound)."""
+        clock = WaitClock(timeout)
+        while True:
+            job = await self._send(_Requests.poll_job(job_id, clock.next_wait()))
+            if job_done(job):
+                return job
+            if clock.over:
+                raise WaitTimeout("job", job_id, str(job.state), clock.timeout or 0.0)
 
     async def list_jobs(self, *, state: JobState | str | Sequence[JobState | str] | None = None,
                         task: str | None = None, queue: str | None = None,
@@ -230,16 +250,31 @@ class AsyncClient:
 
     async def start_workflow(self, name: str, args: Mapping[str, Any] | None = None, *,
                              workflow_id: str | None = None,
-                             correlation_id: str | None = None) -> Workflow:
+                             correlation_id: str | None = None,
+                             allow_unregistered: bool = False) -> Workflow:
         """Start the workflow registered as ``name`` with ``args`` (its keyword arguments).
         With ``workflow_id`` starting is idempotent: the same id returns the workflow already
-        there, whatever its state. A name the server does not know waits for a worker that
-        does."""
+        there, whatever its state. A name no worker registered raises ``UnknownTask`` (with
+        suggestions) unless ``allow_unregistered`` (then it waits for a worker that knows
+        it)."""
         return await self._send(_Requests.start_workflow(name, args, workflow_id,
-                                                         correlation_id))
+                                                         correlation_id, allow_unregistered))
 
     async def get_workflow(self, workflow_id: str) -> Workflow:
         return await self._send(_Requests.get_workflow(workflow_id))
+
+    async def wait_for_workflow(
+            self, workflow_id: str,
+            timeout: float | timedelta | None = None) -> Workflow:  # noqa: ASYNC109, RUF100
+        """The workflow once it has ended (completed, failed, cancelled), by long-polls
+        (``GET /v1/workflows/{id}?wait=``); ``WaitTimeout`` after ``timeout`` seconds."""
+        clock = WaitClock(timeout)
+        while True:
+            wf = await self._send(_Requests.poll_workflow(workflow_id, clock.next_wait()))
+            if workflow_done(wf):
+                return wf
+            if clock.over:
+                raise WaitTimeout("workflow", workflow_id, str(wf.state), clock.timeout or 0.0)
 
     async def workflow_history(self, workflow_id: str) -> list[HistoryEntry]:
         """The journal: every step, timer, signal, child and compensation, in order."""
@@ -299,6 +334,21 @@ class AsyncClient:
         ``cancelled``. Until a worker gets to it, it shows ``cancel_requested``."""
         return await self._send(_Requests.cancel_workflow(workflow_id, reason))
 
+    async def terminate_workflow(self, workflow_id: str, reason: str = "terminated on request"
+                                 ) -> Workflow:
+        """End the workflow now: no compensation runs, its approval requests and timers
+        are cancelled; it ends ``cancelled`` with error ``Terminated``. Works whether or not
+        any worker knows its name."""
+        return await self._send(_Requests.terminate_workflow(workflow_id, reason))
+
+    # -- tasks --------------------------------------------------------------------------------
+
+    async def registered_tasks(self, *, kind: Literal["task", "workflow"] | None = None
+                               ) -> list[RegisteredTask]:
+        """The tasks and workflows workers registered for this tenant (``GET /v1/tasks``),
+        each with its defaults and payload schema."""
+        return await self._send(_Requests.registered_tasks(kind))
+
     # -- admin --------------------------------------------------------------------------------
 
     async def create_tenant(self, tenant_id: str, *, name: str | None = None,
@@ -335,6 +385,24 @@ class AsyncClient:
 
     async def revoke_key(self, key_id: str) -> Json:
         return await self._send(_Requests.revoke_key(key_id))
+
+    # -- workers and queues -------------------------------------------------------------------
+
+    async def workers(self, *, all: bool = False) -> list[WorkerInfo]:
+        """The live workers (``all=True``: lost and stopped ones too); needs the operator
+        scope, since workers serve every tenant."""
+        return await self._send(_Requests.workers(all))
+
+    async def queues(self) -> list[QueueInfo]:
+        """The tenant's queues: depth by state, oldest due job's age, live workers, paused."""
+        return await self._send(_Requests.queues())
+
+    async def pause_queue(self, name: str, *, reason: str | None = None) -> QueueState:
+        """Stop claiming the tenant's jobs on queue ``name`` until ``resume_queue``."""
+        return await self._send(_Requests.pause_queue(name, reason))
+
+    async def resume_queue(self, name: str) -> QueueState:
+        return await self._send(_Requests.resume_queue(name))
 
     # -- operations ---------------------------------------------------------------------------
 

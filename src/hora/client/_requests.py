@@ -7,6 +7,7 @@ path, body and decoding are written once, here. The records themselves are read 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,21 +23,30 @@ from hora.models import (
     HistoryEntry,
     Job,
     Page,
+    QueueInfo,
+    QueueState,
+    RegisteredTask,
     Schedule,
     Signal,
     Tick,
+    WorkerInfo,
     Workflow,
 )
 from hora.retry import RetryPolicy
 from hora.schedules import Ensured, _spec
 from hora.states import JobState
+from hora.waiting import check_timeout
 from hora.wire import (
     approval_from_dict,
     history_from_dict,
     job_from_dict,
+    queue_from_dict,
+    queue_state_from_dict,
+    registered_task_from_dict,
     schedule_from_dict,
     signal_from_dict,
     tick_from_dict,
+    worker_from_dict,
     workflow_from_dict,
 )
 
@@ -69,6 +79,7 @@ class JobOptions(TypedDict, total=False):
     retry: RetryPolicy | None
     timeout: Seconds | None
     max_attempts: int | None
+    allow_unregistered: bool
 
 
 class EnsureOptions(TypedDict, total=False):
@@ -85,6 +96,7 @@ class EnsureOptions(TypedDict, total=False):
     catchup_limit: int
     overlap: Literal["allow", "skip", "queue", "cancel_previous"]
     paused: bool
+    allow_unregistered: bool
 
 
 class ScheduleOptions(EnsureOptions, total=False):
@@ -139,6 +151,35 @@ class _Call(Generic[T]):
     safe: bool = True
     #: Statuses other than 2xx that are answers, not errors (readyz's 503).
     answers: frozenset[int] = frozenset()
+    #: A long-poll's ``wait`` (seconds): the read timeout must outlast it.
+    wait: float | None = None
+
+
+#: The longest ``wait`` one long-poll request asks for (the API accepts up to 60 s).
+LONG_POLL = 55.0
+
+
+def _wait_param(wait: float) -> str:
+    return f"{wait:.3f}"
+
+
+class WaitClock:
+    """A client-side wait's deadline, on the monotonic clock: how long the next long-poll
+    may ask for (at most ``LONG_POLL``), and whether the wait is over."""
+
+    def __init__(self, timeout: float | timedelta | None) -> None:
+        seconds = check_timeout(timeout)
+        self.timeout = seconds
+        self._deadline = None if seconds is None else time.monotonic() + seconds
+
+    def next_wait(self) -> float:
+        if self._deadline is None:
+            return LONG_POLL
+        return max(0.0, min(LONG_POLL, self._deadline - time.monotonic()))
+
+    @property
+    def over(self) -> bool:
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
 
 def _get(path: str, decode: Callable[[Any], T], **params: Any) -> _Call[T]:
@@ -249,6 +290,12 @@ class _Requests:
     @staticmethod
     def get_job(job_id: str) -> _Call[Job]:
         return _get(f"/v1/jobs/{_seg(job_id)}", job_from_dict)
+
+    @staticmethod
+    def poll_job(job_id: str, wait: float) -> _Call[Job]:
+        """``GET /v1/jobs/{id}?wait=``: the job once it has ended, or after ``wait`` s."""
+        return _Call("GET", f"/v1/jobs/{_seg(job_id)}", job_from_dict,
+                     params=_query({"wait": _wait_param(wait)}), wait=wait)
 
     @staticmethod
     def list_jobs(state: JobState | str | Sequence[JobState | str] | None, task: str | None,
@@ -378,14 +425,24 @@ class _Requests:
 
     @staticmethod
     def start_workflow(name: str, args: Mapping[str, Any] | None, workflow_id: str | None,
-                       correlation_id: str | None) -> _Call[Workflow]:
+                       correlation_id: str | None,
+                       allow_unregistered: bool = False) -> _Call[Workflow]:
         body = {"workflow": name, "args": dict(args or {}), **_options(
             {"workflow_id": workflow_id, "correlation_id": correlation_id})}
+        if allow_unregistered:
+            body["allow_unregistered"] = True
         return _post("/v1/workflows", workflow_from_dict, body)
 
     @staticmethod
     def get_workflow(workflow_id: str) -> _Call[Workflow]:
         return _get(f"/v1/workflows/{_name(workflow_id, 'workflow id')}", workflow_from_dict)
+
+    @staticmethod
+    def poll_workflow(workflow_id: str, wait: float) -> _Call[Workflow]:
+        """``GET /v1/workflows/{id}?wait=``: the workflow once it has ended, or after
+        ``wait`` s."""
+        return _Call("GET", f"/v1/workflows/{_name(workflow_id, 'workflow id')}",
+                     workflow_from_dict, params=_query({"wait": _wait_param(wait)}), wait=wait)
 
     @staticmethod
     def workflow_history(workflow_id: str) -> _Call[list[HistoryEntry]]:
@@ -439,6 +496,17 @@ class _Requests:
         return _post(f"/v1/workflows/{_name(workflow_id, 'workflow id')}/cancel",
                      workflow_from_dict, {"reason": reason})
 
+    @staticmethod
+    def terminate_workflow(workflow_id: str, reason: str) -> _Call[Workflow]:
+        return _post(f"/v1/workflows/{_name(workflow_id, 'workflow id')}/terminate",
+                     workflow_from_dict, {"reason": reason})
+
+    # tasks
+
+    @staticmethod
+    def registered_tasks(kind: str | None) -> _Call[list[RegisteredTask]]:
+        return _get("/v1/tasks", _registered_tasks, kind=kind)
+
     # admin
 
     @staticmethod
@@ -484,6 +552,28 @@ class _Requests:
     def revoke_key(key_id: str) -> _Call[Json]:
         return _Call("DELETE", f"/v1/keys/{_seg(key_id)}", _dict)
 
+    # workers and queues
+
+    @staticmethod
+    def workers(all: bool) -> _Call[list[WorkerInfo]]:
+        return _get("/v1/workers", _workers, all="true" if all else None)
+
+    @staticmethod
+    def queues() -> _Call[list[QueueInfo]]:
+        return _get("/v1/queues", _queues)
+
+    @staticmethod
+    def pause_queue(name: str, reason: str | None) -> _Call[QueueState]:
+        path = f"/v1/queues/{_name(name, 'queue')}/pause"
+        if reason is None:
+            return _post(path, queue_state_from_dict, has_body=False)
+        return _post(path, queue_state_from_dict, {"reason": reason})
+
+    @staticmethod
+    def resume_queue(name: str) -> _Call[QueueState]:
+        return _post(f"/v1/queues/{_name(name, 'queue')}/resume", queue_state_from_dict,
+                     has_body=False)
+
     # operations
 
     @staticmethod
@@ -498,12 +588,24 @@ class _Requests:
 # -- pages and lists of records (the records themselves: hora.wire) ---------------------
 
 
+def _workers(d: Any) -> list[WorkerInfo]:
+    return [worker_from_dict(w) for w in d["items"]]
+
+
+def _queues(d: Any) -> list[QueueInfo]:
+    return [queue_from_dict(q) for q in d["items"]]
+
+
 def _approval_page(d: Any) -> Page[ApprovalRequest]:
     return Page([approval_from_dict(a) for a in d["items"]], d.get("next_cursor"))
 
 
 def _workflow_history(d: Any) -> list[HistoryEntry]:
     return [history_from_dict(d["tenant_id"], d["id"], h) for h in d["history"]]
+
+
+def _registered_tasks(d: Any) -> list[RegisteredTask]:
+    return [registered_task_from_dict(t) for t in d["items"]]
 
 
 def _workflow_signals(d: Any) -> list[Signal]:

@@ -27,11 +27,15 @@ from hora.models import (
     LockRecord,
     NewJob,
     Page,
+    QueueDepth,
+    QueueState,
+    RegisteredTask,
     RetentionPolicy,
     Schedule,
     Signal,
     Tenant,
     Tick,
+    WorkerInfo,
     Workflow,
 )
 from hora.states import MOVES, JobState, Move, allowed_targets
@@ -60,6 +64,9 @@ class Outcome:
     error: ErrorInfo | None = None
     due_at: datetime | None = None  # for retrying: when to try again
     reason: str | None = None
+    #: What the handler logged during the attempt: a JSON array of {"at", "level",
+    #: "message"} (already bounded by the worker), or None when it logged nothing.
+    logs_json: str | None = None
 
     def __post_init__(self) -> None:
         state = JobState(self.state)
@@ -71,12 +78,12 @@ class Outcome:
     def of(cls, move: Move, *, job_id: str, attempt: int, owner: str, outcome: str,
            started_at: datetime, result_json: str | None = None,
            error: ErrorInfo | None = None, due_at: datetime | None = None,
-           reason: str | None = None) -> Outcome:
+           reason: str | None = None, logs_json: str | None = None) -> Outcome:
         """The outcome that applies ``move`` (one allowed from running) to the job."""
         if not move.allows(JobState.RUNNING):
             raise ValueError(f"the move {move.name} does not start from running")
         return cls(job_id, attempt, owner, move.target, outcome, started_at, result_json,
-                   error, due_at, reason)
+                   error, due_at, reason, logs_json)
 
     @property
     def move(self) -> Move:
@@ -214,6 +221,12 @@ class JobStore(Protocol):
         has no such channel (SQLite: workers in other processes find work by polling)."""
         ...
 
+    def subscribe_results(self) -> Subscription | None:
+        """Announcements of jobs and workflows that reached their end (``job:<id>``,
+        ``workflow:<id>``), from any process; None where the database has no such channel
+        (SQLite: waiters are woken by a worker in their own process, else they poll)."""
+        ...
+
 
 class ScheduleStore(Protocol):
     """Schedules, their tick ledger, and the transaction of a scheduler pass."""
@@ -349,7 +362,8 @@ class WorkflowStore(Protocol):
         finished_at, clear the run lease, and insert ``jobs`` (wake-ups, resumes of a parent;
         existing idempotency keys are skipped, not errors), all in one transaction, only if
         ``owner`` still holds the lease (else StaleRecord). A final state also cancels the
-        workflow's pending approval requests. Returns the stored row."""
+        workflow's pending approval requests and its waiting runs (timers, wake-ups: jobs of
+        its runner task not yet running). Returns the stored row."""
         ...
 
     def send_signal(self, signal: Signal, resume: NewJob) -> Signal:
@@ -366,6 +380,16 @@ class WorkflowStore(Protocol):
         """Set cancel_requested (and reason), cancel the workflow's pending approval
         requests and enqueue ``resume``, in one transaction; TransitionConflict when the
         workflow is final."""
+        ...
+
+    def terminate_workflow(self, workflow_id: str, *, tenant_id: str, reason: str,
+                           error: ErrorInfo, now: datetime, jobs: Sequence[NewJob] = ()
+                           ) -> Workflow:
+        """End the workflow now, whoever holds its run (no compensation runs): state
+        cancelled with ``error`` and cancel_reason ``reason``, run lease cleared, pending
+        approval requests cancelled, its waiting runs (timers, wake-ups) cancelled, and
+        ``jobs`` inserted (a parent's resume), in one transaction. TransitionConflict when
+        it is final already; NotFound for an unknown workflow. Returns the stored row."""
         ...
 
 
@@ -470,9 +494,75 @@ class RetentionStore(Protocol):
         """Store a tenant's override; None (or every age None) removes it."""
         ...
 
+class WorkerStore(Protocol):
+    """Workers (a row each, refreshed by its heartbeat) and queues (depth, pause), the
+    visibility of ``hora.workers``. Worker rows belong to no tenant; queue rows do."""
+
+    def register_worker(self, worker: WorkerInfo) -> None:
+        """Insert the worker's row, or start it afresh (a restart under the same id)."""
+        ...
+
+    def touch_worker(self, worker_id: str, *, now: datetime, running: int,
+                     forget_before: datetime | None = None, forget_limit: int = 100,
+                     ) -> tuple[bool, int]:
+        """Refresh the worker's last_seen_at and running count and, with ``forget_before``,
+        delete up to ``forget_limit`` rows not seen since then, in one transaction; returns
+        whether the worker's row was there, and how many rows were deleted."""
+        ...
+
+    def stop_worker(self, worker_id: str, *, now: datetime) -> None:
+        """Mark the worker stopped (a clean shutdown)."""
+        ...
+
+    def list_workers(self, *, limit: int = 1000) -> list[WorkerInfo]:
+        """Every worker row, newest start first (``status`` left at its default: the
+        service works it out)."""
+        ...
+
+    def queue_depths(self, tenant_id: str, *, now: datetime) -> list[QueueDepth]:
+        """The tenant's jobs per queue by state, in one grouped read."""
+        ...
+
+    def due_waiting_tasks(self, *, now: datetime, tenant_id: str | None = None,
+                          queues: Sequence[str] | None = None, limit: int = 1000,
+                          ) -> list[tuple[str, str, int]]:
+        """(queue, task, count) of waiting jobs due at ``now``, by queue and task."""
+        ...
+
+    def set_queue_paused(self, tenant_id: str, name: str, *, paused: bool, now: datetime,
+                         reason: str | None = None) -> QueueState:
+        """Pause or resume the tenant's queue (creating its row); returns it."""
+        ...
+
+    def list_queue_states(self, tenant_id: str) -> list[QueueState]: ...
+
+
+class RegistryStore(Protocol):
+    """The task and workflow registry: what workers can run, per tenant, with defaults and
+    the JSON Schema of the payload (``hora.registry``)."""
+
+    def register_tasks(self, entries: Sequence[RegisteredTask], now: datetime) -> None:
+        """Upsert every entry by (tenant, kind, name) in one transaction: a new one gets
+        registered_at and updated_at ``now``, an existing one its new defaults and schema
+        and updated_at ``now``."""
+        ...
+
+    def get_registered_task(self, *, tenant_id: str, kind: str,
+                            name: str) -> RegisteredTask | None: ...
+    def probe_registered_task(self, *, tenant_id: str, kind: str,
+                              name: str) -> tuple[RegisteredTask | None, bool]:
+        """In one read: the entry (tenant, kind, name) or None, and whether the tenant has
+        any entry of ``kind`` at all (what an enqueue of a name needs to know)."""
+        ...
+
+    def list_registered_tasks(self, *, tenant_id: str, kind: str | None = None,
+                              limit: int = 1000) -> list[RegisteredTask]:
+        """The tenant's entries (of ``kind``), by kind then name, at most ``limit``."""
+        ...
+
 
 class Store(JobStore, ScheduleStore, TenantStore, WorkflowStore, ApprovalStore, LockStore,
-            RetentionStore, Protocol):
+            WorkerStore, RegistryStore, RetentionStore, Protocol):
     """Everything hora needs from a database: the union of the aggregates' protocols."""
 
     dialect: str
@@ -513,6 +603,7 @@ __all__ = [
     "LeaseStatus",
     "LockStore",
     "Outcome",
+    "RegistryStore",
     "RetentionStore",
     "ScheduleAdvance",
     "SchedulePass",
@@ -520,6 +611,7 @@ __all__ = [
     "Store",
     "Subscription",
     "TenantStore",
+    "WorkerStore",
     "WorkflowStore",
     "open_store",
 ]

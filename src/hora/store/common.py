@@ -106,6 +106,18 @@ def event_from_row(r: tuple[Any, ...], ts: Any) -> JobEvent:
                     JobState(to_state), attempt, reason)
 
 
+def with_attempt_logs(attempts: tuple[Attempt, ...], rows: Iterable[tuple[Any, ...]],
+                      ) -> tuple[Attempt, ...]:
+    """The attempts with their log lines (rows of (attempt, logs): JSON text or decoded)."""
+    from hora.wire import log_lines_from_json
+
+    logs = {int(number): log_lines_from_json(value) for number, value in rows}
+    if not logs:
+        return attempts
+    return tuple(replace(a, logs=logs[a.number]) if a.number in logs else a
+                 for a in attempts)
+
+
 def with_current_attempt(r: Mapping[str, Any], attempts: tuple[Attempt, ...], ts: Any,
                          ) -> tuple[Attempt, ...]:
     """Append the attempt in progress, which lives on the job row until it ends."""

@@ -141,9 +141,8 @@ def _plain(term: str, f: _Field) -> set[int]:
         step = int(step_text)
         if step == 0:
             raise _fail(f"step 0 in {f.name}")
-        if step > f.star_hi - f.lo + 1:
-            raise _fail(f"step {step} in {f.name} is larger than its range "
-                        f"{f.lo}-{f.star_hi}")
+        # A step larger than the field's range is allowed, as cronie, croniter and cronsim
+        # allow it: ``*/90`` in minutes is the first value only (minute 0).
     if base in ("*", "?"):
         lo, hi = f.lo, f.star_hi
     elif "-" in base:
@@ -154,7 +153,13 @@ def _plain(term: str, f: _Field) -> set[int]:
         if f is _DOW and hi == 0 and lo > 0:
             hi = 7  # FRI-SUN: Sunday as the end of the week
         if lo > hi:
-            raise _fail(f"range {base} in {f.name} is reversed ({lo} > {hi})")
+            # A wrapping range (FRI-MON, 22-2, NOV-FEB), as croniter reads it: from lo to
+            # the field's end, then from its start to hi.
+            if slash:
+                raise _fail(f"wrapping range {base}/{step} in {f.name}: implementations "
+                            "step across the wrap differently; write the two parts, e.g. "
+                            f"{lo}-{f.star_hi}/{step},{f.lo}-{hi}/{step}")
+            return set(range(lo, f.hi + 1)) | set(range(f.lo, hi + 1))
     else:
         lo = _value(base, f)
         hi = f.star_hi if slash else lo
@@ -312,14 +317,27 @@ class CronTrigger:
             if key == "@reboot":
                 raise _fail("@reboot is not supported: it names no time (run the task when "
                             "your process starts instead)")
+            if key.startswith("@every"):
+                raise _fail(f"{text!r} is not cron: use an interval trigger instead, e.g. "
+                            '{"every": "PT5M"} (an ISO-8601 duration)')
             if key not in _MACROS:
                 raise _fail(f"unknown macro {text!r} (use one of {', '.join(_MACROS)})")
             text = _MACROS[key]
         fields = text.upper().split()
         if not fields:
             raise _fail("empty expression")
+        if len(fields) == 7:
+            raise _fail("expected 5 or 6 fields, got 7: hora has no year field (croniter's "
+                        "and Quartz's 7th); drop it, and use an rrule with UNTIL or an "
+                        "at trigger to bound the years")
         if len(fields) not in (5, 6):
             raise _fail(f"expected 5 or 6 fields, got {len(fields)}")
+        hashed = [t for t in fields if t == "H" or t.startswith(("H(", "H/", "R("))
+                  or t == "R"]
+        if hashed:
+            raise _fail(f"{hashed[0]!r} (a hashed or random value, as in Jenkins and "
+                        "croniter) is not supported: give a fixed value, and add a \"jitter\" "
+                        "(seconds) to the trigger to spread schedules")
         self.has_seconds = len(fields) == 6
         if not self.has_seconds:
             fields.insert(0, "0")
@@ -330,6 +348,8 @@ class CronTrigger:
         self._months = _simple_field(month, _MONTHS)
         self._days = _parse_days(dom, dow)
         #: True when the schedule follows real elapsed time (hourly or finer granularity).
+        # As cronie decides it (its MIN_STAR / HR_STAR flags): by the first character, so
+        # ``0 */30 * * *`` (daily, as a step past the range leaves hour 0 only) is real time.
         self.real_time = minute.startswith("*") or hour.startswith("*")
         self._gap, self._fold = ((DstGap.SKIP, DstFold.BOTH) if self.real_time
                                  else (self.dst_gap, self.dst_fold))

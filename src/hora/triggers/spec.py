@@ -9,6 +9,8 @@ A spec names exactly one kind::
     {"at": "2027-03-14T07:30:00Z"}
     {"every": "PT15M", "start": "2027-03-14T00:00:00Z", "end": null}
 
+(an ``every`` without ``start`` counts from when it is created: :func:`with_defaults`)
+
 and may add ``"dst_gap"``, ``"dst_fold"``, ``"calendar"`` (``{"holidays": "US",
 "subdivision": null, "business_day": "skip|next|previous", "extra_holidays": [...],
 "weekend": [5, 6]}``), ``"window"`` (``{"start": "09:00", "end": "18:00", "days":
@@ -318,7 +320,8 @@ def _at(spec: Mapping[str, Any], gap: DstGap | None, fold: DstFold | None) -> Tr
 def _every(spec: Mapping[str, Any], gap: DstGap | None, fold: DstFold | None) -> Trigger:
     every = parse_duration(spec["every"])
     if "start" not in spec:
-        raise _fail("start", "is required with every (the instant the interval counts from)")
+        raise _fail("start", "is required with every (the instant the interval counts from; "
+                             "a schedule or preview fills in now when it is left out)")
     timezone = spec.get("timezone")
     policy = (gap or DstGap.FIRST_VALID, fold or DstFold.FIRST)
     start = _parse_instant(spec["start"], "start", timezone, *policy)
@@ -328,6 +331,60 @@ def _every(spec: Mapping[str, Any], gap: DstGap | None, fold: DstFold | None) ->
 
 
 _BUILDERS = {"cron": _cron, "rrule": _rrule, "at": _at, "every": _every}
+
+
+def with_defaults(spec: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The spec as hora stores it: an ``every`` trigger given without ``start`` counts from
+    ``now`` (its creation, to the second), written into the spec so it never drifts. The one
+    default for every surface: the SDK, the HTTP API and the CLI call this, and a preview
+    of such a trigger counts from the preview's now."""
+    out = dict(spec)
+    if "every" in out and out.get("start") is None:
+        out["start"] = _utc(now.replace(microsecond=0))
+    refuse_ignored(out)
+    return out
+
+
+def refuse_ignored(spec: Mapping[str, Any]) -> None:
+    """Refuse a field the trigger would ignore, naming it (what a new spec is checked with;
+    stored specs are not, so an old schedule keeps firing).
+
+    ``dst_gap`` / ``dst_fold`` choose how a *local* time is turned into an instant. Without a
+    calendar (whose moved runs are local times), they do nothing for a cron expression that
+    follows real time (its minute or hour field starts with ``*``), nor for an ``at`` or
+    ``every`` whose instants all carry an offset."""
+    given = [f for f in ("dst_gap", "dst_fold") if spec.get(f) is not None]
+    if not given or spec.get("calendar") is not None:
+        return
+    why = None
+    if isinstance(spec.get("cron"), str):
+        from hora.triggers.cron import CronTrigger
+
+        try:
+            real_time = CronTrigger(spec["cron"]).real_time
+        except InvalidTrigger:
+            return  # trigger_from_spec names the error
+        if real_time:
+            why = ("does not apply to a cron expression whose minute or hour field starts "
+                   "with * (it follows real time: a missing minute does not fire, a repeated "
+                   "one fires twice); leave it out")
+    else:
+        kind = "at" if "at" in spec else "every" if "every" in spec else None
+        instants = [spec.get(k) for k in (("at",) if kind == "at" else ("start", "end"))]
+        if kind is not None and all(_has_offset(v) for v in instants if v is not None):
+            why = (f"does nothing here: every instant of this {kind} trigger carries its UTC "
+                   "offset; it applies to a local time (no offset) read in the timezone")
+    if why is not None:
+        raise _fail(given[0], why)
+
+
+def _has_offset(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return datetime.fromisoformat(value.strip()).tzinfo is not None
+    except ValueError:
+        return False
 
 
 def trigger_from_spec(spec: Mapping[str, Any], *, jitter_key: str | None = None) -> Trigger:
@@ -460,4 +517,4 @@ def preview_to_json(trigger: Trigger, after: datetime, count: int, *,
 
 
 __all__ = ["KINDS", "occurrence_to_json", "parse_duration", "preview", "preview_to_json",
-           "trigger_from_spec", "trigger_timezone"]
+           "trigger_from_spec", "trigger_timezone", "with_defaults"]

@@ -12,7 +12,7 @@ import copy
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hora.clock import Clock
@@ -25,11 +25,14 @@ from hora.errors import (
     Retry,
     StaleRecord,
     TransitionConflict,
+    WaitTimeout,
+    WorkflowFailed,
 )
 from hora.ids import new_id
 from hora.models import (
     APPROVAL_STATES,
     ApprovalRequest,
+    ErrorInfo,
     HistoryEntry,
     Job,
     NewJob,
@@ -40,11 +43,18 @@ from hora.models import (
 from hora.observability import tracer
 from hora.payloads import JobRequest, TaskDefaults, check_text, new_job
 from hora.retry import RetryPolicy
-from hora.states import WorkflowState
+from hora.states import WORKFLOW_FINAL_STATES, WorkflowState
+from hora.waiting import (
+    ResultWaiters,
+    check_timeout,
+    workflow_done,
+    workflow_key,
+)
 from hora.workflows.context import _json
 from hora.workflows.engine import RUN_LEASE, _Run
 
 if TYPE_CHECKING:
+    from hora.registry import RegistryService
     from hora.store import Store
 
 #: Runs of workflow ``name`` are jobs of task ``hora.workflow:<name>``: only workers whose
@@ -99,7 +109,8 @@ class WorkflowService:
     def __init__(self, *, store: Callable[[], Store], clock: Clock, tenant_id: str,
                  tasks: Mapping[str, TaskDefaults], register_task: TaskRegistrar,
                  notify: Callable[[datetime], None],
-                 definitions: dict[str, WorkflowDef]) -> None:
+                 definitions: dict[str, WorkflowDef],
+                 results: ResultWaiters | None = None) -> None:
         self._store = store
         self.clock = clock
         self.tenant_id = tenant_id
@@ -108,6 +119,10 @@ class WorkflowService:
         self.notify_workers = notify
         #: The registered workflow functions, by name (every tenant's view shares it).
         self.definitions = definitions
+        #: This process's waiters for results (``hora.waiting``), shared with the app.
+        self.results = results if results is not None else ResultWaiters(store)
+        #: Checks a start's name and args (``hora.registry``); ``Hora`` sets it.
+        self.registry: RegistryService | None = None
 
     @property
     def store(self) -> Store:
@@ -150,8 +165,11 @@ class WorkflowService:
             view = service.for_tenant(job.tenant_id)
             # The attempt is part of the owner: a run frozen past its lease (a paused VM)
             # must not write over the journal its job's next attempt has moved on with.
-            return await view.run_workflow(workflow_id,
-                                           owner=f"job:{job.job_id}:{job.attempt}")
+            ran = await view.run_workflow(workflow_id,
+                                          owner=f"job:{job.job_id}:{job.attempt}")
+            if ran.get("state") in WORKFLOW_FINAL_STATES:
+                service.results.announce(workflow_key(workflow_id))
+            return ran
 
         self._register_task(run, name=runner_task(definition.name),
                             retry=RetryPolicy(max_attempts=100, base=1.0, max_delay=60.0))
@@ -184,14 +202,22 @@ class WorkflowService:
 
     def start_workflow(self, workflow: str | WorkflowDef, args: Mapping[str, Any] | None = None,
                        *, workflow_id: str | None = None, correlation_id: str | None = None,
-                       parent_id: str | None = None) -> Workflow:
+                       parent_id: str | None = None,
+                       allow_unregistered: bool = False) -> Workflow:
         """Start a workflow; with ``workflow_id`` starting is idempotent (the same id, name
         and args return the workflow already there, whatever its state; the same id with
         another name or other args raises ``Conflict``). The correlation id (default: the
-        workflow id) goes on every job, child and signal it creates."""
+        workflow id) goes on every job, child and signal it creates.
+
+        A name neither defined here nor registered by a worker raises ``UnknownTask`` (with
+        suggestions) unless ``allow_unregistered``; args that do not match the workflow's
+        signature raise ``InvalidPayload`` (``hora.registry``)."""
         name = workflow if isinstance(workflow, str) else workflow.name
         args = dict(args or {})
         _json(args, "args")
+        if self.registry is not None and isinstance(name, str) and name:
+            self.registry.for_tenant(self.tenant_id).resolve_workflow(
+                name, args, allow_unregistered=allow_unregistered)
         if workflow_id is not None and not (1 <= len(workflow_id) <= 200):
             raise InvalidPayload("workflow_id must be 1-200 characters")
         check_text(workflow_id=workflow_id, name=name, correlation_id=correlation_id)
@@ -254,6 +280,52 @@ class WorkflowService:
 
     def get_workflow(self, workflow_id: str) -> Workflow:
         return self.store.get_workflow(workflow_id, tenant_id=self.tenant_id)
+
+    # -- waiting for the end ------------------------------------------------------------------
+
+    def wait(self, workflow_id: str, timeout: float | timedelta | None = None) -> Workflow:
+        """Block until the workflow ends (completed, failed or cancelled) and return it;
+        ``WaitTimeout`` when ``timeout`` seconds (real, monotonic time) pass first, None
+        waits without bound. Woken as ``Hora.wait_for_job`` is (``hora.waiting``)."""
+        seconds = check_timeout(timeout)
+        wf, done = self.poll(workflow_id, seconds)
+        if not done:
+            raise WaitTimeout("workflow", workflow_id, str(wf.state), seconds or 0.0)
+        return wf
+
+    def result(self, workflow_id: str, timeout: float | timedelta | None = None) -> Any:
+        """Temporal's ``handle.result()``: wait for the end and return the workflow's
+        result; ``WorkflowFailed`` if it failed or was cancelled, ``WaitTimeout`` if it
+        had not ended within ``timeout`` seconds."""
+        return _result_of(self.wait(workflow_id, timeout))
+
+    def poll(self, workflow_id: str, wait: float | timedelta | None = 0.0,
+             ) -> tuple[Workflow, bool]:
+        """The workflow once it ends or after ``wait`` seconds, and whether it has ended
+        (what ``GET /v1/workflows/{id}?wait=`` answers)."""
+        return self.results.wait(workflow_key(workflow_id),
+                                 lambda: self.get_workflow(workflow_id), workflow_done,
+                                 check_timeout(wait))
+
+    async def await_poll(self, workflow_id: str, wait: float | timedelta | None = 0.0,
+                         ) -> tuple[Workflow, bool]:
+        """``poll`` for async callers: sleeps on an event, holding no thread."""
+        return await self.results.await_(
+            workflow_key(workflow_id),
+            lambda: asyncio.to_thread(self.get_workflow, workflow_id), workflow_done,
+            check_timeout(wait))
+
+    async def await_workflow(self, workflow_id: str,
+                             timeout: float | timedelta | None = None) -> Workflow:  # noqa: ASYNC109 (the sync method's signature)
+        seconds = check_timeout(timeout)
+        wf, done = await self.await_poll(workflow_id, seconds)
+        if not done:
+            raise WaitTimeout("workflow", workflow_id, str(wf.state), seconds or 0.0)
+        return wf
+
+    async def await_result(self, workflow_id: str,
+                           timeout: float | timedelta | None = None) -> Any:  # noqa: ASYNC109 (the sync method's signature)
+        return _result_of(await self.await_workflow(workflow_id, timeout))
 
     def list_workflows(self, *, state: str | Sequence[str] | None = None,
                        name: str | None = None, correlation_id: str | None = None,
@@ -426,6 +498,41 @@ class WorkflowService:
         self.notify_workers(self.clock.now())
         return stored
 
+    def terminate_workflow(self, workflow_id: str, reason: str = "terminated on request"
+                           ) -> Workflow:
+        """End a workflow now, whoever runs it and whether or not any worker knows its
+        name: it ends ``cancelled`` with error ``Terminated`` (no compensation runs), its
+        pending approval requests and waiting runs (timers, wake-ups) are cancelled, and a
+        parent waiting on it is resumed. TransitionConflict when it has ended already."""
+        if len(reason) > 500:
+            raise InvalidPayload("reason must be at most 500 characters")
+        check_text(reason=reason)
+        wf = self.get_workflow(workflow_id)
+        now = self.clock.now()
+        jobs: list[NewJob] = []
+        if wf.parent_id is not None:
+            try:
+                parent = self.get_workflow(wf.parent_id)
+            except NotFound:
+                parent = None
+            if parent is not None and not parent.is_final:
+                jobs.append(self.workflow_job(parent, key=f"child:{wf.id}"))
+        stored = self.store.terminate_workflow(
+            workflow_id, tenant_id=self.tenant_id, reason=f"terminated: {reason}",
+            error=ErrorInfo(type="Terminated", message=reason),
+            now=now, jobs=jobs)
+        if jobs:
+            self.notify_workers(now)
+        return stored
+
+
+
+def _result_of(wf: Workflow) -> Any:
+    if wf.state == WorkflowState.COMPLETED:
+        return wf.result
+    err = wf.error
+    raise WorkflowFailed(wf.id, str(wf.state), None if err is None else err.type,
+                         None if err is None else err.message)
 
 
 def _earlier_attempt(holder: str | None, owner: str) -> bool:

@@ -16,13 +16,16 @@ from hora.api.routes import (
     keys,
     locks,
     schedules,
+    tasks,
     tenants,
     triggers,
+    workers,
     workflows,
 )
 
 router = APIRouter()
-for _resource in (jobs, dlq, schedules, triggers, workflows, approvals, tenants, keys, locks):
+for _resource in (jobs, dlq, schedules, triggers, workflows, approvals, tasks, tenants, keys,
+                  locks, workers):
     router.routes.extend(_resource.router.routes)
 
 __all__ = ["router"]

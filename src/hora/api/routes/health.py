@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from hora.api.readiness import Readiness
 from hora.api.schemas import Health
 from hora.app import Hora
+from hora.errors import HoraError
 from hora.store.queries import load_migrations
 
 
@@ -21,7 +23,10 @@ def router_for(app: Hora) -> APIRouter:
 
     @router.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
-        """Prometheus metrics of this process (hora's and any the app registers)."""
+        """Prometheus metrics of this process (hora's and any the app registers), with
+        ``hora_jobs_unrunnable`` counted from the store now (two small reads)."""
+        with contextlib.suppress(HoraError):  # the store down must not hide the rest
+            app.fleet.refresh_unrunnable_metric()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # async and free of I/O: answered on the event loop, never queued behind routes that

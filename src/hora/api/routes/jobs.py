@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -19,18 +20,24 @@ from hora.api.deps import (
     _reply,
 )
 from hora.api.schemas import (
+    DONE_HEADER,
+    DONE_RESPONSE,
     CancelIn,
     JobIn,
     JobOut,
     JobPage,
+    StrictWait,
+    WaitSeconds,
     _Work,
 )
 from hora.app import JobRequest, check_public_task
+from hora.errors import WaitTimeout
 from hora.http_target import TASK_NAME as HTTP_TASK
 from hora.http_target import AddressPolicy, check_target_address, parse_target
 from hora.models import Job
 from hora.retry import RetryPolicy
 from hora.states import JobState
+from hora.waiting import job_done
 from hora.wire import (
     job_dict,
 )
@@ -71,6 +78,14 @@ def _job_out(job: Job, history: bool = False) -> dict[str, Any]:
     return job_dict(job, history=history)
 
 
+def _with_reason(d: dict[str, Any], reasons: dict[str, str]) -> dict[str, Any]:
+    """The job's waiting reason (``WorkerService.waiting_reasons``), when it has one."""
+    reason = reasons.get(d["id"])
+    if reason is not None:
+        d["waiting_reason"] = reason
+    return d
+
+
 @router.post("/jobs", status_code=201, response_model=JobOut, tags=["jobs"],
              summary="Enqueue a job (a Python task or an HTTP target)")
 def create_job(body: JobIn, request: Request, caller: Writer, idem: IdemKey) -> JSONResponse:
@@ -81,7 +96,8 @@ def create_job(body: JobIn, request: Request, caller: Writer, idem: IdemKey) -> 
     job = ctx.view(caller.tenant_id).enqueue_many([JobRequest(
         task=task, payload=payload, at=body.at, delay=body.delay, queue=body.queue,
         priority=body.priority, idempotency_key=key, correlation_id=body.correlation_id,
-        retry=retry, timeout=body.timeout, max_attempts=body.max_attempts)])[0]
+        retry=retry, timeout=body.timeout, max_attempts=body.max_attempts,
+        allow_unregistered=body.allow_unregistered)])[0]
     return _reply(request, _job_out(job), 201)
 
 
@@ -95,18 +111,33 @@ def list_jobs(request: Request, caller: Reader,
               include_internal: Annotated[bool, Query(
                   description="Also hora's own jobs (task hora.workflow:*: workflow runs "
                               "and timers), hidden by default")] = False) -> JSONResponse:
-    page = _ctx(request).view(caller.tenant_id).list_jobs(
+    view = _ctx(request).view(caller.tenant_id)
+    page = view.list_jobs(
         state=state, task=task, queue=queue, correlation_id=correlation_id, limit=limit,
         cursor=cursor, include_internal=include_internal)
-    return JSONResponse({"items": [_job_out(j) for j in page.items],
+    reasons = view.fleet.waiting_reasons(page.items)
+    return JSONResponse({"items": [_with_reason(_job_out(j), reasons) for j in page.items],
                          "next_cursor": page.next_cursor})
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"],
-            summary="A job with its attempts and state history")
-def get_job(job_id: str, request: Request, caller: Reader) -> JSONResponse:
-    job = _ctx(request).view(caller.tenant_id).get_job(job_id, history=True)
-    return JSONResponse(_job_out(job, history=True))
+@router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"], responses=DONE_RESPONSE,
+            summary="A job with its attempts (and their log lines) and state history; "
+                    "with ?wait=, once it has ended or the wait is over (long-poll)")
+async def get_job(job_id: str, request: Request, caller: Reader, wait: WaitSeconds = None,
+                  strict: StrictWait = False) -> JSONResponse:
+    view = _ctx(request).view(caller.tenant_id)
+    if wait:
+        # Sleeps on an event (a worker of this process, PostgreSQL's NOTIFY or the poll):
+        # no thread and no connection are held between the short reads.
+        job, done = await view.aio.poll_job(job_id, wait)
+        if not done and strict:
+            raise WaitTimeout("job", job_id, str(job.state), wait)
+    else:
+        job = await asyncio.to_thread(view.get_job, job_id, history=True)
+        done = job_done(job)
+    reasons = {} if done else await asyncio.to_thread(view.fleet.waiting_reasons, [job])
+    return JSONResponse(_with_reason(_job_out(job, history=True), reasons),
+                        headers={DONE_HEADER: "true" if done else "false"})
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=JobOut, tags=["jobs"],

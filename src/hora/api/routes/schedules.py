@@ -59,7 +59,7 @@ def create_schedule(body: ScheduleIn, request: Request, caller: Writer,
         priority=body.priority, retry=retry, max_attempts=body.max_attempts,
         timeout=body.timeout, correlation_id=body.correlation_id, misfire=body.misfire,
         misfire_grace=body.misfire_grace, catchup_limit=body.catchup_limit,
-        overlap=body.overlap, paused=body.paused)
+        overlap=body.overlap, paused=body.paused, allow_unregistered=body.allow_unregistered)
     return _reply(request, schedule_dict(s), 201)
 
 
@@ -104,7 +104,7 @@ def ensure_schedule(name: ScheduleName, body: ScheduleEnsureIn, request: Request
         priority=body.priority, retry=retry, max_attempts=body.max_attempts,
         timeout=body.timeout, correlation_id=body.correlation_id, misfire=body.misfire,
         misfire_grace=body.misfire_grace, catchup_limit=body.catchup_limit,
-        overlap=body.overlap, paused=body.paused)
+        overlap=body.overlap, paused=body.paused, allow_unregistered=body.allow_unregistered)
     return _reply(request, {**schedule_dict(s), "outcome": outcome},
                   201 if outcome == "created" else 200)
 

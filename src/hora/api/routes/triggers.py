@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1")
              summary="Preview a trigger without saving it")
 def preview_trigger(body: PreviewIn, request: Request, caller: Reader) -> JSONResponse:
     clock = _ctx(request).app.clock
-    trigger = trigger_from_spec(_spec(body.trigger))
+    trigger = trigger_from_spec(_spec(body.trigger, clock.now()))
     return JSONResponse(preview_to_json(trigger, body.after or clock.now(), body.count))
 
 

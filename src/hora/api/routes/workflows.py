@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Annotated, Any
 
@@ -20,16 +21,22 @@ from hora.api.deps import (
 )
 from hora.api.routes.approvals import Approver, Decider, _decide
 from hora.api.schemas import (
+    DONE_HEADER,
+    DONE_RESPONSE,
     ApprovalIn,
     ApprovalOut,
     CancelIn,
     SignalIn,
     SignalOut,
+    StrictWait,
+    TerminateIn,
+    WaitSeconds,
     WorkflowIn,
     WorkflowOut,
     WorkflowPage,
     WorkflowState,
 )
+from hora.errors import WaitTimeout
 from hora.models import Page, Workflow
 from hora.wire import (
     signal_dict,
@@ -57,7 +64,7 @@ def start_workflow(body: WorkflowIn, request: Request, caller: Writer,
         None if idem is None else "http-" + hashlib.sha256(idem.encode()).hexdigest()[:32])
     wf = _ctx(request).view(caller.tenant_id).start_workflow(
         body.workflow, body.args, workflow_id=workflow_id,
-        correlation_id=body.correlation_id)
+        correlation_id=body.correlation_id, allow_unregistered=body.allow_unregistered)
     return _reply(request, workflow_dict(wf), 201)
 
 
@@ -74,14 +81,26 @@ def list_workflows(request: Request, caller: Reader,
 
 
 @router.get("/workflows/{workflow_id}", response_model=WorkflowOut, tags=["workflows"],
+            responses=DONE_RESPONSE,
             summary="A workflow with its full history (steps, timers, signals, errors) and "
                     "every signal sent to it")
-def get_workflow(workflow_id: WorkflowId, request: Request, caller: Reader) -> JSONResponse:
+async def get_workflow(workflow_id: WorkflowId, request: Request, caller: Reader,
+                       wait: WaitSeconds = None, strict: StrictWait = False) -> JSONResponse:
     view = _ctx(request).view(caller.tenant_id)
-    wf = view.get_workflow(workflow_id)
-    history = view.workflow_history(workflow_id)
-    signals = view.workflow_signals(workflow_id)
-    return JSONResponse(workflow_dict(wf, history=history, signals=signals))
+    if wait:
+        # A long-poll: sleeps on an event, no thread or connection held (hora.waiting).
+        wf, done = await view.aio.poll_workflow(workflow_id, wait)
+        if not done and strict:
+            raise WaitTimeout("workflow", workflow_id, str(wf.state), wait)
+
+    def read() -> JSONResponse:
+        wf = view.get_workflow(workflow_id)
+        history = view.workflow_history(workflow_id)
+        signals = view.workflow_signals(workflow_id)
+        return JSONResponse(workflow_dict(wf, history=history, signals=signals),
+                            headers={DONE_HEADER: "true" if wf.is_final else "false"})
+
+    return await asyncio.to_thread(read)
 
 
 @router.post("/workflows/{workflow_id}/signals/{name}", status_code=201,
@@ -129,3 +148,12 @@ def cancel_workflow(workflow_id: WorkflowId, request: Request, caller: Writer, i
     return _reply(request, workflow_dict(wf))
 
 
+@router.post("/workflows/{workflow_id}/terminate", response_model=WorkflowOut,
+             tags=["workflows"],
+             summary="End a workflow now: no compensation, its approvals and timers cancelled "
+                     "(works when no worker knows its name)")
+def terminate_workflow(workflow_id: WorkflowId, request: Request, caller: Writer,
+                       idem: IdemKey, body: TerminateIn | None = None) -> JSONResponse:
+    reason = body.reason if body is not None else "terminated on request"
+    wf = _ctx(request).view(caller.tenant_id).terminate_workflow(workflow_id, reason)
+    return _reply(request, workflow_dict(wf))

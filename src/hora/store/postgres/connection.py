@@ -190,15 +190,16 @@ class PostgresSubscription:
     poll is the fallback meanwhile, so a lost notification costs latency, never a job. Its
     failures and recovery count in the store's outage log like any other call's."""
 
-    def __init__(self, conninfo: str, outage: OutageLog) -> None:
+    def __init__(self, conninfo: str, outage: OutageLog, *, channel: str = CHANNEL) -> None:
         self._url = conninfo
         self._outage = outage
+        self._channel = channel
         self._conn: Conn | None = None
 
     def _connect(self) -> Conn:
         if self._conn is None or self._conn.closed:
             conn: Conn = psycopg.connect(self._url, autocommit=True)
-            conn.execute(f"LISTEN {CHANNEL}")
+            conn.execute(f"LISTEN {self._channel}")
             self._conn = conn
             self._outage.ok()
         return self._conn

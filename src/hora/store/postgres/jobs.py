@@ -23,6 +23,7 @@ from hora.store.common import (
     keyset_page,
     replay_of,
     rescue_decision,
+    with_attempt_logs,
     with_current_attempt,
 )
 from hora.store.postgres.connection import Conn, PostgresConnection, Q, _announce, _utc
@@ -81,6 +82,7 @@ class PostgresJobs(PostgresConnection):
             "results": [o.result_json for o in outcomes],
             "errors": [error_json(o.error) for o in outcomes],
             "reasons": [o.reason for o in outcomes], "now": now,
+            "logs": [o.logs_json for o in outcomes],
             **_attempt_params(outcomes),
         }
         with self._write() as conn:
@@ -147,6 +149,8 @@ class PostgresJobs(PostgresConnection):
             return job_from_row(row, _utc, decoded=True)
         attempts = tuple(attempt_from_row(r, _utc)
                          for r in conn.execute(Q["get_attempts"], {"id": job_id}))
+        attempts = with_attempt_logs(attempts, conn.execute(Q["get_attempt_logs"],
+                                                            {"id": job_id}))
         attempts = with_current_attempt(row, attempts, _utc)
         events = tuple(event_from_row(r, _utc)
                        for r in conn.execute(Q["get_events"], {"id": job_id}))

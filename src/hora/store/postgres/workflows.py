@@ -10,9 +10,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from hora.errors import Conflict, NotFound, StaleRecord, StoreError
-from hora.models import WORKFLOW_FINAL, HistoryEntry, NewJob, Page, Signal, Workflow
+from hora.models import WORKFLOW_FINAL, ErrorInfo, HistoryEntry, NewJob, Page, Signal, Workflow
 from hora.store.common import (
     consumed_entry,
+    error_json,
     from_us,
     history_from_row,
     history_params,
@@ -27,6 +28,7 @@ from hora.store.common import (
 )
 from hora.store.postgres.connection import Conn, PostgresConnection, Q, _utc
 from hora.store.postgres.jobs import _insert_jobs
+from hora.store.registry_rows import workflow_jobs_params
 
 
 class PostgresWorkflows(PostgresConnection):
@@ -134,6 +136,9 @@ class PostgresWorkflows(PostgresConnection):
                 conn.execute(Q["cancel_workflow_approvals"], {
                     "tenant_id": workflow.tenant_id, "workflow_id": workflow.id,
                     "now": workflow.updated_at})
+                ended = workflow_from_row(row, _utc, decoded=True)
+                conn.execute(Q["cancel_workflow_jobs"], workflow_jobs_params(
+                    ended, workflow.updated_at, f"workflow {workflow.state}"))
             _insert_jobs(conn, jobs, workflow.updated_at, skip_existing=True)
         return workflow_from_row(row, _utc, decoded=True)
 
@@ -176,6 +181,26 @@ class PostgresWorkflows(PostgresConnection):
                 "tenant_id": tenant_id, "workflow_id": workflow_id, "now": now})
             _insert_jobs(conn, [resume], now)
         return workflow_from_row(row, _utc, decoded=True)
+
+    def terminate_workflow(self, workflow_id: str, *, tenant_id: str, reason: str,
+                           error: ErrorInfo, now: datetime, jobs: Sequence[NewJob] = ()
+                           ) -> Workflow:
+        with self._write() as conn:
+            with conn.cursor(row_factory=dict_row) as cur:
+                row = cur.execute(Q["terminate_workflow"], {
+                    "tenant_id": tenant_id, "id": workflow_id, "reason": reason,
+                    "error": error_json(error), "now": now}).fetchone()
+            if row is None:
+                current = self._get_workflow(conn, workflow_id, tenant_id)  # NotFound
+                raise workflow_is_final(workflow_id, current.state)
+            ended = workflow_from_row(row, _utc, decoded=True)
+            conn.execute(Q["cancel_workflow_approvals"], {
+                "tenant_id": tenant_id, "workflow_id": workflow_id, "now": now})
+            conn.execute(Q["cancel_workflow_jobs"],
+                         workflow_jobs_params(ended, now, "workflow terminated"))
+            _insert_jobs(conn, jobs, now, skip_existing=True)
+        return ended
+
 
 
 # -- helpers ----------------------------------------------------------------------------

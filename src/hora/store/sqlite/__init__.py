@@ -12,14 +12,18 @@ from hora.store.sqlite.approvals import SQLiteApprovals
 from hora.store.sqlite.connection import Q, SQLiteConnection, _statements
 from hora.store.sqlite.jobs import SQLiteJobs
 from hora.store.sqlite.locks import SQLiteLocks
+from hora.store.sqlite.registry import SQLiteRegistry
+from hora.store.sqlite.results import SQLiteResults
 from hora.store.sqlite.retention import SQLiteRetention
 from hora.store.sqlite.schedules import SQLiteSchedules
 from hora.store.sqlite.tenants import SQLiteTenants
+from hora.store.sqlite.workers import SQLiteWorkers
 from hora.store.sqlite.workflows import SQLiteWorkflows
 
 
 class SQLiteStore(SQLiteJobs, SQLiteSchedules, SQLiteTenants, SQLiteLocks, SQLiteWorkflows,
-                  SQLiteApprovals, SQLiteRetention):
+                  SQLiteApprovals, SQLiteWorkers, SQLiteResults, SQLiteRegistry,
+                  SQLiteRetention):
     """Every aggregate over one SQLite file (see ``SQLiteConnection`` for the options)."""
 
 

@@ -25,6 +25,7 @@ from hora.store.common import (
     replay_of,
     rescue_decision,
     to_us,
+    with_attempt_logs,
     with_current_attempt,
 )
 from hora.store.sqlite.connection import Q, SQLiteConnection, _rows
@@ -147,6 +148,8 @@ class SQLiteJobs(SQLiteConnection):
             return job_from_row(rows[0], from_us)
         attempts = tuple(attempt_from_row(r, from_us)
                          for r in conn.execute(Q["get_attempts"], {"id": job_id}))
+        attempts = with_attempt_logs(attempts, conn.execute(Q["get_attempt_logs"],
+                                                            {"id": job_id}))
         attempts = with_current_attempt(rows[0], attempts, from_us)
         events = tuple(event_from_row(r, from_us)
                        for r in conn.execute(Q["get_events"], {"id": job_id}))
@@ -282,7 +285,7 @@ def _outcome_dict(o: Outcome) -> dict[str, Any]:
             "started_at": to_us(o.started_at),
             "result": o.result_json, "error": error_json(e), "reason": o.reason,
             "error_type": e.type if e else None, "error_message": e.message if e else None,
-            "traceback": e.traceback if e else None}
+            "traceback": e.traceback if e else None, "logs": o.logs_json}
 
 
 def _claimed(rows: list[tuple[Any, ...]]) -> list[ClaimedJob]:

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from hora.errors import Conflict, NotFound, StaleRecord
-from hora.models import WORKFLOW_FINAL, HistoryEntry, NewJob, Page, Signal, Workflow
+from hora.models import WORKFLOW_FINAL, ErrorInfo, HistoryEntry, NewJob, Page, Signal, Workflow
 from hora.store.common import (
     consumed_entry,
+    error_json,
     from_us,
     history_from_row,
     history_params,
@@ -24,6 +25,7 @@ from hora.store.common import (
     workflow_is_final,
     workflow_params,
 )
+from hora.store.registry_rows import workflow_jobs_params
 from hora.store.sqlite.connection import Q, SQLiteConnection, _rows
 from hora.store.sqlite.jobs import _insert_jobs
 
@@ -126,6 +128,9 @@ class SQLiteWorkflows(SQLiteConnection):
                 conn.execute(Q["cancel_workflow_approvals"], {
                     "tenant_id": workflow.tenant_id, "workflow_id": workflow.id,
                     "now": params["updated_at"]})
+                ended = workflow_from_row(rows[0], from_us)
+                conn.execute(Q["cancel_workflow_jobs"], workflow_jobs_params(
+                    ended, params["updated_at"], f"workflow {workflow.state}"))
             _insert_jobs(conn, jobs, to_us(workflow.updated_at), skip_existing=True)
         return workflow_from_row(rows[0], from_us)
 
@@ -162,6 +167,26 @@ class SQLiteWorkflows(SQLiteConnection):
                 "tenant_id": tenant_id, "workflow_id": workflow_id, "now": n})
             _insert_jobs(conn, [resume], n)
         return workflow_from_row(rows[0], from_us)
+
+    def terminate_workflow(self, workflow_id: str, *, tenant_id: str, reason: str,
+                           error: ErrorInfo, now: datetime, jobs: Sequence[NewJob] = ()
+                           ) -> Workflow:
+        n = to_us(now)
+        with self._write() as conn:
+            rows = _rows(conn.execute(Q["terminate_workflow"], {
+                "tenant_id": tenant_id, "id": workflow_id, "reason": reason,
+                "error": error_json(error), "now": n}))
+            if not rows:
+                current = self._get_workflow(conn, workflow_id, tenant_id)  # NotFound
+                raise workflow_is_final(workflow_id, current.state)
+            ended = workflow_from_row(rows[0], from_us)
+            conn.execute(Q["cancel_workflow_approvals"], {
+                "tenant_id": tenant_id, "workflow_id": workflow_id, "now": n})
+            conn.execute(Q["cancel_workflow_jobs"],
+                         workflow_jobs_params(ended, n, "workflow terminated"))
+            _insert_jobs(conn, jobs, n, skip_existing=True)
+        return ended
+
 
 
 # -- helpers ----------------------------------------------------------------------------

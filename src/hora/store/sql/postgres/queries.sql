@@ -35,6 +35,8 @@ JOIN unnest(%(tenant_ids)b::text[], %(keys)b::text[]) AS k (tenant_id, idempoten
   ON j.tenant_id = k.tenant_id AND j.idempotency_key = k.idempotency_key;
 
 -- name: claim_due
+-- (A queue a tenant paused (hora_queues) is skipped by claim_due, reserve_upcoming and
+-- next_due_at: one primary-key probe per candidate row.)
 -- Due jobs go straight to running in priority order. The attempt in progress lives on the
 -- job row (attempt, started_at, lease_owner); its hora_job_attempts row is written when it ends.
 -- One index range per queue (LATERAL), so hora_jobs_claim yields rows already in order and a
@@ -51,6 +53,8 @@ WITH due AS (
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
           AND due_at <= %(now)s
           AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+          AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
+                          AND p.name = hora_jobs.queue AND p.paused)
         ORDER BY priority, due_at, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED) AS c
@@ -75,6 +79,8 @@ WITH upcoming AS (
       AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
       AND due_at > %(now)s AND due_at <= %(horizon)s
       AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+      AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
+                      AND p.name = hora_jobs.queue AND p.paused)
     ORDER BY due_at, priority, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED)
@@ -109,9 +115,10 @@ WITH o AS (
     FROM unnest(%(ids)b::text[], %(attempts)b::integer[], %(owners)b::text[],
                 %(states)b::text[], %(due_ats)b::timestamptz[], %(results)b::jsonb[],
                 %(errors)b::jsonb[], %(reasons)b::text[], %(outcomes)b::text[],
-                %(error_types)b::text[], %(error_messages)b::text[], %(tracebacks)b::text[])
+                %(error_types)b::text[], %(error_messages)b::text[], %(tracebacks)b::text[],
+                %(logs)b::jsonb[])
          WITH ORDINALITY AS o (id, attempt, owner, state, due_at, result, error, reason,
-                               outcome, error_type, error_message, traceback, ord)
+                               outcome, error_type, error_message, traceback, logs, ord)
     ORDER BY id, ord),
 locked AS (
     -- = ANY: an index probe per id even before the planner has statistics
@@ -129,9 +136,9 @@ done AS (
     RETURNING j.id, j.started_at),
 ended AS (
     INSERT INTO hora_job_attempts (job_id, attempt, worker_id, started_at, ended_at, outcome,
-                                   error_type, error_message, traceback)
+                                   error_type, error_message, traceback, logs)
     SELECT o.id, o.attempt, o.owner, done.started_at, %(now)s, o.outcome, o.error_type,
-           o.error_message, o.traceback
+           o.error_message, o.traceback, o.logs
     FROM done JOIN o ON o.id = done.id)
 SELECT o.id FROM o JOIN done ON done.id = o.id ORDER BY o.ord;
 
@@ -229,7 +236,9 @@ SELECT min(due_at) FROM hora_jobs
 WHERE state IN ('scheduled', 'retrying')
   AND queue = ANY(%(queues)s::text[])
   AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
-  AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s);
+  AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+  AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
+                  AND p.name = hora_jobs.queue AND p.paused);
 
 -- name: get_job
 SELECT * FROM hora_jobs WHERE id = %(id)s AND tenant_id = %(tenant_id)s;

@@ -20,10 +20,14 @@ SELECT id, priority, due_at FROM hora_jobs INDEXED BY hora_jobs_claim
 WHERE queue = :queue AND state IN ('scheduled', 'retrying') AND due_at <= :now
   AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
   AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+  AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
+                  AND p.name = hora_jobs.queue AND p.paused = 1)
 ORDER BY priority, due_at, id
 LIMIT :limit
 
 -- name: claim_due
+-- (A queue a tenant paused (hora_queues) is skipped by due_in_queue, reserve_upcoming and
+-- next_due_at: one primary-key probe per candidate row.)
 -- Due jobs go straight to running in priority order; /*HEADS*/ is the union of due_in_queue
 -- for the worker's queues.
 UPDATE hora_jobs
@@ -46,6 +50,8 @@ WHERE id IN (
       AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
       AND due_at > :now AND due_at <= :horizon
       AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+      AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
+                      AND p.name = hora_jobs.queue AND p.paused = 1)
     ORDER BY due_at, priority, id
     LIMIT :limit)
 RETURNING id, task, payload, attempt, max_attempts, retry_policy, timeout, correlation_id,
@@ -79,10 +85,10 @@ RETURNING hora_jobs.id;
 -- The ended attempts of the jobs finish_jobs applied (:applied lists them when some were not;
 -- NULL means all were). Their start is the instant the worker started them.
 INSERT INTO hora_job_attempts (job_id, attempt, worker_id, started_at, ended_at, outcome,
-                               error_type, error_message, traceback)
+                               error_type, error_message, traceback, logs)
 SELECT value ->> '$.id', value ->> '$.attempt', value ->> '$.owner', value ->> '$.started_at',
        :now, value ->> '$.outcome', value ->> '$.error_type', value ->> '$.error_message',
-       value ->> '$.traceback'
+       value ->> '$.traceback', value ->> '$.logs'
 FROM json_each(:batch)
 WHERE :applied IS NULL OR value ->> '$.id' IN (SELECT value FROM json_each(:applied));
 
@@ -127,7 +133,9 @@ SELECT min(due_at) FROM hora_jobs INDEXED BY hora_jobs_due
 WHERE state IN ('scheduled', 'retrying')
   AND queue IN (SELECT value FROM json_each(:queues))
   AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
-  AND (lease_expires_at IS NULL OR lease_expires_at <= :now);
+  AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+  AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
+                  AND p.name = hora_jobs.queue AND p.paused = 1);
 
 -- name: get_job
 SELECT * FROM hora_jobs WHERE id = :id AND tenant_id = :tenant_id;

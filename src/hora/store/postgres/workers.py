@@ -1,0 +1,90 @@
+"""Workers and queues: a row per worker process refreshed by its heartbeat, a row per paused
+queue, and the grouped reads behind ``GET /v1/queues``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from hora.models import QueueDepth, QueueState, WorkerInfo
+from hora.store.postgres.connection import PostgresConnection, Q, _utc
+from hora.store.sqlite.workers import _depths, _queue_state
+
+
+class PostgresWorkers(PostgresConnection):
+    """Workers (hora_workers) and queues (hora_queues)."""
+
+    def register_worker(self, worker: WorkerInfo) -> None:
+        with self._statement() as conn:
+            conn.execute(Q["register_worker"], {
+                "id": worker.id, "host": worker.host, "pid": worker.pid,
+                "version": worker.version, "queues": Jsonb(list(worker.queues)),
+                "tasks": None if worker.tasks is None else Jsonb(list(worker.tasks)),
+                "workflows": Jsonb(list(worker.workflows)),
+                "concurrency": worker.concurrency, "heartbeat": worker.heartbeat,
+                "started_at": worker.started_at, "last_seen_at": worker.last_seen_at,
+                "running": worker.running})
+
+    def touch_worker(self, worker_id: str, *, now: datetime, running: int,
+                     forget_before: datetime | None = None, forget_limit: int = 100,
+                     ) -> tuple[bool, int]:
+        with self._write() as conn:
+            found = conn.execute(Q["touch_worker"], {
+                "id": worker_id, "now": now, "running": running}).rowcount == 1
+            if forget_before is None or forget_limit <= 0:
+                return found, 0
+            return found, conn.execute(Q["forget_workers"], {
+                "before": forget_before, "limit": forget_limit}).rowcount
+
+    def stop_worker(self, worker_id: str, *, now: datetime) -> None:
+        with self._statement() as conn:
+            conn.execute(Q["stop_worker"], {"id": worker_id, "now": now})
+
+    def list_workers(self, *, limit: int = 1000) -> list[WorkerInfo]:
+        with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(Q["list_workers"], {"limit": limit}).fetchall()
+        return [_worker(r) for r in rows]
+
+    def queue_depths(self, tenant_id: str, *, now: datetime) -> list[QueueDepth]:
+        with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(Q["queue_depths"], {"tenant_id": tenant_id,
+                                                   "now": now}).fetchall()
+        return _depths(rows, _utc)
+
+    def due_waiting_tasks(self, *, now: datetime, tenant_id: str | None = None,
+                          queues: Sequence[str] | None = None, limit: int = 1000,
+                          ) -> list[tuple[str, str, int]]:
+        with self._read() as conn:
+            rows = conn.execute(Q["due_waiting_tasks"], {
+                "now": now, "tenant_id": tenant_id, "limit": limit,
+                "queues": None if queues is None else list(queues)}).fetchall()
+        return [(r[0], r[1], int(r[2])) for r in rows]
+
+    def set_queue_paused(self, tenant_id: str, name: str, *, paused: bool, now: datetime,
+                         reason: str | None = None) -> QueueState:
+        with self._statement() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = cur.execute(Q["set_queue_paused"], {
+                "tenant_id": tenant_id, "name": name, "paused": paused,
+                "paused_at": now if paused else None,
+                "reason": reason if paused else None}).fetchone()
+        assert row is not None
+        return _queue_state(row, _utc)
+
+    def list_queue_states(self, tenant_id: str) -> list[QueueState]:
+        with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(Q["list_queue_states"], {"tenant_id": tenant_id}).fetchall()
+        return [_queue_state(r, _utc) for r in rows]
+
+
+def _worker(r: dict[str, Any]) -> WorkerInfo:
+    return WorkerInfo(
+        id=r["id"], host=r["host"], pid=int(r["pid"]), version=r["version"],
+        queues=tuple(r["queues"]), tasks=None if r["tasks"] is None else tuple(r["tasks"]),
+        workflows=tuple(r["workflows"]), concurrency=int(r["concurrency"]),
+        heartbeat=float(r["heartbeat"]), started_at=_utc(r["started_at"]),
+        last_seen_at=_utc(r["last_seen_at"]), running=int(r["running"]),
+        stopped_at=None if r["stopped_at"] is None else _utc(r["stopped_at"]))

@@ -1,0 +1,2 @@
+-- name: get_attempt_logs
+SELECT attempt, logs FROM hora_job_attempts WHERE job_id = :id AND logs IS NOT NULL;

@@ -1,0 +1,65 @@
+-- Named queries of the workers aggregate (hora_workers, hora_queues) and the queue views
+-- over hora_jobs. Instants are INTEGER microseconds; lists arrive as JSON arrays.
+
+-- name: register_worker
+-- A worker's row at start: a restart under the same id starts afresh.
+INSERT INTO hora_workers (id, host, pid, version, queues, tasks, workflows, concurrency,
+                          heartbeat, started_at, last_seen_at, running, stopped_at)
+VALUES (:id, :host, :pid, :version, :queues, :tasks, :workflows, :concurrency, :heartbeat,
+        :started_at, :last_seen_at, :running, NULL)
+ON CONFLICT (id) DO UPDATE
+SET host = excluded.host, pid = excluded.pid, version = excluded.version,
+    queues = excluded.queues, tasks = excluded.tasks, workflows = excluded.workflows,
+    concurrency = excluded.concurrency, heartbeat = excluded.heartbeat,
+    started_at = excluded.started_at, last_seen_at = excluded.last_seen_at,
+    running = excluded.running, stopped_at = NULL;
+
+-- name: touch_worker
+UPDATE hora_workers SET last_seen_at = :now, running = :running, stopped_at = NULL
+WHERE id = :id;
+
+-- name: forget_workers
+-- Rows not seen since :before, oldest first, a bounded batch (hora_workers_seen).
+DELETE FROM hora_workers
+WHERE id IN (SELECT id FROM hora_workers INDEXED BY hora_workers_seen
+             WHERE last_seen_at < :before ORDER BY last_seen_at LIMIT :limit);
+
+-- name: stop_worker
+UPDATE hora_workers SET last_seen_at = :now, running = 0, stopped_at = :now WHERE id = :id;
+
+-- name: list_workers
+SELECT * FROM hora_workers ORDER BY started_at DESC, id LIMIT :limit;
+
+-- name: queue_depths
+-- One tenant's unfinished and dead jobs by (queue, state), one range of
+-- hora_jobs_queue_state; due and oldest_due look at the waiting jobs due at :now.
+SELECT queue, state, count(*) AS n,
+       sum(CASE WHEN state IN ('scheduled', 'retrying') AND due_at <= :now THEN 1 ELSE 0 END)
+           AS due,
+       min(CASE WHEN state IN ('scheduled', 'retrying') AND due_at <= :now THEN due_at END)
+           AS oldest_due
+FROM hora_jobs INDEXED BY hora_jobs_queue_state
+WHERE tenant_id = :tenant_id AND state IN ('scheduled', 'retrying', 'running', 'dead')
+GROUP BY queue, state;
+
+-- name: due_waiting_tasks
+-- Waiting jobs due at :now by (queue, task), over every tenant (or :tenant_id's), read from
+-- hora_jobs_due: what the unrunnable gauge and a worker's idle warning compare with the
+-- workers that could run them.
+SELECT queue, task, count(*) AS n FROM hora_jobs INDEXED BY hora_jobs_due
+WHERE state IN ('scheduled', 'retrying') AND due_at <= :now
+  AND (:tenant_id IS NULL OR tenant_id = :tenant_id)
+  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+GROUP BY queue, task
+ORDER BY queue, task
+LIMIT :limit;
+
+-- name: set_queue_paused
+INSERT INTO hora_queues (tenant_id, name, paused, paused_at, reason)
+VALUES (:tenant_id, :name, :paused, :paused_at, :reason)
+ON CONFLICT (tenant_id, name) DO UPDATE
+SET paused = excluded.paused, paused_at = excluded.paused_at, reason = excluded.reason
+RETURNING *;
+
+-- name: list_queue_states
+SELECT * FROM hora_queues WHERE tenant_id = :tenant_id ORDER BY name;
