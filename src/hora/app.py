@@ -424,8 +424,10 @@ class Hora:
                   task: str | None = None, queue: str | None = None,
                   correlation_id: str | None = None, created_after: datetime | None = None,
                   created_before: datetime | None = None, limit: int = 50,
-                  cursor: str | None = None) -> Page[Job]:
-        """Newest first; pass the page's ``next_cursor`` back for the next page."""
+                  cursor: str | None = None, include_internal: bool = False) -> Page[Job]:
+        """Newest first; pass the page's ``next_cursor`` back for the next page. hora's own
+        jobs (task ``hora.workflow:*``: workflow runs and timers) are left out unless
+        ``include_internal`` or ``task`` names one."""
         if not 1 <= limit <= 1000:
             raise InvalidPayload("limit must be between 1 and 1000")
         states: tuple[JobState, ...] | None = None
@@ -442,7 +444,8 @@ class Hora:
                         created_after=None if created_after is None
                         else check_instant(created_after, "created_after"),
                         created_before=None if created_before is None
-                        else check_instant(created_before, "created_before"))
+                        else check_instant(created_before, "created_before"),
+                        include_internal=include_internal)
         return self.store.list_jobs(flt, limit=limit, cursor=cursor)
 
     def cancel_job(self, job_id: str, reason: str = "cancelled on request") -> Job:
@@ -489,7 +492,7 @@ class Hora:
                   cursor: str | None = None) -> Page[Job]:
         """The dead-letter queue: jobs whose attempts ran out or hit a non-retryable error."""
         return self.list_jobs(state=JobState.DEAD, task=task, queue=queue, limit=limit,
-                              cursor=cursor)
+                              cursor=cursor, include_internal=True)
 
     def replay(self, job_ids: str | Sequence[str]) -> list[Job]:
         """Give dead jobs a new attempt cycle: one new job each, linked by ``replay_of``."""
@@ -504,8 +507,10 @@ class Hora:
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
         return self.store.discard_jobs(ids, tenant_id=self.tenant_id, now=self.clock.now())
 
-    def count_jobs(self) -> dict[str, int]:
-        return self.store.count_jobs(tenant_id=self.tenant_id)
+    def count_jobs(self, *, include_internal: bool = False) -> dict[str, int]:
+        """Jobs per state (internal ``hora.workflow:*`` jobs only with ``include_internal``)."""
+        return self.store.count_jobs(tenant_id=self.tenant_id,
+                                     include_internal=include_internal)
 
 
 

@@ -160,6 +160,18 @@ class JobFilter:
     correlation_id: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    #: Internal jobs (task ``hora.workflow:*``: the runs and timers of workflows) are left out
+    #: unless True, or unless ``task`` names one.
+    include_internal: bool = False
+
+
+#: Jobs whose task starts with this are hora's own (workflow runs and timers): hidden from a
+#: user's listings and counts unless asked for.
+INTERNAL_TASK_PREFIX = "hora.workflow:"
+
+
+def is_internal_task(task: str) -> bool:
+    return task.startswith(INTERNAL_TASK_PREFIX)
 
 
 class ClaimedJob(NamedTuple):
@@ -260,6 +272,35 @@ class Tenant:
     rate_limit: float | None  # API requests per second (a token bucket per API process)
     created_at: datetime
     updated_at: datetime
+
+
+#: What retention prunes, each with its own age: finished jobs (succeeded, cancelled,
+#: discarded, replayed), dead jobs (the dead-letter queue), schedule ticks, finished
+#: workflows, and the HTTP API's idempotency records.
+RETENTION_KINDS = ("jobs", "dead", "ticks", "workflows", "idempotency")
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPolicy:
+    """How long each kind of finished record is kept, in seconds. ``None``: for a tenant's
+    override, "as the global policy says"; in a resolved policy, "never pruned"."""
+
+    jobs: float | None = None
+    dead: float | None = None
+    ticks: float | None = None
+    workflows: float | None = None
+    idempotency: float | None = None
+
+    def age(self, kind: str) -> float | None:
+        if kind not in RETENTION_KINDS:
+            raise ValueError(f"unknown retention kind {kind!r}")
+        value: float | None = getattr(self, kind)
+        return value
+
+    def over(self, base: RetentionPolicy) -> RetentionPolicy:
+        """This override's ages where set, ``base``'s elsewhere."""
+        return RetentionPolicy(**{k: base.age(k) if self.age(k) is None else self.age(k)
+                                  for k in RETENTION_KINDS})
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,8 @@ WORKFLOW_RUNS = Counter("hora_workflow_runs", "Workflow runs ended, by the state
 WORKFLOW_STEPS = Counter("hora_workflow_steps", "Workflow steps executed (replays are not "
                          "counted), by status: done, pending (will retry), failed.",
                          ["workflow", "status"])
+PRUNED_ROWS = Counter("hora_pruned_rows", "Records pruned by retention in this process, by "
+                      "kind: jobs, dead, ticks, workflows, idempotency.", ["kind"])
 JOBS_UNRUNNABLE = Gauge("hora_jobs_unrunnable", "Waiting jobs, due now, that no live worker "
                         "serves (their queue, or their task on it), every tenant; set at each "
                         "/metrics scrape of hora serve.", ["queue", "task"])

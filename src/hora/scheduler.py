@@ -33,6 +33,7 @@ from hora.triggers import Occurrence, Trigger
 
 if TYPE_CHECKING:
     from hora.app import Hora
+    from hora.retention import Retention
     from hora.store import ScheduleStore
 
 log = logging.getLogger("hora.scheduler")
@@ -216,10 +217,14 @@ class Scheduler:
     """The loop that fires due schedules. Run one per process (``hora scheduler`` or inside
     ``hora serve``); any number may share a database."""
 
-    def __init__(self, app: Hora, *, interval: float = 1.0, batch_size: int = 100) -> None:
+    def __init__(self, app: Hora, *, interval: float = 1.0, batch_size: int = 100,
+                 retention: Retention | None = None) -> None:
         self.app = app
         self.interval = interval
         self.batch_size = batch_size
+        #: Prunes old finished records every ``retention.interval``, in a loop of its own
+        #: beside this one (None: never).
+        self.retention = retention
         self.fired = 0
         self._stopping = False
 
@@ -236,6 +241,17 @@ class Scheduler:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
+        pruner = None if self.retention is None else asyncio.create_task(
+            self.retention.run(), name="hora-retention")
+        try:
+            await self._loop(loop)
+        finally:
+            if pruner is not None and self.retention is not None:
+                self.retention.stop()
+                pruner.cancel()
+                await asyncio.gather(pruner, return_exceptions=True)
+
+    async def _loop(self, loop: asyncio.AbstractEventLoop) -> None:
         while not self._stopping:
             try:
                 await loop.run_in_executor(None, functools.partial(self.tick))

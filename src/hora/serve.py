@@ -24,6 +24,8 @@ from hora.errors import ConfigError, Conflict
 
 if TYPE_CHECKING:
     from hora.http_target import HttpTargets
+    from hora.models import RetentionPolicy
+    from hora.retention import Retention
 
 log = logging.getLogger("hora.serve")
 
@@ -51,6 +53,10 @@ class ServeOptions:
     demo: bool = False
     log_level: str = "info"
     worker_options: dict[str, Any] = field(default_factory=dict)
+    #: The global retention policy, applied by the scheduler role (None: ``HORA_RETENTION``
+    #: over the documented defaults); ``prune=False`` turns pruning off in this process.
+    retention: RetentionPolicy | None = None
+    prune: bool = True
     #: Called once the API listens, with the bound port (tests bind port 0); without the
     #: api role, with 0 once the process handles its signals.
     on_ready: Callable[[int], None] | None = None
@@ -116,13 +122,18 @@ async def serve(app: Hora, options: ServeOptions,
         # role does it itself as it starts.
         report = await asyncio.to_thread(app.schedules.apply_declared)
         log.info("%s", report)
+    retention = _retention(app, options)
+    pruner: asyncio.Task[Any] | None = None
     if "worker" in options.roles:
         worker = app.worker(queues=options.queues, concurrency=options.concurrency,
                             grace_period=options.grace_period,
                             schedules="scheduler" in options.roles, **options.worker_options)
         tasks.append(asyncio.create_task(worker.run(), name="hora-worker"))
+        if retention is not None:  # the worker fires the schedules; retention runs beside it
+            pruner = asyncio.create_task(retention.run(), name="hora-retention")
+            tasks.append(pruner)
     elif "scheduler" in options.roles:
-        scheduler = Scheduler(app)
+        scheduler = Scheduler(app, retention=retention)
         tasks.append(asyncio.create_task(scheduler.run(), name="hora-scheduler"))
 
     def begin_stop(signame: str) -> None:
@@ -149,12 +160,26 @@ async def serve(app: Hora, options: ServeOptions,
             worker.stop()
         if scheduler is not None:
             scheduler.stop()
+        if retention is not None:
+            retention.stop()  # between two batches
+        if pruner is not None:
+            pruner.cancel()  # not its sleep
         done_task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if targets is not None:
             await targets.aclose()
     if failure is not None:
         raise failure
+
+
+def _retention(app: Hora, options: ServeOptions) -> Retention | None:
+    """The scheduler role's pruner (None without that role or with pruning off)."""
+    if "scheduler" not in options.roles or not options.prune:
+        return None
+    from hora.retention import Retention, policy_from_env
+
+    policy = options.retention or policy_from_env(os.environ)
+    return Retention(app.store, app.clock, policy=policy)
 
 
 def _uvicorn_server(app: Hora, options: ServeOptions) -> Any:

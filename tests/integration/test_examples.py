@@ -54,7 +54,7 @@ def test_onboarding_moves_the_call_past_christmas_and_waits_for_approval(
                            "approved_by": "sam@crm"}
     # One correlation id end to end: every job, every step, the approval.
     assert {m["correlation_id"] for m in outbox.sent} == {"user-42"}
-    jobs = app.list_jobs(limit=1000).items
+    jobs = app.list_jobs(limit=1000, include_internal=True).items  # the workflow's own too
     assert jobs and {j.correlation_id for j in jobs} == {"user-42"}
     decided = app.get_approval(request.id)
     assert (decided.state, decided.decided_by, decided.comment) == (

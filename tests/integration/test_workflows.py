@@ -64,8 +64,10 @@ def test_steps_run_once_and_the_result_is_stored(app: Hora) -> None:
     assert again.state == "completed" and again.args == {"user": "ada"}
     run(app)
     assert calls == {"add": 1, "fetch": 1}
-    # Every job the workflow created carries its correlation id.
-    jobs = app.list_jobs(correlation_id="sum-1").items
+    # Every job the workflow created carries its correlation id (and is internal: listed
+    # only when asked for).
+    assert app.list_jobs(correlation_id="sum-1").items == []
+    jobs = app.list_jobs(correlation_id="sum-1", include_internal=True).items
     assert jobs and all(j.task == "hora.workflow:sum" for j in jobs)
 
 

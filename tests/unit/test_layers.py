@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("store", ("hora.store",)),
     ("services", ("hora.scheduler", "hora.schedules", "hora.workflows", "hora.locks",
                   "hora.http_target", "hora.worker", "hora.workers", "hora.waiting",
-                  "hora.registry")),
+                  "hora.registry", "hora.retention")),
     ("app", ("hora.app",)),
     ("client", ("hora.client",)),
     ("surfaces", ("hora.api", "hora.cli", "hora.serve", "hora.testing", "hora.demo",

@@ -574,11 +574,38 @@ class TenantIn(_In):
     rate_limit: RateLimit | None = None
 
 
+#: A retention age in seconds: more than zero, at most ten years.
+RetentionAge = Annotated[float, Field(gt=0, le=3650 * 86400,
+                                      description="Seconds; null: the global policy's age.")]
+
+
+class RetentionIn(_In):
+    """A tenant's retention ages where they differ from the global policy (null or absent:
+    as the global policy says)."""
+
+    jobs: RetentionAge | None = None
+    dead: RetentionAge | None = None
+    ticks: RetentionAge | None = None
+    workflows: RetentionAge | None = None
+    idempotency: RetentionAge | None = None
+
+
+class RetentionOut(BaseModel):
+    jobs: float | None = None
+    dead: float | None = None
+    ticks: float | None = None
+    workflows: float | None = None
+    idempotency: float | None = None
+
+
 class TenantPatch(_In):
     name: Name | None = None
     max_pending_jobs: Quota | None = None
     max_active_schedules: Quota | None = None
     rate_limit: RateLimit | None = None
+    retention: RetentionIn | None = Field(
+        None, description="Operator only: the tenant's retention overrides, in seconds per "
+        "kind (jobs, dead, ticks, workflows, idempotency); null removes them.")
 
 
 class TenantOut(BaseModel):
@@ -589,6 +616,9 @@ class TenantOut(BaseModel):
     rate_limit: float | None
     created_at: str | None
     updated_at: str | None
+    retention: RetentionOut = Field(
+        default_factory=RetentionOut,
+        description="The tenant's retention overrides in seconds (null: the global policy).")
 
 
 class TenantSecretOut(TenantOut):

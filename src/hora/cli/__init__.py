@@ -14,6 +14,7 @@ The layout (each sub-module imports ``_common``, never this package, so there is
     ├── tasks             hora tasks list (the registry)
     ├── tenants           hora tenants ...
     ├── keys              hora keys ...
+    ├── prune             hora prune
     ├── workers           hora workers list, hora queues list | pause | resume
     ├── demo              hora demo
     └── completion        hora completion bash|zsh|fish
@@ -36,6 +37,7 @@ from hora.cli import (
     dlq,
     jobs,
     keys,
+    prune,
     schedules,
     serve,
     tasks,
@@ -93,6 +95,7 @@ cli.command("enqueue")(jobs.enqueue)
 cli.command("demo")(demo.demo)
 cli.command("serve")(serve.serve)
 cli.command("completion")(completion.completion)
+cli.command("prune")(prune.prune)
 
 
 def main() -> None:

@@ -87,6 +87,9 @@ def jobs_list(
     until: Annotated[str | None, typer.Option(help="Created before (ISO-8601).")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
+    include_internal: Annotated[bool, typer.Option(
+        "--include-internal", help="Also hora's own jobs (hora.workflow:*: workflow runs and "
+        "timers), hidden by default.")] = False,
     json_out: JsonOut = False,
     database_url: DatabaseUrl = None,
 ) -> None:
@@ -98,7 +101,8 @@ def jobs_list(
     with open_app(database_url, read_only=True) as app:
         page = app.list_jobs(state=state or None, task=task, queue=queue,
                              correlation_id=correlation_id, created_after=created_after,
-                             created_before=created_before, limit=limit, cursor=cursor)
+                             created_before=created_before, limit=limit, cursor=cursor,
+                             include_internal=include_internal)
     if json_out:
         print_json(wire.page_dict(page))
         return

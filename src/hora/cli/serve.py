@@ -135,6 +135,14 @@ def serve(
     demo: Annotated[bool, typer.Option(
         "--demo", help="Add the demo tasks and a schedule that greets every 10 seconds.")
     ] = False,
+    retention: Annotated[str | None, typer.Option(
+        "--retention", envvar="HORA_RETENTION",
+        help="Retention ages over the defaults, e.g. jobs=14d,dead=30d,ticks=14d,"
+             "workflows=30d,idempotency=1d (off: keep forever); pruned by the scheduler "
+             "role.")] = None,
+    prune: Annotated[bool, typer.Option(
+        "--prune/--no-prune", help="Prune old finished records in the scheduler role.")
+    ] = True,
     database_url: DatabaseUrl = None,
     log_level: LogLevel = "INFO",
     log_format: LogFormat = "text",
@@ -154,6 +162,9 @@ def serve(
     if not 0 <= port <= 65535:
         raise BadInput(f"--port {port} must be between 0 and 65535")
     roles = parse_roles(role)
+    from hora.retention import parse_policy
+
+    policy = parse_policy(retention or "")
     if "api" in roles:
         check_port(host, port)
     app = load_app(app_ref) if app_ref else Hora()
@@ -164,7 +175,7 @@ def serve(
                            queues=tuple(queue or ("default",)), concurrency=concurrency,
                            grace_period=grace_period,
                            admin_key=os.environ.get("HORA_ADMIN_KEY") or None, demo=demo,
-                           log_level=log_level.lower())
+                           log_level=log_level.lower(), retention=policy, prune=prune)
 
     def announce(line: str) -> None:
         typer.echo(line)

@@ -149,10 +149,12 @@ class AsyncClient:
     async def list_jobs(self, *, state: JobState | str | Sequence[JobState | str] | None = None,
                         task: str | None = None, queue: str | None = None,
                         correlation_id: str | None = None, limit: int = 50,
-                        cursor: str | None = None) -> Page[Job]:
-        """Newest first; pass ``next_cursor`` back for the next page."""
+                        cursor: str | None = None, include_internal: bool = False,
+                        ) -> Page[Job]:
+        """Newest first; pass ``next_cursor`` back for the next page. hora's own jobs
+        (``hora.workflow:*``) only with ``include_internal``."""
         return await self._send(_Requests.list_jobs(state, task, queue, correlation_id, limit,
-                                                    cursor))
+                                                    cursor, include_internal))
 
     async def cancel_job(self, job_id: str, reason: str = "cancelled on request") -> Job:
         """Cancel a waiting job, or ask a running one to stop."""

@@ -300,9 +300,10 @@ class _Requests:
     @staticmethod
     def list_jobs(state: JobState | str | Sequence[JobState | str] | None, task: str | None,
                   queue: str | None, correlation_id: str | None, limit: int,
-                  cursor: str | None) -> _Call[Page[Job]]:
+                  cursor: str | None, include_internal: bool = False) -> _Call[Page[Job]]:
         return _get("/v1/jobs", _job_page, state=_state_values(state), task=task, queue=queue,
-                    correlation_id=correlation_id, limit=limit, cursor=cursor)
+                    correlation_id=correlation_id, limit=limit, cursor=cursor,
+                    include_internal="true" if include_internal else None)
 
     @staticmethod
     def cancel_job(job_id: str, reason: str) -> _Call[Job]:

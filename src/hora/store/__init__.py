@@ -30,6 +30,7 @@ from hora.models import (
     QueueDepth,
     QueueState,
     RegisteredTask,
+    RetentionPolicy,
     Schedule,
     Signal,
     Tenant,
@@ -198,13 +199,18 @@ class JobStore(Protocol):
     # visibility and control
     def get_job(self, job_id: str, *, tenant_id: str, history: bool = True) -> Job: ...
     def list_jobs(self, flt: JobFilter, *, limit: int = 50, cursor: str | None = None,
-                  ) -> Page[Job]: ...
+                  ) -> Page[Job]:
+        """Newest first; internal jobs only with ``flt.include_internal`` or when
+        ``flt.task`` names one."""
+        ...
     def cancel_job(self, job_id: str, *, tenant_id: str, now: datetime, reason: str) -> Job: ...
     def replay_jobs(self, job_ids: Sequence[str], *, tenant_id: str, now: datetime,
                     ) -> list[Job]: ...
     def discard_jobs(self, job_ids: Sequence[str], *, tenant_id: str, now: datetime,
                      ) -> list[str]: ...
-    def count_jobs(self, *, tenant_id: str) -> dict[str, int]: ...
+    def count_jobs(self, *, tenant_id: str, include_internal: bool = False) -> dict[str, int]:
+        """Jobs per state; internal jobs (``hora.workflow:*``) only with ``include_internal``."""
+        ...
     def count_pending_jobs(self, tenant_id: str, *, limit: int) -> int:
         """Unfinished jobs (scheduled, retrying, running) of a tenant, counted up to
         ``limit`` (a quota check needs no more)."""
@@ -452,6 +458,41 @@ class LockStore(Protocol):
         """The lock's row (held, expired or released), or None if it was never granted."""
         ...
 
+class RetentionStore(Protocol):
+    """Retention: bounded prunes of old finished records (``hora.retention`` decides what and
+    when), and the tenants' overrides of the retention ages.
+
+    ``kind`` is one of ``hora.models.RETENTION_KINDS``: ``jobs`` (succeeded, cancelled,
+    discarded, replayed; with their attempts and events), ``dead`` (dead letters, likewise),
+    ``ticks``, ``workflows`` (completed, failed, cancelled; with their journal, signals and
+    approval requests) and ``idempotency`` (the HTTP API's records). A batch is for one
+    tenant (``tenant_id``) or for every tenant but ``exclude_tenants``."""
+
+    def prune_batch(self, kind: str, *, cutoff: datetime, limit: int,
+                    tenant_id: str | None = None, exclude_tenants: Sequence[str] = (),
+                    ) -> int:
+        """Delete, in one short transaction, up to ``limit`` of the oldest records of
+        ``kind`` that ended (jobs, workflows), occurred (ticks) or were created
+        (idempotency) before ``cutoff``, and what hangs off them; returns how many records
+        went. Never a waiting or running job, nor a job or child workflow a live workflow
+        still needs; on PostgreSQL rows another transaction holds are skipped, not waited
+        for."""
+        ...
+
+    def count_prunable(self, kind: str, *, cutoff: datetime, limit: int,
+                       tenant_id: str | None = None, exclude_tenants: Sequence[str] = (),
+                       ) -> int:
+        """How many records ``prune_batch`` would delete, counted up to ``limit``."""
+        ...
+
+    def retention_overrides(self) -> dict[str, RetentionPolicy]:
+        """Per tenant with an override, its ages (None: as the global policy says)."""
+        ...
+
+    def set_retention(self, tenant_id: str, policy: RetentionPolicy | None, *,
+                      now: datetime) -> None:
+        """Store a tenant's override; None (or every age None) removes it."""
+        ...
 
 class WorkerStore(Protocol):
     """Workers (a row each, refreshed by its heartbeat) and queues (depth, pause), the
@@ -521,7 +562,7 @@ class RegistryStore(Protocol):
 
 
 class Store(JobStore, ScheduleStore, TenantStore, WorkflowStore, ApprovalStore, LockStore,
-            WorkerStore, RegistryStore, Protocol):
+            WorkerStore, RegistryStore, RetentionStore, Protocol):
     """Everything hora needs from a database: the union of the aggregates' protocols."""
 
     dialect: str
@@ -563,6 +604,7 @@ __all__ = [
     "LockStore",
     "Outcome",
     "RegistryStore",
+    "RetentionStore",
     "ScheduleAdvance",
     "SchedulePass",
     "ScheduleStore",

@@ -107,11 +107,14 @@ def list_jobs(request: Request, caller: Reader,
               task: Annotated[str | None, Query(max_length=200)] = None,
               queue: Annotated[str | None, Query(max_length=200)] = None,
               correlation_id: Annotated[str | None, Query(max_length=255)] = None,
-              limit: Limit = 50, cursor: Cursor = None) -> JSONResponse:
+              limit: Limit = 50, cursor: Cursor = None,
+              include_internal: Annotated[bool, Query(
+                  description="Also hora's own jobs (task hora.workflow:*: workflow runs "
+                              "and timers), hidden by default")] = False) -> JSONResponse:
     view = _ctx(request).view(caller.tenant_id)
     page = view.list_jobs(
         state=state, task=task, queue=queue, correlation_id=correlation_id, limit=limit,
-        cursor=cursor)
+        cursor=cursor, include_internal=include_internal)
     reasons = view.fleet.waiting_reasons(page.items)
     return JSONResponse({"items": [_with_reason(_job_out(j), reasons) for j in page.items],
                          "next_cursor": page.next_cursor})

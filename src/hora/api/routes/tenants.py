@@ -32,7 +32,7 @@ from hora.api.schemas import (
 from hora.app import check_text
 from hora.errors import NotFound
 from hora.http_target import new_secret
-from hora.models import Page, Tenant
+from hora.models import RETENTION_KINDS, Page, RetentionPolicy, Tenant
 from hora.store.common import tenant_cursor
 from hora.wire import (
     iso_z,
@@ -41,12 +41,15 @@ from hora.wire import (
 router = APIRouter(prefix="/v1")
 
 
-def _tenant_out(t: Tenant, *, secret: bool) -> dict[str, Any]:
+def _tenant_out(t: Tenant, *, secret: bool,
+                retention: RetentionPolicy | None = None) -> dict[str, Any]:
     """A tenant's JSON; ``secret`` only in the answers that create or rotate it."""
+    policy = retention or RetentionPolicy()
     out: dict[str, Any] = {
         "id": t.id, "name": t.name, "max_pending_jobs": t.max_pending_jobs,
         "max_active_schedules": t.max_active_schedules, "rate_limit": t.rate_limit,
-        "created_at": iso_z(t.created_at), "updated_at": iso_z(t.updated_at)}
+        "created_at": iso_z(t.created_at), "updated_at": iso_z(t.updated_at),
+        "retention": {k: policy.age(k) for k in RETENTION_KINDS}}
     if secret:
         out["webhook_secret"] = t.webhook_secret
     return out
@@ -70,7 +73,7 @@ def _operator_only(caller: Caller, what: str) -> None:
 
 
 #: Set by the operator; a tenant's own admin may rename its tenant and manage its keys.
-_OPERATOR_FIELDS = ("max_pending_jobs", "max_active_schedules", "rate_limit")
+_OPERATOR_FIELDS = ("max_pending_jobs", "max_active_schedules", "rate_limit", "retention")
 
 
 @router.post("/tenants", status_code=201, response_model=TenantSecretOut, tags=["admin"],
@@ -104,7 +107,9 @@ def list_tenants(request: Request, caller: Admin, limit: Limit = 50,
         except NotFound:  # a key whose tenant row was never made (the CLI's default)
             own = []
         page = Page(own, None)
-    return JSONResponse({"items": [_tenant_out(t, secret=False) for t in page.items],
+    overrides = store.retention_overrides() if page.items else {}
+    return JSONResponse({"items": [_tenant_out(t, secret=False, retention=overrides.get(t.id))
+                                   for t in page.items],
                          "next_cursor": page.next_cursor})
 
 
@@ -112,8 +117,9 @@ def list_tenants(request: Request, caller: Admin, limit: Limit = 50,
             summary="A tenant (without its webhook secret)")
 def get_tenant(tenant_id: str, request: Request, caller: Admin) -> JSONResponse:
     _own(caller, tenant_id)
-    return JSONResponse(_tenant_out(_ctx(request).app.store.get_tenant(tenant_id),
-                                    secret=False))
+    store = _ctx(request).app.store
+    return JSONResponse(_tenant_out(store.get_tenant(tenant_id), secret=False,
+                                    retention=store.retention_overrides().get(tenant_id)))
 
 
 @router.patch("/tenants/{tenant_id}", response_model=TenantOut, tags=["admin"],
@@ -130,9 +136,14 @@ def update_tenant(tenant_id: str, body: TenantPatch, request: Request,
     check_text(name=changes.get("name"))
     if changes.get("name") is None:
         changes.pop("name", None)
-    t = ctx.app.store.update_tenant(replace(old, **changes, updated_at=ctx.app.clock.now()))
+    now = ctx.app.clock.now()
+    if "retention" in changes:
+        ages = changes.pop("retention") or {}
+        ctx.app.store.set_retention(tenant_id, RetentionPolicy(**ages), now=now)
+    t = ctx.app.store.update_tenant(replace(old, **changes, updated_at=now))
     ctx.keyring.forget()
-    return JSONResponse(_tenant_out(t, secret=False))
+    return JSONResponse(_tenant_out(t, secret=False,
+                                    retention=ctx.app.store.retention_overrides().get(tenant_id)))
 
 
 @router.post("/tenants/{tenant_id}/rotate-webhook-secret", response_model=TenantSecretOut,

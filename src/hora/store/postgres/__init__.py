@@ -19,6 +19,7 @@ from hora.store.postgres.jobs import PostgresJobs
 from hora.store.postgres.locks import PostgresLocks
 from hora.store.postgres.registry import PostgresRegistry
 from hora.store.postgres.results import PostgresResults
+from hora.store.postgres.retention import PostgresRetention
 from hora.store.postgres.schedules import PostgresSchedules, _schedule_params
 from hora.store.postgres.tenants import PostgresTenants
 from hora.store.postgres.workers import PostgresWorkers
@@ -27,7 +28,7 @@ from hora.store.postgres.workflows import PostgresWorkflows
 
 class PostgresStore(PostgresJobs, PostgresSchedules, PostgresTenants, PostgresLocks,
                     PostgresWorkflows, PostgresApprovals, PostgresWorkers, PostgresResults,
-                    PostgresRegistry):
+                    PostgresRegistry, PostgresRetention):
     """Every aggregate over one PostgreSQL schema (see ``PostgresConnection``)."""
 
 

@@ -10,7 +10,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from hora.errors import IdempotencyConflict, NotFound, StoreError, TransitionConflict
-from hora.models import ClaimedJob, Job, JobFilter, NewJob, Page
+from hora.models import ClaimedJob, Job, JobFilter, NewJob, Page, is_internal_task
 from hora.states import JobState
 from hora.store import LeaseStatus, Outcome
 from hora.store.common import (
@@ -165,6 +165,8 @@ class PostgresJobs(PostgresConnection):
             "task": flt.task, "queue": flt.queue, "correlation_id": flt.correlation_id,
             "created_after": flt.created_after, "created_before": flt.created_before,
             "limit": limit + 1,
+            "include_internal": flt.include_internal or (
+                flt.task is not None and is_internal_task(flt.task)),
         }
         with self._read() as conn:
             jobs = _jobs(conn, Q["list_jobs"], params)
@@ -212,9 +214,10 @@ class PostgresJobs(PostgresConnection):
                     raise TransitionConflict(job_id, "dead", old.state)
         return list(job_ids)
 
-    def count_jobs(self, *, tenant_id: str) -> dict[str, int]:
+    def count_jobs(self, *, tenant_id: str, include_internal: bool = False) -> dict[str, int]:
         with self._read() as conn:
-            rows = conn.execute(Q["count_by_state"], {"tenant_id": tenant_id}).fetchall()
+            rows = conn.execute(Q["count_by_state"], {
+                "tenant_id": tenant_id, "include_internal": include_internal}).fetchall()
         return {state: int(n) for state, n in rows}
 
     def count_pending_jobs(self, tenant_id: str, *, limit: int) -> int:

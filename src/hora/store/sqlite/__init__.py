@@ -14,6 +14,7 @@ from hora.store.sqlite.jobs import SQLiteJobs
 from hora.store.sqlite.locks import SQLiteLocks
 from hora.store.sqlite.registry import SQLiteRegistry
 from hora.store.sqlite.results import SQLiteResults
+from hora.store.sqlite.retention import SQLiteRetention
 from hora.store.sqlite.schedules import SQLiteSchedules
 from hora.store.sqlite.tenants import SQLiteTenants
 from hora.store.sqlite.workers import SQLiteWorkers
@@ -21,7 +22,8 @@ from hora.store.sqlite.workflows import SQLiteWorkflows
 
 
 class SQLiteStore(SQLiteJobs, SQLiteSchedules, SQLiteTenants, SQLiteLocks, SQLiteWorkflows,
-                  SQLiteApprovals, SQLiteWorkers, SQLiteResults, SQLiteRegistry):
+                  SQLiteApprovals, SQLiteWorkers, SQLiteResults, SQLiteRegistry,
+                  SQLiteRetention):
     """Every aggregate over one SQLite file (see ``SQLiteConnection`` for the options)."""
 
 

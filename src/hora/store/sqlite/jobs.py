@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from hora.errors import IdempotencyConflict, NotFound, StoreError, TransitionConflict
-from hora.models import ClaimedJob, Job, JobFilter, NewJob, Page
+from hora.models import ClaimedJob, Job, JobFilter, NewJob, Page, is_internal_task
 from hora.states import JobState
 from hora.store import LeaseStatus, Outcome
 from hora.store.common import (
@@ -164,6 +164,8 @@ class SQLiteJobs(SQLiteConnection):
             "created_after": None if flt.created_after is None else to_us(flt.created_after),
             "created_before": None if flt.created_before is None else to_us(flt.created_before),
             "limit": limit + 1,
+            "include_internal": flt.include_internal or (
+                flt.task is not None and is_internal_task(flt.task)),
         }
         with self._read() as conn:
             jobs = [job_from_row(r, from_us) for r in _rows(conn.execute(Q["list_jobs"], params))]
@@ -208,9 +210,10 @@ class SQLiteJobs(SQLiteConnection):
                     raise TransitionConflict(job_id, "dead", old.state)
         return list(job_ids)
 
-    def count_jobs(self, *, tenant_id: str) -> dict[str, int]:
+    def count_jobs(self, *, tenant_id: str, include_internal: bool = False) -> dict[str, int]:
         with self._read() as conn:
-            return dict(conn.execute(Q["count_by_state"], {"tenant_id": tenant_id}).fetchall())
+            return dict(conn.execute(Q["count_by_state"], {
+                "tenant_id": tenant_id, "include_internal": include_internal}).fetchall())
 
     def count_pending_jobs(self, tenant_id: str, *, limit: int) -> int:
         with self._read() as conn:

@@ -270,6 +270,7 @@ WHERE tenant_id = %(tenant_id)s
   AND (%(correlation_id)s::text IS NULL OR correlation_id = %(correlation_id)s::text)
   AND (%(created_after)s::timestamptz IS NULL OR created_at >= %(created_after)s::timestamptz)
   AND (%(created_before)s::timestamptz IS NULL OR created_at < %(created_before)s::timestamptz)
+  AND (%(include_internal)s::boolean OR left(task, 14) <> 'hora.workflow:')
 ORDER BY id DESC
 LIMIT %(limit)s;
 
@@ -295,7 +296,11 @@ SET state = 'discarded', state_reason = %(reason)s, updated_at = %(now)s, finish
 WHERE id = %(id)s AND tenant_id = %(tenant_id)s AND state = 'dead';
 
 -- name: count_by_state
-SELECT state, count(*) FROM hora_jobs WHERE tenant_id = %(tenant_id)s GROUP BY state;
+-- Internal jobs (hora.workflow:*, the runs and timers of workflows) only when asked for.
+SELECT state, count(*) FROM hora_jobs
+WHERE tenant_id = %(tenant_id)s
+  AND (%(include_internal)s::boolean OR left(task, 14) <> 'hora.workflow:')
+GROUP BY state;
 
 -- name: insert_schedule
 -- Instants arrive as timestamptz, the JSON columns as text cast to jsonb.

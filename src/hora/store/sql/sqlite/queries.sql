@@ -159,6 +159,7 @@ WHERE tenant_id = :tenant_id
   AND (:correlation_id IS NULL OR correlation_id = :correlation_id)
   AND (:created_after IS NULL OR created_at >= :created_after)
   AND (:created_before IS NULL OR created_at < :created_before)
+  AND (:include_internal OR substr(task, 1, 14) <> 'hora.workflow:')
 ORDER BY id DESC
 LIMIT :limit;
 
@@ -184,7 +185,11 @@ SET state = 'discarded', state_reason = :reason, updated_at = :now, finished_at 
 WHERE id = :id AND tenant_id = :tenant_id AND state = 'dead';
 
 -- name: count_by_state
-SELECT state, count(*) FROM hora_jobs WHERE tenant_id = :tenant_id GROUP BY state;
+-- Internal jobs (hora.workflow:*, the runs and timers of workflows) only when asked for.
+SELECT state, count(*) FROM hora_jobs
+WHERE tenant_id = :tenant_id
+  AND (:include_internal OR substr(task, 1, 14) <> 'hora.workflow:')
+GROUP BY state;
 
 -- name: insert_schedule
 INSERT INTO hora_schedules (id, tenant_id, name, task, payload, trigger, queue, priority,
