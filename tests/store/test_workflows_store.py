@@ -86,7 +86,8 @@ def started(store: Store, wf: Workflow | None = None, owner: str = "run-1") -> W
 
 
 def jobs_of(store: Store, tenant: str = "acme") -> list[Job]:
-    return list(reversed(store.list_jobs(JobFilter(tenant_id=tenant), limit=1000).items))
+    return list(reversed(store.list_jobs(JobFilter(tenant_id=tenant, include_internal=True),
+                                         limit=1000).items))
 
 
 def history(store: Store, wf: Workflow) -> list[HistoryEntry]:
