@@ -30,7 +30,7 @@ from importlib import metadata
 
 from hora.clock import Clock
 from hora.errors import InvalidPayload
-from hora.models import Job, QueueInfo, QueueState, WorkerInfo
+from hora.models import Job, QueueInfo, QueueState, WorkerInfo, Workflow
 from hora.observability import JOBS_UNRUNNABLE
 from hora.payloads import check_text
 from hora.states import JobState
@@ -168,6 +168,18 @@ class WorkerService:
             elif not any(w.serves(j.queue, j.task) for w in live):
                 out[j.id] = f"no live worker serves task {j.task} on queue {j.queue}"
         return out
+
+    def workflow_waiting_reasons(self, workflows: Iterable[Workflow]) -> dict[str, str]:
+        """Per workflow id, why an unfinished workflow cannot make progress: no live worker
+        has its definition, so its runs (jobs of ``hora.workflow:<name>``) wait unclaimed
+        whatever it waits for. One read of the workers for the whole page, none when every
+        workflow of it is final."""
+        open_ = [w for w in workflows if not w.is_final]
+        if not open_:
+            return {}
+        live = self.live_workers()
+        return {w.id: f"no live worker runs workflow {w.name}" for w in open_
+                if not any(w.name in worker.workflows for worker in live)}
 
     def unrunnable(self, *, queues: Sequence[str] | None = None,
                    workers: Sequence[WorkerInfo] | None = None,

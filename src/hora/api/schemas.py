@@ -556,6 +556,9 @@ class WorkflowOut(BaseModel):
         None, description="GET /v1/workflows/{id} only: the journal, in order.")
     signals: list[SignalOut] | None = Field(
         None, description="GET /v1/workflows/{id} only: every signal sent, in order.")
+    waiting_reason: str | None = Field(
+        None, description="Why an unfinished workflow cannot make progress: no live worker "
+        "runs it (none has its definition). Absent otherwise.")
 
 
 class WorkflowPage(BaseModel):

@@ -50,8 +50,17 @@ WorkflowId = Annotated[str, Path(min_length=1, max_length=200, description="Work
 SignalName = Annotated[str, Path(min_length=1, max_length=200, description="Signal name.")]
 
 
-def _workflow_page(page: Page[Workflow]) -> dict[str, Any]:
-    return {"items": [workflow_dict(w) for w in page.items], "next_cursor": page.next_cursor}
+def _with_reason(d: dict[str, Any], reasons: dict[str, str]) -> dict[str, Any]:
+    """The workflow's waiting reason (``WorkerService.workflow_waiting_reasons``), if any."""
+    reason = reasons.get(d["id"])
+    if reason is not None:
+        d["waiting_reason"] = reason
+    return d
+
+
+def _workflow_page(page: Page[Workflow], reasons: dict[str, str]) -> dict[str, Any]:
+    return {"items": [_with_reason(workflow_dict(w), reasons) for w in page.items],
+            "next_cursor": page.next_cursor}
 
 
 @router.post("/workflows", status_code=201, response_model=WorkflowOut, tags=["workflows"],
@@ -75,9 +84,10 @@ def list_workflows(request: Request, caller: Reader,
                    name: Annotated[str | None, Query(max_length=200)] = None,
                    correlation_id: Annotated[str | None, Query(max_length=255)] = None,
                    limit: Limit = 50, cursor: WorkflowCursor = None) -> JSONResponse:
-    page = _ctx(request).view(caller.tenant_id).list_workflows(
+    view = _ctx(request).view(caller.tenant_id)
+    page = view.list_workflows(
         state=state, name=name, correlation_id=correlation_id, limit=limit, cursor=cursor)
-    return JSONResponse(_workflow_page(page))
+    return JSONResponse(_workflow_page(page, view.fleet.workflow_waiting_reasons(page.items)))
 
 
 @router.get("/workflows/{workflow_id}", response_model=WorkflowOut, tags=["workflows"],
@@ -97,7 +107,9 @@ async def get_workflow(workflow_id: WorkflowId, request: Request, caller: Reader
         wf = view.get_workflow(workflow_id)
         history = view.workflow_history(workflow_id)
         signals = view.workflow_signals(workflow_id)
-        return JSONResponse(workflow_dict(wf, history=history, signals=signals),
+        reasons = view.fleet.workflow_waiting_reasons([wf])
+        return JSONResponse(_with_reason(workflow_dict(wf, history=history, signals=signals),
+                                         reasons),
                             headers={DONE_HEADER: "true" if wf.is_final else "false"})
 
     return await asyncio.to_thread(read)
