@@ -4,6 +4,8 @@
 instead of deadlocking on a read-to-write upgrade; WAL lets readers go on meanwhile. With
 ``synchronous=FULL`` (the default) a committed enqueue survives a power cut; ``NORMAL`` is an
 opt-in that can lose the last transactions on a crash of the machine (not of the process).
+``HORA_SQLITE_SYNCHRONOUS`` sets the default for every store a process opens (CI uses NORMAL:
+its tests never cut the power, and the fsyncs of FULL were most of its run time).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from hora.errors import HoraError, StoreError
+from hora.errors import ConfigError, HoraError, StoreError
 from hora.store.common import to_us
 from hora.store.queries import load_migrations, load_queries
 
@@ -32,8 +34,13 @@ class SQLiteConnection:
     dialect = "sqlite"
     max_concurrency = 1
 
-    def __init__(self, path: str, *, synchronous: str = "FULL", busy_timeout_ms: int = 30_000,
-                 migrate: bool = True) -> None:
+    def __init__(self, path: str, *, synchronous: str | None = None,
+                 busy_timeout_ms: int = 30_000, migrate: bool = True) -> None:
+        if synchronous is None:
+            synchronous = os.environ.get("HORA_SQLITE_SYNCHRONOUS") or "FULL"
+            if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+                raise ConfigError(f"HORA_SQLITE_SYNCHRONOUS={synchronous!r}: use FULL (the "
+                                  "default), NORMAL or EXTRA")
         if synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
         if path == ":memory:":
