@@ -117,16 +117,25 @@ def parse_duration(value: str) -> float:
     return sum(float(n) * _UNITS[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([smhd])", text))
 
 
-def parse_payload(text: str) -> dict[str, Any]:
+def parse_json(text: str, option: str) -> Any:
+    """The JSON value an option holds, or one line saying what is wrong with it."""
     try:
-        payload = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise BadInput(f"--payload is not valid JSON: {e}") from None
+        raise BadInput(f"{option} is not valid JSON: {e}") from None
     except RecursionError:
-        raise BadInput(f"--payload: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
-    if not isinstance(payload, dict):
-        raise BadInput("--payload must be a JSON object, e.g. '{\"user_id\": \"u1\"}'")
-    return payload
+        raise BadInput(f"{option}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+
+
+def parse_json_object(text: str, option: str, example: str = "") -> dict[str, Any]:
+    value = parse_json(text, option)
+    if not isinstance(value, dict):
+        raise BadInput(f"{option} must be a JSON object{', e.g. ' + example if example else ''}")
+    return value
+
+
+def parse_payload(text: str) -> dict[str, Any]:
+    return parse_json_object(text, "--payload", example="'{\"user_id\": \"u1\"}'")
 
 
 # -- the app and output -----------------------------------------------------------------------

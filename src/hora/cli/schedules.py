@@ -25,6 +25,8 @@ from hora.cli._common import (
     more_hint,
     open_app,
     parse_duration,
+    parse_json,
+    parse_json_object,
     parse_payload,
     print_json,
     say,
@@ -160,8 +162,6 @@ def trigger_spec(cron: str | None = None, rrule: str | None = None, at: str | No
 
 
 def read_trigger_json(text: str | None, path: str | None) -> dict[str, Any]:
-    import json
-
     option = "--trigger-json" if text is not None else "--trigger-file"
     if path is not None:
         try:
@@ -170,12 +170,7 @@ def read_trigger_json(text: str | None, path: str | None) -> dict[str, Any]:
         except OSError as e:
             raise BadInput(f"--trigger-file {path}: {e.strerror or e}") from None
     assert text is not None
-    try:
-        spec = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise BadInput(f"{option} is not valid JSON: {e}") from None
-    except RecursionError:
-        raise BadInput(f"{option}: JSON nested too deeply") from None
+    spec = parse_json(text, option)
     if isinstance(spec, str):
         return {"cron": spec}  # a bare string, as the API reads it: checked like one
     if not isinstance(spec, dict):
@@ -349,7 +344,7 @@ def schedule_options(task: str | None, target_json: str | None, payload: str | N
                            "--target-json")
         from hora.http_target import TASK_NAME, AddressPolicy, check_target_address, parse_target
 
-        target = parse_target(json_object(target_json, "--target-json"))
+        target = parse_target(parse_json_object(target_json, "--target-json"))
         check_target_address(target["url"], AddressPolicy.from_env())
         task, data = TASK_NAME, target
     else:
@@ -374,24 +369,10 @@ def schedule_options(task: str | None, target_json: str | None, payload: str | N
     return task, data, options
 
 
-def json_object(text: str, option: str) -> dict[str, Any]:
-    import json
-
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise BadInput(f"{option} is not valid JSON: {e}") from None
-    except RecursionError:
-        raise BadInput(f"{option}: JSON nested too deeply") from None
-    if not isinstance(value, dict):
-        raise BadInput(f"{option} must be a JSON object")
-    return value
-
-
 def parse_retry(text: str) -> Any:
     from hora.retry import RetryPolicy
 
-    fields = json_object(text, "--retry-json")
+    fields = parse_json_object(text, "--retry-json")
     allowed = ("max_attempts", "backoff", "base", "factor", "max_delay", "jitter",
                "non_retryable")
     unknown = sorted(set(fields) - set(allowed))
@@ -526,7 +507,7 @@ def schedules_update(schedule_id: Annotated[str, typer.Argument(
     if target_json is not None:
         from hora.http_target import AddressPolicy, check_target_address, parse_target
 
-        target = parse_target(json_object(target_json, "--target-json"))
+        target = parse_target(parse_json_object(target_json, "--target-json"))
         check_target_address(target["url"], AddressPolicy.from_env())
         changes["payload"] = target
     for key, value in (("name", name), ("queue", queue), ("priority", priority),
