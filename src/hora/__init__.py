@@ -57,6 +57,9 @@ _EXPORTS: dict[str, str] = {
     "JobState": "hora.states",
     "LeaderElection": "hora.locks",
     "Lease": "hora.locks",
+    "Batch": "hora.flow",
+    "Concurrency": "hora.flow",
+    "Debounce": "hora.flow",
     "LockRecord": "hora.models",
     "LockTimeout": "hora.errors",
     "LogLine": "hora.models",
@@ -69,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     "QueueInfo": "hora.models",
     "QueueState": "hora.models",
     "QuotaExceeded": "hora.errors",
+    "RateLimit": "hora.flow",
     "RateLimited": "hora.errors",
     "Retry": "hora.errors",
     "RetryPolicy": "hora.retry",
@@ -83,6 +87,7 @@ _EXPORTS: dict[str, str] = {
     "StoreUnavailable": "hora.errors",
     "SystemClock": "hora.clock",
     "Task": "hora.app",
+    "Throttle": "hora.flow",
     "Tick": "hora.models",
     "TooLarge": "hora.errors",
     "TooSparse": "hora.errors",
@@ -141,6 +146,11 @@ if TYPE_CHECKING:  # what mypy and IDEs see; keep in step with _EXPORTS
     from hora.errors import WaitTimeout as WaitTimeout
     from hora.errors import WorkflowCancelled as WorkflowCancelled
     from hora.errors import WorkflowFailed as WorkflowFailed
+    from hora.flow import Batch as Batch
+    from hora.flow import Concurrency as Concurrency
+    from hora.flow import Debounce as Debounce
+    from hora.flow import RateLimit as RateLimit
+    from hora.flow import Throttle as Throttle
     from hora.locks import LeaderElection as LeaderElection
     from hora.locks import Lease as Lease
     from hora.models import Attempt as Attempt

@@ -30,6 +30,7 @@ from opentelemetry.trace import SpanKind
 
 from hora.clock import Clock, SystemClock
 from hora.errors import ConfigError, InvalidPayload, WaitTimeout
+from hora.flow import Batch, Concurrency, Debounce, FlowSpec, RateLimit, Throttle
 from hora.limits import MAX_PRIORITY, MAX_TIMEOUT, check_instant, check_int, check_seconds
 from hora.locks import Lease, LockService
 from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page, Workflow
@@ -70,8 +71,11 @@ class Task(Generic[P, R]):
     """A registered handler. Calling it runs the function; ``enqueue`` schedules a job."""
 
     def __init__(self, app: Hora, fn: Callable[P, R], *, name: str, queue: str,
-                 priority: int, retry: RetryPolicy | None, timeout: float | None) -> None:
+                 priority: int, retry: RetryPolicy | None, timeout: float | None,
+                 flow: FlowSpec | None = None) -> None:
         self.app = app
+        #: Rate and concurrency limits, debounce, throttle, batching (``hora.flow``).
+        self.flow = flow
         self.fn = fn
         self.name = name
         self.queue = queue
@@ -276,16 +280,31 @@ class Hora:
     def task(self, fn: None = None, /, *, name: str | None = None,
              queue: str = DEFAULT_QUEUE, priority: int = 0, retry: RetryPolicy | None = None,
              timeout: float | timedelta | None = None,
+             rate_limit: str | RateLimit | Sequence[str | RateLimit] | None = None,
+             concurrency: int | Concurrency | None = None,
+             debounce: timedelta | float | Debounce | None = None,
+             throttle: timedelta | float | Throttle | None = None,
+             batch: Batch | None = None,
              ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
     @overload
     def task(self, fn: Callable[P, R], /, *, name: str | None = None,
              queue: str = DEFAULT_QUEUE, priority: int = 0, retry: RetryPolicy | None = None,
-             timeout: float | timedelta | None = None) -> Task[P, R]: ...
+             timeout: float | timedelta | None = None,
+             rate_limit: str | RateLimit | Sequence[str | RateLimit] | None = None,
+             concurrency: int | Concurrency | None = None,
+             debounce: timedelta | float | Debounce | None = None,
+             throttle: timedelta | float | Throttle | None = None,
+             batch: Batch | None = None) -> Task[P, R]: ...
 
     def task(self, fn: Callable[P, R] | None = None, /, *, name: str | None = None,
              queue: str = DEFAULT_QUEUE, priority: int = 0, retry: RetryPolicy | None = None,
              timeout: float | timedelta | None = None,
+             rate_limit: str | RateLimit | Sequence[str | RateLimit] | None = None,
+             concurrency: int | Concurrency | None = None,
+             debounce: timedelta | float | Debounce | None = None,
+             throttle: timedelta | float | Throttle | None = None,
+             batch: Batch | None = None,
              ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
         """Register a handler: ``@app.task`` or ``@app.task(retry=RetryPolicy(...))``.
 
@@ -299,9 +318,11 @@ class Hora:
             if task_name in self.tasks:
                 raise ValueError(f"a task named {task_name!r} is already registered")
             check_int(priority, "priority", least=-MAX_PRIORITY, most=MAX_PRIORITY)
+            flow = FlowSpec.build(task_name, rate_limit=rate_limit, concurrency=concurrency,
+                                  debounce=debounce, throttle=throttle, batch=batch)
             t = Task(self, f, name=task_name, queue=queue, priority=priority, retry=retry,
                      timeout=None if timeout is None else check_seconds(
-                         timeout, "timeout", most=MAX_TIMEOUT, zero=False))
+                         timeout, "timeout", most=MAX_TIMEOUT, zero=False), flow=flow)
             self.tasks[task_name] = t
             return t
 

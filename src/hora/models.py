@@ -147,6 +147,11 @@ class NewJob:
     tenant_id: str
     replay_of: str | None = None
     schedule_id: str | None = None
+    #: The job's flow-control gates as JSON (``hora.flow.Gates``), checked by every claim;
+    #: None for a job without rate or concurrency limits.
+    flow_json: str | None = None
+    #: The concurrency key (limit name and key value) the job counts against, if any.
+    concurrency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +360,8 @@ class RegisteredTask:
     payload_schema: dict[str, Any]
     registered_at: datetime
     updated_at: datetime
+    #: The task's flow options (``hora.flow.FlowSpec.to_dict``); None without any.
+    flow: dict[str, Any] | None = None
 
 
 WORKFLOW_STATES = tuple(WorkflowState)

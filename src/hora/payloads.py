@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from hora.errors import InvalidPayload
+from hora.flow import FlowSpec
 from hora.ids import new_id
 from hora.limits import (
     MAX_ATTEMPTS,
@@ -79,6 +80,8 @@ class TaskDefaults(Protocol):
     def timeout(self) -> float | None: ...
     @property
     def retry_policy(self) -> RetryPolicy: ...
+    @property
+    def flow(self) -> FlowSpec | None: ...
 
 
 #: What neither store can keep in text: NUL, and halves of UTF-16 surrogate pairs.
@@ -170,10 +173,14 @@ def new_job(r: JobRequest, now: datetime, *, tenant_id: str,
     queue = r.queue or (task.queue if task else DEFAULT_QUEUE)
     priority = r.priority if r.priority is not None else (task.priority if task else 0)
     check_int(priority, "priority", least=-MAX_PRIORITY, most=MAX_PRIORITY)
+    flow = task.flow if task is not None else None
+    gates = flow.gates(r.payload) if flow is not None else None
     return NewJob(
         id=new_id(), task=r.task, payload_json=text, fingerprint=fingerprint(r.task, text),
         queue=queue, priority=priority, due_at=due, max_attempts=max_attempts,
         retry_policy_json=None if retry is None else retry.to_json(), timeout=timeout,
         idempotency_key=key, correlation_id=r.correlation_id, tenant_id=tenant_id,
         schedule_id=r.schedule_id,
+        flow_json=None if gates is None else gates.json,
+        concurrency_key=None if gates is None else gates.concurrency_key,
     )

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from hora.clock import Clock
 from hora.errors import InvalidPayload, UnknownTask
+from hora.flow import FlowSpec
 from hora.models import RegisteredTask
 from hora.payloads import RESERVED_TASK_PREFIX, TaskDefaults
 from hora.retry import DEFAULT_RETRY, RetryPolicy
@@ -65,6 +66,8 @@ class LocalTask(Protocol):
     def timeout(self) -> float | None: ...
     @property
     def retry_policy(self) -> RetryPolicy: ...
+    @property
+    def flow(self) -> FlowSpec | None: ...
 
 
 class LocalWorkflow(Protocol):
@@ -84,13 +87,15 @@ class _Defaults:
     priority: int
     timeout: float | None
     retry_policy: RetryPolicy
+    flow: FlowSpec | None = None
 
 
 def defaults_of(entry: RegisteredTask) -> TaskDefaults:
     policy = DEFAULT_RETRY if entry.retry is None else RetryPolicy.from_dict(entry.retry)
     if policy.max_attempts != entry.max_attempts:
         policy = RetryPolicy.from_dict({**policy.to_dict(), "max_attempts": entry.max_attempts})
-    return _Defaults(entry.queue, entry.priority, entry.timeout, policy)
+    return _Defaults(entry.queue, entry.priority, entry.timeout, policy,
+                     FlowSpec.from_dict(entry.name, entry.flow))
 
 
 # -- schemas ---------------------------------------------------------------------------------
@@ -310,7 +315,7 @@ class RegistryService:
                 priority=t.priority, max_attempts=policy.max_attempts,
                 retry=policy.to_dict(), timeout=t.timeout,
                 payload_schema=self._task_schema(name, t.fn), registered_at=now,
-                updated_at=now))
+                updated_at=now, flow=None if t.flow is None else t.flow.to_dict()))
         for name, d in sorted(self.definitions.items()):
             runner = self.tasks.get(f"{RESERVED_TASK_PREFIX}workflow:{name}")
             policy = runner.retry_policy if runner is not None else DEFAULT_RETRY

@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "hora"
 
 #: Bottom to top. A module belongs to the first entry whose prefix matches its dotted name.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("leaf", ("hora.errors", "hora.clock", "hora.ids", "hora.limits", "hora.states",
+    ("leaf", ("hora.errors", "hora.clock", "hora.ids", "hora.limits", "hora.flow", "hora.states",
               "hora.models", "hora.retry", "hora.context", "hora.observability",
               "hora.payloads", "hora.wire")),
     ("triggers", ("hora.triggers",)),

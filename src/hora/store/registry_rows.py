@@ -27,7 +27,8 @@ def registry_params(e: RegisteredTask, now: Any) -> dict[str, Any]:
             "priority": e.priority, "max_attempts": e.max_attempts,
             "retry_policy": None if e.retry is None else json.dumps(e.retry, sort_keys=True),
             "timeout": e.timeout,
-            "payload_schema": json.dumps(e.payload_schema, sort_keys=True), "now": now}
+            "payload_schema": json.dumps(e.payload_schema, sort_keys=True), "now": now,
+            "flow": None if e.flow is None else json.dumps(e.flow, sort_keys=True)}
 
 
 def registered_from_row(row: dict[str, Any], instant: Any) -> RegisteredTask:
@@ -39,7 +40,13 @@ def registered_from_row(row: dict[str, Any], instant: Any) -> RegisteredTask:
         retry=None if retry is None else json.loads(retry),
         timeout=None if row["timeout"] is None else float(row["timeout"]),
         payload_schema=json.loads(row["payload_schema"]),
-        registered_at=instant(row["registered_at"]), updated_at=instant(row["updated_at"]))
+        registered_at=instant(row["registered_at"]), updated_at=instant(row["updated_at"]),
+        flow=_json_or_none(row.get("flow")))
+
+
+def _json_or_none(value: Any) -> Any:
+    """A JSON column as Python: SQLite hands back text, PostgreSQL's jsonb a value."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def probe_result(row: dict[str, Any] | None, instant: Any) -> tuple[RegisteredTask | None, bool]:

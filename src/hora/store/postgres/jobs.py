@@ -256,6 +256,8 @@ def _insert_params(jobs: Sequence[NewJob], now: datetime) -> dict[str, Any]:
         "replay_ofs": [j.replay_of for j in jobs],
         "state_reasons": [f"replay of {j.replay_of}" if j.replay_of else None for j in jobs],
         "schedule_ids": [j.schedule_id for j in jobs],
+        "flows": [j.flow_json for j in jobs],
+        "concurrency_keys": [j.concurrency_key for j in jobs],
         "now": now,
     }
 

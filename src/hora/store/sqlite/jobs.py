@@ -258,7 +258,8 @@ def _insert_params(job: NewJob, now_us: int) -> dict[str, Any]:
         "idempotency_key": job.idempotency_key, "correlation_id": job.correlation_id,
         "replay_of": job.replay_of,
         "state_reason": f"replay of {job.replay_of}" if job.replay_of else None,
-        "now": now_us, "schedule_id": job.schedule_id,
+        "now": now_us, "schedule_id": job.schedule_id, "flow": job.flow_json,
+        "concurrency_key": job.concurrency_key,
     }
 
 

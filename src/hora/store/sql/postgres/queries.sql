@@ -11,19 +11,23 @@
 -- each other's keys in one order. RETURNING lists only the jobs actually inserted.
 INSERT INTO hora_jobs (id, tenant_id, task, payload, fingerprint, queue, priority, state, due_at,
                        max_attempts, retry_policy, timeout, idempotency_key, correlation_id,
-                       replay_of, state_reason, created_at, updated_at, schedule_id)
+                       replay_of, state_reason, created_at, updated_at, schedule_id, flow,
+                       concurrency_key)
 SELECT n.id, n.tenant_id, n.task, n.payload, n.fingerprint, n.queue, n.priority, 'scheduled',
        n.due_at, n.max_attempts, n.retry_policy, n.timeout, n.idempotency_key,
-       n.correlation_id, n.replay_of, n.state_reason, %(now)s, %(now)s, n.schedule_id
+       n.correlation_id, n.replay_of, n.state_reason, %(now)s, %(now)s, n.schedule_id, n.flow,
+       n.concurrency_key
 FROM unnest(%(ids)b::text[], %(tenant_ids)b::text[], %(tasks)b::text[], %(payloads)b::jsonb[],
             %(fingerprints)b::text[], %(queues)b::text[], %(priorities)b::integer[],
             %(due_ats)b::timestamptz[], %(max_attempts)b::integer[],
             %(retry_policies)b::jsonb[], %(timeouts)b::double precision[],
             %(idempotency_keys)b::text[], %(correlation_ids)b::text[],
-            %(replay_ofs)b::text[], %(state_reasons)b::text[], %(schedule_ids)b::text[])
+            %(replay_ofs)b::text[], %(state_reasons)b::text[], %(schedule_ids)b::text[],
+            %(flows)b::text[], %(concurrency_keys)b::text[])
      WITH ORDINALITY AS n (id, tenant_id, task, payload, fingerprint, queue, priority, due_at,
                            max_attempts, retry_policy, timeout, idempotency_key,
-                           correlation_id, replay_of, state_reason, schedule_id, ord)
+                           correlation_id, replay_of, state_reason, schedule_id, flow,
+                           concurrency_key, ord)
 ORDER BY n.ord
 ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id;

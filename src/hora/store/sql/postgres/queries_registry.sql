@@ -3,14 +3,14 @@
 -- name: upsert_registered_task
 INSERT INTO hora_task_registry (tenant_id, kind, name, queue, priority, max_attempts,
                                 retry_policy, timeout, payload_schema, registered_at,
-                                updated_at)
+                                updated_at, flow)
 VALUES (%(tenant_id)s, %(kind)s, %(name)s, %(queue)s, %(priority)s, %(max_attempts)s, %(retry_policy)s, %(timeout)s,
-        %(payload_schema)s, %(now)s, %(now)s)
+        %(payload_schema)s, %(now)s, %(now)s, %(flow)s)
 ON CONFLICT (tenant_id, kind, name) DO UPDATE
 SET queue = excluded.queue, priority = excluded.priority,
     max_attempts = excluded.max_attempts, retry_policy = excluded.retry_policy,
     timeout = excluded.timeout, payload_schema = excluded.payload_schema,
-    updated_at = excluded.updated_at;
+    updated_at = excluded.updated_at, flow = excluded.flow;
 
 -- name: get_registered_task
 SELECT * FROM hora_task_registry

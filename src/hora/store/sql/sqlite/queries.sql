@@ -4,10 +4,11 @@
 -- name: insert_job
 INSERT INTO hora_jobs (id, tenant_id, task, payload, fingerprint, queue, priority, state, due_at,
                        max_attempts, retry_policy, timeout, idempotency_key, correlation_id,
-                       replay_of, state_reason, created_at, updated_at, schedule_id)
+                       replay_of, state_reason, created_at, updated_at, schedule_id, flow,
+                       concurrency_key)
 VALUES (:id, :tenant_id, :task, :payload, :fingerprint, :queue, :priority, 'scheduled', :due_at,
         :max_attempts, :retry_policy, :timeout, :idempotency_key, :correlation_id,
-        :replay_of, :state_reason, :now, :now, :schedule_id)
+        :replay_of, :state_reason, :now, :now, :schedule_id, :flow, :concurrency_key)
 ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING;
 
 -- name: job_by_idempotency_key
