@@ -53,6 +53,7 @@ def test_a_key_for_the_default_tenant_needs_no_set_up(hora: Hora) -> None:
     (("tenants", "create", "Not Valid"), "tenant id 'Not Valid'"),
     (("tenants", "create", "ok", "--max-pending-jobs", "0"), "between 1 and"),
     (("tenants", "update", "nobody", "--name", "x"), "nobody"),
+    (("tenants", "update", "default"), "nothing to change"),
     (("keys", "create", "--tenant", "nobody"), "hora tenants create nobody"),
     (("keys", "create", "--scope", "root"),
      "'root' is not one of read, write, approve, admin, operator"),

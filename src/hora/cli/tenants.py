@@ -18,6 +18,7 @@ from hora.cli._common import (
     JsonOut,
     Limit,
     console,
+    fail,
     group,
     handled,
     more_hint,
@@ -167,6 +168,10 @@ def tenants_update(
     rate_limit: RateLimit = None, database_url: DatabaseUrl = None, json_out: JsonOut = False,
 ) -> None:
     """Change a tenant's name, quotas or rate limit."""
+    if name is None and max_pending_jobs is None and max_active_schedules is None \
+            and rate_limit is None:
+        fail("nothing to change: give --name, --max-pending-jobs, --max-active-schedules "
+             "or --rate-limit")
     _check_quotas(max_pending_jobs, max_active_schedules, rate_limit)
     with open_app(database_url) as app:
         t = app.store.get_tenant(tenant_id)
