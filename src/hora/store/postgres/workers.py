@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 
 from hora.models import QueueDepth, QueueState, WorkerInfo
 from hora.store.postgres.connection import PostgresConnection, Q, _utc
-from hora.store.sqlite.workers import _depths, _queue_state
+from hora.store.queue_rows import depths_from_rows, queue_state_from_row
 
 
 class PostgresWorkers(PostgresConnection):
@@ -53,7 +53,7 @@ class PostgresWorkers(PostgresConnection):
         with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(Q["queue_depths"], {"tenant_id": tenant_id,
                                                    "now": now}).fetchall()
-        return _depths(rows, _utc)
+        return depths_from_rows(rows, _utc)
 
     def due_waiting_tasks(self, *, now: datetime, tenant_id: str | None = None,
                           queues: Sequence[str] | None = None, limit: int = 1000,
@@ -72,12 +72,12 @@ class PostgresWorkers(PostgresConnection):
                 "paused_at": now if paused else None,
                 "reason": reason if paused else None}).fetchone()
         assert row is not None
-        return _queue_state(row, _utc)
+        return queue_state_from_row(row, _utc)
 
     def list_queue_states(self, tenant_id: str) -> list[QueueState]:
         with self._read() as conn, conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(Q["list_queue_states"], {"tenant_id": tenant_id}).fetchall()
-        return [_queue_state(r, _utc) for r in rows]
+        return [queue_state_from_row(r, _utc) for r in rows]
 
 
 def _worker(r: dict[str, Any]) -> WorkerInfo:

@@ -10,6 +10,7 @@ from typing import Any
 
 from hora.models import QueueDepth, QueueState, WorkerInfo
 from hora.store.common import from_us, to_us
+from hora.store.queue_rows import depths_from_rows, queue_state_from_row
 from hora.store.sqlite.connection import Q, SQLiteConnection, _rows
 
 
@@ -51,7 +52,7 @@ class SQLiteWorkers(SQLiteConnection):
         with self._read() as conn:
             rows = _rows(conn.execute(Q["queue_depths"], {"tenant_id": tenant_id,
                                                           "now": to_us(now)}))
-        return _depths(rows, from_us)
+        return depths_from_rows(rows, from_us)
 
     def due_waiting_tasks(self, *, now: datetime, tenant_id: str | None = None,
                           queues: Sequence[str] | None = None, limit: int = 1000,
@@ -69,12 +70,12 @@ class SQLiteWorkers(SQLiteConnection):
                 "tenant_id": tenant_id, "name": name, "paused": int(paused),
                 "paused_at": to_us(now) if paused else None,
                 "reason": reason if paused else None}))
-        return _queue_state(rows[0], from_us)
+        return queue_state_from_row(rows[0], from_us)
 
     def list_queue_states(self, tenant_id: str) -> list[QueueState]:
         with self._read() as conn:
             rows = _rows(conn.execute(Q["list_queue_states"], {"tenant_id": tenant_id}))
-        return [_queue_state(r, from_us) for r in rows]
+        return [queue_state_from_row(r, from_us) for r in rows]
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -89,24 +90,3 @@ def _worker(r: dict[str, Any]) -> WorkerInfo:
         heartbeat=float(r["heartbeat"]), started_at=from_us(r["started_at"]),
         last_seen_at=from_us(r["last_seen_at"]), running=int(r["running"]),
         stopped_at=None if r["stopped_at"] is None else from_us(r["stopped_at"]))
-
-
-def _queue_state(r: dict[str, Any], instant: Any) -> QueueState:
-    return QueueState(tenant_id=r["tenant_id"], name=r["name"], paused=bool(r["paused"]),
-                      paused_at=None if r["paused_at"] is None else instant(r["paused_at"]),
-                      reason=r["reason"])
-
-
-def _depths(rows: list[dict[str, Any]], instant: Any) -> list[QueueDepth]:
-    """(queue, state) groups -> one QueueDepth per queue, by name."""
-    by_queue: dict[str, dict[str, Any]] = {}
-    for r in rows:
-        d = by_queue.setdefault(r["queue"], {"queue": r["queue"], "due": 0,
-                                             "oldest_due_at": None})
-        d[r["state"]] = int(r["n"])
-        d["due"] += int(r["due"] or 0)
-        if r["oldest_due"] is not None:
-            at = instant(r["oldest_due"])
-            if d["oldest_due_at"] is None or at < d["oldest_due_at"]:
-                d["oldest_due_at"] = at
-    return [QueueDepth(**by_queue[q]) for q in sorted(by_queue)]
