@@ -245,8 +245,13 @@ class RateLimiter:
                 return self._take_local(tenant_id, rate)
             if granted:
                 slice_.tokens, slice_.until = granted - 1, t + self._lease
+                if granted < want:  # the bucket is empty now: the next slice in want's time
+                    slice_.empty_until = t + want / gcra_rate.per_second
                 return 0.0
-            slice_.tokens, slice_.empty_until = 0, t + wait
+            # none left: come back when a whole slice is free, not for each token that
+            # frees (under a saturated limit that would be a store call per request)
+            slice_.tokens = 0
+            slice_.empty_until = t + wait + (want - 1) / gcra_rate.per_second
             return wait
 
     def _take_local(self, tenant_id: str, rate: float) -> float:

@@ -24,7 +24,8 @@ def override_from_row(r: Mapping[str, Any], ts: Any) -> RateLimitOverride:
 def take(tat_us: int | None, now_us: int, rate: Rate, burst: int,
          want: int) -> tuple[int, int, float]:
     """Up to ``want`` GCRA admissions at once: (granted, the bucket's new tat, seconds until
-    one is free when none was granted, else 0.0).
+    one is free when none was granted, else 0.0). The caller writes the new tat when it
+    differs from ``tat_us`` (also without a grant: an old debt cut to the margin).
 
     With ``interval`` the rate's emission interval and ``tolerance = (burst - 1) *
     interval``, the k-th start of a batch is admitted when ``tat + (k - 1) * interval -
@@ -43,7 +44,7 @@ def take(tat_us: int | None, now_us: int, rate: Rate, burst: int,
     granted = max(0, min(want, free))
     if granted:
         return granted, tat + granted * interval, 0.0
-    return 0, tat, (tat - tolerance - now_us) / 1_000_000
+    return 0, tat, (tat - tolerance - now_us) / 1_000_000  # tat: maybe cut, to be written
 
 
 def horizon(now_us: int, rate: Rate, burst: int) -> int:

@@ -63,7 +63,7 @@ class PostgresRateLimits(PostgresConnection):
             row = conn.execute(Q["lock_rate_bucket"], params).fetchone()
             assert row is not None
             granted, tat, wait = take(int(row[0]), now_us, rate, burst, want)
-            if granted:
+            if tat != int(row[0]):
                 conn.execute(Q["put_rate_bucket"], {**params, "tat": tat})
         return granted, wait
 

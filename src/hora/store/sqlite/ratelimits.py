@@ -55,9 +55,9 @@ class SQLiteRateLimits(SQLiteConnection):
         now_us = to_us(now)
         with self._write() as conn:  # BEGIN IMMEDIATE: the one writer of the file
             row = conn.execute(Q["get_rate_bucket"], params).fetchone()
-            granted, tat, wait = take(None if row is None else int(row[0]), now_us, rate,
-                                      burst, want)
-            if granted:
+            old = None if row is None else int(row[0])
+            granted, tat, wait = take(old, now_us, rate, burst, want)
+            if tat != old and (granted or old is not None):
                 conn.execute(Q["put_rate_bucket"], {**params, "tat": tat})
         return granted, wait
 
