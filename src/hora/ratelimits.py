@@ -105,24 +105,26 @@ class RateLimitService:
 
     def get(self, name: str) -> RateLimitInfo:
         """The limit ``name`` as in force; NotFound when it is neither set nor declared."""
-        check_limit_name(name)
-        found = _info(name, self._store().get_rate_limit(self.tenant_id, name),
-                      self._declared().get(name))
+        found = self.in_force(name)
         if found is None:
             raise NotFound(f"no rate limit named {name!r}: none was set at run time and no "
                            "known task declares one")
         return found
 
-    def delete(self, name: str) -> RateLimitInfo | None:
-        """Remove the override of ``name``: the declared rate applies again (returned), or
-        no limit at all (None). NotFound when no override was set."""
+    def delete(self, name: str) -> bool:
+        """Remove the run-time override of ``name``, so the rate its tasks declare applies
+        again (or no limit, if none does): True when there was one to remove."""
         check_limit_name(name)
         declared = self._declared().get(name)
         fallback = None if declared is None else (declared.rate, declared.burst)
-        if not self._store().delete_rate_limit(self.tenant_id, name, now=self.clock.now(),
-                                               fallback=fallback):
-            raise NotFound(f"no rate limit named {name!r} was set at run time")
-        return _info(name, None, declared)
+        return self._store().delete_rate_limit(self.tenant_id, name, now=self.clock.now(),
+                                               fallback=fallback)
+
+    def in_force(self, name: str) -> RateLimitInfo | None:
+        """The limit ``name`` as in force, or None when it is neither set nor declared."""
+        check_limit_name(name)
+        return _info(name, self._store().get_rate_limit(self.tenant_id, name),
+                     self._declared().get(name))
 
     # -- why jobs wait ------------------------------------------------------------------------
 

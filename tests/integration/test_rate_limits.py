@@ -72,13 +72,14 @@ def test_set_overrides_the_declared_rate_and_delete_goes_back(
     assert [r.name for r in app.rate_limits.list()] == [
         "provider-x", "push.send[user_id]", "queue:emails", "smtp"]
     # delete: the declared rate again; a limit nobody declares is gone
-    back = app.rate_limits.delete("smtp")
-    assert back is not None and (back.rate, back.source) == ("10/s", "declared")
-    assert app.rate_limits.delete("provider-x") is None
+    assert app.rate_limits.delete("smtp") is True
+    back = app.rate_limits.get("smtp")
+    assert (back.rate, back.source) == ("10/s", "declared")
+    assert app.rate_limits.delete("provider-x") is True
+    assert app.rate_limits.in_force("provider-x") is None
     with pytest.raises(NotFound):
         app.rate_limits.get("provider-x")
-    with pytest.raises(NotFound):
-        app.rate_limits.delete("smtp")  # no override left
+    assert app.rate_limits.delete("smtp") is False  # no override left
     # tenant-scoped: another tenant's view has none of these overrides
     assert app.for_tenant("other").rate_limits.get("smtp").source == "declared"
     assert [r.name for r in app.for_tenant("other").rate_limits.list()

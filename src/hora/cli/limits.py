@@ -81,6 +81,8 @@ def limits_delete(name: Name, tenant: Tenant = "default",
                   database_url: DatabaseUrl = None) -> None:
     """Remove the run-time limit NAME: the rate its tasks declare applies again."""
     with open_app(database_url, tenant_id=tenant) as app:
-        left = app.rate_limits.delete(name)
-    after = "no limit now" if left is None else f"declared {left.rate} applies"
-    say(f"deleted rate limit {name} of tenant {tenant}; {after}")
+        deleted = app.rate_limits.delete(name)
+        left = app.rate_limits.in_force(name)
+    after = "no limit applies" if left is None else f"the declared {left.rate} applies"
+    done = "deleted the run-time" if deleted else "there was no run-time"
+    say(f"{done} rate limit {name} of tenant {tenant}; {after}")

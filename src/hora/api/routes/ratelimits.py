@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from hora.api.deps import Admin, IdemKey, Reader, _ctx, _reply
 from hora.api.schemas import RateLimitIn, RateLimitList, RateLimitOut
+from hora.errors import NotFound
 from hora.wire import rate_limit_dict
 
 router = APIRouter(prefix="/v1")
@@ -49,5 +50,6 @@ def set_rate_limit(name: LimitName, body: RateLimitIn, request: Request, caller:
                summary="Remove a rate limit set at run time: the declared rate applies again "
                        "(admin; 404 when none was set)")
 def delete_rate_limit(name: LimitName, request: Request, caller: Admin) -> Response:
-    _ctx(request).view(caller.tenant_id).rate_limits.delete(name)
+    if not _ctx(request).view(caller.tenant_id).rate_limits.delete(name):
+        raise NotFound(f"no rate limit named {name!r} was set at run time")
     return Response(status_code=204)
