@@ -54,6 +54,9 @@ def test_set_list_and_delete(hora: Hora) -> None:
     assert "no limit applies" in hora.ok("limits", "delete", "queue:emails").stdout
     # again: nothing to delete is said, not an error (a script may delete blindly)
     assert "there was no run-time rate limit smtp" in hora.ok("limits", "delete", "smtp").stdout
+    assert hora.json("limits", "delete", "smtp") == {
+        "name": "smtp", "deleted": False, "in_force": {**hora.json("limits", "list")[
+            "items"][0]}}
     [back] = hora.json("limits", "list")["items"]
     assert (back["name"], back["source"]) == ("smtp", "declared")
 

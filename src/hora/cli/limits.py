@@ -77,12 +77,18 @@ def limits_set(
 
 @limits_cli.command("delete")
 @handled
-def limits_delete(name: Name, tenant: Tenant = "default",
+def limits_delete(name: Name, tenant: Tenant = "default", json_out: JsonOut = False,
                   database_url: DatabaseUrl = None) -> None:
     """Remove the run-time limit NAME: the rate its tasks declare applies again."""
+    from hora import wire
+
     with open_app(database_url, tenant_id=tenant) as app:
         deleted = app.rate_limits.delete(name)
         left = app.rate_limits.in_force(name)
+    if json_out:
+        print_json({"name": name, "deleted": deleted,
+                    "in_force": None if left is None else wire.rate_limit_dict(left)})
+        return
     after = "no limit applies" if left is None else f"the declared {left.rate} applies"
     done = "deleted the run-time" if deleted else "there was no run-time"
     say(f"{done} rate limit {name} of tenant {tenant}; {after}")
