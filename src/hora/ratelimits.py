@@ -37,7 +37,7 @@ __all__ = ["MAX_OVERRIDES", "QUEUE_PREFIX", "RateLimitService", "check_limit_nam
 
 #: A limit named ``queue:<queue>`` limits every job of that queue.
 QUEUE_PREFIX = "queue:"
-#: The overrides ``list()`` reads at most (a tenant sets a few, not thousands).
+#: The most overrides a tenant may set (a few are usual), all of which ``list()`` shows.
 MAX_OVERRIDES = 1000
 #: The label sets of each reason the waiting gauge shows at most (the largest counts).
 MAX_GAUGED = 500
@@ -96,7 +96,12 @@ class RateLimitService:
         check_limit_name(name)
         parsed = parse_rate(rate, "rate")
         check_int(burst, "burst", least=1, most=MAX_BURST)
-        stored = self._store().set_rate_limit(RateLimitOverride(
+        store = self._store()
+        if store.get_rate_limit(self.tenant_id, name) is None and len(
+                store.list_rate_limits(self.tenant_id, limit=MAX_OVERRIDES)) >= MAX_OVERRIDES:
+            raise InvalidPayload(f"the tenant has {MAX_OVERRIDES} rate limits set at run time, "
+                                 "the most it may; delete one first", field="name")
+        stored = store.set_rate_limit(RateLimitOverride(
             tenant_id=self.tenant_id, name=name, count=parsed.count, period=parsed.period,
             burst=burst, updated_at=self.clock.now()))
         info = _info(name, stored, self._declared().get(name))

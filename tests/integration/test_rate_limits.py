@@ -109,6 +109,19 @@ def test_bad_input_is_an_invalid_payload_naming_the_field(
     assert app.store.list_rate_limits("default") == []
 
 
+def test_a_tenant_sets_a_bounded_number_of_limits(app: Hora, monkeypatch: pytest.MonkeyPatch,
+                                                  ) -> None:
+    monkeypatch.setattr("hora.ratelimits.MAX_OVERRIDES", 3)
+    for name in ("a", "b", "c"):
+        app.rate_limits.set(name, "1/s")
+    with pytest.raises(InvalidPayload, match="3 rate limits") as e:
+        app.rate_limits.set("d", "1/s")
+    assert e.value.field == "name"
+    assert app.rate_limits.set("c", "2/s").rate == "2/s"  # changing one is fine
+    assert app.for_tenant("other").rate_limits.set("d", "1/s").source == "override"
+    assert [r.name for r in app.rate_limits.list()] == ["a", "b", "c"]
+
+
 def test_the_async_face(app: Hora) -> None:
     async def use() -> list[str]:
         await app.aio.set_rate_limit("smtp", "7/m")

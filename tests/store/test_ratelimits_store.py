@@ -168,6 +168,33 @@ def test_racing_takers_never_beat_the_window_bound(store: Store) -> None:
     assert sum(1 for g in granted if g) >= 2  # more than one taker got some
 
 
+def _take_in_process(url: str, steps: int) -> int:
+    """A process of its own: its store, the same instants as the others, no barrier."""
+    from hora.store import open_store
+
+    store = open_store(url)
+    try:
+        return sum(store.take_tokens("acme", "procs", "", rate=Rate(40, 1.0), burst=4, want=2,
+                                     now=T0 + i * 10 * MS)[0] for i in range(steps))
+    finally:
+        store.close()
+
+
+def test_takers_in_three_processes_never_beat_the_window_bound(
+        store: Store, database_url: str) -> None:
+    """Three processes over 1 s of shared instants, unsynchronised: whatever the
+    interleaving (an instant earlier than one already seen only admits less), their total
+    is within the limit's bound over the span."""
+    import multiprocessing
+
+    steps = 101  # 0 .. 1 s
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        granted = pool.starmap(_take_in_process, [(database_url, steps)] * 3)
+    rate = Rate(40, 1.0)
+    assert sum(granted) <= window_bound(rate, 4, 1.0 + 1e-6)
+    assert sum(granted) >= 40
+
+
 # -- waiting by reason ------------------------------------------------------------------------
 
 

@@ -172,8 +172,8 @@ def api_rate(rate: float) -> tuple[Rate, int]:
     if not rate >= MIN_RATE_LIMIT:  # also NaN
         rate = MIN_RATE_LIMIT
     rate = min(rate, MAX_RATE_LIMIT)
-    # period 1000 s: an integer count keeps the interval (1/rate s) exact to the microsecond
-    return Rate(max(1, round(rate * 1000)), 1000.0), max(1, int(rate))
+    # a period of 10^6 s: the integer count keeps the interval (1/rate s) within 0.05 %
+    return Rate(max(1, round(rate * 1_000_000)), 1_000_000.0), max(1, int(rate))
 
 
 @dataclass(slots=True)
