@@ -43,6 +43,7 @@ from hora.payloads import (
     check_text,
     new_job,
 )
+from hora.ratelimits import RateLimitService
 from hora.registry import RegistryService
 from hora.retry import DEFAULT_RETRY, RetryPolicy
 from hora.schedules import DeclaredSchedule, ScheduleService
@@ -229,6 +230,8 @@ class Hora:
         self.registry = RegistryService(
             store=self._open_store, clock=self.clock, tenant_id=self.tenant_id,
             tasks=self.tasks, definitions=self._workflow_defs)
+        self.rate_limits = RateLimitService(store=self._open_store, clock=self.clock,
+                                            tenant_id=self.tenant_id, tasks=self.tasks)
         self.workflows.registry = self.registry
         self.schedules.resolve_task = self.registry.resolve_task
         self.aio = AsyncHora(self)
@@ -595,6 +598,13 @@ class Hora:
     pause_queue = _Delegate("fleet", WorkerService.pause_queue)
     resume_queue = _Delegate("fleet", WorkerService.resume_queue)
 
+    # -- rate limits set at run time: app.rate_limits -----------------------------------------
+
+    set_rate_limit = _Delegate("rate_limits", RateLimitService.set)
+    get_rate_limit = _Delegate("rate_limits", RateLimitService.get)
+    list_rate_limits = _Delegate("rate_limits", RateLimitService.list)
+    delete_rate_limit = _Delegate("rate_limits", RateLimitService.delete)
+
 
 class AsyncHora:
     """``app.aio``: the SDK's one async face -- every operation of ``Hora`` as a coroutine
@@ -695,6 +705,11 @@ class AsyncHora:
     queues = _Async(WorkerService.queues, "fleet")
     pause_queue = _Async(WorkerService.pause_queue, "fleet")
     resume_queue = _Async(WorkerService.resume_queue, "fleet")
+
+    set_rate_limit = _Async(RateLimitService.set, "rate_limits")
+    get_rate_limit = _Async(RateLimitService.get, "rate_limits")
+    list_rate_limits = _Async(RateLimitService.list, "rate_limits")
+    delete_rate_limit = _Async(RateLimitService.delete, "rate_limits")
 
     def lock(self, name: str, ttl: float | timedelta = 30.0, wait: float | timedelta = 10.0,
              owner: str | None = None) -> contextlib.AbstractAsyncContextManager[Lease]:

@@ -581,3 +581,37 @@ class QueueInfo:
     paused: bool
     paused_at: datetime | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitOverride:
+    """A rate limit set at run time by name (``hora_rate_limits``): ``count`` starts per
+    ``period`` seconds, ``burst`` at once. It overrides the rate tasks declare under the same
+    name; a name ``queue:<queue>`` limits every job of that queue."""
+
+    tenant_id: str
+    name: str
+    count: int
+    period: float
+    burst: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """A named rate limit as ``app.rate_limits`` shows it: the rate in force (``rate``,
+    canonical text such as ``20/s``, with ``burst``), where it comes from (``source``:
+    ``override`` when set at run time, else ``declared``), what the code declares under the
+    name (``declared_rate``/``declared_burst``, None when no task known here or in the
+    registry declares it) and the tasks that declare it."""
+
+    name: str
+    rate: str
+    burst: int
+    source: str  # override | declared
+    count: int
+    period: float
+    declared_rate: str | None = None
+    declared_burst: int | None = None
+    tasks: tuple[str, ...] = ()
+    updated_at: datetime | None = None  # when the override was set

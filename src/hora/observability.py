@@ -67,6 +67,10 @@ PRUNED_ROWS = Counter("hora_pruned_rows", "Records pruned by retention in this p
 JOBS_UNRUNNABLE = Gauge("hora_jobs_unrunnable", "Waiting jobs, due now, that no live worker "
                         "serves (their queue, or their task on it), every tenant; set at each "
                         "/metrics scrape of hora serve.", ["queue", "task"])
+JOBS_WAITING = Gauge("hora_jobs_waiting", "Waiting jobs held back by flow control, every "
+                     "tenant, by reason (rate_limited, concurrency: by limit name; "
+                     "queue_paused: due jobs, by queue); set at each /metrics scrape of hora "
+                     "serve.", ["reason", "name"])
 RESULT_WAITERS = Gauge("hora_result_waiters", "Calls and long-poll requests of this process "
                        "waiting for a job or workflow to end.")
 HTTP_REQUESTS = Counter("hora_http_requests", "API requests answered.",

@@ -26,6 +26,7 @@ from hora.models import (
     Page,
     QueueInfo,
     QueueState,
+    RateLimitInfo,
     RegisteredTask,
     Schedule,
     Signal,
@@ -179,6 +180,13 @@ def queue_dict(q: QueueInfo) -> dict[str, Any]:
 def queue_state_dict(q: QueueState) -> dict[str, Any]:
     return {"tenant_id": q.tenant_id, "name": q.name, "paused": q.paused,
             "paused_at": iso(q.paused_at), "reason": q.reason}
+def rate_limit_dict(r: RateLimitInfo) -> dict[str, Any]:
+    return {"name": r.name, "rate": r.rate, "burst": r.burst, "source": r.source,
+            "count": r.count, "period": r.period, "declared_rate": r.declared_rate,
+            "declared_burst": r.declared_burst, "tasks": list(r.tasks),
+            "updated_at": iso(r.updated_at)}
+
+
 def registered_task_dict(t: RegisteredTask) -> dict[str, Any]:
     return {"tenant_id": t.tenant_id, "kind": t.kind, "name": t.name, "queue": t.queue,
             "priority": t.priority, "max_attempts": t.max_attempts, "retry": t.retry,
@@ -354,6 +362,15 @@ def queue_from_dict(d: Mapping[str, Any]) -> QueueInfo:
 def queue_state_from_dict(d: Mapping[str, Any]) -> QueueState:
     return QueueState(tenant_id=d["tenant_id"], name=d["name"], paused=d["paused"],
                       paused_at=instant_or_none(d.get("paused_at")), reason=d.get("reason"))
+def rate_limit_from_dict(d: Mapping[str, Any]) -> RateLimitInfo:
+    declared_burst = d.get("declared_burst")
+    return RateLimitInfo(
+        name=d["name"], rate=d["rate"], burst=int(d["burst"]), source=d["source"],
+        count=int(d["count"]), period=float(d["period"]), declared_rate=d.get("declared_rate"),
+        declared_burst=None if declared_burst is None else int(declared_burst),
+        tasks=tuple(d.get("tasks") or ()), updated_at=instant_or_none(d.get("updated_at")))
+
+
 def registered_task_from_dict(d: Mapping[str, Any]) -> RegisteredTask:
     timeout = d.get("timeout")
     return RegisteredTask(

@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("triggers", ("hora.triggers",)),
     ("store", ("hora.store",)),
     ("services", ("hora.scheduler", "hora.schedules", "hora.workflows", "hora.locks",
+                  "hora.ratelimits",
                   "hora.http_target", "hora.worker", "hora.workers", "hora.waiting",
                   "hora.registry", "hora.retention")),
     ("app", ("hora.app",)),

@@ -8,21 +8,26 @@ cached for a few seconds per process: a revoked key stops working within ``CACHE
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import secrets
 import string
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from hora.errors import InvalidPayload, NotFound
+from hora.clock import Clock, SystemClock
+from hora.errors import HoraError, InvalidPayload, NotFound
+from hora.flow import Rate
 from hora.http_target import new_secret
 from hora.ids import new_id
 from hora.limits import MAX_RATE_LIMIT, MAX_RETRY_AFTER, MIN_RATE_LIMIT
 from hora.models import DEFAULT_TENANT, ApiKey, Tenant
-from hora.store import Store
+from hora.store import RateLimitStore, Store
 from hora.store.common import OPERATOR
+
+log = logging.getLogger("hora.api")
 
 KEY_PREFIX = "hora_"
 _ALPHABET = string.ascii_letters + string.digits
@@ -152,18 +157,105 @@ class Keyring:
             self._tenants.clear()
 
 
-class RateLimiter:
-    """A token bucket per tenant: ``rate`` requests per second, bursts up to one second's
-    worth. Per API process; with N processes behind a balancer a tenant gets up to N times
-    the rate, which operators size for (a shared limiter would put a write on every call)."""
+#: The bucket of a tenant's API requests in ``hora_rate_buckets`` (a name of hora's own:
+#: user limits may not start with ``hora.``).
+API_BUCKET = "hora.api"
+#: A process takes a tenant's request budget this many seconds' worth at a time (at least
+#: one request) and spends it locally: the store sees about 1 / LEASE_SECONDS writes a
+#: second per busy tenant and process, not one per request.
+LEASE_SECONDS = 0.1
 
-    def __init__(self) -> None:
+
+def api_rate(rate: float) -> tuple[Rate, int]:
+    """A tenant's requests-per-second limit as a GCRA rate and burst (one second's worth, at
+    least one); a rate stored below MIN_RATE_LIMIT, or not finite, counts as the minimum."""
+    if not rate >= MIN_RATE_LIMIT:  # also NaN
+        rate = MIN_RATE_LIMIT
+    rate = min(rate, MAX_RATE_LIMIT)
+    # a period of 10^6 s: the integer count keeps the interval (1/rate s) within 0.05 %
+    return Rate(max(1, round(rate * 1_000_000)), 1_000_000.0), max(1, int(rate))
+
+
+@dataclass(slots=True)
+class _Slice:
+    """A process's lease on a tenant's budget: ``tokens`` to spend before ``until`` (then
+    lost, never carried over), or, after the store said none was left, none before
+    ``empty_until``."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    tokens: int = 0
+    until: float = 0.0
+    empty_until: float = 0.0
+
+
+class RateLimiter:
+    """Each tenant's API request limit, ``rate`` requests per second with bursts of up to
+    one second's worth, held across every API process on the store.
+
+    The budget is one GCRA bucket per tenant in the store (``take_tokens``); a process
+    takes a *slice* of it -- LEASE_SECONDS' worth of requests -- in one write, spends it
+    locally and loses what it did not spend within LEASE_SECONDS. The guarantee: over any
+    window of W seconds, all processes together admit at most
+    ``ceil((W + LEASE_SECONDS) * rate) + burst - 1`` requests. Once the store says the
+    bucket is empty, the process refuses the tenant's requests locally until the bucket
+    refills (no store round trip per refused request).
+
+    Without a store (or while it fails) each process keeps a local token bucket instead:
+    the limit then holds per process only.
+    """
+
+    def __init__(self, store: RateLimitStore | None = None, clock: Clock | None = None, *,
+                 lease: float = LEASE_SECONDS) -> None:
+        self._store = store
+        self._clock: Clock = clock or SystemClock()
+        self._lease = lease
+        self._slices: dict[str, _Slice] = {}
         self._buckets: dict[str, tuple[float, float]] = {}  # tenant -> (tokens, stamp)
         self._lock = threading.Lock()
+        #: Store round trips made (for tests and the benchmark).
+        self.store_calls = 0
 
     def take(self, tenant_id: str, rate: float) -> float:
-        """0 when admitted, else the seconds until a token is free (finite: a rate stored
-        below MIN_RATE_LIMIT, or not finite, counts as the minimum)."""
+        """0 when admitted, else the seconds until a request would be (finite)."""
+        if self._store is None:
+            return self._take_local(tenant_id, rate)
+        with self._lock:
+            slice_ = self._slices.get(tenant_id)
+            if slice_ is None:
+                if len(self._slices) > 10_000:
+                    self._slices.clear()
+                slice_ = self._slices.setdefault(tenant_id, _Slice())
+        with slice_.lock:
+            now = self._clock.now()
+            t = now.timestamp()
+            if slice_.tokens > 0 and t < slice_.until:
+                slice_.tokens -= 1
+                return 0.0
+            if t < slice_.empty_until:
+                return slice_.empty_until - t
+            gcra_rate, burst = api_rate(rate)
+            want = max(1, math.ceil(gcra_rate.per_second * self._lease))
+            try:
+                self.store_calls += 1
+                granted, wait = self._store.take_tokens(
+                    tenant_id, API_BUCKET, "", rate=gcra_rate, burst=burst, want=want, now=now)
+            except HoraError as e:
+                log.warning("the shared API rate limit is unavailable (%s); limiting "
+                            "tenant %s in this process only", e, tenant_id)
+                return self._take_local(tenant_id, rate)
+            if granted:
+                slice_.tokens, slice_.until = granted - 1, t + self._lease
+                if granted < want:  # the bucket is empty now: the next slice in want's time
+                    slice_.empty_until = t + want / gcra_rate.per_second
+                return 0.0
+            # none left: come back when a whole slice is free, not for each token that
+            # frees (under a saturated limit that would be a store call per request)
+            slice_.tokens = 0
+            slice_.empty_until = t + wait + (want - 1) / gcra_rate.per_second
+            return wait
+
+    def _take_local(self, tenant_id: str, rate: float) -> float:
+        """A token bucket of this process alone."""
         if not rate >= MIN_RATE_LIMIT:  # also NaN
             rate = MIN_RATE_LIMIT
         rate = min(rate, MAX_RATE_LIMIT)
@@ -212,4 +304,5 @@ def bootstrap_admin(store: Store, now: datetime, *, preset: str | None) -> str |
     return key
 
 
-__all__ = ["Caller", "Keyring", "RateLimiter", "bootstrap_admin", "hash_key", "new_key"]
+__all__ = ["API_BUCKET", "Caller", "Keyring", "RateLimiter", "api_rate", "bootstrap_admin",
+           "hash_key", "new_key"]

@@ -67,7 +67,7 @@ class ApiContext:
         self.app = app
         self.settings = settings
         self.keyring = Keyring(app.store)
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(app.store, app.clock)
         self.http_policy = (settings.http_policy if settings.http_policy is not None
                             else AddressPolicy.from_env())
         self._views: dict[str, Hora] = {}

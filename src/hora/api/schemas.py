@@ -782,3 +782,30 @@ class ScheduleEnsureOut(ScheduleOut):
         description="What the PUT did: created (201), updated (the spec or options differed; "
         "the future is recomputed from now) or unchanged (nothing written).")
 
+
+
+# -- rate limits set at run time (/v1/rate-limits) --------------------------------------------
+
+
+class RateLimitIn(_In):
+    rate: str = Field(max_length=40, description="COUNT/PERIOD: '20/s', '3/h', '100/15m' "
+                      "(units s, m, h, d).", examples=["20/s"])
+    burst: int = Field(1, description="Starts admitted at once (at least 1).")
+
+
+class RateLimitOut(BaseModel):
+    name: str = Field(description="The limit's name; 'queue:<queue>' limits a whole queue.")
+    rate: str = Field(description="The rate in force, canonical: '20/s'.")
+    burst: int
+    source: Literal["override", "declared"] = Field(
+        description="override: set at run time; declared: as the tasks declare it.")
+    count: int
+    period: float = Field(description="Seconds.")
+    declared_rate: str | None = Field(description="What the code declares; null: nothing.")
+    declared_burst: int | None
+    tasks: list[str] = Field(description="The tasks that declare the limit.")
+    updated_at: str | None = Field(description="When the override was set.")
+
+
+class RateLimitList(BaseModel):
+    items: list[RateLimitOut]

@@ -16,6 +16,7 @@ The layout (each sub-module imports ``_common``, never this package, so there is
     ├── keys              hora keys ...
     ├── prune             hora prune
     ├── workers           hora workers list, hora queues list | pause | resume
+    ├── limits            hora limits list | set | delete (rate limits by name)
     ├── demo              hora demo
     └── completion        hora completion bash|zsh|fish
 
@@ -37,6 +38,7 @@ from hora.cli import (
     dlq,
     jobs,
     keys,
+    limits,
     prune,
     schedules,
     serve,
@@ -63,6 +65,7 @@ class HoraCommand(LazyGroups):
         "tasks": tasks.tasks_cli,
         "queues": workers.queues_cli,
         "workers": workers.workers_cli,
+        "limits": limits.limits_cli,
         "keys": keys.keys_cli,
         "tenants": tenants.tenants_cli,
     }

@@ -50,6 +50,7 @@ from hora.models import (
     Page,
     QueueInfo,
     QueueState,
+    RateLimitInfo,
     RegisteredTask,
     Schedule,
     Signal,
@@ -403,6 +404,25 @@ class AsyncClient:
 
     async def resume_queue(self, name: str) -> QueueState:
         return await self._send(_Requests.resume_queue(name))
+
+    # -- rate limits set at run time ----------------------------------------------------------
+
+    async def list_rate_limits(self) -> list[RateLimitInfo]:
+        """The tenant's rate limits: set at run time, and declared by tasks its workers
+        registered, each with the rate in force and its source."""
+        return await self._send(_Requests.list_rate_limits())
+
+    async def get_rate_limit(self, name: str) -> RateLimitInfo:
+        return await self._send(_Requests.get_rate_limit(name))
+
+    async def set_rate_limit(self, name: str, rate: str, *, burst: int = 1) -> RateLimitInfo:
+        """Limit ``name`` (``queue:<queue>`` for a queue) to ``rate`` ('20/s', '3/h') for
+        every worker, over what the tasks declare (needs the admin scope)."""
+        return await self._send(_Requests.set_rate_limit(name, rate, burst))
+
+    async def delete_rate_limit(self, name: str) -> None:
+        """Remove the override: the declared rate applies again."""
+        await self._send(_Requests.delete_rate_limit(name))
 
     # -- operations ---------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from hora.models import (
     Page,
     QueueInfo,
     QueueState,
+    RateLimitInfo,
     RegisteredTask,
     Schedule,
     Signal,
@@ -42,6 +43,7 @@ from hora.wire import (
     job_from_dict,
     queue_from_dict,
     queue_state_from_dict,
+    rate_limit_from_dict,
     registered_task_from_dict,
     schedule_from_dict,
     signal_from_dict,
@@ -574,6 +576,25 @@ class _Requests:
         return _post(f"/v1/queues/{_name(name, 'queue')}/resume", queue_state_from_dict,
                      has_body=False)
 
+    # rate limits set at run time
+
+    @staticmethod
+    def list_rate_limits() -> _Call[list[RateLimitInfo]]:
+        return _get("/v1/rate-limits", _rate_limits)
+
+    @staticmethod
+    def get_rate_limit(name: str) -> _Call[RateLimitInfo]:
+        return _get(f"/v1/rate-limits/{_name(name, 'rate limit')}", rate_limit_from_dict)
+
+    @staticmethod
+    def set_rate_limit(name: str, rate: str, burst: int) -> _Call[RateLimitInfo]:
+        return _put(f"/v1/rate-limits/{_name(name, 'rate limit')}", rate_limit_from_dict,
+                    {"rate": rate, "burst": burst})
+
+    @staticmethod
+    def delete_rate_limit(name: str) -> _Call[None]:
+        return _Call("DELETE", f"/v1/rate-limits/{_name(name, 'rate limit')}", _nothing)
+
     # operations
 
     @staticmethod
@@ -594,6 +615,10 @@ def _workers(d: Any) -> list[WorkerInfo]:
 
 def _queues(d: Any) -> list[QueueInfo]:
     return [queue_from_dict(q) for q in d["items"]]
+
+
+def _rate_limits(d: Any) -> list[RateLimitInfo]:
+    return [rate_limit_from_dict(r) for r in d["items"]]
 
 
 def _approval_page(d: Any) -> Page[ApprovalRequest]:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from hora.errors import ConfigError
+from hora.flow import Rate
 from hora.models import (
     ApiKey,
     ApprovalRequest,
@@ -29,6 +30,7 @@ from hora.models import (
     Page,
     QueueDepth,
     QueueState,
+    RateLimitOverride,
     RegisteredTask,
     RetentionPolicy,
     Schedule,
@@ -494,6 +496,48 @@ class RetentionStore(Protocol):
         """Store a tenant's override; None (or every age None) removes it."""
         ...
 
+class RateLimitStore(Protocol):
+    """Rate limits set at run time by name (``hora_rate_limits``, written by
+    ``hora.ratelimits``; the claim reads them), GCRA buckets taken a slice at a time
+    (``take_tokens``: the API's request limit), and the waiting-by-reason counts."""
+
+    def set_rate_limit(self, limit: RateLimitOverride) -> RateLimitOverride:
+        """Insert or replace the tenant's limit of that name, in one transaction with moving
+        every bucket of the name (``hora_rate_buckets``: its tat and slot) no later than
+        ``updated_at`` plus ``burst`` of the new rate's intervals: a limit raised from 1/h
+        to 10/s is in force at once, not after the hour a bucket owed the old one."""
+        ...
+
+    def get_rate_limit(self, tenant_id: str, name: str) -> RateLimitOverride | None: ...
+    def list_rate_limits(self, tenant_id: str, *, limit: int = 1000,
+                         ) -> list[RateLimitOverride]:
+        """The tenant's limits by name, at most ``limit``."""
+        ...
+
+    def delete_rate_limit(self, tenant_id: str, name: str, *, now: datetime,
+                          fallback: tuple[Rate, int] | None = None) -> bool:
+        """Remove the limit (the declared rate applies again); with ``fallback`` (that rate
+        and burst) its buckets are moved as ``set_rate_limit`` does. False when there was
+        none."""
+        ...
+
+    def take_tokens(self, tenant_id: str, name: str, key: str, *, rate: Rate, burst: int,
+                    want: int, now: datetime) -> tuple[int, float]:
+        """Take up to ``want`` starts from the GCRA bucket (tenant, name, key) of ``rate``
+        and ``burst``, atomically (one writer per bucket: a row lock / SQLite's write
+        lock): returns (granted, retry_after) -- how many were taken (0 to ``want``, never
+        more than the bucket holds at ``now``) and, when none was, the seconds until one
+        is free (0.0 when some were granted)."""
+        ...
+
+    def waiting_by_reason(self, *, now: datetime, limit: int = 500,
+                          ) -> list[tuple[str, str, int]]:
+        """(reason, name, count) of waiting jobs of every tenant held back by flow control:
+        ``rate_limited``/``concurrency`` by limit name (from ``blocked_on``, set by a claim
+        that passed them over) and ``queue_paused`` by queue (due jobs of paused queues).
+        Two grouped reads, at most ``limit`` groups each, the largest first."""
+        ...
+
 class WorkerStore(Protocol):
     """Workers (a row each, refreshed by its heartbeat) and queues (depth, pause), the
     visibility of ``hora.workers``. Worker rows belong to no tenant; queue rows do."""
@@ -562,7 +606,7 @@ class RegistryStore(Protocol):
 
 
 class Store(JobStore, ScheduleStore, TenantStore, WorkflowStore, ApprovalStore, LockStore,
-            WorkerStore, RegistryStore, RetentionStore, Protocol):
+            WorkerStore, RegistryStore, RetentionStore, RateLimitStore, Protocol):
     """Everything hora needs from a database: the union of the aggregates' protocols."""
 
     dialect: str
@@ -603,6 +647,7 @@ __all__ = [
     "LeaseStatus",
     "LockStore",
     "Outcome",
+    "RateLimitStore",
     "RegistryStore",
     "RetentionStore",
     "ScheduleAdvance",

@@ -15,6 +15,7 @@ from hora.api.routes import (
     jobs,
     keys,
     locks,
+    ratelimits,
     schedules,
     tasks,
     tenants,
@@ -25,7 +26,7 @@ from hora.api.routes import (
 
 router = APIRouter()
 for _resource in (jobs, dlq, schedules, triggers, workflows, approvals, tasks, tenants, keys,
-                  locks, workers):
+                  locks, workers, ratelimits):
     router.routes.extend(_resource.router.routes)
 
 __all__ = ["router"]

@@ -24,9 +24,11 @@ def router_for(app: Hora) -> APIRouter:
     @router.get("/metrics", include_in_schema=False)
     def metrics() -> Response:
         """Prometheus metrics of this process (hora's and any the app registers), with
-        ``hora_jobs_unrunnable`` counted from the store now (two small reads)."""
+        ``hora_jobs_unrunnable`` and ``hora_jobs_waiting`` counted from the store now (a
+        few small grouped reads)."""
         with contextlib.suppress(HoraError):  # the store down must not hide the rest
             app.fleet.refresh_unrunnable_metric()
+            app.rate_limits.refresh_waiting_metric()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # async and free of I/O: answered on the event loop, never queued behind routes that

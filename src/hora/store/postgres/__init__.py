@@ -17,6 +17,7 @@ from hora.store.postgres.connection import (
 )
 from hora.store.postgres.jobs import PostgresJobs
 from hora.store.postgres.locks import PostgresLocks
+from hora.store.postgres.ratelimits import PostgresRateLimits
 from hora.store.postgres.registry import PostgresRegistry
 from hora.store.postgres.results import PostgresResults
 from hora.store.postgres.retention import PostgresRetention
@@ -28,7 +29,7 @@ from hora.store.postgres.workflows import PostgresWorkflows
 
 class PostgresStore(PostgresJobs, PostgresSchedules, PostgresTenants, PostgresLocks,
                     PostgresWorkflows, PostgresApprovals, PostgresWorkers, PostgresResults,
-                    PostgresRegistry, PostgresRetention):
+                    PostgresRegistry, PostgresRetention, PostgresRateLimits):
     """Every aggregate over one PostgreSQL schema (see ``PostgresConnection``)."""
 
 

@@ -12,6 +12,7 @@ from hora.store.sqlite.approvals import SQLiteApprovals
 from hora.store.sqlite.connection import Q, SQLiteConnection, _statements
 from hora.store.sqlite.jobs import SQLiteJobs
 from hora.store.sqlite.locks import SQLiteLocks
+from hora.store.sqlite.ratelimits import SQLiteRateLimits
 from hora.store.sqlite.registry import SQLiteRegistry
 from hora.store.sqlite.results import SQLiteResults
 from hora.store.sqlite.retention import SQLiteRetention
@@ -23,7 +24,7 @@ from hora.store.sqlite.workflows import SQLiteWorkflows
 
 class SQLiteStore(SQLiteJobs, SQLiteSchedules, SQLiteTenants, SQLiteLocks, SQLiteWorkflows,
                   SQLiteApprovals, SQLiteWorkers, SQLiteResults, SQLiteRegistry,
-                  SQLiteRetention):
+                  SQLiteRetention, SQLiteRateLimits):
     """Every aggregate over one SQLite file (see ``SQLiteConnection`` for the options)."""
 
 

@@ -1,0 +1,48 @@
+-- Named queries of run-time rate limits (hora_rate_limits), the buckets the API's request
+-- limit takes from (hora_rate_buckets), and the waiting-by-reason gauge. Instants: INTEGER
+-- microseconds.
+
+-- name: set_rate_limit
+INSERT INTO hora_rate_limits (tenant_id, name, count, period, burst, updated_at)
+VALUES (:tenant_id, :name, :count, :period, :burst, :updated_at)
+ON CONFLICT (tenant_id, name) DO UPDATE
+SET count = excluded.count, period = excluded.period, burst = excluded.burst,
+    updated_at = excluded.updated_at
+RETURNING *;
+
+-- name: clamp_rate_buckets
+-- A changed limit: no bucket of the name owes more than the new limit fully spent.
+UPDATE hora_rate_buckets
+SET tat = min(tat, :horizon), slot = CASE WHEN slot > :horizon THEN :horizon ELSE slot END
+WHERE tenant_id = :tenant_id AND name = :name AND (tat > :horizon OR slot > :horizon);
+
+-- name: get_rate_limit
+SELECT * FROM hora_rate_limits WHERE tenant_id = :tenant_id AND name = :name;
+
+-- name: list_rate_limits
+SELECT * FROM hora_rate_limits WHERE tenant_id = :tenant_id ORDER BY name LIMIT :limit;
+
+-- name: delete_rate_limit
+DELETE FROM hora_rate_limits WHERE tenant_id = :tenant_id AND name = :name;
+
+-- name: get_rate_bucket
+SELECT tat FROM hora_rate_buckets
+WHERE tenant_id = :tenant_id AND name = :name AND key = :key;
+
+-- name: put_rate_bucket
+INSERT INTO hora_rate_buckets (tenant_id, name, key, tat) VALUES (:tenant_id, :name, :key, :tat)
+ON CONFLICT (tenant_id, name, key) DO UPDATE SET tat = excluded.tat;
+
+-- name: waiting_blocked
+-- Jobs a claim passed over, by what held them (the partial index hora_jobs_blocked).
+SELECT blocked_on, count(*) AS n FROM hora_jobs
+WHERE blocked_on IS NOT NULL AND state IN ('scheduled', 'retrying')
+GROUP BY blocked_on ORDER BY n DESC, blocked_on LIMIT :limit;
+
+-- name: waiting_paused
+-- Due waiting jobs of paused queues, every tenant, by queue name (hora_jobs_queue_state).
+SELECT q.name AS name, count(*) AS n
+FROM hora_queues q
+JOIN hora_jobs j ON j.tenant_id = q.tenant_id AND j.queue = q.name
+WHERE q.paused = 1 AND j.state IN ('scheduled', 'retrying') AND j.due_at <= :now
+GROUP BY q.name ORDER BY n DESC, q.name LIMIT :limit;
