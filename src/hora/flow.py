@@ -9,7 +9,7 @@ Rate limits are GCRA (the generic cell rate algorithm, a token bucket kept as on
 per bucket, the *theoretical arrival time*): a limit of ``count`` per ``period`` with a
 ``burst`` admits a start at ``now`` if ``now >= tat - (burst - 1) * interval`` where
 ``interval = period / count``, and then moves ``tat`` to ``max(tat, now) + interval``.
-Its guarantee, the one the docs promise: over any window of length ``W`` at most
+Its guarantee, the one the docs promise: over any half-open window of length ``W`` at most
 ``ceil(W / interval) + burst - 1`` starts, so with the default ``burst=1`` "3/h" never
 allows a fourth start within any hour.
 """
@@ -433,6 +433,7 @@ def gcra(tat_us: int | None, now_us: int, rate: Rate, burst: int) -> tuple[bool,
 
 
 def window_bound(rate: Rate, burst: int, window_s: float) -> int:
-    """The most starts GCRA admits in any window of ``window_s`` seconds (the documented
-    guarantee, which the tests check observed starts against)."""
+    """The most starts GCRA admits in any half-open window ``[t, t + window_s)`` (the
+    documented guarantee, which the tests check observed starts against; a closed window
+    can hold one more start, at its far end)."""
     return math.ceil(window_s * 1_000_000 / rate.interval_us) + burst - 1
