@@ -22,6 +22,10 @@ _CONDITIONS = {
     "schedule_id": "schedule_id = %(schedule_id)s::text",
     "created_before": "created_at < %(created_before)s::timestamptz",
 }
+_AFTER = "id > %(after)s::text"
+_WAITING = "state IN ('scheduled', 'retrying')"
+_OR_RUNNING = ("(state IN ('scheduled', 'retrying') "
+               "OR (state = 'running' AND NOT cancel_requested))")
 
 
 class PostgresControl(PostgresConnection):
@@ -49,13 +53,13 @@ class PostgresControl(PostgresConnection):
         sel = selection
         params = {
             "tenant_id": sel.tenant_id, "after": after, "limit": limit,
-            "include_running": sel.include_running,
             "include_internal": sel.task is not None and is_internal_task(sel.task),
             "correlation_id": sel.correlation_id, "task": sel.task, "queue": sel.queue,
             "schedule_id": sel.schedule_id, "created_before": sel.created_before,
         }
         with self._write() as conn:
-            rows = conn.execute(_select_sql(sel.given()), params).fetchall()
+            query = _select_sql(sel.given(), sel.include_running, after is not None)
+            rows = conn.execute(query, params).fetchall()
             if not rows:
                 return CancelBatch((), (), None)
             waiting = [r[0] for r in rows if r[1] != "running"]
@@ -82,6 +86,7 @@ def _job(conn: Conn, job_id: str, tenant_id: str) -> Job:
 
 
 @functools.cache
-def _select_sql(given: tuple[str, ...]) -> str:
-    conditions = "".join(f" AND {_CONDITIONS[f]}" for f in given)
-    return Q["select_cancellable"].replace("/*FILTERS*/", conditions)
+def _select_sql(given: tuple[str, ...], running: bool, after: bool) -> str:
+    parts = [*([_AFTER] if after else []), _OR_RUNNING if running else _WAITING,
+             *(_CONDITIONS[f] for f in given)]
+    return Q["select_cancellable"].replace("/*FILTERS*/", " ".join(f"AND {p}" for p in parts))

@@ -22,6 +22,10 @@ _CONDITIONS = {
     "schedule_id": "schedule_id = :schedule_id",
     "created_before": "created_at < :created_before",
 }
+_AFTER = "id > :after"
+_WAITING = "state IN ('scheduled', 'retrying')"
+_OR_RUNNING = ("(state IN ('scheduled', 'retrying') "
+               "OR (state = 'running' AND cancel_requested = 0))")
 
 
 class SQLiteControl(SQLiteConnection):
@@ -48,28 +52,29 @@ class SQLiteControl(SQLiteConnection):
         sel = selection
         params = {
             "tenant_id": sel.tenant_id, "after": after, "limit": limit,
-            "include_running": int(sel.include_running),
             "include_internal": int(sel.task is not None and is_internal_task(sel.task)),
             "correlation_id": sel.correlation_id, "task": sel.task, "queue": sel.queue,
             "schedule_id": sel.schedule_id,
             "created_before": None if sel.created_before is None else to_us(sel.created_before),
         }
         n = to_us(now)
+        # The batch is chosen in a read (WAL: no lock), and written in a short BEGIN
+        # IMMEDIATE that updates by id and re-checks each job's state: the write lock is
+        # held for the updates only, however many rows the filter had to read past.
+        query = _select_sql(sel.given(), sel.include_running, after is not None)
+        with self._read() as conn:
+            rows = conn.execute(query, params).fetchall()
+        if not rows:
+            return CancelBatch((), (), None)
+        # Both moves over every id: a job claimed since the read is asked to stop (with
+        # include_running) rather than missed; each update checks the state it moves from.
+        batch = {"tenant_id": sel.tenant_id, "now": n, "reason": reason,
+                 "ids": json.dumps([r[0] for r in rows])}
+        requested: tuple[str, ...] = ()
         with self._write() as conn:
-            rows = conn.execute(_select_sql(sel.given()), params).fetchall()
-            if not rows:
-                return CancelBatch((), (), None)
-            waiting = [r[0] for r in rows if r[1] != "running"]
-            running = [r[0] for r in rows if r[1] == "running"]
-            common = {"tenant_id": sel.tenant_id, "now": n, "reason": reason}
-            cancelled: tuple[str, ...] = ()
-            requested: tuple[str, ...] = ()
-            if waiting:
-                cancelled = tuple(r[0] for r in conn.execute(
-                    Q["cancel_waiting_ids"], {**common, "ids": json.dumps(waiting)}))
-            if running:
-                requested = tuple(r[0] for r in conn.execute(
-                    Q["request_cancel_ids"], {**common, "ids": json.dumps(running)}))
+            cancelled = tuple(r[0] for r in conn.execute(Q["cancel_waiting_ids"], batch))
+            if sel.include_running:
+                requested = tuple(r[0] for r in conn.execute(Q["request_cancel_ids"], batch))
         last = rows[-1][0] if len(rows) == limit else None
         return CancelBatch(tuple(sorted(cancelled)), tuple(sorted(requested)), last)
 
@@ -82,6 +87,7 @@ def _job(conn: sqlite3.Connection, job_id: str, tenant_id: str) -> Job:
 
 
 @functools.cache
-def _select_sql(given: tuple[str, ...]) -> str:
-    conditions = "".join(f" AND {_CONDITIONS[f]}" for f in given)
-    return Q["select_cancellable"].replace("/*FILTERS*/", conditions)
+def _select_sql(given: tuple[str, ...], running: bool, after: bool) -> str:
+    parts = [*([_AFTER] if after else []), _OR_RUNNING if running else _WAITING,
+             *(_CONDITIONS[f] for f in given)]
+    return Q["select_cancellable"].replace("/*FILTERS*/", " ".join(f"AND {p}" for p in parts))

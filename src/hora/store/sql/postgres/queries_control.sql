@@ -19,14 +19,13 @@ VALUES (%(id)s, %(now)s, %(state)s, %(state)s, %(attempt)s, %(reason)s);
 
 -- name: select_cancellable
 -- One batch of a bulk cancel: the tenant's matching waiting jobs (and, with
--- include_running, running ones not yet asked to stop), in id order after %(after)s, locked
+-- include_running, running ones not yet asked to stop), in id order after the given id, locked
 -- in that order (claims skip locked rows; a job a claim holds is re-checked once it commits).
--- /*FILTERS*/ becomes one "AND column = %(param)s" per filter given.
+-- The FILTERS marker becomes the cursor condition (after the first batch), the states
+-- condition (waiting, or with include_running waiting or running not yet asked to stop:
+-- written out, so a partial index on the waiting states applies) and one "AND column = %(param)s" per filter given.
 SELECT id, state FROM hora_jobs
 WHERE tenant_id = %(tenant_id)s
-  AND (%(after)s::text IS NULL OR id > %(after)s::text)
-  AND (state IN ('scheduled', 'retrying')
-       OR (%(include_running)s::boolean AND state = 'running' AND NOT cancel_requested))
   AND (%(include_internal)s::boolean OR left(task, 14) <> 'hora.workflow:')
   /*FILTERS*/
 ORDER BY id

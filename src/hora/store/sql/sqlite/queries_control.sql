@@ -19,14 +19,13 @@ VALUES (:id, :now, :state, :state, :attempt, :reason);
 
 -- name: select_cancellable
 -- One batch of a bulk cancel: the tenant's matching waiting jobs (and, with
--- :include_running, running ones not yet asked to stop), in id order after :after.
--- /*FILTERS*/ becomes one "AND column = :param" per filter given, so an indexed filter
+-- include_running, running ones not yet asked to stop), in id order after :after.
+-- The FILTERS marker becomes the cursor condition (after the first batch), the states
+-- condition (waiting, or with include_running waiting or running not yet asked to stop:
+-- written out, so a partial index on the waiting states applies) and one "AND column = :param" per filter given, so an indexed filter
 -- (correlation_id, schedule_id) walks its index.
 SELECT id, state FROM hora_jobs
 WHERE tenant_id = :tenant_id
-  AND (:after IS NULL OR id > :after)
-  AND (state IN ('scheduled', 'retrying')
-       OR (:include_running AND state = 'running' AND cancel_requested = 0))
   AND (:include_internal OR substr(task, 1, 14) <> 'hora.workflow:')
   /*FILTERS*/
 ORDER BY id
