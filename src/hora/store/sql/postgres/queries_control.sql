@@ -33,15 +33,16 @@ LIMIT %(limit)s
 FOR UPDATE;
 
 -- name: cancel_waiting_ids
+-- The ids come from select_cancellable (the tenant's, locked by this transaction): matched
+-- by id alone, an index probe each even before the planner has statistics (a tenant_id
+-- condition here lets a stale plan scan the tenant's jobs against the array instead).
 UPDATE hora_jobs
 SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL,
     state_reason = %(reason)s, updated_at = %(now)s, finished_at = %(now)s
-WHERE id = ANY(%(ids)s::text[]) AND tenant_id = %(tenant_id)s
-  AND state IN ('scheduled', 'retrying')
+WHERE id = ANY(%(ids)s::text[]) AND state IN ('scheduled', 'retrying')
 RETURNING id;
 
 -- name: request_cancel_ids
 UPDATE hora_jobs SET cancel_requested = true, state_reason = %(reason)s, updated_at = %(now)s
-WHERE id = ANY(%(ids)s::text[]) AND tenant_id = %(tenant_id)s
-  AND state = 'running' AND NOT cancel_requested
+WHERE id = ANY(%(ids)s::text[]) AND state = 'running' AND NOT cancel_requested
 RETURNING id;
