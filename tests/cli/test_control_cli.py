@@ -73,7 +73,9 @@ def test_bulk_cancel_by_filter(hora: Hora) -> None:
     assert hora.json("jobs", "cancel", "--queue", "mail", "--task", "t.step") == {
         "cancelled": 0}
     assert hora.json("jobs", "cancel", "--queue", "mail") == {"cancelled": 1}
-    assert hora.ok("jobs", "cancel", "--all").stdout.strip() == "cancelled 1 job"
+    assert_one_line_error(hora("jobs", "cancel", "--all"), "add --yes", "1 waiting job")
+    assert hora.ok("jobs", "cancel", "--all", "--yes").stdout.strip() == "cancelled 1 job"
+    assert hora.ok("jobs", "cancel", "--all").stdout.strip() == "cancelled 0 jobs"
     assert {j["state"] for j in hora.jobs()} == {"cancelled"}
 
 

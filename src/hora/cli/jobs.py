@@ -178,7 +178,9 @@ def jobs_cancel(
         "--include-running", help="With filters: also ask matching running jobs to stop.",
     )] = False,
     all_: Annotated[bool, typer.Option(
-        "--all", help="Without filters: every waiting job of the tenant.")] = False,
+        "--all", help="Without filters: every waiting job (asks first).")] = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Do not ask before --all without filters.")] = False,
     reason: Annotated[str, typer.Option(help="Why, kept on the job.")] = "cancelled on request",
     json_out: JsonOut = False,
     database_url: DatabaseUrl = None,
@@ -198,7 +200,12 @@ def jobs_cancel(
         raise BadInput("give a job id, or filters (--correlation-id, --task, --queue, "
                        "--schedule, --created-before), or --all")
     if job_id is None:
+        filtered = any(v is not None for v in (correlation_id, task, queue, schedule, before))
         with open_app(database_url) as app:
+            if not filtered:
+                counts = app.count_jobs()
+                _confirm_cancel_all(counts.get("scheduled", 0) + counts.get("retrying", 0),
+                                    yes)
             n = app.cancel_jobs(correlation_id=correlation_id, task=task, queue=queue,
                                 schedule_id=schedule, created_before=before,
                                 include_running=include_running, all=all_, reason=reason)
@@ -216,6 +223,21 @@ def jobs_cancel(
             "cooperatively)")
     else:
         say(f"cancelled job {job.id}")
+
+
+def _confirm_cancel_all(waiting: int, yes: bool) -> None:
+    """``--all`` without filters cancels every waiting job: ask first (abort: exit 1) unless
+    ``--yes``; with no terminal to ask on, refuse (exit 2) rather than act unasked."""
+    import sys
+
+    if yes or waiting == 0:
+        return
+    if not sys.stdin.isatty():
+        raise BadInput(f"cancel --all would cancel {waiting} waiting job(s); add --yes to "
+                       "confirm (stdin is not a terminal, so hora cannot ask)")
+    if not typer.confirm(f"cancel {waiting} waiting job(s)?", default=False):
+        typer.echo("aborted", err=True)
+        raise typer.Exit(1)
 
 
 @jobs_cli.command("reschedule")
