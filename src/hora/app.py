@@ -31,7 +31,14 @@ from opentelemetry.trace import SpanKind
 from hora.clock import Clock, SystemClock
 from hora.errors import ConfigError, InvalidPayload, WaitTimeout
 from hora.flow import Batch, Concurrency, Debounce, FlowSpec, RateLimit, Throttle
-from hora.limits import MAX_PRIORITY, MAX_TIMEOUT, check_instant, check_int, check_seconds
+from hora.limits import (
+    MAX_DELAY,
+    MAX_PRIORITY,
+    MAX_TIMEOUT,
+    check_instant,
+    check_int,
+    check_seconds,
+)
 from hora.locks import Lease, LockService
 from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page, Workflow
 from hora.observability import JOBS_ENQUEUED, tracer
@@ -48,7 +55,7 @@ from hora.registry import RegistryService
 from hora.retry import DEFAULT_RETRY, RetryPolicy
 from hora.schedules import DeclaredSchedule, ScheduleService
 from hora.states import JobState
-from hora.store import Store, open_store
+from hora.store import JobSelection, Store, open_store
 from hora.waiting import ResultWaiters, check_timeout, job_done, job_key
 from hora.workers import WorkerService
 from hora.workflows import WorkflowDef, WorkflowService
@@ -63,6 +70,9 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 DEFAULT_DATABASE_URL = "sqlite:///hora.db"
+#: Jobs one transaction of ``cancel_jobs`` cancels at most: a bulk cancel never holds the
+#: write lock for long, whatever it matches.
+CANCEL_BATCH = 500
 
 def database_url_from_env() -> str:
     return os.environ.get("HORA_DATABASE_URL") or DEFAULT_DATABASE_URL
@@ -483,6 +493,77 @@ class Hora:
                 w.notify_cancel(job_id, reason)
         return job
 
+    # -- job control (docs/flow.md "Job control") -------------------------------------------
+
+    def reschedule_job(self, job_id: str, *, at: datetime | None = None,
+                       delay: float | timedelta | None = None) -> Job:
+        """Move a waiting job (scheduled or retrying) to a new due time: ``at`` (an aware
+        datetime) or ``delay`` (seconds or a timedelta from now), checked as enqueue checks
+        them. Its history records it (``rescheduled to <instant> by request``). A running or
+        finished job: ``TransitionConflict``; an unknown id: ``NotFound``."""
+        now = self.clock.now()
+        if (at is None) == (delay is None):
+            raise InvalidPayload("give either at= or delay=", field="at")
+        due = (check_instant(at, "at") if at is not None else
+               now + timedelta(seconds=check_seconds(delay, "delay", most=MAX_DELAY)))
+        stamp = due.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return self._move_due(job_id, due, now, f"rescheduled to {stamp} by request")
+
+    def run_job_now(self, job_id: str) -> Job:
+        """Make a waiting job due now (its history says ``run now by request``). Flow
+        control still applies: a paused queue, a rate or concurrency limit hold it back as
+        they hold any due job."""
+        now = self.clock.now()
+        return self._move_due(job_id, now, now, "run now by request")
+
+    def _move_due(self, job_id: str, due: datetime, now: datetime, reason: str) -> Job:
+        job = self.store.reschedule_job(job_id, tenant_id=self.tenant_id, due_at=due,
+                                        now=now, reason=reason)
+        self._notify_workers(due)
+        return job
+
+    def cancel_jobs(self, *, correlation_id: str | None = None, task: str | None = None,
+                    queue: str | None = None, schedule_id: str | None = None,
+                    created_before: datetime | None = None, include_running: bool = False,
+                    all: bool = False, reason: str = "cancelled on request") -> int:
+        """Cancel every waiting job of this tenant matching all the filters given (e.g.
+        ``correlation_id="onboarding-u42"`` when the user opts out); with
+        ``include_running`` also ask the matching running ones to stop, as ``cancel_job``
+        does. At least one filter, or ``all=True``. Works in batches of ``CANCEL_BATCH``
+        jobs, one short transaction each. Returns how many jobs it cancelled or asked to
+        stop."""
+        flt = {"correlation_id": correlation_id, "task": task, "queue": queue,
+               "schedule_id": schedule_id}
+        for name, value in flt.items():
+            if value is not None and (not isinstance(value, str) or not 1 <= len(value) <= 255):
+                raise InvalidPayload("must be a string of 1 to 255 characters", field=name)
+        if not isinstance(reason, str) or not 1 <= len(reason) <= 500:
+            raise InvalidPayload("must be a string of 1 to 500 characters", field="reason")
+        check_text(**flt, reason=reason)
+        selection = JobSelection(
+            tenant_id=self.tenant_id, correlation_id=correlation_id, task=task, queue=queue,
+            schedule_id=schedule_id, include_running=include_running,
+            created_before=None if created_before is None
+            else check_instant(created_before, "created_before"))
+        if not selection.given() and not all:
+            raise InvalidPayload("give at least one filter (correlation_id, task, queue, "
+                                 "schedule_id, created_before), or all=True to cancel every "
+                                 "waiting job", field="filter")
+        count, after = 0, None
+        while True:
+            batch = self.store.cancel_jobs_batch(selection, now=self.clock.now(),
+                                                 reason=reason, after=after,
+                                                 limit=CANCEL_BATCH)
+            count += len(batch.cancelled) + len(batch.requested)
+            for job_id in batch.cancelled:
+                self._results.announce(job_key(job_id))
+            for job_id in batch.requested:
+                for w in list(self._workers):
+                    w.notify_cancel(job_id, reason)
+            if batch.last_id is None:
+                return count
+            after = batch.last_id
+
     # -- waiting for results ------------------------------------------------------------------
 
     def wait_for_job(self, job: Job | str, timeout: float | timedelta | None = None) -> Job:
@@ -620,6 +701,9 @@ class AsyncHora:
     get_job = _Async(Hora.get_job)
     list_jobs = _Async(Hora.list_jobs)
     cancel_job = _Async(Hora.cancel_job)
+    reschedule_job = _Async(Hora.reschedule_job)
+    run_job_now = _Async(Hora.run_job_now)
+    cancel_jobs = _Async(Hora.cancel_jobs)
     dead_jobs = _Async(Hora.dead_jobs)
     replay = _Async(Hora.replay)
     discard = _Async(Hora.discard)

@@ -61,6 +61,8 @@ PLACEHOLDERS: dict[str, dict[str, str]] = {
              "A": "ann", "S": "pending", "W": "e1", "ID": "@schedule", "NAME": "@schedule",
              "JOB_ID": "@dead_job", "KEY_ID": "@key", "REQUEST": "@request", "Q": "default"},
     "hora jobs cancel": {"JOB_ID": "@scheduled_job"},
+    "hora jobs reschedule": {"JOB_ID": "@scheduled_job"},
+    "hora jobs run-now": {"JOB_ID": "@scheduled_job"},
     "hora keys list": {"C": "@keys_cursor"},
     "hora tenants": {"ID": "acme"},
     "hora tenants create": {"acme": "newco", "R": "5"},

@@ -276,6 +276,41 @@ class CancelIn(_In):
     reason: Annotated[str, Field(max_length=500)] = "cancelled on request"
 
 
+class RescheduleIn(_In):
+    """A waiting job's new due time: exactly one of at and delay."""
+
+    at: Instant | None = Field(None, description="When to run (with an offset).")
+    delay: float | None = Field(None, ge=0, le=MAX_DELAY,
+                                description="Seconds from now, instead of at.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> RescheduleIn:
+        if (self.at is None) == (self.delay is None):
+            raise InvalidPayload("give either at or delay", field="at")
+        return self
+
+
+class CancelJobsIn(_In):
+    """Which waiting jobs to cancel: every filter given must match (at least one, or
+    all=true)."""
+
+    correlation_id: Key | None = None
+    task: Name | None = None
+    queue: Name | None = None
+    schedule_id: Key | None = None
+    created_before: Instant | None = Field(None, description="Created before this instant.")
+    include_running: bool = Field(False, description=(
+        "Also ask the matching running jobs to stop (cooperatively), as a single cancel "
+        "does."))
+    all: bool = Field(False, description="Allow no filter: every waiting job of the tenant.")
+    reason: Annotated[str, Field(min_length=1, max_length=500)] = "cancelled on request"
+
+
+class CancelJobsOut(BaseModel):
+    cancelled: int = Field(description=(
+        "Jobs cancelled (and, with include_running, running jobs asked to stop)."))
+
+
 class TerminateIn(_In):
     reason: Annotated[str, Field(max_length=500)] = "terminated on request"
 

@@ -26,7 +26,7 @@ from hora.cli._common import (
     show_job,
 )
 
-jobs_cli = group("List, show and cancel jobs.")
+jobs_cli = group("List, show, cancel and reschedule jobs.")
 
 
 @handled
@@ -164,15 +164,56 @@ def jobs_wait(
 @jobs_cli.command("cancel")
 @handled
 def jobs_cancel(
-    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    job_id: Annotated[str | None, typer.Argument(
+        help="Job id (or give filters instead).")] = None,
+    correlation_id: Annotated[str | None, typer.Option(
+        help="Every waiting job with this correlation id.")] = None,
+    task: Annotated[str | None, typer.Option(help="Every waiting job of this task.")] = None,
+    queue: Annotated[str | None, typer.Option(help="Every waiting job in this queue.")] = None,
+    schedule: Annotated[str | None, typer.Option(
+        help="Every waiting job fired by this schedule (id).")] = None,
+    created_before: Annotated[str | None, typer.Option(
+        help="Every waiting job created before this instant (ISO-8601).")] = None,
+    include_running: Annotated[bool, typer.Option(
+        "--include-running", help="With filters: also ask matching running jobs to stop.",
+    )] = False,
+    all_: Annotated[bool, typer.Option(
+        "--all", help="Without filters: every waiting job (asks first).")] = False,
+    yes: Annotated[bool, typer.Option(
+        "--yes", "-y", help="Do not ask before --all without filters.")] = False,
     reason: Annotated[str, typer.Option(help="Why, kept on the job.")] = "cancelled on request",
     json_out: JsonOut = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Cancel a waiting job, or ask a running one to stop."""
+    """Cancel a waiting job, or ask a running one to stop; or, with filters instead of an
+    id, every waiting job matching all of them (in batches of 500)."""
     from hora import wire
     from hora.states import JobState
 
+    before = None if created_before is None else parse_instant(created_before,
+                                                               "--created-before")
+    bulk = all_ or any(v is not None for v in (correlation_id, task, queue, schedule, before))
+    if job_id is not None and (bulk or include_running):
+        raise BadInput("give a job id or filters (--correlation-id, --task, --queue, "
+                       "--schedule, --created-before, --all), not both")
+    if job_id is None and not bulk:
+        raise BadInput("give a job id, or filters (--correlation-id, --task, --queue, "
+                       "--schedule, --created-before), or --all")
+    if job_id is None:
+        filtered = any(v is not None for v in (correlation_id, task, queue, schedule, before))
+        with open_app(database_url) as app:
+            if not filtered:
+                counts = app.count_jobs()
+                _confirm_cancel_all(counts.get("scheduled", 0) + counts.get("retrying", 0),
+                                    yes)
+            n = app.cancel_jobs(correlation_id=correlation_id, task=task, queue=queue,
+                                schedule_id=schedule, created_before=before,
+                                include_running=include_running, all=all_, reason=reason)
+        if json_out:
+            print_json({"cancelled": n})
+        else:
+            say(f"cancelled {n} job{'' if n == 1 else 's'}")
+        return
     with open_app(database_url) as app:
         job = app.cancel_job(job_id, reason)
     if json_out:
@@ -182,3 +223,62 @@ def jobs_cancel(
             "cooperatively)")
     else:
         say(f"cancelled job {job.id}")
+
+
+def _confirm_cancel_all(waiting: int, yes: bool) -> None:
+    """``--all`` without filters cancels every waiting job: ask first (abort: exit 1) unless
+    ``--yes``; with no terminal to ask on, refuse (exit 2) rather than act unasked."""
+    import sys
+
+    if yes or waiting == 0:
+        return
+    if not sys.stdin.isatty():
+        raise BadInput(f"cancel --all would cancel {waiting} waiting job(s); add --yes to "
+                       "confirm (stdin is not a terminal, so hora cannot ask)")
+    if not typer.confirm(f"cancel {waiting} waiting job(s)?", default=False):
+        typer.echo("aborted", err=True)
+        raise typer.Exit(1)
+
+
+@jobs_cli.command("reschedule")
+@handled
+def jobs_reschedule(
+    job_id: Annotated[str, typer.Argument(help="Job id (scheduled or retrying).")],
+    at: Annotated[str | None, typer.Option(
+        "--at", help="When, ISO-8601 with an offset (2030-01-31T09:00:00+01:00).")] = None,
+    in_: Annotated[str | None, typer.Option(
+        "--in", "--delay", help="Delay from now: seconds or 90s, 5m, 2h, 1d.")] = None,
+    json_out: JsonOut = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Move a waiting job to a new due time (--at or --in)."""
+    from hora import render, wire
+
+    if (at is None) == (in_ is None):
+        raise BadInput("give either --at or --in")
+    when = None if at is None else parse_instant(at, "--at")
+    delay = None if in_ is None else parse_duration(in_)
+    with open_app(database_url) as app:
+        job = app.reschedule_job(job_id, at=when, delay=delay)
+    if json_out:
+        print_json(wire.job_dict(job))
+    else:
+        say(f"rescheduled job {job.id}: {job.state} for {render.when(job.due_at)}")
+
+
+@jobs_cli.command("run-now")
+@handled
+def jobs_run_now(
+    job_id: Annotated[str, typer.Argument(help="Job id (scheduled or retrying).")],
+    json_out: JsonOut = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Make a waiting job due now (a paused queue or a flow-control limit still hold it)."""
+    from hora import wire
+
+    with open_app(database_url) as app:
+        job = app.run_job_now(job_id)
+    if json_out:
+        print_json(wire.job_dict(job))
+    else:
+        say(f"job {job.id} is due now")

@@ -312,6 +312,20 @@ class _Requests:
         return _post(f"/v1/jobs/{_seg(job_id)}/cancel", job_from_dict, {"reason": reason})
 
     @staticmethod
+    def reschedule_job(job_id: str, at: datetime | None,
+                       delay: Seconds | None) -> _Call[Job]:
+        return _post(f"/v1/jobs/{_seg(job_id)}/reschedule", job_from_dict,
+                     _options({"at": at, "delay": delay}))
+
+    @staticmethod
+    def run_job_now(job_id: str) -> _Call[Job]:
+        return _post(f"/v1/jobs/{_seg(job_id)}/run-now", job_from_dict, has_body=False)
+
+    @staticmethod
+    def cancel_jobs(selection: Mapping[str, Any]) -> _Call[int]:
+        return _post("/v1/jobs/cancel", _cancelled, _options(selection))
+
+    @staticmethod
     def dead_jobs(task: str | None, queue: str | None, limit: int,
                   cursor: str | None) -> _Call[Page[Job]]:
         return _get("/v1/dlq", _job_page, task=task, queue=queue, limit=limit, cursor=cursor)
@@ -651,6 +665,10 @@ def _schedule_page(d: Any) -> Page[Schedule]:
 
 def _job_in_list(d: Any) -> list[Job]:
     return [job_from_dict(d)]
+
+
+def _cancelled(d: Any) -> int:
+    return int(d["cancelled"])
 
 
 def _job_items(d: Any) -> list[Job]:

@@ -161,6 +161,30 @@ class Client:
         """Cancel a waiting job, or ask a running one to stop."""
         return self._send(_Requests.cancel_job(job_id, reason))
 
+    def reschedule_job(self, job_id: str, *, at: datetime | None = None,
+                       delay: float | timedelta | None = None) -> Job:
+        """Move a waiting job to a new due time: ``at`` or ``delay`` (seconds from now)."""
+        return self._send(_Requests.reschedule_job(job_id, at, delay))
+
+    def run_job_now(self, job_id: str) -> Job:
+        """Make a waiting job due now (flow-control limits still apply)."""
+        return self._send(_Requests.run_job_now(job_id))
+
+    def cancel_jobs(self, *, correlation_id: str | None = None,
+                    task: str | None = None, queue: str | None = None,
+                    schedule_id: str | None = None,
+                    created_before: datetime | None = None,
+                    include_running: bool = False, all: bool = False,
+                    reason: str = "cancelled on request") -> int:
+        """Cancel every waiting job matching all the filters given (at least one, or
+        ``all=True``); with ``include_running`` ask matching running ones to stop. Returns
+        how many it cancelled or asked to stop."""
+        return self._send(_Requests.cancel_jobs({
+      "correlation_id": correlation_id, "task": task, "queue": queue,
+      "schedule_id": schedule_id, "created_before": created_before,
+      "include_running": include_running or None, "all": all or None,
+      "reason": reason}))
+
     def dead_jobs(self, *, task: str | None = None, queue: str | None = None,
                   limit: int = 50, cursor: str | None = None) -> Page[Job]:
         """The dead-letter queue, newest first."""

@@ -230,6 +230,60 @@ class JobStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class JobSelection:
+    """Which of a tenant's jobs a bulk cancel acts on: its waiting jobs (and, with
+    ``include_running``, its running ones not yet asked to stop) matching every filter given
+    (None: any). hora's own jobs (``hora.workflow:*``) only when ``task`` names one."""
+
+    tenant_id: str
+    correlation_id: str | None = None
+    task: str | None = None
+    queue: str | None = None
+    schedule_id: str | None = None
+    created_before: datetime | None = None
+    include_running: bool = False
+
+    #: The filter fields, in the order the store's SQL adds them.
+    FILTERS = ("correlation_id", "task", "queue", "schedule_id", "created_before")
+
+    def given(self) -> tuple[str, ...]:
+        """The filter fields set (not None)."""
+        return tuple(f for f in self.FILTERS if getattr(self, f) is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelBatch:
+    """What one batch of a bulk cancel did: waiting jobs cancelled, running ones asked to
+    stop, and the last id it looked at (the next batch starts after it), None when no job
+    is left to look at."""
+
+    cancelled: tuple[str, ...]
+    requested: tuple[str, ...]
+    last_id: str | None
+
+
+class JobControlStore(Protocol):
+    """Job control beyond a single cancel: a waiting job's new due time, bulk cancels."""
+
+    def reschedule_job(self, job_id: str, *, tenant_id: str, due_at: datetime,
+                       now: datetime, reason: str) -> Job:
+        """Move a waiting (scheduled or retrying) job's due time to ``due_at``, drop a
+        worker's reservation of it, set its state_reason to ``reason`` and record an event
+        (from its state to itself, with ``reason``), in one transaction; the job as stored.
+        NotFound for an unknown id (or another tenant's); TransitionConflict when it is not
+        waiting."""
+        ...
+
+    def cancel_jobs_batch(self, selection: JobSelection, *, now: datetime, reason: str,
+                          after: str | None, limit: int) -> CancelBatch:
+        """In one short transaction, up to ``limit`` of the selected jobs with ids after
+        ``after`` (by id): cancel the waiting ones, ask the running ones to stop (with
+        ``selection.include_running``), both with ``reason``. ``last_id`` is None once fewer
+        than ``limit`` jobs were left."""
+        ...
+
+
 class ScheduleStore(Protocol):
     """Schedules, their tick ledger, and the transaction of a scheduler pass."""
 
@@ -606,7 +660,8 @@ class RegistryStore(Protocol):
 
 
 class Store(JobStore, ScheduleStore, TenantStore, WorkflowStore, ApprovalStore, LockStore,
-            WorkerStore, RegistryStore, RetentionStore, RateLimitStore, Protocol):
+            WorkerStore, RegistryStore, RetentionStore, RateLimitStore, JobControlStore,
+            Protocol):
     """Everything hora needs from a database: the union of the aggregates' protocols."""
 
     dialect: str
@@ -642,7 +697,10 @@ def open_store(url: str, **options: object) -> Store:
 
 __all__ = [
     "ApprovalStore",
+    "CancelBatch",
     "JobCancel",
+    "JobControlStore",
+    "JobSelection",
     "JobStore",
     "LeaseStatus",
     "LockStore",

@@ -1,4 +1,5 @@
-"""Jobs: enqueue a task or an HTTP call, list, read and cancel jobs.
+"""Jobs: enqueue a task or an HTTP call, list, read and cancel jobs; reschedule, run now,
+cancel in bulk (docs/flow.md "Job control").
 """
 
 from __future__ import annotations
@@ -23,9 +24,12 @@ from hora.api.schemas import (
     DONE_HEADER,
     DONE_RESPONSE,
     CancelIn,
+    CancelJobsIn,
+    CancelJobsOut,
     JobIn,
     JobOut,
     JobPage,
+    RescheduleIn,
     StrictWait,
     WaitSeconds,
     _Work,
@@ -120,6 +124,17 @@ def list_jobs(request: Request, caller: Reader,
                          "next_cursor": page.next_cursor})
 
 
+@router.post("/jobs/cancel", response_model=CancelJobsOut, tags=["jobs"],
+             summary="Cancel every waiting job matching a filter (in bounded batches)")
+def cancel_jobs(body: CancelJobsIn, request: Request, caller: Writer,
+                idem: IdemKey) -> JSONResponse:
+    n = _ctx(request).view(caller.tenant_id).cancel_jobs(
+        correlation_id=body.correlation_id, task=body.task, queue=body.queue,
+        schedule_id=body.schedule_id, created_before=body.created_before,
+        include_running=body.include_running, all=body.all, reason=body.reason)
+    return _reply(request, {"cancelled": n})
+
+
 @router.get("/jobs/{job_id}", response_model=JobOut, tags=["jobs"], responses=DONE_RESPONSE,
             summary="A job with its attempts (and their log lines) and state history; "
                     "with ?wait=, once it has ended or the wait is over (long-poll)")
@@ -149,3 +164,19 @@ def cancel_job(job_id: str, request: Request, caller: Writer, idem: IdemKey,
     return _reply(request, _job_out(job))
 
 
+
+
+@router.post("/jobs/{job_id}/reschedule", response_model=JobOut, tags=["jobs"],
+             summary="Move a waiting job to a new due time")
+def reschedule_job(job_id: str, body: RescheduleIn, request: Request, caller: Writer,
+                   idem: IdemKey) -> JSONResponse:
+    job = _ctx(request).view(caller.tenant_id).reschedule_job(job_id, at=body.at,
+                                                              delay=body.delay)
+    return _reply(request, _job_out(job))
+
+
+@router.post("/jobs/{job_id}/run-now", response_model=JobOut, tags=["jobs"],
+             summary="Make a waiting job due now (flow-control limits still apply)")
+def run_job_now(job_id: str, request: Request, caller: Writer, idem: IdemKey) -> JSONResponse:
+    job = _ctx(request).view(caller.tenant_id).run_job_now(job_id)
+    return _reply(request, _job_out(job))

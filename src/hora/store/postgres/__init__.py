@@ -15,6 +15,7 @@ from hora.store.postgres.connection import (
     PostgresSubscription,
     Q,
 )
+from hora.store.postgres.control import PostgresControl
 from hora.store.postgres.jobs import PostgresJobs
 from hora.store.postgres.locks import PostgresLocks
 from hora.store.postgres.ratelimits import PostgresRateLimits
@@ -29,7 +30,7 @@ from hora.store.postgres.workflows import PostgresWorkflows
 
 class PostgresStore(PostgresJobs, PostgresSchedules, PostgresTenants, PostgresLocks,
                     PostgresWorkflows, PostgresApprovals, PostgresWorkers, PostgresResults,
-                    PostgresRegistry, PostgresRetention, PostgresRateLimits):
+                    PostgresRegistry, PostgresRetention, PostgresRateLimits, PostgresControl):
     """Every aggregate over one PostgreSQL schema (see ``PostgresConnection``)."""
 
 
