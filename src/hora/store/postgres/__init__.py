@@ -15,6 +15,7 @@ from hora.store.postgres.connection import (
     PostgresSubscription,
     Q,
 )
+from hora.store.postgres.flowkeys import PostgresFlowKeys
 from hora.store.postgres.jobs import PostgresJobs
 from hora.store.postgres.locks import PostgresLocks
 from hora.store.postgres.registry import PostgresRegistry
@@ -28,7 +29,7 @@ from hora.store.postgres.workflows import PostgresWorkflows
 
 class PostgresStore(PostgresJobs, PostgresSchedules, PostgresTenants, PostgresLocks,
                     PostgresWorkflows, PostgresApprovals, PostgresWorkers, PostgresResults,
-                    PostgresRegistry, PostgresRetention):
+                    PostgresRegistry, PostgresRetention, PostgresFlowKeys):
     """Every aggregate over one PostgreSQL schema (see ``PostgresConnection``)."""
 
 
