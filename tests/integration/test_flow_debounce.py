@@ -310,3 +310,21 @@ def test_racing_throttled_enqueues_admit_one_per_window(
                    for j in jobs if j is not admitted[0])
         clock.advance(30)
     assert len(app.list_jobs(task="push", limit=1000).items) == 24
+
+
+def test_the_retention_pass_deletes_expired_keys_in_batches(
+        app: Hora, clock: FakeClock, ran: list[Any]) -> None:
+    from hora.retention import Retention
+
+    for i in range(5):
+        app.enqueue("push", {"user_id": f"u{i}", "n": 1})
+    retention = Retention(app.store, clock, batch_size=2, max_batches=10)
+    clock.advance(timedelta(seconds=30) + FLOW_KEY_GRACE - S)
+    retention.pass_if_due()
+    far = clock.now() + timedelta(days=1)
+    assert app.store.prune_flow_keys(before=far, limit=100) == 5  # nothing expired yet
+    for i in range(5):
+        app.enqueue("push", {"user_id": f"u{i}", "n": 2})  # windows open again
+    clock.advance(timedelta(seconds=30) + FLOW_KEY_GRACE + S)
+    Retention(app.store, clock, batch_size=2, max_batches=10).pass_if_due()
+    assert app.store.prune_flow_keys(before=far, limit=100) == 0

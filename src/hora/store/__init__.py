@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from hora.errors import ConfigError
 from hora.models import (
@@ -581,6 +581,7 @@ class FlowEnqueue:
 FlowOutcome = str  # "created" | "existing" | "debounced" | "throttled"
 
 
+@runtime_checkable
 class FlowKeyStore(Protocol):
     """Debounce and throttle on enqueue: one row per (tenant, kind, task, key) in
     hora_flow_keys, locked for the enqueue's transaction (``hora.flow``, docs/flow.md)."""
