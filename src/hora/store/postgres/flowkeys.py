@@ -96,11 +96,15 @@ def _enqueue_one(conn: Conn, job: NewJob, flow: FlowEnqueue,
             conn.execute(Q["flow_key_set"], {**key, "job_id": holder, "first_at": first_at,
                                              "until": due})
             return holder, "debounced"
-        _insert_jobs(conn, [job], now)
+        stored, created = _insert_jobs(conn, [job], now)[0]
+        if not created:  # its idempotency key was stored meanwhile (PostgreSQL)
+            return stored, "existing"
         conn.execute(Q["flow_key_set"], {**key, "job_id": job.id, "first_at": now,
                                          "until": job.due_at})
         return job.id, "created"
-    _insert_jobs(conn, [job], now)
+    stored, created = _insert_jobs(conn, [job], now)[0]
+    if not created:  # its idempotency key was stored meanwhile (PostgreSQL)
+        return stored, "existing"
     if holder and until > now:
         conn.execute(Q["throttle_cancel"], {"id": job.id, "now": now,
                                             "reason": throttle_reason(flow.window, holder)})

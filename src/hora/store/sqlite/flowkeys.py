@@ -82,11 +82,15 @@ def _enqueue_one(conn: sqlite3.Connection, job: NewJob, flow: FlowEnqueue, now: 
             conn.execute(Q["flow_key_set"], {**key, "job_id": holder, "first_at": first_at,
                                              "until": to_us(due)})
             return holder, "debounced"
-        _insert_jobs(conn, [job], n)
+        stored, created = _insert_jobs(conn, [job], n)[0]
+        if not created:  # never under the one writer: the key was checked above
+            return stored, "existing"
         conn.execute(Q["flow_key_set"], {**key, "job_id": job.id, "first_at": n,
                                          "until": to_us(job.due_at)})
         return job.id, "created"
-    _insert_jobs(conn, [job], n)
+    stored, created = _insert_jobs(conn, [job], n)[0]
+    if not created:  # never under the one writer: the key was checked above
+        return stored, "existing"
     if holder and until > n:
         conn.execute(Q["throttle_cancel"], {"id": job.id, "now": n,
                                             "reason": throttle_reason(flow.window, holder)})
