@@ -328,3 +328,20 @@ def test_the_retention_pass_deletes_expired_keys_in_batches(
     clock.advance(timedelta(seconds=30) + FLOW_KEY_GRACE + S)
     Retention(app.store, clock, batch_size=2, max_batches=10).pass_if_due()
     assert app.store.prune_flow_keys(before=far, limit=100) == 0
+
+
+def test_a_debounced_job_a_worker_reserved_takes_no_more_folds(
+        app: Hora, clock: FakeClock, ran: list[Any]) -> None:
+    from hora.models import DEFAULT_QUEUE
+
+    first = app.enqueue("notify", {"user_id": "u1", "n": 1})
+    now = clock.now()
+    _, reserved = app.store.claim_jobs(
+        owner="w1", queues=[DEFAULT_QUEUE], tasks=None, now=now,
+        lease_until=now + 60 * S, limit=0, horizon=now + 60 * S, reserve_limit=10)
+    assert [j.id for j in reserved] == [first.id]
+    second = app.enqueue("notify", {"user_id": "u1", "n": 2})
+    assert second.id != first.id
+    kept = app.get_job(first.id)
+    assert kept.payload["n"] == 1 and kept.state is JobState.SCHEDULED
+    assert app.enqueue("notify", {"user_id": "u1", "n": 3}).id == second.id
