@@ -235,12 +235,16 @@ def test_expired_keys_are_pruned_in_bounded_batches(
         app.enqueue("push", {"user_id": f"u{i}", "n": 1})
     store = app.store
     assert store.prune_flow_keys(before=clock.now(), limit=100) == 0  # windows still open
-    later = clock.now() + timedelta(seconds=30) + FLOW_KEY_GRACE + S
-    assert store.prune_flow_keys(before=later - FLOW_KEY_GRACE, limit=2) == 2
-    assert store.prune_flow_keys(before=later - FLOW_KEY_GRACE, limit=100) == 3
-    # an enqueue cleans up expired rows too, and a pruned key starts afresh
-    clock.set(later)
-    assert app.enqueue("push", {"user_id": "u1", "n": 2}).state is JobState.SCHEDULED
+    expired = clock.now() + timedelta(seconds=31)
+    assert store.prune_flow_keys(before=expired, limit=2) == 2
+    assert store.prune_flow_keys(before=expired, limit=100) == 3
+    # an enqueue that makes a new key deletes a few rows expired for FLOW_KEY_GRACE
+    for i in range(5):
+        app.enqueue("push", {"user_id": f"u{i}", "n": 2})
+    clock.advance(timedelta(seconds=30) + FLOW_KEY_GRACE + S)
+    assert app.enqueue("push", {"user_id": "new", "n": 1}).state is JobState.SCHEDULED
+    assert store.prune_flow_keys(before=clock.now() - FLOW_KEY_GRACE, limit=100) == 0
+    assert store.prune_flow_keys(before=clock.now() + timedelta(days=1), limit=100) == 1
 
 
 # -- racing enqueues on PostgreSQL ------------------------------------------------------------

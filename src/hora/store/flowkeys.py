@@ -12,8 +12,8 @@ from hora.store import FlowEnqueue
 #: closed, a debounced job long due): until then a debounced job that has not started yet
 #: (no worker running) still takes the folds of its key.
 FLOW_KEY_GRACE = timedelta(hours=1)
-#: Expired rows deleted by each enqueue that touches a key (amortised clean-up; the
-#: retention pass deletes the rest in batches).
+#: Expired rows deleted by an enqueue that creates a key's row (amortised clean-up: the
+#: table grows no faster than it shrinks; the retention pass deletes the rest in batches).
 PRUNE_ON_ENQUEUE = 16
 
 
@@ -37,9 +37,10 @@ def _seconds(window: float) -> str:
     return f"{window:g}s"
 
 
-def fold_reason(enqueues: int, now: datetime) -> str:
-    """The debounced job's state_reason: how many enqueues it stands for."""
-    return f"debounced: {enqueues} enqueues folded into this job, the last at {_iso(now)}"
+def fold_reason_tail(now: datetime) -> str:
+    """The end of the debounced job's state_reason, after "debounced: <N>" (the count of
+    enqueues it stands for, which the fold's UPDATE computes from the job's events)."""
+    return f" enqueues folded into this job, the last at {_iso(now)}"
 
 
 def fold_event(due: datetime) -> str:

@@ -1,11 +1,11 @@
 """Debounce and throttle on enqueue: hora_flow_keys, inside the enqueue's one transaction.
 
-Each key's row is created if new (``INSERT ... ON CONFLICT DO NOTHING``, which waits for a
-racing insert of the same key) and then locked (``SELECT ... FOR UPDATE``) until the commit:
+Each key's row is created if new and locked until the commit in one statement (``INSERT ...
+ON CONFLICT DO UPDATE ... RETURNING``, which waits for a racing insert of the same key):
 racing enqueues of one key, from any thread or process, take turns, so a debounce keeps
 exactly one waiting job per key and a throttle admits exactly one job per window. The
 key's waiting job is locked too before a fold, so a claim either started it first (then
-the enqueue makes a new job) or skips it until the fold commits.
+the enqueue makes a new job) or skips it until the fold commits (the fold's UPDATE locks it).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from hora.errors import IdempotencyConflict, StoreError
+from hora.errors import IdempotencyConflict
 from hora.models import NewJob
 from hora.store import FlowEnqueue, FlowOutcome
 from hora.store.flowkeys import (
@@ -22,15 +22,11 @@ from hora.store.flowkeys import (
     flow_order,
     fold_due,
     fold_event,
-    fold_reason,
+    fold_reason_tail,
     throttle_reason,
 )
 from hora.store.postgres.connection import Conn, PostgresConnection, Q, _utc
 from hora.store.postgres.jobs import _insert_jobs
-
-#: How often an enqueue looks for its key's row again when a clean-up deleted it between
-#: the insert and the lock (it only deletes rows expired for an hour: once is plenty).
-_LOCK_TRIES = 3
 
 
 class PostgresFlowKeys(PostgresConnection):
@@ -40,8 +36,6 @@ class PostgresFlowKeys(PostgresConnection):
                      now: datetime) -> list[tuple[str, FlowOutcome]]:
         out: list[tuple[str, FlowOutcome]] = [("", "")] * len(jobs)
         with self._write() as conn:
-            conn.execute(Q["flow_keys_prune"], {"before": now - FLOW_KEY_GRACE,
-                                                "limit": PRUNE_ON_ENQUEUE})
             plain = [i for i, f in enumerate(flows) if f is None]
             inserted = _insert_jobs(conn, [jobs[i] for i in plain], now)
             for i, (job_id, created) in zip(plain, inserted, strict=True):
@@ -58,20 +52,15 @@ class PostgresFlowKeys(PostgresConnection):
                                 {"before": before, "limit": limit}).rowcount
 
 
-def _lock_key(conn: Conn, key: dict[str, str], now: datetime) -> tuple[str, datetime, datetime]:
-    for _ in range(_LOCK_TRIES):
-        conn.execute(Q["flow_key_ensure"], {**key, "now": now})
-        row = conn.execute(Q["flow_key_lock"], key).fetchone()
-        if row is not None:
-            return row[0], _utc(row[1]), _utc(row[2])
-    raise StoreError(  # pragma: no cover
-        f"could not lock the {key['kind']} key of task {key['task']}")
-
-
 def _enqueue_one(conn: Conn, job: NewJob, flow: FlowEnqueue,
                  now: datetime) -> tuple[str, FlowOutcome]:
     key = {"tenant_id": job.tenant_id, "kind": flow.kind, "task": job.task, "key": flow.key}
-    holder, first_at, until = _lock_key(conn, key, now)
+    row = conn.execute(Q["flow_key_lock"], {**key, "now": now}).fetchone()
+    assert row is not None  # an upsert's RETURNING always has the row
+    holder, first_at, until = row[0], _utc(row[1]), _utc(row[2])
+    if not holder:  # a new key: clean up a few expired ones (the table grows no faster)
+        conn.execute(Q["flow_keys_prune"], {"before": now - FLOW_KEY_GRACE,
+                                            "limit": PRUNE_ON_ENQUEUE})
     if job.idempotency_key is not None:
         row = conn.execute(Q["flow_job_by_idempotency_key"],
                            {"tenant_id": job.tenant_id, "key": job.idempotency_key}).fetchone()
@@ -80,17 +69,13 @@ def _enqueue_one(conn: Conn, job: NewJob, flow: FlowEnqueue,
                 raise IdempotencyConflict(job.idempotency_key, row[0])
             return row[0], "existing"
     if flow.kind == "debounce":
-        if holder and conn.execute(Q["flow_job_waiting"], {
-                "id": holder, "tenant_id": job.tenant_id}).fetchone() is not None:
-            row = conn.execute(Q["debounce_folds"], {"id": holder}).fetchone()
-            folds = int(row[0]) if row else 0
-            due = fold_due(job.due_at, flow, first_at)
-            conn.execute(Q["debounce_fold"], {
+        due = fold_due(job.due_at, flow, first_at)
+        if holder and conn.execute(Q["debounce_fold"], {
                 "id": holder, "tenant_id": job.tenant_id, "payload": job.payload_json,
                 "flow": job.flow_json, "concurrency_key": job.concurrency_key,
                 "due_at": due, "idempotency_key": job.idempotency_key,
-                "fingerprint": job.fingerprint, "reason": fold_reason(folds + 2, now),
-                "now": now})
+                "fingerprint": job.fingerprint, "reason": fold_reason_tail(now),
+                "now": now}).rowcount == 1:
             conn.execute(Q["debounce_event"], {"id": holder, "now": now,
                                                "reason": fold_event(due)})
             conn.execute(Q["flow_key_set"], {**key, "job_id": holder, "first_at": first_at,

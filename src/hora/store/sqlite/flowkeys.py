@@ -21,7 +21,7 @@ from hora.store.flowkeys import (
     flow_order,
     fold_due,
     fold_event,
-    fold_reason,
+    fold_reason_tail,
     throttle_reason,
 )
 from hora.store.sqlite.connection import Q, SQLiteConnection
@@ -36,8 +36,6 @@ class SQLiteFlowKeys(SQLiteConnection):
         n = to_us(now)
         out: list[tuple[str, FlowOutcome]] = [("", "")] * len(jobs)
         with self._write() as conn:
-            conn.execute(Q["flow_keys_prune"], {"before": to_us(now - FLOW_KEY_GRACE),
-                                                "limit": PRUNE_ON_ENQUEUE})
             plain = [i for i, f in enumerate(flows) if f is None]
             inserted = _insert_jobs(conn, [jobs[i] for i in plain], n)
             for i, (job_id, created) in zip(plain, inserted, strict=True):
@@ -57,8 +55,10 @@ class SQLiteFlowKeys(SQLiteConnection):
 def _enqueue_one(conn: sqlite3.Connection, job: NewJob, flow: FlowEnqueue, now: datetime,
                  n: int) -> tuple[str, FlowOutcome]:
     key = {"tenant_id": job.tenant_id, "kind": flow.kind, "task": job.task, "key": flow.key}
-    conn.execute(Q["flow_key_ensure"], {**key, "now": n})
-    holder, first_at, until = conn.execute(Q["flow_key_get"], key).fetchone()
+    holder, first_at, until = conn.execute(Q["flow_key_lock"], {**key, "now": n}).fetchone()
+    if not holder:  # a new key: clean up a few expired ones (the table grows no faster)
+        conn.execute(Q["flow_keys_prune"], {"before": to_us(now - FLOW_KEY_GRACE),
+                                            "limit": PRUNE_ON_ENQUEUE})
     if job.idempotency_key is not None:
         row = conn.execute(Q["flow_job_by_idempotency_key"],
                            {"tenant_id": job.tenant_id, "key": job.idempotency_key}).fetchone()
@@ -67,16 +67,13 @@ def _enqueue_one(conn: sqlite3.Connection, job: NewJob, flow: FlowEnqueue, now: 
                 raise IdempotencyConflict(job.idempotency_key, row[0])
             return row[0], "existing"
     if flow.kind == "debounce":
-        if holder and conn.execute(Q["flow_job_waiting"], {
-                "id": holder, "tenant_id": job.tenant_id}).fetchone() is not None:
-            folds = conn.execute(Q["debounce_folds"], {"id": holder}).fetchone()[0]
-            due = fold_due(job.due_at, flow, from_us(first_at))
-            conn.execute(Q["debounce_fold"], {
+        due = fold_due(job.due_at, flow, from_us(first_at))
+        if holder and conn.execute(Q["debounce_fold"], {
                 "id": holder, "tenant_id": job.tenant_id, "payload": job.payload_json,
                 "flow": job.flow_json, "concurrency_key": job.concurrency_key,
                 "due_at": to_us(due), "idempotency_key": job.idempotency_key,
-                "fingerprint": job.fingerprint, "reason": fold_reason(folds + 2, now),
-                "now": n})
+                "fingerprint": job.fingerprint, "reason": fold_reason_tail(now),
+                "now": n}).rowcount == 1:
             conn.execute(Q["debounce_event"], {"id": holder, "now": n,
                                                "reason": fold_event(due)})
             conn.execute(Q["flow_key_set"], {**key, "job_id": holder, "first_at": first_at,
