@@ -737,8 +737,8 @@ def _flow_enqueue(job: NewJob, flow: FlowSpec | None, payload: Mapping[str, Any]
         return job, None
     if flow.debounce is not None:
         d = flow.debounce
-        window, max_wait = _seconds(d.window), None if d.max_wait is None else _seconds(
-            d.max_wait)
+        window = _seconds(d.window)
+        max_wait = None if d.max_wait is None else _seconds(d.max_wait)
         key = key_value(d.key, payload, task=job.task, what="is debounced")
         due = job.due_at + timedelta(seconds=window)
         if max_wait is not None:
