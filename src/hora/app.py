@@ -15,8 +15,10 @@ with the sync method's signature). ``aenqueue``/``aenqueue_many``, ``alock`` and
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
+import dataclasses
 import functools
 import inspect
 import json
@@ -30,7 +32,7 @@ from opentelemetry.trace import SpanKind
 
 from hora.clock import Clock, SystemClock
 from hora.errors import ConfigError, InvalidPayload, WaitTimeout
-from hora.flow import Batch, Concurrency, Debounce, FlowSpec, RateLimit, Throttle
+from hora.flow import Batch, Concurrency, Debounce, FlowSpec, RateLimit, Throttle, key_value
 from hora.limits import (
     MAX_DELAY,
     MAX_PRIORITY,
@@ -55,7 +57,7 @@ from hora.registry import RegistryService
 from hora.retry import DEFAULT_RETRY, RetryPolicy
 from hora.schedules import DeclaredSchedule, ScheduleService
 from hora.states import JobState
-from hora.store import JobSelection, Store, open_store
+from hora.store import FlowEnqueue, JobSelection, Store, open_store
 from hora.waiting import ResultWaiters, check_timeout, job_done, job_key
 from hora.workers import WorkerService
 from hora.workflows import WorkflowDef, WorkflowService
@@ -412,20 +414,29 @@ class Hora:
     def enqueue_many(self, requests: Iterable[JobRequest]) -> list[Job]:
         """Enqueue all in one transaction: all are stored, or none (on any error)."""
         now = self.clock.now()
-        new_jobs = [self._prepare(r, now) for r in requests]
-        if not new_jobs:
+        prepared = [self._prepare(r, now) for r in requests]
+        if not prepared:
             return []
+        new_jobs = [nj for nj, _ in prepared]
+        flows = [f for _, f in prepared]
         with tracer.start_as_current_span(
                 "hora.enqueue", kind=SpanKind.PRODUCER,
                 attributes={"hora.jobs": len(new_jobs), "hora.task": new_jobs[0].task,
                             "hora.correlation_id": new_jobs[0].correlation_id or ""}):
-            results = self.store.insert_jobs(new_jobs, now)
-        jobs: list[Job] = []
-        for nj, (job_id, created) in zip(new_jobs, results, strict=True):
-            if created:
-                _enqueued(nj.task, nj.queue).inc()
-                jobs.append(_job_from_new(nj, now))
+            if any(f is not None for f in flows):
+                # Debounce/throttle: keys locked and jobs written in one transaction.
+                results = self.store.enqueue_flow(new_jobs, flows, now)
             else:
+                results = [(job_id, "created" if created else "existing")
+                           for job_id, created in self.store.insert_jobs(new_jobs, now)]
+        seen = collections.Counter(job_id for job_id, _ in results)
+        jobs: list[Job] = []
+        for nj, (job_id, outcome) in zip(new_jobs, results, strict=True):
+            if outcome == "created":
+                _enqueued(nj.task, nj.queue).inc()
+            if outcome == "created" and seen[job_id] == 1:
+                jobs.append(_job_from_new(nj, now))
+            else:  # found by its key, folded into (maybe by a later one of this batch), cancelled
                 jobs.append(self.store.get_job(job_id, tenant_id=nj.tenant_id, history=False))
         self._notify_workers(min(nj.due_at for nj in new_jobs))
         return jobs
@@ -434,7 +445,7 @@ class Hora:
         """``await app.aio.enqueue_many(...)``, by its older name."""
         return await self.aio.enqueue_many(list(requests))
 
-    def _prepare(self, r: JobRequest, now: datetime) -> NewJob:
+    def _prepare(self, r: JobRequest, now: datetime) -> tuple[NewJob, FlowEnqueue | None]:
         # Every option is checked first, without I/O; then the name and payload against
         # the registry (``hora.registry``), whose defaults fill in what the request omits.
         local = self.tasks.get(r.task)
@@ -443,7 +454,8 @@ class Hora:
                                           allow_unregistered=r.allow_unregistered)
         if task is not None and task is not local:
             job = new_job(r, now, tenant_id=self.tenant_id, task=task)
-        return job
+        defaults = task if task is not None else local
+        return _flow_enqueue(job, None if defaults is None else defaults.flow, r.payload, now)
 
     def _notify_workers(self, earliest_due: datetime) -> None:
         for w in list(self._workers):
@@ -813,6 +825,33 @@ def _enqueued(task: str, queue: str) -> Any:
     if child is None:
         child = _ENQUEUED[(task, queue)] = JOBS_ENQUEUED.labels(task, queue)
     return child
+
+
+def _flow_enqueue(job: NewJob, flow: FlowSpec | None, payload: Mapping[str, Any],
+                  now: datetime) -> tuple[NewJob, FlowEnqueue | None]:
+    """How the task's debounce or throttle treats this job (docs/flow.md): its key's value
+    (a missing key field is an InvalidPayload now), and for a debounce the job's due time,
+    ``window`` after the due time asked for (``max_wait`` after now at the latest)."""
+    if flow is None or (flow.debounce is None and flow.throttle is None):
+        return job, None
+    if flow.debounce is not None:
+        d = flow.debounce
+        window = _seconds(d.window)
+        max_wait = None if d.max_wait is None else _seconds(d.max_wait)
+        key = key_value(d.key, payload, task=job.task, what="is debounced")
+        due = job.due_at + timedelta(seconds=window)
+        if max_wait is not None:
+            due = max(job.due_at, min(due, now + timedelta(seconds=max_wait)))
+        return (dataclasses.replace(job, due_at=due),
+                FlowEnqueue("debounce", key, window, max_wait, not_before=job.due_at))
+    t = flow.throttle
+    assert t is not None
+    key = key_value(t.key, payload, task=job.task, what="is throttled")
+    return job, FlowEnqueue("throttle", key, _seconds(t.window))
+
+
+def _seconds(value: timedelta | float) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def _job_from_new(nj: NewJob, now: datetime) -> Job:

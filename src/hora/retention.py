@@ -40,7 +40,8 @@ from datetime import datetime, timedelta
 from hora.clock import Clock
 from hora.errors import ConfigError, StoreUnavailable
 from hora.models import RETENTION_KINDS, RetentionPolicy
-from hora.store import RetentionStore
+from hora.store import FlowKeyStore, RetentionStore
+from hora.store.flowkeys import FLOW_KEY_GRACE
 
 log = logging.getLogger("hora.retention")
 
@@ -232,11 +233,26 @@ class Retention:
         if self._next_pass is not None and now < self._next_pass:
             return None
         report = self.prune(max_batches=self.max_batches)
+        self._prune_flow_keys(now)
         self._next_pass = now if report.more else now + timedelta(seconds=self.interval)
         if report.total:
             log.info("retention pruned %s", ", ".join(
                 f"{n} {k}" for k, n in report.counts.items() if n))
         return report
+
+    def _prune_flow_keys(self, now: datetime) -> int:
+        """Expired debounce/throttle keys (hora_flow_keys, ``hora.flow``): up to
+        ``max_batches`` bounded batches per pass (enqueues delete a few as they go, too)."""
+        if not isinstance(self.store, FlowKeyStore):
+            return 0
+        before = now - FLOW_KEY_GRACE
+        total = 0
+        for _ in range(self.max_batches or 100):
+            n = self.store.prune_flow_keys(before=before, limit=self.batch_size)
+            total += n
+            if n < self.batch_size or self._stopping:
+                break
+        return total
 
     async def run(self) -> None:
         """The periodic pass as its own loop, beside the scheduler's (a long prune never

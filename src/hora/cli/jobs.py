@@ -71,8 +71,10 @@ def enqueue(
     if json_out:
         print_json(wire.job_dict(job))
     else:
+        # A debounced or throttled enqueue says so (it is no error: exit 0).
+        reason = f" ({job.state_reason})" if job.state_reason else ""
         say(f"enqueued {job.id}: {job.task} in queue {job.queue}, "
-            f"{job.state} for {render.when(job.due_at)}")
+            f"{job.state} for {render.when(job.due_at)}{reason}")
 
 
 @jobs_cli.command("list")

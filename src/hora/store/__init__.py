@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from hora.errors import ConfigError
 from hora.flow import Rate
@@ -659,9 +659,57 @@ class RegistryStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class FlowEnqueue:
+    """How a task's debounce or throttle treats one enqueue (``hora.flow``): ``key`` is the
+    key's value for the job's payload ("" for an unkeyed one), ``window`` and ``max_wait``
+    seconds. ``not_before`` is the due time the request asked for (a debounced job never
+    runs before it, whatever ``max_wait`` says)."""
+
+    kind: str  # "debounce" | "throttle"
+    key: str
+    window: float
+    max_wait: float | None = None
+    not_before: datetime | None = None
+
+
+#: What ``enqueue_flow`` did with each job: inserted as asked; an existing job returned for
+#: its idempotency key; folded into the key's waiting debounced job (that job's id); inserted
+#: as cancelled by a throttle.
+FlowOutcome = str  # "created" | "existing" | "debounced" | "throttled"
+
+
+@runtime_checkable
+class FlowKeyStore(Protocol):
+    """Debounce and throttle on enqueue: one row per (tenant, kind, task, key) in
+    hora_flow_keys, locked for the enqueue's transaction (``hora.flow``, docs/flow.md)."""
+
+    def enqueue_flow(self, jobs: Sequence[NewJob], flows: Sequence[FlowEnqueue | None],
+                     now: datetime) -> list[tuple[str, FlowOutcome]]:
+        """Enqueue ``jobs`` in one transaction (all or nothing), each as its ``flows`` entry
+        says (None: as ``insert_jobs`` would). Per job (id, outcome).
+
+        debounce: if the key's job is still waiting (scheduled, not leased), fold this one
+        into it -- its payload (and gates) become this job's, its due time
+        ``min(job.due_at, first_at + max_wait)`` (never before ``not_before``), an event
+        records the fold -- and return that job's id with "debounced"; otherwise insert the
+        job and make it the key's. throttle: if the key's window (from its first job's
+        enqueue) is still open, insert the job as cancelled with the reason
+        "throttled: within <window> of job <id>"; otherwise insert it and open a window.
+        Before either, an idempotency key already stored returns that job ("existing") or
+        raises IdempotencyConflict, as ``insert_jobs`` does. Enqueues of one key are
+        serialised by its row (PostgreSQL: the row lock; SQLite: the one writer)."""
+        ...
+
+    def prune_flow_keys(self, *, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` hora_flow_keys rows whose ``until`` is before ``before``
+        (expired windows, debounced jobs long due), in one short transaction."""
+        ...
+
+
 class Store(JobStore, ScheduleStore, TenantStore, WorkflowStore, ApprovalStore, LockStore,
             WorkerStore, RegistryStore, RetentionStore, RateLimitStore, JobControlStore,
-            Protocol):
+            FlowKeyStore, Protocol):
     """Everything hora needs from a database: the union of the aggregates' protocols."""
 
     dialect: str
@@ -698,6 +746,9 @@ def open_store(url: str, **options: object) -> Store:
 __all__ = [
     "ApprovalStore",
     "CancelBatch",
+    "FlowEnqueue",
+    "FlowKeyStore",
+    "FlowOutcome",
     "JobCancel",
     "JobControlStore",
     "JobSelection",

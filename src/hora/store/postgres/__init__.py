@@ -16,6 +16,7 @@ from hora.store.postgres.connection import (
     Q,
 )
 from hora.store.postgres.control import PostgresControl
+from hora.store.postgres.flowkeys import PostgresFlowKeys
 from hora.store.postgres.jobs import PostgresJobs
 from hora.store.postgres.locks import PostgresLocks
 from hora.store.postgres.ratelimits import PostgresRateLimits
@@ -30,7 +31,8 @@ from hora.store.postgres.workflows import PostgresWorkflows
 
 class PostgresStore(PostgresJobs, PostgresSchedules, PostgresTenants, PostgresLocks,
                     PostgresWorkflows, PostgresApprovals, PostgresWorkers, PostgresResults,
-                    PostgresRegistry, PostgresRetention, PostgresRateLimits, PostgresControl):
+                    PostgresRegistry, PostgresRetention, PostgresRateLimits, PostgresControl,
+                    PostgresFlowKeys):
     """Every aggregate over one PostgreSQL schema (see ``PostgresConnection``)."""
 
 

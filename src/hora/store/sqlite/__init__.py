@@ -11,6 +11,7 @@ from hora.states import JobState
 from hora.store.sqlite.approvals import SQLiteApprovals
 from hora.store.sqlite.connection import Q, SQLiteConnection, _statements
 from hora.store.sqlite.control import SQLiteControl
+from hora.store.sqlite.flowkeys import SQLiteFlowKeys
 from hora.store.sqlite.jobs import SQLiteJobs
 from hora.store.sqlite.locks import SQLiteLocks
 from hora.store.sqlite.ratelimits import SQLiteRateLimits
@@ -25,7 +26,7 @@ from hora.store.sqlite.workflows import SQLiteWorkflows
 
 class SQLiteStore(SQLiteJobs, SQLiteSchedules, SQLiteTenants, SQLiteLocks, SQLiteWorkflows,
                   SQLiteApprovals, SQLiteWorkers, SQLiteResults, SQLiteRegistry,
-                  SQLiteRetention, SQLiteRateLimits, SQLiteControl):
+                  SQLiteRetention, SQLiteRateLimits, SQLiteControl, SQLiteFlowKeys):
     """Every aggregate over one SQLite file (see ``SQLiteConnection`` for the options)."""
 
 
