@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -109,11 +110,33 @@ class _Group:
     key: str
     spec: Batch
     jobs: dict[str, ClaimedJob] = field(default_factory=dict)
+    #: The earliest due instant of its jobs (kept as jobs come and go).
+    oldest: datetime | None = None
+
+    def add(self, job: ClaimedJob) -> None:
+        self.jobs[job.id] = job
+        if self.oldest is None or job.due_at < self.oldest:
+            self.oldest = job.due_at
+
+    def take(self, n: int) -> list[ClaimedJob]:
+        """The first ``n`` jobs (in the order they were reserved: oldest first)."""
+        out = list(itertools.islice(self.jobs.values(), n))
+        for job in out:
+            del self.jobs[job.id]
+        self._recompute()
+        return out
+
+    def remove(self, job_id: str) -> None:
+        if self.jobs.pop(job_id, None) is not None:
+            self._recompute()
+
+    def _recompute(self) -> None:
+        self.oldest = min((j.due_at for j in self.jobs.values()), default=None)
 
     def deadline(self) -> datetime:
-        oldest: datetime = min(j.due_at for j in self.jobs.values())
+        assert self.oldest is not None
         wait = self.spec.max_wait
-        return oldest + (wait if isinstance(wait, timedelta) else timedelta(seconds=wait))
+        return self.oldest + (wait if isinstance(wait, timedelta) else timedelta(seconds=wait))
 
 
 class Batcher:
@@ -136,6 +159,9 @@ class Batcher:
         self.batches: set[asyncio.Task[None]] = set()
         self._timer: asyncio.Task[None] | None = None
         self._timer_at: datetime | None = None
+        self._starting: set[asyncio.Future[list[str]]] = set()
+        #: Whether the last reservation came back full (more may be due).
+        self._more = True
 
     # -- what the worker asks -----------------------------------------------------------------
 
@@ -191,12 +217,15 @@ class Batcher:
             for job in jobs:
                 if self._buffer(job):
                     fresh.append(job.id)
-            if len(jobs) < limit:
+            self._more = len(jobs) == limit
+            if not self._more:
                 break
             self.start_ready()  # a full page: start what is full before reserving more
         self.start_ready()
-        waiting = [(job_id, self._reason(self.buffered[job_id]))
-                   for job_id in fresh if job_id in self.buffered]
+        # Jobs of groups that wait to fill up (not those of full groups, about to start).
+        waiting = [(job_id, self._reason(gk)) for job_id in fresh
+                   if (gk := self.buffered.get(job_id)) is not None
+                   and len(self.groups[gk].jobs) < self.specs[gk[0]].max_size]
         if waiting:
             with contextlib.suppress(StoreError):  # only the waiting reason: never fatal
                 await w._db(functools.partial(w.app.store.mark_batching, waiting,
@@ -219,7 +248,7 @@ class Batcher:
         group = self.groups.get(gk)
         if group is None:
             group = self.groups[gk] = _Group(job.task, key, spec)
-        group.jobs[job.id] = job
+        group.add(job)
         self.buffered[job.id] = gk
         return True
 
@@ -242,36 +271,54 @@ class Batcher:
         if w._stopping:
             return
         now = w.clock.now()
+        ready: list[tuple[tuple[str, str], list[ClaimedJob]]] = []
+        free = self._free_slots()
         for gk in sorted(self.groups, key=lambda k: self.groups[k].deadline()):
             group = self.groups.get(gk)
-            while group is not None and self._free_slots() > 0:
+            while group is not None and free > len(ready):
                 full = len(group.jobs) >= group.spec.max_size
                 crowded = len(self.buffered) >= self.max_buffered
                 if not (full or crowded or now >= group.deadline()):
                     break
-                take = list(group.jobs.values())[:group.spec.max_size]
+                take = group.take(group.spec.max_size)
                 for job in take:
-                    del group.jobs[job.id]
                     del self.buffered[job.id]
                 if not group.jobs:
                     del self.groups[gk]
                     group = None
-                task = asyncio.create_task(self._run_batch(gk, take),
-                                           name=f"hora-batch {gk[0]}")
-                self.batches.add(task)
-                task.add_done_callback(self._batch_done)
+                ready.append((gk, take))
+        if not ready:
+            return
+        # Every ready batch starts in one statement; each batch's task awaits it.
+        start = asyncio.ensure_future(w._db(functools.partial(  # noqa: RUF006 (kept below)
+            w.app.store.start_batch, [j.id for _, take in ready for j in take], owner=w.id,
+            now=now, lease_until=now + timedelta(seconds=w.lease))))
+        self._starting.add(start)
+        start.add_done_callback(self._started)
+        for gk, take in ready:
+            task = asyncio.create_task(self._run_batch(gk, take, start, now),
+                                       name=f"hora-batch {gk[0]}")
+            self.batches.add(task)
+            task.add_done_callback(self._batch_done)
+
+    def _started(self, start: asyncio.Future[list[str]]) -> None:
+        self._starting.discard(start)
+        if not start.cancelled():
+            start.exception()  # retrieved: each batch's task handles it
 
     def _batch_done(self, task: asyncio.Task[None]) -> None:
         self.batches.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("a batch ended with an unexpected error", exc_info=task.exception())
         w = self.w
-        if w._wake is not None:
+        if w._wake is not None and (self.groups or self._more or w._until_idle):
             w._wake.set()  # a slot is free: start the next group, reserve more
 
     def _arm_timer(self) -> None:
-        """Wake the worker when the earliest buffered group is due to start."""
-        at = self.next_deadline()
+        """Wake the worker when the earliest buffered group is due to start. A group past
+        its deadline waits for a slot, and a freed slot wakes the worker already."""
+        now = self.w.clock.now()
+        at = min((d for g in self.groups.values() if (d := g.deadline()) > now), default=None)
         if at == self._timer_at and self._timer is not None and not self._timer.done():
             return
         if self._timer is not None:
@@ -287,14 +334,12 @@ class Batcher:
 
     # -- running one batch --------------------------------------------------------------------
 
-    async def _run_batch(self, gk: tuple[str, str], jobs: list[ClaimedJob]) -> None:
+    async def _run_batch(self, gk: tuple[str, str], jobs: list[ClaimedJob],
+                         start: asyncio.Future[list[str]], now: datetime) -> None:
         w = self.w
         name, key = gk
-        now = w.clock.now()
         try:
-            ids = await w._db(functools.partial(
-                w.app.store.start_batch, [j.id for j in jobs], owner=w.id, now=now,
-                lease_until=now + timedelta(seconds=w.lease)))
+            ids = await asyncio.shield(start)
         except StoreError as e:
             # Still ours (leased): back into the buffer, started by a later pass.
             _store_failed(f"starting a batch of {len(jobs)} failed, will retry", e)
@@ -413,7 +458,7 @@ class Batcher:
             return
         group = self.groups.get(gk)
         if group is not None:
-            group.jobs.pop(job_id, None)
+            group.remove(job_id)
             if not group.jobs:
                 del self.groups[gk]
 

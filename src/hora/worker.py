@@ -368,6 +368,8 @@ class Worker:
             room = self.max_held - len(self._held)
             limit = min(free, self.batch_size)
             reserve = min(room, self.batch_size) if self.lookahead > 0 else 0
+            if tasks == []:  # every task is batched: nothing for the claim
+                limit = reserve = 0
             started: list[ClaimedJob] = []
             if limit > 0 or reserve > 0:
                 now = self.clock.now()

@@ -42,5 +42,6 @@ class SQLiteBatches(SQLiteConnection):
         if not reasons:
             return 0
         with self._write() as conn:
-            return conn.execute(Q["mark_batching"], {
-                "reasons": json.dumps([list(r) for r in reasons]), "owner": owner}).rowcount
+            return conn.executemany(Q["mark_batching"], [
+                {"id": job_id, "reason": reason, "owner": owner}
+                for job_id, reason in reasons]).rowcount

@@ -26,7 +26,9 @@ RETURNING j.id, j.task, j.payload, j.attempt, j.max_attempts, j.retry_policy, j.
 -- name: start_batch
 -- One statement for the whole batch: running, attempt + 1, one lease; rows locked in id
 -- order (as every multi-row statement of the worker). Jobs cancelled (or whose reservation
--- was taken) since they were buffered are left out of RETURNING.
+-- was taken) since they were buffered are left out of RETURNING. = ANY(ARRAY(...)): the
+-- locked ids once (an InitPlan), then a primary-key probe each, whatever the planner
+-- believes of a fresh backlog (a join on the CTE was a nested loop: 1,000 x 1,000 rows).
 WITH mine AS (
     SELECT id FROM hora_jobs
     WHERE id = ANY(%(ids)s::text[]) AND state IN ('scheduled', 'retrying')
@@ -36,8 +38,8 @@ WITH mine AS (
 UPDATE hora_jobs j
 SET state = 'running', attempt = j.attempt + 1, lease_expires_at = %(lease_until)s,
     started_at = %(now)s, updated_at = %(now)s, state_reason = NULL, cancel_requested = false
-FROM mine
-WHERE j.id = mine.id AND j.state IN ('scheduled', 'retrying') AND j.lease_owner = %(owner)s
+WHERE j.id = ANY(ARRAY(SELECT id FROM mine))
+  AND j.state IN ('scheduled', 'retrying') AND j.lease_owner = %(owner)s
 RETURNING j.id;
 
 -- name: mark_batching
@@ -49,5 +51,5 @@ WITH mine AS (
     ORDER BY id
     FOR UPDATE)
 UPDATE hora_jobs j SET state_reason = r.reason
-FROM unnest(%(ids)s::text[], %(reasons)s::text[]) AS r (id, reason), mine
-WHERE j.id = r.id AND j.id = mine.id;
+FROM unnest(%(ids)s::text[], %(reasons)s::text[]) AS r (id, reason)
+WHERE j.id = ANY(ARRAY(SELECT id FROM mine)) AND j.id = r.id;

@@ -30,10 +30,7 @@ WHERE id IN (SELECT value FROM json_each(:ids))
 RETURNING id;
 
 -- name: mark_batching
--- Why a buffered job waits ('batching: provider=ses'), for GET /v1/jobs; :reasons is a JSON
--- array of [id, reason]. Not a transition: no event.
-UPDATE hora_jobs SET state_reason = r.reason
-FROM (SELECT value ->> '$[0]' AS id, value ->> '$[1]' AS reason
-      FROM json_each(:reasons)) AS r
-WHERE hora_jobs.id = r.id AND hora_jobs.lease_owner = :owner
-  AND hora_jobs.state IN ('scheduled', 'retrying');
+-- Why a buffered job waits ('batching: provider=ses'), for GET /v1/jobs; run once per job
+-- (executemany: a primary-key probe each). Not a transition: no event.
+UPDATE hora_jobs SET state_reason = :reason
+WHERE id = :id AND lease_owner = :owner AND state IN ('scheduled', 'retrying');
