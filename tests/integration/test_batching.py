@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from typing_extensions import TypedDict  # pydantic reads typing's only from 3.12
 
 from hora import (
     Batch,
@@ -59,12 +60,12 @@ def test_one_batch_exactly_at_max_wait_and_waiting_shows_why(app: Hora,
         try:
             await await_condition(lambda: all(
                 app.get_job(j.id, history=False).state_reason == "batching: provider=ses"
-                for j in jobs), message="jobs waiting for their batch")
+                for j in jobs), timeout=30, message="jobs waiting for their batch")
             clock.advance(4.999)
             await asyncio.sleep(0.05)
             assert seen == []  # not a moment early
             clock.advance(0.001)
-            await await_condition(lambda: app.count_jobs() == {"succeeded": 3})
+            await await_condition(lambda: app.count_jobs() == {"succeeded": 3}, timeout=30)
         finally:
             worker.stop()
             await task
@@ -201,3 +202,61 @@ def test_bad_batch_declarations_and_payloads_are_clear_errors(app: Hora) -> None
     with pytest.raises(TypeError, match="one argument"):
         @app.task(batch=Batch())
         def no_list() -> None: ...
+
+
+def test_a_job_cancelled_while_buffered_leaves_its_batch(app: Hora, clock: FakeClock) -> None:
+    seen: list[list[int]] = []
+
+    @app.task(batch=Batch(max_size=10, max_wait=5))
+    async def send(items: list[dict[str, Any]]) -> None:
+        seen.append([i["n"] for i in items])
+
+    jobs = app.enqueue_many([send.request(n=i) for i in range(3)])
+
+    async def main() -> None:
+        worker = app.worker(poll_interval=0.05)
+        task = asyncio.create_task(worker.run())
+        try:
+            await await_condition(lambda: all(
+                (app.get_job(j.id, history=False).state_reason or "").startswith("batching")
+                for j in jobs), timeout=30, message="jobs buffered")
+            app.cancel_job(jobs[1].id, reason="user opted out")
+            clock.advance(5)
+            await await_condition(lambda: app.count_jobs() == {"succeeded": 2, "cancelled": 1},
+                                  timeout=30)
+        finally:
+            worker.stop()
+            await task
+
+    asyncio.run(main())
+    assert seen == [[0, 2]]
+    assert app.get_job(jobs[1].id).state is JobState.CANCELLED
+
+
+def test_the_timeout_applies_to_the_batch(app: Hora) -> None:
+    @app.task(batch=Batch(max_size=5, max_wait=0), timeout=0.05,
+              retry=RetryPolicy(max_attempts=1))
+    async def slow(items: list[dict[str, Any]]) -> None:
+        await asyncio.sleep(30)
+
+    jobs = app.enqueue_many([slow.request(n=i) for i in range(2)])
+    run_until_idle(app)
+    for j in jobs:
+        job = app.get_job(j.id)
+        assert job.state is JobState.DEAD
+        assert [a.outcome for a in job.attempts] == ["timeout"]
+
+
+class Email(TypedDict):
+    provider: str
+    to: str
+
+
+def test_the_payload_schema_is_the_item_type(app: Hora) -> None:
+    @app.task(batch=Batch(max_size=5, key="provider"))
+    def send(items: list[Email]) -> None: ...
+
+    send.enqueue(provider="ses", to="u1")
+    with pytest.raises(InvalidPayload) as e:
+        send.enqueue(provider="ses", to=42)
+    assert e.value.field is not None and "to" in e.value.field
