@@ -340,7 +340,7 @@ class Batcher:
         name, key = gk
         try:
             ids = await asyncio.shield(start)
-        except StoreError as e:
+        except Exception as e:
             # Still ours (leased): back into the buffer, started by a later pass.
             _store_failed(f"starting a batch of {len(jobs)} failed, will retry", e)
             for job in jobs:
@@ -449,8 +449,7 @@ class Batcher:
         for job_id, run in runs.items():
             if job_id not in status.held and self.runs.get(job_id) is run:
                 self.lose(job_id, "heartbeat found another owner")
-        for job_id in status.cancel_requested:
-            self.cancel(job_id, "cancelled on request")
+        # (Cancel requests reach self.cancel through the worker's _cancel_local.)
 
     def _unbuffer(self, job_id: str) -> None:
         gk = self.buffered.pop(job_id, None)
@@ -508,4 +507,4 @@ def _store_failed(what: str, e: BaseException) -> None:
     if isinstance(e, StoreUnavailable):
         log.debug("%s: %s", what, e)
     else:
-        log.warning("%s: %s", what, e)
+        log.warning("%s: %s", what, e, exc_info=not isinstance(e, StoreError))

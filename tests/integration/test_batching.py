@@ -260,3 +260,37 @@ def test_the_payload_schema_is_the_item_type(app: Hora) -> None:
     with pytest.raises(InvalidPayload) as e:
         send.enqueue(provider="ses", to=42)
     assert e.value.field is not None and "to" in e.value.field
+
+
+def test_heartbeats_keep_a_long_wait_buffered_by_one_worker(app: Hora, clock: FakeClock) -> None:
+    """max_wait beyond the lease: the heartbeat extends the buffered jobs' leases, so the
+    other worker never takes them and the batch runs once, whole, on time."""
+    batches: list[tuple[str, int, datetime]] = []
+
+    @app.task(batch=Batch(max_size=50, max_wait=60))
+    async def send(items: list[dict[str, Any]]) -> None:
+        batches.append((current_batch().jobs[0].worker_id, len(items), clock.now()))
+
+    jobs = app.enqueue_many([send.request(n=i) for i in range(5)])
+
+    async def main() -> None:
+        a = app.worker(worker_id="a", lease=30, poll_interval=0.05)
+        ta = asyncio.create_task(a.run())
+        await await_condition(lambda: all(
+            (app.get_job(j.id, history=False).state_reason or "").startswith("batching")
+            for j in jobs), timeout=30, message="jobs buffered by a")
+        b = app.worker(worker_id="b", lease=30, poll_interval=0.05)
+        tb = asyncio.create_task(b.run())
+        try:
+            for _ in range(6):  # 10 s at a time: every heartbeat runs on its beat
+                clock.advance(10)
+                await asyncio.sleep(0.2)
+                assert b.stats["started"] == 0
+            await await_condition(lambda: app.count_jobs() == {"succeeded": 5}, timeout=30)
+        finally:
+            a.stop()
+            b.stop()
+            await asyncio.gather(ta, tb)
+
+    asyncio.run(main())
+    assert batches == [("a", 5, T0 + timedelta(seconds=60))]
