@@ -294,3 +294,24 @@ def test_heartbeats_keep_a_long_wait_buffered_by_one_worker(app: Hora, clock: Fa
 
     asyncio.run(main())
     assert batches == [("a", 5, T0 + timedelta(seconds=60))]
+
+
+def test_a_process_without_the_code_checks_the_key_and_item_schema(
+        app: Hora, database_url: str, clock: FakeClock) -> None:
+    """What HTTP and the CLI do: enqueue by name, against the registry a worker wrote."""
+
+    @app.task(name="send", batch=Batch(max_size=5, key="provider"))
+    def send(items: list[Email]) -> None: ...
+
+    app.registry.register()
+    remote = Hora(database_url, clock=clock)
+    try:
+        job = remote.enqueue("send", {"provider": "ses", "to": "u1"})
+        assert job.state is JobState.SCHEDULED
+        with pytest.raises(InvalidPayload) as e:
+            remote.enqueue("send", {"to": "u1"})
+        assert e.value.field is not None and "provider" in e.value.field
+    finally:
+        remote.close()
+    run_until_idle(app)
+    assert app.get_job(job.id).state is JobState.SUCCEEDED
