@@ -48,6 +48,7 @@ from hora.errors import Cancel, StoreError, StoreUnavailable
 from hora.flow import Batch, key_value
 from hora.models import ClaimedJob
 from hora.observability import JOBS_IN_FLIGHT, tracer, tracing
+from hora.states import JobState
 
 if TYPE_CHECKING:
     from hora.store import LeaseStatus
@@ -160,6 +161,8 @@ class Batcher:
         self._timer: asyncio.Task[None] | None = None
         self._timer_at: datetime | None = None
         self._starting: set[asyncio.Future[list[str]]] = set()
+        #: Jobs whose start failed in a way that may have committed all the same.
+        self._in_doubt: set[str] = set()
         #: Whether the last reservation came back full (more may be due).
         self._more = True
 
@@ -343,10 +346,15 @@ class Batcher:
         except Exception as e:
             # Still ours (leased): back into the buffer, started by a later pass.
             _store_failed(f"starting a batch of {len(jobs)} failed, will retry", e)
+            self._in_doubt.update(j.id for j in jobs)  # the start may have committed
             for job in jobs:
                 self._buffer(job)
             return
         started = set(ids)
+        doubt = [j for j in jobs if j.id not in started and j.id in self._in_doubt]
+        if doubt:
+            started |= await self._started_before(doubt)
+        self._in_doubt.difference_update(j.id for j in jobs)
         if len(started) < len(jobs):
             log.debug("batch of %s: %d job(s) were cancelled or taken before it started",
                       name, len(jobs) - len(started))
@@ -409,6 +417,23 @@ class Batcher:
                 if self.runs.get(run.job.id) is run:
                     del self.runs[run.job.id]
             JOBS_IN_FLIGHT.dec(len(runs))
+
+    async def _started_before(self, jobs: list[ClaimedJob]) -> set[str]:
+        """Of jobs whose earlier start failed in a way that may have committed, those it did
+        start (running, this worker's, that attempt): they run in this batch, not never."""
+        w = self.w
+        out: set[str] = set()
+        for job in jobs:
+            try:
+                row = await w._db(functools.partial(
+                    w.app.store.get_job, job.id, tenant_id=job.tenant_id, history=False))
+            except Exception as e:  # unreadable: its lease will tell (expiry, rescue)
+                _store_failed(f"job {job.id}: cannot read it back after a failed start", e)
+                continue
+            if (row.state is JobState.RUNNING and row.lease_owner == w.id
+                    and row.attempt == job.attempt + 1):
+                out.add(job.id)
+        return out
 
     def _record(self, runs: list[_Running], items: list[Any] | None,
                 shared: LogCapture | None, captures: tuple[LogCapture | None, ...],

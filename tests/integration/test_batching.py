@@ -315,3 +315,31 @@ def test_a_process_without_the_code_checks_the_key_and_item_schema(
         remote.close()
     run_until_idle(app)
     assert app.get_job(job.id).state is JobState.SUCCEEDED
+
+
+def test_a_start_whose_acknowledgement_was_lost_runs_its_jobs_once(app: Hora) -> None:
+    from hora.errors import StoreUnavailable
+
+    calls: list[list[int]] = []
+
+    @app.task(batch=Batch(max_size=4, max_wait=0))
+    def send(items: list[dict[str, Any]]) -> None:
+        calls.append(sorted(i["n"] for i in items))
+
+    jobs = app.enqueue_many([send.request(n=i) for i in range(4)])
+    real = app.store.start_batch
+    failures = [1]
+
+    def committed_then_lost(*args: Any, **kwargs: Any) -> list[str]:
+        started = real(*args, **kwargs)
+        if failures:
+            failures.pop()
+            raise StoreUnavailable("connection lost after commit")
+        return started
+
+    app.store.start_batch = committed_then_lost  # type: ignore[method-assign]
+    run_until_idle(app)
+    assert failures == [] and calls == [[0, 1, 2, 3]]
+    for j in jobs:
+        job = app.get_job(j.id)
+        assert job.state is JobState.SUCCEEDED and [a.number for a in job.attempts] == [1]
