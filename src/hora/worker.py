@@ -252,7 +252,7 @@ class Worker:
             queues=self.queues, tasks=None if tasks is None else tuple(tasks),
             workflows=tuple(sorted(self.app.workflows.definitions)),
             concurrency=self.concurrency, heartbeat=self.heartbeat, started_at=now,
-            last_seen_at=now, running=len(self._running))
+            last_seen_at=now, running=self.in_flight)
 
     async def _register(self) -> None:
         """Write this worker's row; a failure is logged, never fatal (the next heartbeat
@@ -267,7 +267,7 @@ class Worker:
         now = self.clock.now()
         try:
             found, _forgotten = await self._db(functools.partial(
-                self.app.store.touch_worker, self.id, now=now, running=len(self._running),
+                self.app.store.touch_worker, self.id, now=now, running=self.in_flight,
                 forget_before=now - timedelta(seconds=FORGET_AFTER),
                 forget_limit=FORGET_BATCH))
         except Exception as e:  # a heartbeat must outlive any one failure
@@ -336,7 +336,8 @@ class Worker:
 
     @property
     def in_flight(self) -> int:
-        return len(self._running)
+        """Jobs running here (those of running batches included)."""
+        return len(self._running) + len(self._batches.runs)
 
     # -- the claim loop -----------------------------------------------------------------------
 

@@ -343,3 +343,28 @@ def test_a_start_whose_acknowledgement_was_lost_runs_its_jobs_once(app: Hora) ->
     for j in jobs:
         job = app.get_job(j.id)
         assert job.state is JobState.SUCCEEDED and [a.number for a in job.attempts] == [1]
+
+
+def test_two_workers_share_the_batches_without_running_a_job_twice(app: Hora) -> None:
+    seen: list[int] = []
+
+    @app.task(batch=Batch(max_size=25, max_wait=0, key="provider"))
+    async def send(items: list[dict[str, Any]]) -> None:
+        assert len({i["provider"] for i in items}) == 1
+        seen.extend(i["n"] for i in items)
+        await asyncio.sleep(0)
+
+    app.enqueue_many([send.request(n=i, provider=f"p{i % 4}") for i in range(400)])
+
+    async def main() -> None:
+        workers = [app.worker(worker_id=w, poll_interval=0.02, max_held=60) for w in "ab"]
+        tasks = [asyncio.create_task(w.run()) for w in workers]
+        try:
+            await await_condition(lambda: app.count_jobs() == {"succeeded": 400}, timeout=60)
+        finally:
+            for w in workers:
+                w.stop()
+            await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert sorted(seen) == list(range(400))  # every job once
