@@ -368,3 +368,19 @@ def test_two_workers_share_the_batches_without_running_a_job_twice(app: Hora) ->
 
     asyncio.run(main())
     assert sorted(seen) == list(range(400))  # every job once
+
+
+def test_until_idle_on_the_real_clock_waits_for_a_partial_batch(database_url: str) -> None:
+    real = Hora(database_url)
+    try:
+        calls: list[int] = []
+
+        @real.task(batch=Batch(max_size=10, max_wait=0.3))
+        def send(items: list[dict[str, Any]]) -> None:
+            calls.append(len(items))
+
+        real.enqueue_many([send.request(n=i) for i in range(3)])
+        run_until_idle(real, lookahead=0.05)  # `hora worker --until-idle`; max_wait > lookahead
+        assert calls == [3] and real.count_jobs() == {"succeeded": 3}
+    finally:
+        real.close()
