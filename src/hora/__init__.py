@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "InvalidTrigger": "hora.errors",
     "Job": "hora.models",
     "JobContext": "hora.context",
+    "BatchContext": "hora.context",
     "JobEvent": "hora.models",
     "JobRequest": "hora.payloads",
     "JobState": "hora.states",
@@ -98,6 +99,7 @@ _EXPORTS: dict[str, str] = {
     "WorkflowCancelled": "hora.errors",
     "WorkflowContext": "hora.workflows",
     "current_job": "hora.context",
+    "current_batch": "hora.context",
 }
 
 if TYPE_CHECKING:  # what mypy and IDEs see; keep in step with _EXPORTS
@@ -111,7 +113,9 @@ if TYPE_CHECKING:  # what mypy and IDEs see; keep in step with _EXPORTS
     from hora.clock import FakeClock as FakeClock
     from hora.clock import SkippingClock as SkippingClock
     from hora.clock import SystemClock as SystemClock
+    from hora.context import BatchContext as BatchContext
     from hora.context import JobContext as JobContext
+    from hora.context import current_batch as current_batch
     from hora.context import current_job as current_job
     from hora.errors import ApiError as ApiError
     from hora.errors import AuthError as AuthError

@@ -97,6 +97,12 @@ class Task(Generic[P, R]):
         self.timeout = timeout
         self.is_async = inspect.iscoroutinefunction(fn)
         self.signature = inspect.signature(fn)
+        if flow is not None and flow.batch is not None:
+            positional = [p for p in self.signature.parameters.values()
+                          if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            if not positional or any(p.default is p.empty for p in positional[1:]):
+                raise TypeError(f"task {name} is batched: its handler takes one argument, "
+                                "the list of payloads")
         for p in self.signature.parameters.values():
             if p.kind is p.VAR_POSITIONAL:
                 raise TypeError(f"task {name}: *{p.name} cannot be stored as a JSON payload; "
@@ -117,7 +123,13 @@ class Task(Generic[P, R]):
         return self.retry or DEFAULT_RETRY
 
     def payload_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        """Bind call arguments to parameter names, so a job can be replayed as ``fn(**p)``."""
+        """Bind call arguments to parameter names, so a job can be replayed as ``fn(**p)``.
+        A batched task's payload is its keyword arguments (its handler takes a list of them)."""
+        if self.flow is not None and self.flow.batch is not None:
+            if args:
+                raise InvalidPayload(f"task {self.name} is batched: give its payload as "
+                                     "keyword arguments", field="payload")
+            return dict(kwargs)
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as e:

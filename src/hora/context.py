@@ -7,10 +7,12 @@ and from sync code running in the worker's threads alike.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,11 +55,66 @@ _current: ContextVar[JobContext | None] = ContextVar("hora_current_job", default
 
 
 def current_job() -> JobContext:
-    """The job the calling handler is running for; raises outside a handler."""
+    """The job the calling handler is running for; raises outside a handler (and in a batch
+    handler outside ``with current_batch().job(i):``)."""
     ctx = _current.get()
     if ctx is None:
+        if _current_batch.get() is not None:
+            raise RuntimeError("hora.current_job() called in a batch handler: use "
+                               "hora.current_batch() (or `with current_batch().job(i):`)")
         raise RuntimeError("hora.current_job() called outside a running job")
     return ctx
+
+
+@dataclass(slots=True)
+class BatchContext:
+    """What a batch handler can know about its batch: ``hora.current_batch()``.
+
+    ``jobs[i]`` is the context of the job whose payload is the handler's ``i``-th item (its
+    own id, attempt, cancellation flag). What the handler logs is kept with every job's
+    attempt, except inside ``with batch.job(i):``, where it is kept with job ``i``'s only
+    (and ``current_job()`` is that job).
+    """
+
+    task: str
+    #: The batch's key value ("" when the task has no key).
+    key: str
+    jobs: tuple[JobContext, ...]
+    _captures: tuple[LogCapture | None, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [j.job_id for j in self.jobs]
+
+    @contextlib.contextmanager
+    def job(self, index: int) -> Iterator[JobContext]:
+        """Within the block, log lines go to job ``index``'s attempt only and
+        ``current_job()`` is that job."""
+        ctx = self.jobs[index]
+        token = _current.set(ctx)
+        capture = self._captures[index] if index < len(self._captures) else None
+        logs_token = _capture.set(capture) if capture is not None else None
+        try:
+            yield ctx
+        finally:
+            if logs_token is not None:
+                _capture.reset(logs_token)
+            _current.reset(token)
+
+
+_current_batch: ContextVar[BatchContext | None] = ContextVar("hora_current_batch", default=None)
+
+
+def current_batch() -> BatchContext:
+    """The batch the calling batch handler is running (``@app.task(batch=Batch(...))``);
+    raises outside one."""
+    batch = _current_batch.get()
+    if batch is None:
+        raise RuntimeError("hora.current_batch() called outside a running batch")
+    return batch
 
 
 # -- the log lines of one attempt ------------------------------------------------------------

@@ -344,6 +344,8 @@ class FlowSpec:
             label = _key_label(c.key)
             full = base if label is None else f"{base}:{label}={value}"
             conc = (full, c.limit, c.policy)
+        if self.batch is not None:  # a missing key field is refused here, not at the worker
+            key_value(self.batch.key, payload, task=self.task, what="is batched")
         return Gates(rates, conc)
 
     def to_dict(self) -> dict[str, Any]:

@@ -147,6 +147,33 @@ def payload_schema(fn: Callable[..., Any], *, skip_first: bool = False) -> dict[
     return schema
 
 
+@functools.lru_cache(maxsize=1024)
+def batch_item_schema(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The payload of one job of a batched task (``@app.task(batch=...)``), whose handler
+    takes the list of payloads: the schema of ``X`` when its first parameter is annotated
+    ``list[X]`` (or another sequence of ``X``) and ``X`` describes an object (a TypedDict, a
+    pydantic model, a dataclass); any object otherwise."""
+    from pydantic import TypeAdapter
+
+    params = [p for p in inspect.signature(fn).parameters.values()
+              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception:
+        hints = {}
+    hint = hints.get(params[0].name) if params else None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if args and isinstance(origin, type) and issubclass(origin, Sequence) \
+            and origin not in (str, bytes):
+        try:
+            sub = TypeAdapter(args[0]).json_schema(ref_template="#/$defs/{model}")
+        except Exception:
+            sub = {}
+        if sub.get("type") == "object":
+            return sub
+    return {"type": "object"}
+
+
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
     "null": (type(None),), "array": (list,), "object": (dict,)}
@@ -390,7 +417,13 @@ class RegistryService:
             definition = self.definitions.get(name[len(STARTER_PREFIX):])
             if definition is not None:
                 return payload_schema(definition.fn, skip_first=True)
+        if self._batched(name):
+            return batch_item_schema(fn)
         return payload_schema(fn)
+
+    def _batched(self, name: str) -> bool:
+        local = self.tasks.get(name)
+        return local is not None and local.flow is not None and local.flow.batch is not None
 
     def _check_local_task(self, name: str, fn: Callable[..., Any],
                           payload: Mapping[str, Any]) -> None:
@@ -399,6 +432,9 @@ class RegistryService:
             if definition is not None:
                 check_payload("task", name, definition.fn, payload, skip_first=True)
                 return
+        if self._batched(name):
+            check_payload("task", name, batch_item_schema(fn), payload)
+            return
         check_payload("task", name, fn, payload)
 
     def _public_tasks(self) -> list[str]:

@@ -44,8 +44,16 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
+from hora.batching import Batcher, batch_of, per_item
 from hora.clock import SkippingClock
-from hora.context import JobContext, LogCapture, _capture, _current, install_log_capture
+from hora.context import (
+    BatchContext,
+    JobContext,
+    LogCapture,
+    _capture,
+    _current,
+    install_log_capture,
+)
 from hora.errors import Cancel, Fail, NotFound, Retry, StoreError, StoreUnavailable, UnknownTask
 from hora.ids import new_id
 from hora.limits import (
@@ -66,7 +74,7 @@ from hora.waiting import JOB_DONE_STATES, job_key
 from hora.workers import FORGET_AFTER, FORGET_BATCH, hora_version
 
 if TYPE_CHECKING:
-    from hora.app import Hora
+    from hora.app import Hora, Task
 
 log = logging.getLogger("hora.worker")
 T = TypeVar("T")
@@ -173,6 +181,8 @@ class Worker:
         self._db_pool: ThreadPoolExecutor | None = None
         self._handler_pool: ThreadPoolExecutor | None = None
         self._stop_event: asyncio.Event | None = None
+        #: Batched tasks (``@app.task(batch=...)``): reserved, buffered and run per batch.
+        self._batches = Batcher(self, _Running)
 
     # -- public control -----------------------------------------------------------------------
 
@@ -204,6 +214,7 @@ class Worker:
         self._until_idle = until_idle
         self._until = until
         self._next_schedule_pass = None
+        self._batches.start()
         self._db_pool = ThreadPoolExecutor(self.app.store.max_concurrency,
                                            thread_name_prefix="hora-db")
         self._handler_pool = ThreadPoolExecutor(self._threads, thread_name_prefix="hora-job")
@@ -241,7 +252,7 @@ class Worker:
             queues=self.queues, tasks=None if tasks is None else tuple(tasks),
             workflows=tuple(sorted(self.app.workflows.definitions)),
             concurrency=self.concurrency, heartbeat=self.heartbeat, started_at=now,
-            last_seen_at=now, running=len(self._running))
+            last_seen_at=now, running=self.in_flight)
 
     async def _register(self) -> None:
         """Write this worker's row; a failure is logged, never fatal (the next heartbeat
@@ -256,7 +267,7 @@ class Worker:
         now = self.clock.now()
         try:
             found, _forgotten = await self._db(functools.partial(
-                self.app.store.touch_worker, self.id, now=now, running=len(self._running),
+                self.app.store.touch_worker, self.id, now=now, running=self.in_flight,
                 forget_before=now - timedelta(seconds=FORGET_AFTER),
                 forget_limit=FORGET_BATCH))
         except Exception as e:  # a heartbeat must outlive any one failure
@@ -325,29 +336,41 @@ class Worker:
 
     @property
     def in_flight(self) -> int:
-        return len(self._running)
+        """Jobs running here (those of running batches included)."""
+        return len(self._running) + len(self._batches.runs)
 
     # -- the claim loop -----------------------------------------------------------------------
 
     def _tasks_filter(self) -> list[str] | None:
         return sorted(self.app.tasks) if self.only_known_tasks else None
 
+    def _claim_filter(self) -> list[str] | None:
+        """The claim's tasks: not the batched ones, which the batcher reserves."""
+        tasks = self._tasks_filter()
+        if tasks is None or not self._batches.specs:
+            return tasks
+        return [t for t in tasks if t not in self._batches.specs]
+
     async def _claim_loop(self, until_idle: bool) -> None:
         assert self._wake is not None
         store = self.app.store
-        tasks = self._tasks_filter()
+        tasks = self._claim_filter()
         while not self._stopping:
             self._wake.clear()
             await self._run_schedules()
             self._start_ready()
+            await self._batches.poll()
             # Up to one slot's worth of outcomes may wait for the database while the next jobs
             # run (double buffering: a claim overlaps the previous batch's write); beyond that
             # a job holds its slot until its outcome is written, so a slow database pushes back
             # on claiming instead of piling up outcomes whose leases would run out.
-            free = self.concurrency - len(self._running) - self._backlog()
+            free = (self.concurrency - len(self._running) - self._backlog()
+                    - self._batches.in_flight)
             room = self.max_held - len(self._held)
             limit = min(free, self.batch_size)
             reserve = min(room, self.batch_size) if self.lookahead > 0 else 0
+            if tasks == []:  # every task is batched: nothing for the claim
+                limit = reserve = 0
             started: list[ClaimedJob] = []
             if limit > 0 or reserve > 0:
                 now = self.clock.now()
@@ -391,7 +414,8 @@ class Worker:
                         continue
                     # Real time: done unless something falls due within the lookahead (it is,
                     # or is about to be, reserved and held: wait for it).
-                    if not self._held and nxt > now + timedelta(seconds=self.lookahead):
+                    if (not self._held and not self._batches.buffered
+                            and nxt > now + timedelta(seconds=self.lookahead)):
                         return
             await self._idle_wait()
 
@@ -435,7 +459,7 @@ class Worker:
     def _quiescent(self) -> bool:
         """Nothing running, starting or waiting to be written."""
         return not (self._running or self._ready or self._outcomes or self._starts
-                    or self._flushing)
+                    or self._flushing or self._batches.batches)
 
     async def _next_due(self) -> datetime | None:
         """The earliest instant at which this worker has something to do."""
@@ -443,7 +467,8 @@ class Worker:
             self.app.store.next_due_at, queues=self.queues, tasks=self._tasks_filter(),
             now=self.clock.now()))
         held = min((job.due_at for job, _ in self._held.values()), default=None)
-        candidates = [d for d in (due, held, self._schedule_due_at) if d is not None]
+        candidates = [d for d in (due, held, self._schedule_due_at,
+                                  self._batches.next_deadline()) if d is not None]
         return min(candidates) if candidates else None
 
     # -- holding reserved jobs until their instant --------------------------------------------
@@ -461,8 +486,8 @@ class Worker:
         self._start_ready()
 
     def _start_ready(self) -> None:
-        while (self._ready and len(self._running) + self._backlog() < self.concurrency
-               and not self._stopping):
+        while (self._ready and not self._stopping and len(self._running) + self._backlog()
+               + self._batches.in_flight < self.concurrency):
             job = self._ready.popleft()
             now = self.clock.now()
             # Start first, write the start behind: the handler runs on the instant and the
@@ -535,10 +560,7 @@ class Worker:
             if self._running.get(job.id) is run:
                 del self._running[job.id]
             if outcome is not None and not run.lost:
-                self._outcomes.append(outcome)
-                self._outcome_tenants[job.id] = job.tenant_id
-                self._unwritten += 1
-                self._request_flush()
+                self._push_outcome(outcome, job.tenant_id)
             elif self._maybe_more and self._wake is not None:
                 self._wake.set()  # the slot is free already: nothing to write
             if self._ready:
@@ -552,26 +574,15 @@ class Worker:
         try:
             if task is None:
                 raise UnknownTask(f"no handler registered for task {job.task!r}")
-            if task.is_async:
-                cm = asyncio.timeout(timeout)
-                try:
-                    async with cm:
-                        result = await task.fn(**job.payload)
-                except TimeoutError:
-                    if cm.expired():  # ours, not one the handler raised itself
-                        raise _Timeout(timeout) from None
-                    raise
+            if batch_of(task) is not None:
+                # A batched job claimed one by one (a worker with only_known_tasks=False):
+                # a batch of one.
+                item = per_item(await self._call(task, ([job.payload],), {}, timeout, ctx), 1)[0]
+                if isinstance(item, BaseException):
+                    raise item
+                result = item
             else:
-                assert self._loop is not None
-                call = functools.partial(_contextual(task.fn), **job.payload)
-                fut = self._loop.run_in_executor(self._handler_pool, call)
-                try:
-                    result = await asyncio.wait_for(asyncio.shield(fut), timeout)
-                except TimeoutError:
-                    if fut.done():
-                        raise
-                    ctx.request_cancel(f"timed out after {timeout}s")
-                    raise _Timeout(timeout) from None
+                result = await self._call(task, (), job.payload, timeout, ctx)
         except asyncio.CancelledError:
             if run.lost:
                 return None
@@ -581,23 +592,61 @@ class Worker:
             if run.released:
                 return self._released(run)
             raise
-        except Cancel as c:
-            self.stats["cancelled"] += 1
-            return self._final(run, CANCEL, "cancelled", reason=c.reason)
-        except Retry as r:
-            return self._failed(run, r, policy, delay=r.delay, outcome="retry")
-        except _Timeout as t:
-            return self._failed(run, t, policy, outcome="timeout")
         except Exception as e:
-            if isinstance(e, UnknownTask):
-                return self._failed(run, e, policy, final=True)
-            return self._failed(run, e, policy)
+            return self._error_outcome(run, e, policy)
+        return self._result_outcome(run, result)
+
+    async def _call(self, task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                    time_limit: float | None, ctx: JobContext | BatchContext) -> Any:
+        """Run the handler with the timeout (``_Timeout`` when it runs out): async ones on
+        the loop, sync ones in the handler pool with the caller's context."""
+        if task.is_async:
+            cm = asyncio.timeout(time_limit)
+            try:
+                async with cm:
+                    return await task.fn(*args, **kwargs)
+            except TimeoutError:
+                if cm.expired():  # ours, not one the handler raised itself
+                    raise _Timeout(time_limit) from None
+                raise
+        assert self._loop is not None
+        call = functools.partial(_contextual(task.fn), *args, **kwargs)
+        fut = self._loop.run_in_executor(self._handler_pool, call)
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), time_limit)
+        except TimeoutError:
+            if fut.done():
+                raise
+            for c in ctx.jobs if isinstance(ctx, BatchContext) else (ctx,):
+                c.request_cancel(f"timed out after {time_limit}s")
+            raise _Timeout(time_limit) from None
+
+    def _error_outcome(self, run: _Running, e: BaseException, policy: RetryPolicy) -> Outcome:
+        """The outcome of an attempt that raised ``e`` (or whose batch item is ``e``)."""
+        if isinstance(e, Cancel):
+            self.stats["cancelled"] += 1
+            return self._final(run, CANCEL, "cancelled", reason=e.reason)
+        if isinstance(e, Retry):
+            return self._failed(run, e, policy, delay=e.delay, outcome="retry")
+        if isinstance(e, _Timeout):
+            return self._failed(run, e, policy, outcome="timeout")
+        return self._failed(run, e, policy, final=isinstance(e, UnknownTask))
+
+    def _result_outcome(self, run: _Running, result: Any) -> Outcome:
+        """The outcome of an attempt that returned ``result``."""
         try:
             result_json = _result_json(result)
         except TooLarge as e:  # over the result limit: no retry can make it smaller
-            return self._failed(run, e, policy, final=True)
+            return self._failed(run, e, self._policy(run.job), final=True)
         self.stats["succeeded"] += 1
         return self._final(run, SUCCEED, "succeeded", result_json=result_json)
+
+    def _push_outcome(self, outcome: Outcome, tenant_id: str) -> None:
+        """Into the next flush; the job's slot stays taken until it is written."""
+        self._outcomes.append(outcome)
+        self._outcome_tenants[outcome.job_id] = tenant_id
+        self._unwritten += 1
+        self._request_flush()
 
     def _policy(self, job: ClaimedJob) -> RetryPolicy:
         if job.retry_policy:
@@ -648,6 +697,8 @@ class Worker:
 
     def _cancel_local(self, job_id: str, reason: str | None) -> None:
         run = self._running.get(job_id)
+        if run is None and self._batches.cancel(job_id, reason):
+            return
         if run is None:
             # The claim may have committed before this loop registered the job: remember the
             # request for a moment (bounded), and honour it when the job is spawned.
@@ -801,7 +852,8 @@ class Worker:
             await self.clock.sleep(self.heartbeat)
             # Leases first: a beat that wakes late (a stalled loop, a skipped clock) must
             # extend them before anything else competes with the rescuer for the database.
-            if self._running or self._held or self._unwritten or self._starts:
+            if (self._running or self._held or self._unwritten or self._starts
+                    or self._batches.active):
                 await self._extend_leases()
             await self._touch()  # this worker's row: one statement per beat, not per job
 
@@ -811,6 +863,7 @@ class Worker:
         # it ran (another DB thread) is simply not in it, and is not lost.
         running_before = dict(self._running)
         held_before = dict(self._held)
+        batches_before = self._batches.snapshot()
         try:
             status = await self._db(functools.partial(
                 self.app.store.extend_leases, owner=self.id, now=now,
@@ -829,6 +882,7 @@ class Worker:
             if job_id not in status.held and self._held.get(job_id) is entry:
                 _job, timer = self._held.pop(job_id)
                 timer.cancel()
+        self._batches.after_heartbeat(status, batches_before)
 
     async def _rescue_loop(self) -> None:
         while True:
@@ -842,6 +896,7 @@ class Worker:
             for job_id in rescued:
                 if job_id in self._running:  # our own attempt outlived its lease
                     self._lose(job_id, "its lease expired while it ran here")
+                self._batches.lose(job_id, "its lease expired while its batch ran here")
             if rescued:
                 log.warning("rescued %d job(s) whose lease expired: %s", len(rescued),
                             ", ".join(rescued[:10]))
@@ -914,6 +969,7 @@ class Worker:
                     run.released = True
                     if run.task is not None:
                         run.task.cancel()
+                self._batches.release_all()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -925,7 +981,9 @@ class Worker:
             timer.cancel()
         self._held.clear()
         self._ready.clear()
+        self._batches.clear()
         pending = [r.task for r in self._running.values() if r.task is not None]
+        pending += self._batches.tasks()
         if pending:
             _done, not_done = await asyncio.wait(pending, timeout=self.grace_period)
             if not_done:
@@ -935,6 +993,7 @@ class Worker:
                     run.released = True
                     if run.task is not None:
                         run.task.cancel()
+                self._batches.release_all()
                 await asyncio.gather(*not_done, return_exceptions=True)
         await self._flush()  # outcomes, including the released attempts
         try:

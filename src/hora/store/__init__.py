@@ -707,9 +707,31 @@ class FlowKeyStore(Protocol):
         ...
 
 
+class BatchStore(Protocol):
+    """Batching (``hora.batching``): the due jobs of batched tasks are reserved (leased, still
+    waiting) and buffered by a worker per key, then started a batch at a time."""
+
+    def reserve_due(self, *, owner: str, queues: Sequence[str], tasks: Sequence[str],
+                    now: datetime, lease_until: datetime, limit: int) -> list[ClaimedJob]:
+        """Lease up to ``limit`` due, unleased jobs of ``tasks`` (oldest first) without
+        changing their state; extend_leases keeps them, release_jobs gives them back, and an
+        expired lease makes them claimable again."""
+        ...
+
+    def start_batch(self, job_ids: Sequence[str], *, owner: str, now: datetime,
+                    lease_until: datetime) -> list[str]:
+        """Start reserved jobs in one statement (running, attempt + 1, one lease); the ids
+        that moved, in the order given (the others were cancelled or taken)."""
+        ...
+
+    def mark_batching(self, reasons: Sequence[tuple[str, str]], *, owner: str) -> int:
+        """Set the waiting reason ((job id, reason) pairs) of jobs this worker reserved."""
+        ...
+
+
 class Store(JobStore, ScheduleStore, TenantStore, WorkflowStore, ApprovalStore, LockStore,
             WorkerStore, RegistryStore, RetentionStore, RateLimitStore, JobControlStore,
-            FlowKeyStore, Protocol):
+            FlowKeyStore, BatchStore, Protocol):
     """Everything hora needs from a database: the union of the aggregates' protocols."""
 
     dialect: str

@@ -9,6 +9,7 @@ their union and implements ``hora.store.Store``. The SQL is in ``store/sql/postg
 from __future__ import annotations
 
 from hora.store.postgres.approvals import PostgresApprovals
+from hora.store.postgres.batches import PostgresBatches
 from hora.store.postgres.connection import (
     MIGRATION_LOCK,
     PostgresConnection,
@@ -32,7 +33,7 @@ from hora.store.postgres.workflows import PostgresWorkflows
 class PostgresStore(PostgresJobs, PostgresSchedules, PostgresTenants, PostgresLocks,
                     PostgresWorkflows, PostgresApprovals, PostgresWorkers, PostgresResults,
                     PostgresRegistry, PostgresRetention, PostgresRateLimits, PostgresControl,
-                    PostgresFlowKeys):
+                    PostgresFlowKeys, PostgresBatches):
     """Every aggregate over one PostgreSQL schema (see ``PostgresConnection``)."""
 
 

@@ -86,6 +86,10 @@ class PostgresJobs(PostgresConnection):
             **_attempt_params(outcomes),
         }
         with self._write() as conn:
+            # The planner's estimates of the unnested batch and of a fresh backlog are far
+            # off, and a nested loop over them is quadratic: 2,000 outcomes (a worker's
+            # batched tasks finish by the hundred) took 4.7 s instead of 0.16 s.
+            conn.execute("SET LOCAL enable_nestloop = off")
             return [r[0] for r in conn.execute(Q["finish_jobs"], params)]
 
     def extend_leases(self, *, owner: str, now: datetime, lease_until: datetime) -> LeaseStatus:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from hora.states import JobState
 from hora.store.sqlite.approvals import SQLiteApprovals
+from hora.store.sqlite.batches import SQLiteBatches
 from hora.store.sqlite.connection import Q, SQLiteConnection, _statements
 from hora.store.sqlite.control import SQLiteControl
 from hora.store.sqlite.flowkeys import SQLiteFlowKeys
@@ -26,7 +27,8 @@ from hora.store.sqlite.workflows import SQLiteWorkflows
 
 class SQLiteStore(SQLiteJobs, SQLiteSchedules, SQLiteTenants, SQLiteLocks, SQLiteWorkflows,
                   SQLiteApprovals, SQLiteWorkers, SQLiteResults, SQLiteRegistry,
-                  SQLiteRetention, SQLiteRateLimits, SQLiteControl, SQLiteFlowKeys):
+                  SQLiteRetention, SQLiteRateLimits, SQLiteControl, SQLiteFlowKeys,
+                  SQLiteBatches):
     """Every aggregate over one SQLite file (see ``SQLiteConnection`` for the options)."""
 
 
