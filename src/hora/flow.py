@@ -321,6 +321,11 @@ class FlowSpec:
             raise InvalidPayload("must be a hora.Batch", field="batch")
         if debounce is not None and throttle is not None:
             raise InvalidPayload("give debounce= or throttle=, not both", field="throttle")
+        if batch is not None and (limits or concurrency is not None):
+            # A batch starts outside the claim, where rate and concurrency gates are checked:
+            # refused rather than silently unenforced.
+            raise InvalidPayload("a batched task cannot also have rate_limit= or concurrency= "
+                                 "(yet): limit the batches' handler instead", field="batch")
         if not (limits or concurrency or debounce or throttle or batch):
             return None
         names = tuple(r.name or (task if r.key is None else f"{task}[{_key_label(r.key)}]")

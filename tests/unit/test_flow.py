@@ -64,6 +64,8 @@ def test_declarations_check_their_fields() -> None:
     assert e.value.field == "debounce.window"
     with pytest.raises(InvalidPayload, match="not both"):
         FlowSpec.build("t", debounce=1.0, throttle=1.0)
+    with pytest.raises(InvalidPayload, match="batched task cannot also"):
+        FlowSpec.build("t", batch=Batch(10), rate_limit="1/s")
     with pytest.raises(InvalidPayload, match="same name"):
         FlowSpec.build("t", rate_limit=["1/s", "2/s"])
 
@@ -85,10 +87,13 @@ def test_gates_name_limits_and_compute_keys() -> None:
 def test_flow_spec_survives_the_registry_round_trip() -> None:
     spec = FlowSpec.build("t", rate_limit=RateLimit("3/h", key="user_id", burst=2),
                           concurrency=Concurrency(2, key="a", policy="cancel_new"),
-                          throttle=Throttle(30, key="a"), batch=Batch(10, 5.0, key="p"))
+                          throttle=Throttle(30, key="a"))
     assert spec is not None
     back = FlowSpec.from_dict("t", spec.to_dict())
     assert back is not None and back.to_dict() == spec.to_dict()
+    batched = FlowSpec.build("t", debounce=Debounce(5.0, key="p"), batch=Batch(10, 5.0, key="p"))
+    assert batched is not None
+    assert FlowSpec.from_dict("t", batched.to_dict()) == batched
 
 
 def test_a_key_function_is_refused_where_the_code_is_missing() -> None:
