@@ -164,6 +164,9 @@ class Worker:
         #: True once this worker hears other processes' enqueues (PostgreSQL LISTEN).
         self.listening = False
         self._maybe_more = True
+        #: When a flow gate pushed jobs back, the instant to claim again (the store's
+        #: ``Claimed.wake_at``): the idle wait ends then instead of at the next poll.
+        self._gate_wake: datetime | None = None
         self._until_idle = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -352,12 +355,14 @@ class Worker:
             if limit > 0 or reserve > 0:
                 now = self.clock.now()
                 try:
-                    started, reserved = await self._db(
+                    claimed = await self._db(
                         functools.partial(
                             store.claim_jobs, owner=self.id, queues=self.queues, tasks=tasks,
                             now=now, lease_until=now + timedelta(seconds=self.lease),
                             limit=limit, horizon=now + timedelta(seconds=self.lookahead),
                             reserve_limit=reserve))
+                    started, reserved = claimed
+                    self._gate_wake = getattr(claimed, "wake_at", None)
                 except StoreError as e:
                     _store_failed("claim failed, retrying after the poll interval", e)
                     await self._idle_wait()
@@ -400,8 +405,15 @@ class Worker:
         assert self._wake is not None
         if self._wake.is_set():
             return
+        timeout = self.poll_interval
+        if self._gate_wake is not None:  # used once: the next claim sets it again
+            ahead = (self._gate_wake - self.clock.now()).total_seconds()
+            self._gate_wake = None
+            if ahead <= 0:
+                return
+            timeout = min(timeout, ahead)
         waiter = asyncio.ensure_future(self._wake.wait())
-        sleeper = asyncio.ensure_future(self.clock.sleep(self.poll_interval))
+        sleeper = asyncio.ensure_future(self.clock.sleep(timeout))
         try:
             await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
