@@ -362,7 +362,11 @@ class Worker:
                             limit=limit, horizon=now + timedelta(seconds=self.lookahead),
                             reserve_limit=reserve))
                     started, reserved = claimed
-                    self._gate_wake = getattr(claimed, "wake_at", None)
+                    wake = getattr(claimed, "wake_at", None)
+                    if self._gate_wake is not None and self._gate_wake <= now:
+                        self._gate_wake = None  # this claim was that wake-up
+                    if wake is not None and (self._gate_wake is None or wake < self._gate_wake):
+                        self._gate_wake = wake
                 except StoreError as e:
                     _store_failed("claim failed, retrying after the poll interval", e)
                     await self._idle_wait()
@@ -406,10 +410,10 @@ class Worker:
         if self._wake.is_set():
             return
         timeout = self.poll_interval
-        if self._gate_wake is not None:  # used once: the next claim sets it again
+        if self._gate_wake is not None:  # kept until it passes, then claimed at once
             ahead = (self._gate_wake - self.clock.now()).total_seconds()
-            self._gate_wake = None
             if ahead <= 0:
+                self._gate_wake = None
                 return
             timeout = min(timeout, ahead)
         waiter = asyncio.ensure_future(self._wake.wait())

@@ -65,6 +65,8 @@ class Candidate:
     queue: str
     flow: str | None
     queue_limited: bool
+    #: Why the last claim passed it over (``rate:<name>``...), None for a new job.
+    blocked_on: str | None = None
 
     @property
     def gates(self) -> Gates:
@@ -175,9 +177,15 @@ def plan(cands: Sequence[Candidate], now_us: int, *, overrides: Mapping[LimitKey
             allow_at, name, key, limit = worst
             b = buckets.setdefault((c.tenant_id, name, key), Bucket(0, None))
             slot = allow_at
-            if b.slot is not None and b.slot + limit.rate.interval_us > slot:
-                slot = b.slot + limit.rate.interval_us
-            b.slot, b.changed = slot, True
+            # A new job queues up behind those the bucket pushed back already; one that
+            # comes back on its slot and finds the bucket a little later than promised (the
+            # previous start was late: GCRA counts a start from when it happened) stays at
+            # the head of the line, so lateness never sends a job to the back.
+            returning = c.blocked_on == f"rate:{name}"
+            if not returning and b.slot is not None:
+                slot = max(slot, b.slot + limit.rate.interval_us)
+            b.slot = slot if b.slot is None else max(b.slot, slot)
+            b.changed = True
             reason = f"rate_limited: {name}" + (f" ({key})" if key else "")
             out.blocked.append((c.id, slot, reason, f"rate:{name}"))
             if full_batch:

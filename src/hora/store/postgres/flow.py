@@ -45,7 +45,7 @@ def claim(conn: Conn, params: dict[str, Any]) -> tuple[list[tuple[Any, ...]], da
         if r[0]:
             started.append(r[1:12])
         else:
-            gated.append(Candidate(r[1], r[9], r[12], r[13], bool(r[14])))
+            gated.append(Candidate(r[1], r[9], r[12], r[13], bool(r[14]), r[15]))
     if not gated:
         return started, None
     now: datetime = params["now"]

@@ -46,7 +46,7 @@ def claim(conn: sqlite3.Connection, params: dict[str, Any], queues: int,
     rows = conn.execute(candidates_sql(queues), params).fetchall()
     if not rows:
         return [], None
-    gated = [Candidate(r[0], r[2], r[3], r[1], bool(r[4])) for r in rows
+    gated = [Candidate(r[0], r[2], r[3], r[1], bool(r[4]), r[5]) for r in rows
              if r[1] is not None or r[4]]
     ids = [r[0] for r in rows if r[1] is None and not r[4]]
     wake: int | None = None

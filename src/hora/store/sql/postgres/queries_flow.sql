@@ -11,7 +11,7 @@ WITH due AS (
     SELECT c.*
     FROM unnest(%(queues)s::text[]) AS q (name)
     CROSS JOIN LATERAL (
-        SELECT id, priority, due_at, flow, tenant_id, queue,
+        SELECT id, priority, due_at, flow, tenant_id, queue, blocked_on,
                EXISTS (SELECT 1 FROM hora_rate_limits r WHERE r.tenant_id = hora_jobs.tenant_id
                        AND r.name = 'queue:' || hora_jobs.queue) AS queue_limited
         FROM hora_jobs
@@ -36,12 +36,13 @@ started AS (
     WHERE j.id = due.id AND due.flow IS NULL AND NOT due.queue_limited
     RETURNING j.id, j.task, j.payload, j.attempt, j.max_attempts, j.retry_policy, j.timeout,
               j.correlation_id, j.tenant_id, j.due_at, j.priority)
-SELECT true AS started, s.*, NULL::text AS queue, NULL::text AS flow, false AS queue_limited
+SELECT true AS started, s.*, NULL::text AS queue, NULL::text AS flow, false AS queue_limited,
+       NULL::text AS blocked_on
 FROM started s
 UNION ALL
 SELECT false, d.id, NULL::text, NULL::jsonb, NULL::integer, NULL::integer, NULL::jsonb,
        NULL::double precision, NULL::text, d.tenant_id, d.due_at, d.priority, d.queue, d.flow,
-       d.queue_limited
+       d.queue_limited, d.blocked_on
 FROM due d WHERE d.flow IS NOT NULL OR d.queue_limited;
 
 -- name: start_jobs

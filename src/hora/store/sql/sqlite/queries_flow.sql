@@ -4,7 +4,7 @@
 -- name: due_in_queue_flow
 -- due_in_queue, with what the gates need: the job's gates (flow), its tenant and queue, and
 -- whether an operator limits its queue (a 'queue:<name>' row: one primary-key probe).
-SELECT id, priority, due_at, flow, tenant_id, queue,
+SELECT id, priority, due_at, flow, tenant_id, queue, blocked_on,
        EXISTS (SELECT 1 FROM hora_rate_limits r WHERE r.tenant_id = hora_jobs.tenant_id
                AND r.name = 'queue:' || hora_jobs.queue) AS queue_limited
 FROM hora_jobs INDEXED BY hora_jobs_claim
@@ -18,7 +18,7 @@ LIMIT :limit
 
 -- name: claim_candidates
 -- /*HEADS*/ is the union of due_in_queue_flow for the worker's queues.
-SELECT id, flow, tenant_id, queue, queue_limited FROM (/*HEADS*/)
+SELECT id, flow, tenant_id, queue, queue_limited, blocked_on FROM (/*HEADS*/)
 ORDER BY priority, due_at, id LIMIT :limit
 
 -- name: start_jobs
