@@ -288,3 +288,34 @@ def test_a_full_batch_that_pushed_jobs_asks_for_a_claim_at_once(store: Store,
         total += len(claim(store, limit=limit)[0])
     assert total == 2  # one gated, one plain
     assert json.loads(json.dumps(str(RateLimit("1/h").parsed))) == "1/h"
+
+
+def _claim_in_process(url: str, owner: str, rounds: int) -> int:
+    s = open_store(url)
+    try:
+        return sum(len(claim(s, owner=owner, limit=4)[0]) for _ in range(rounds))
+    finally:
+        s.close()
+
+
+def test_racing_processes_hold_both_limits_on_postgres(pg_schema_url: str) -> None:
+    import multiprocessing
+
+    store = open_store(pg_schema_url)
+    keys = [f"sync:account=a{k}" for k in range(4)]
+    insert(store, *[gated(conc=(k, 1, "queue"), rates=(("api", "", "1/h", 3),))
+                    for k in keys for _ in range(5)])
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        started = sum(pool.starmap(_claim_in_process,
+                                   [(pg_schema_url, f"p{n}", 4) for n in range(4)]))
+    with raw(pg_schema_url) as conn:
+        running = dict(conn.execute("SELECT concurrency_key, count(*) FROM hora_jobs "
+                                    "WHERE state = 'running' GROUP BY 1").fetchall())
+        waiting = conn.execute("SELECT count(*) FROM hora_jobs "
+                               "WHERE state = 'scheduled'").fetchone()[0]
+    store.close()
+    # the shared 1/h limit with burst 3 admits three at this instant, one per key at most
+    assert started == 3 == sum(running.values())
+    assert set(running.values()) == {1}
+    assert waiting == 20 - 3  # nobody lost
