@@ -86,3 +86,10 @@ def test_a_payload_without_the_key_field_is_refused_at_enqueue(tmp_path: Path) -
     assert e.value.field == "payload.user_id"
     assert app.count_jobs() == {}
     app.close()
+
+
+def test_jobs_back_late_together_are_spaced_again() -> None:
+    buckets = {("default", "send", ""): Bucket(NOW + 50_000, NOW + 400_000)}
+    p = plan([cand(f"j{i}", rates=(("send", "", "10/s", 1),), blocked_on="rate:send")
+              for i in range(3)], NOW, overrides={}, buckets=buckets, running={})
+    assert [b[1] - NOW for b in p.blocked] == [50_000, 150_000, 250_000]

@@ -163,6 +163,7 @@ def plan(cands: Sequence[Candidate], now_us: int, *, overrides: Mapping[LimitKey
     start, so more may be due: a job pushed back then asks for an immediate new claim."""
     out = Plan()
     busy = dict(running)
+    heads: dict[BucketKey, int] = {}
     for c in cands:
         gates = _gates(c, overrides)
         conc = c.gates.concurrency
@@ -182,7 +183,12 @@ def plan(cands: Sequence[Candidate], now_us: int, *, overrides: Mapping[LimitKey
             # previous start was late: GCRA counts a start from when it happened) stays at
             # the head of the line, so lateness never sends a job to the back.
             returning = c.blocked_on == f"rate:{name}"
-            if not returning and b.slot is not None:
+            bk = (c.tenant_id, name, key)
+            if returning:  # several come back late together: one interval apart again
+                if bk in heads:
+                    slot = max(slot, heads[bk] + limit.rate.interval_us)
+                heads[bk] = slot
+            elif b.slot is not None:
                 slot = max(slot, b.slot + limit.rate.interval_us)
             b.slot = slot if b.slot is None else max(b.slot, slot)
             b.changed = True
