@@ -186,7 +186,8 @@ def main() -> None:
                    choices=["accuracy", "fairness", "overhead", "batching"])
     p.add_argument("--jobs", type=int, default=20_000)
     p.add_argument("--rate", default="500/s")
-    p.add_argument("--burst", type=int, default=1)
+    p.add_argument("--burst", type=int, default=50,
+                   help="the accuracy limit's burst (0.1 s of 500/s: see docs/flow.md)")
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--keys", type=int, default=1_000)
     p.add_argument("--per-key", type=int, default=50)
