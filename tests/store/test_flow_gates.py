@@ -277,7 +277,7 @@ def test_plain_jobs_take_the_fast_path_beside_gated_ones(store: Store) -> None:
     assert started.wake_at == T0 + timedelta(hours=1)
 
 
-@pytest.mark.parametrize("limit", [1, 3])
+@pytest.mark.parametrize("limit", [2, 3])
 def test_a_full_batch_that_pushed_jobs_asks_for_a_claim_at_once(store: Store,
                                                                  limit: int) -> None:
     insert(store, *[gated(rates=(("send", "", "1/h", 1),)) for _ in range(5)], plain())

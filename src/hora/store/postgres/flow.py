@@ -21,6 +21,7 @@ from hora.flow import Rate
 from hora.store.common import from_us, to_us
 from hora.store.gating import (
     Bucket,
+    BucketKey,
     Candidate,
     Limit,
     Plan,
@@ -50,32 +51,35 @@ def claim(conn: Conn, params: dict[str, Any]) -> tuple[list[tuple[Any, ...]], da
         return started, None
     now: datetime = params["now"]
     now_us = to_us(now)
-    p = _plan(conn, gated, now_us, full_batch=count >= params["limit"])
-    if p.blocked:
-        conn.execute(Q["block_jobs"], {
-            "ids": [b[0] for b in p.blocked], "due_ats": [from_us(b[1]) for b in p.blocked],
+    p, changed = _plan(conn, gated, now_us, full_batch=count >= params["limit"])
+    if p.admitted or p.blocked or changed:
+        started.extend(conn.execute(Q["apply_gates"], {
+            "b_tenants": [k[0] for k, _ in changed], "b_names": [k[1] for k, _ in changed],
+            "b_keys": [k[2] for k, _ in changed], "b_tats": [b.tat for _, b in changed],
+            "b_slots": [b.slot for _, b in changed],
+            "blocked": [b[0] for b in p.blocked],
+            "due_ats": [from_us(b[1]) for b in p.blocked],
             "reasons": [b[2] for b in p.blocked], "blocked_ons": [b[3] for b in p.blocked],
-            "now": now})
-    for job_id, reason in p.cancelled:
-        conn.execute(Q["cancel_gated"], {"id": job_id, "reason": reason, "now": now})
-    if p.admitted:
-        started.extend(conn.execute(Q["start_jobs"], {
             "ids": p.admitted, "owner": params["owner"], "now": now,
             "lease_until": params["lease_until"]}).fetchall())
+    for job_id, reason in p.cancelled:
+        conn.execute(Q["cancel_gated"], {"id": job_id, "reason": reason, "now": now})
     for tenant_id, key, job_id in p.supersede:
         args = {"tenant_id": tenant_id, "key": key, "id": job_id, "now": now,
                 "reason": f"superseded by {job_id}"}
         conn.execute(Q["supersede_running"], args)
         conn.execute(Q["supersede_waiting"], args)
     wake = None if p.wake_at is None else from_us(p.wake_at)
-    # The worker sleeps until the next job is due (a pushed one, most likely).
-    row = conn.execute(Q["next_due_at"], params).fetchone()
-    if row is not None and row[0] is not None:
-        wake = _utc(row[0]) if wake is None else min(wake, _utc(row[0]))
+    if p.blocked:  # the worker sleeps until the next job is due (a pushed one, most likely)
+        row = conn.execute(Q["next_due_at"], params).fetchone()
+        if row is not None and row[0] is not None:
+            wake = _utc(row[0]) if wake is None else min(wake, _utc(row[0]))
     return started, wake
 
 
-def _plan(conn: Conn, gated: Sequence[Candidate], now_us: int, *, full_batch: bool) -> Plan:
+def _plan(conn: Conn, gated: Sequence[Candidate], now_us: int, *, full_batch: bool,
+          ) -> tuple[Plan, list[tuple[BucketKey, Bucket]]]:
+    """The plan, and the buckets it changed (to write back)."""
     lkeys = limit_keys(gated)
     overrides = {(r[0], r[1]): Limit(Rate(int(r[2]), float(r[3])), int(r[4]))
                  for r in conn.execute(Q["rate_overrides"], {
@@ -87,23 +91,20 @@ def _plan(conn: Conn, gated: Sequence[Candidate], now_us: int, *, full_batch: bo
                      {"keys": sorted({lock_id(t, k) for t, k in ckeys})})
         running = {(r[0], r[1]): int(r[2]) for r in conn.execute(Q["running_counts"], {
             "tenants": [k[0] for k in ckeys], "keys": [k[1] for k in ckeys]})}
-    bkeys = bucket_keys(gated)
-    buckets: dict[tuple[str, str, str], Bucket] = {}
-    if bkeys:
-        cols = {"tenants": [k[0] for k in bkeys], "names": [k[1] for k in bkeys],
-                "keys": [k[2] for k in bkeys]}
-        conn.execute(Q["insert_buckets"], cols)
-        buckets = {(r[0], r[1], r[2]): Bucket(int(r[3]), r[4])
-                   for r in conn.execute(Q["lock_buckets"], cols)}
+    buckets: dict[BucketKey, Bucket] = {}
+    missing = bucket_keys(gated)
+    for query in ("lock_buckets", "insert_buckets", "lock_buckets"):
+        if not missing:
+            break
+        cur = conn.execute(Q[query], {"tenants": [k[0] for k in missing],
+                                      "names": [k[1] for k in missing],
+                                      "keys": [k[2] for k in missing]})
+        if query == "lock_buckets":
+            buckets.update(((r[0], r[1], r[2]), Bucket(int(r[3]), r[4])) for r in cur)
+            missing = [k for k in missing if k not in buckets]
     p = plan_gates(gated, now_us, overrides=overrides, buckets=buckets, running=running,
                    full_batch=full_batch)
-    changed = [(k, b) for k, b in buckets.items() if b.changed]
-    if changed:
-        conn.execute(Q["save_buckets"], {
-            "tenants": [k[0] for k, _ in changed], "names": [k[1] for k, _ in changed],
-            "keys": [k[2] for k, _ in changed], "tats": [b.tat for _, b in changed],
-            "slots": [b.slot for _, b in changed]})
-    return p
+    return p, [(k, b) for k, b in buckets.items() if b.changed]
 
 
 def wake_parked(conn: Conn, freed: Iterable[tuple[str, str | None]], now: datetime) -> None:

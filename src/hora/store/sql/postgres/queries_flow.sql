@@ -45,15 +45,6 @@ SELECT false, d.id, NULL::text, NULL::jsonb, NULL::integer, NULL::integer, NULL:
        d.queue_limited, d.blocked_on
 FROM due d WHERE d.flow IS NOT NULL OR d.queue_limited;
 
--- name: start_jobs
-UPDATE hora_jobs j
-SET state = 'running', attempt = j.attempt + 1, lease_owner = %(owner)s,
-    lease_expires_at = %(lease_until)s, started_at = %(now)s, updated_at = %(now)s,
-    state_reason = NULL, blocked_on = NULL, cancel_requested = false
-WHERE j.id = ANY(%(ids)s::text[]) AND j.state IN ('scheduled', 'retrying')
-RETURNING j.id, j.task, j.payload, j.attempt, j.max_attempts, j.retry_policy, j.timeout,
-          j.correlation_id, j.tenant_id, j.due_at, j.priority;
-
 -- name: rate_overrides
 SELECT r.tenant_id, r.name, r.count, r.period, r.burst
 FROM hora_rate_limits r
@@ -65,15 +56,9 @@ JOIN unnest(%(tenants)s::text[], %(names)s::text[]) AS k (tenant_id, name)
 -- sorted, so two transactions never wait on each other's keys in a cycle.
 SELECT pg_advisory_xact_lock(k) FROM unnest(%(keys)s::bigint[]) AS t (k);
 
--- name: insert_buckets
--- A bucket never seen is full: tat 0 (long past). Then lock_buckets can lock every one.
-INSERT INTO hora_rate_buckets (tenant_id, name, key, tat)
-SELECT t, n, k, 0 FROM unnest(%(tenants)s::text[], %(names)s::text[], %(keys)s::text[])
-    AS b (t, n, k)
-ON CONFLICT (tenant_id, name, key) DO NOTHING;
-
 -- name: lock_buckets
--- In key order: every claimer locks the buckets it needs in one order (no deadlock).
+-- The buckets a claim needs, locked in key order: every claimer locks in one order. A bucket
+-- missing here is inserted (insert_buckets, in key order too) and then locked.
 SELECT r.tenant_id, r.name, r.key, r.tat, r.slot
 FROM hora_rate_buckets r
 JOIN unnest(%(tenants)s::text[], %(names)s::text[], %(keys)s::text[]) AS b (t, n, k)
@@ -81,11 +66,13 @@ JOIN unnest(%(tenants)s::text[], %(names)s::text[], %(keys)s::text[]) AS b (t, n
 ORDER BY r.tenant_id, r.name, r.key
 FOR UPDATE OF r;
 
--- name: save_buckets
-UPDATE hora_rate_buckets r SET tat = b.tat, slot = b.slot
-FROM unnest(%(tenants)s::text[], %(names)s::text[], %(keys)s::text[], %(tats)s::bigint[],
-            %(slots)s::bigint[]) AS b (t, n, k, tat, slot)
-WHERE r.tenant_id = b.t AND r.name = b.n AND r.key = b.k;
+-- name: insert_buckets
+-- A bucket never seen is full: tat 0 (long past).
+INSERT INTO hora_rate_buckets (tenant_id, name, key, tat)
+SELECT t, n, k, 0 FROM unnest(%(tenants)s::text[], %(names)s::text[], %(keys)s::text[])
+    AS b (t, n, k)
+ORDER BY t, n, k
+ON CONFLICT (tenant_id, name, key) DO NOTHING;
 
 -- name: running_counts
 SELECT j.tenant_id, j.concurrency_key, count(*)
@@ -95,15 +82,31 @@ JOIN unnest(%(tenants)s::text[], %(keys)s::text[]) AS c (t, k)
 WHERE j.state = 'running'
 GROUP BY j.tenant_id, j.concurrency_key;
 
--- name: block_jobs
--- Jobs a gate passed over (locked by this claim): due again at their slot (rate) or parked
--- (concurrency), with why.
+-- name: apply_gates
+-- What hora.store.gating decided, in one statement: the buckets written back, the jobs passed
+-- over due again at their slot (rate) or parked (concurrency) with why, the admitted ones
+-- started (all locked by this claim already).
+WITH saved AS (
+    UPDATE hora_rate_buckets r SET tat = b.tat, slot = b.slot
+    FROM unnest(%(b_tenants)s::text[], %(b_names)s::text[], %(b_keys)s::text[],
+                %(b_tats)s::bigint[], %(b_slots)s::bigint[]) AS b (t, n, k, tat, slot)
+    WHERE r.tenant_id = b.t AND r.name = b.n AND r.key = b.k
+    RETURNING 1),
+blocked AS (
+    UPDATE hora_jobs j
+    SET due_at = b.due_at, state_reason = b.reason, blocked_on = b.blocked_on,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s
+    FROM unnest(%(blocked)s::text[], %(due_ats)s::timestamptz[], %(reasons)s::text[],
+                %(blocked_ons)s::text[]) AS b (id, due_at, reason, blocked_on)
+    WHERE j.id = b.id AND j.state IN ('scheduled', 'retrying')
+    RETURNING 1)
 UPDATE hora_jobs j
-SET due_at = b.due_at, state_reason = b.reason, blocked_on = b.blocked_on,
-    lease_owner = NULL, lease_expires_at = NULL, updated_at = %(now)s
-FROM unnest(%(ids)s::text[], %(due_ats)s::timestamptz[], %(reasons)s::text[],
-            %(blocked_ons)s::text[]) AS b (id, due_at, reason, blocked_on)
-WHERE j.id = b.id AND j.state IN ('scheduled', 'retrying');
+SET state = 'running', attempt = j.attempt + 1, lease_owner = %(owner)s,
+    lease_expires_at = %(lease_until)s, started_at = %(now)s, updated_at = %(now)s,
+    state_reason = NULL, blocked_on = NULL, cancel_requested = false
+WHERE j.id = ANY(%(ids)s::text[]) AND j.state IN ('scheduled', 'retrying')
+RETURNING j.id, j.task, j.payload, j.attempt, j.max_attempts, j.retry_policy, j.timeout,
+          j.correlation_id, j.tenant_id, j.due_at, j.priority;
 
 -- name: cancel_gated
 UPDATE hora_jobs
