@@ -73,7 +73,8 @@ WITH mine AS (
     FOR UPDATE)
 UPDATE hora_jobs j
 SET state = 'running', attempt = j.attempt + 1, lease_expires_at = %(lease_until)s,
-    started_at = %(now)s, updated_at = %(now)s, state_reason = NULL, cancel_requested = false
+    started_at = %(now)s, updated_at = %(now)s, state_reason = NULL, blocked_on = NULL,
+    cancel_requested = false
 FROM mine
 WHERE j.id = mine.id AND j.state IN ('scheduled', 'retrying') AND j.lease_owner = %(owner)s
 RETURNING j.id;

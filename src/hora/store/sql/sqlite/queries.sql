@@ -40,7 +40,8 @@ RETURNING id, task, payload, attempt, max_attempts, retry_policy, timeout, corre
 -- name: start_reserved
 UPDATE hora_jobs
 SET state = 'running', attempt = attempt + 1, lease_expires_at = :lease_until,
-    started_at = :now, updated_at = :now, state_reason = NULL, cancel_requested = 0
+    started_at = :now, updated_at = :now, state_reason = NULL, blocked_on = NULL,
+    cancel_requested = 0
 WHERE id = :id AND state IN ('scheduled', 'retrying') AND lease_owner = :owner
 RETURNING id;
 
