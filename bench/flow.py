@@ -9,7 +9,7 @@ for scale:
 * ``fairness``: ``--keys`` keys at ``--key-rate`` each, ``--per-key`` jobs per key: the
   most starts of one key in any 1 s window, and the p99 of each start's lateness beyond
   what its key's limit allows (the later of its due time and the key's previous start
-  plus one interval).
+  plus one interval; a key's first job from when the workers began).
 * ``overhead``: processed jobs/s with a limit that never binds vs without a limit.
 * ``batching``: ``bench/flow_batching.py``'s ``run(store_url)``, when that file exists.
 
@@ -135,10 +135,12 @@ def fairness(url: str, args: Any) -> dict[str, Any]:
     interval = rate.interval_us / US
     late: list[float] = []
     worst = 0
+    # A key's first job may start once the workers are up (their start-up is not the limit's)
+    first = max(created, min(min(v) for v in per_key.values()))
     for starts in per_key.values():
         starts.sort()
         worst = max(worst, max_window(starts))
-        allowed = created
+        allowed = first
         for t in starts:
             late.append(max(0.0, t - allowed))
             allowed = t + interval

@@ -319,3 +319,11 @@ def test_racing_processes_hold_both_limits_on_postgres(pg_schema_url: str) -> No
     assert started == 3 == sum(running.values())
     assert set(running.values()) == {1}
     assert waiting == 20 - 3  # nobody lost
+
+
+def test_a_claim_on_a_slot_says_when_the_next_pushed_job_is_due(store: Store) -> None:
+    ids = insert(store, *[gated(rates=(("send", "", "2/s", 1),)) for _ in range(3)])
+    claim(store)
+    on_slot = claim(store, now=T0 + timedelta(seconds=0.5))
+    assert [j.id for j in on_slot[0]] == [ids[1]]
+    assert on_slot.wake_at == T0 + timedelta(seconds=1)  # nothing refused, yet a wake-up

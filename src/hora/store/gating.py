@@ -67,10 +67,11 @@ class Candidate:
     queue_limited: bool
     #: Why the last claim passed it over (``rate:<name>``...), None for a new job.
     blocked_on: str | None = None
+    #: ``flow`` parsed, once.
+    gates: Gates = field(init=False, compare=False)
 
-    @property
-    def gates(self) -> Gates:
-        return Gates.from_json(self.flow)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gates", Gates.from_json(self.flow))
 
 
 @dataclass(slots=True)
@@ -99,6 +100,9 @@ class Plan:
     supersede: list[tuple[str, str, str]] = field(default_factory=list)
     #: Set to now when a full batch pushed jobs back: more may be due, claim again at once.
     wake_at: int | None = None
+    #: A bucket this claim used has jobs pushed behind it (due later): the store reads the
+    #: next due instant for the worker to wake at.
+    pending: bool = False
 
     def wake(self, at: int) -> None:
         self.wake_at = at if self.wake_at is None else min(self.wake_at, at)
@@ -219,6 +223,8 @@ def plan(cands: Sequence[Candidate], now_us: int, *, overrides: Mapping[LimitKey
             _ok, b.tat, _next = _decide(b, now_us, limit)
             b.changed = True
         out.admitted.append(c.id)
+    out.pending = bool(out.blocked) or any(
+        b.changed and b.slot is not None and b.slot > now_us for b in buckets.values())
     return out
 
 

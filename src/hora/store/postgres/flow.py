@@ -70,7 +70,7 @@ def claim(conn: Conn, params: dict[str, Any]) -> tuple[list[tuple[Any, ...]], da
         conn.execute(Q["supersede_running"], args)
         conn.execute(Q["supersede_waiting"], args)
     wake = None if p.wake_at is None else from_us(p.wake_at)
-    if p.blocked:  # the worker sleeps until the next job is due (a pushed one, most likely)
+    if p.pending:  # the worker sleeps until the next job is due (a pushed one, most likely)
         row = conn.execute(Q["next_due_at"], params).fetchone()
         if row is not None and row[0] is not None:
             wake = _utc(row[0]) if wake is None else min(wake, _utc(row[0]))

@@ -68,7 +68,7 @@ def claim(conn: sqlite3.Connection, params: dict[str, Any], queues: int,
                     "reason": f"superseded by {job_id}"}
             conn.execute(Q["supersede_running"], args)
             conn.execute(Q["supersede_waiting"], args)
-    if p is not None and p.blocked:
+    if p is not None and p.pending:
         # The worker sleeps until the next job is due (a pushed one, most likely).
         nxt = conn.execute(Q["next_due_at"], params).fetchone()
         if nxt is not None and nxt[0] is not None:
