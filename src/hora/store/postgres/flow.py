@@ -80,10 +80,6 @@ def claim(conn: Conn, params: dict[str, Any]) -> tuple[list[tuple[Any, ...]], da
 def _plan(conn: Conn, gated: Sequence[Candidate], now_us: int, *, full_batch: bool,
           ) -> tuple[Plan, list[tuple[BucketKey, Bucket]]]:
     """The plan, and the buckets it changed (to write back)."""
-    lkeys = limit_keys(gated)
-    overrides = {(r[0], r[1]): Limit(Rate(int(r[2]), float(r[3])), int(r[4]))
-                 for r in conn.execute(Q["rate_overrides"], {
-                     "tenants": [k[0] for k in lkeys], "names": [k[1] for k in lkeys]})}
     ckeys = concurrency_keys(gated)
     running: dict[tuple[str, str], int] = {}
     if ckeys:
@@ -91,20 +87,30 @@ def _plan(conn: Conn, gated: Sequence[Candidate], now_us: int, *, full_batch: bo
                      {"keys": sorted({lock_id(t, k) for t, k in ckeys})})
         running = {(r[0], r[1]): int(r[2]) for r in conn.execute(Q["running_counts"], {
             "tenants": [k[0] for k in ckeys], "keys": [k[1] for k in ckeys]})}
+    lkeys = limit_keys(gated)
+    bkeys = bucket_keys(gated)
+    overrides: dict[tuple[str, str], Limit] = {}
     buckets: dict[BucketKey, Bucket] = {}
-    missing = bucket_keys(gated)
-    for query in ("lock_buckets", "insert_buckets", "lock_buckets"):
-        if not missing:
-            break
-        cur = conn.execute(Q[query], {"tenants": [k[0] for k in missing],
-                                      "names": [k[1] for k in missing],
-                                      "keys": [k[2] for k in missing]})
-        if query == "lock_buckets":
-            buckets.update(((r[0], r[1], r[2]), Bucket(int(r[3]), r[4])) for r in cur)
-            missing = [k for k in missing if k not in buckets]
+    for r in conn.execute(Q["gate_state"], {
+            **_bucket_args(bkeys),
+            "l_tenants": [k[0] for k in lkeys], "l_names": [k[1] for k in lkeys]}):
+        if r[0]:
+            buckets[(r[1], r[2], r[3])] = Bucket(int(r[4]), r[5])
+        else:
+            overrides[(r[1], r[2])] = Limit(Rate(int(r[6]), float(r[7])), int(r[8]))
+    missing = [k for k in bkeys if k not in buckets]
+    if missing:  # never used yet: made full, then locked (both in key order)
+        conn.execute(Q["insert_buckets"], _bucket_args(missing))
+        buckets.update(((r[0], r[1], r[2]), Bucket(int(r[3]), r[4]))
+                       for r in conn.execute(Q["lock_buckets"], _bucket_args(missing)))
     p = plan_gates(gated, now_us, overrides=overrides, buckets=buckets, running=running,
                    full_batch=full_batch)
     return p, [(k, b) for k, b in buckets.items() if b.changed]
+
+
+def _bucket_args(keys: Sequence[BucketKey]) -> dict[str, list[str]]:
+    return {"tenants": [k[0] for k in keys], "names": [k[1] for k in keys],
+            "keys": [k[2] for k in keys]}
 
 
 def wake_parked(conn: Conn, freed: Iterable[tuple[str, str | None]], now: datetime) -> None:

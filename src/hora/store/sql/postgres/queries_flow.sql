@@ -45,20 +45,32 @@ SELECT false, d.id, NULL::text, NULL::jsonb, NULL::integer, NULL::integer, NULL:
        d.queue_limited, d.blocked_on
 FROM due d WHERE d.flow IS NOT NULL OR d.queue_limited;
 
--- name: rate_overrides
-SELECT r.tenant_id, r.name, r.count, r.period, r.burst
-FROM hora_rate_limits r
-JOIN unnest(%(tenants)s::text[], %(names)s::text[]) AS k (tenant_id, name)
-  ON r.tenant_id = k.tenant_id AND r.name = k.name;
-
 -- name: lock_concurrency_keys
 -- Serializes claims (and the wake-up after a finish) per concurrency key; the ids arrive
 -- sorted, so two transactions never wait on each other's keys in a cycle.
 SELECT pg_advisory_xact_lock(k) FROM unnest(%(keys)s::bigint[]) AS t (k);
 
+-- name: gate_state
+-- In one round trip: the buckets the claim needs, locked in key order (every claimer locks
+-- in one order: no deadlock), and the operators' overrides of its limits (hora_rate_limits).
+WITH locked AS (
+    SELECT r.tenant_id, r.name, r.key, r.tat, r.slot
+    FROM hora_rate_buckets r
+    JOIN unnest(%(tenants)s::text[], %(names)s::text[], %(keys)s::text[]) AS b (t, n, k)
+      ON r.tenant_id = b.t AND r.name = b.n AND r.key = b.k
+    ORDER BY r.tenant_id, r.name, r.key
+    FOR UPDATE OF r)
+SELECT true AS bucket, tenant_id, name, key, tat, slot, NULL::integer AS count,
+       NULL::double precision AS period, NULL::integer AS burst
+FROM locked
+UNION ALL
+SELECT false, l.tenant_id, l.name, '', NULL, NULL, l.count, l.period, l.burst
+FROM hora_rate_limits l
+JOIN unnest(%(l_tenants)s::text[], %(l_names)s::text[]) AS o (t, n)
+  ON l.tenant_id = o.t AND l.name = o.n;
+
 -- name: lock_buckets
--- The buckets a claim needs, locked in key order: every claimer locks in one order. A bucket
--- missing here is inserted (insert_buckets, in key order too) and then locked.
+-- Buckets gate_state did not find, once insert_buckets made them (in key order too).
 SELECT r.tenant_id, r.name, r.key, r.tat, r.slot
 FROM hora_rate_buckets r
 JOIN unnest(%(tenants)s::text[], %(names)s::text[], %(keys)s::text[]) AS b (t, n, k)
