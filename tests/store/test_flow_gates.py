@@ -327,3 +327,15 @@ def test_a_claim_on_a_slot_says_when_the_next_pushed_job_is_due(store: Store) ->
     on_slot = claim(store, now=T0 + timedelta(seconds=0.5))
     assert [j.id for j in on_slot[0]] == [ids[1]]
     assert on_slot.wake_at == T0 + timedelta(seconds=1)  # nothing refused, yet a wake-up
+
+
+def test_a_released_job_wakes_the_next_of_its_key(store: Store) -> None:
+    key = "sync:account=a1"
+    first, second = insert(store, *[gated(conc=(key, 1, "queue")) for _ in range(2)])
+    (j,), _ = claim(store)
+    later = T0 + timedelta(seconds=2)
+    # a stopping worker hands its running job back: the key frees, the parked job is due
+    assert store.release_jobs([Outcome(first, j.attempt, "w1", JobState.SCHEDULED, "released",
+                                       T0, reason="worker stopping")], owner="w1",
+                              now=later) == 1
+    assert job(store, second).due_at == later
