@@ -172,6 +172,9 @@ class Worker:
         #: True once this worker hears other processes' enqueues (PostgreSQL LISTEN).
         self.listening = False
         self._maybe_more = True
+        #: When a flow gate pushed jobs back, the instant to claim again (the store's
+        #: ``Claimed.wake_at``): the idle wait ends then instead of at the next poll.
+        self._gate_wake: datetime | None = None
         self._until_idle = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -375,12 +378,18 @@ class Worker:
             if limit > 0 or reserve > 0:
                 now = self.clock.now()
                 try:
-                    started, reserved = await self._db(
+                    claimed = await self._db(
                         functools.partial(
                             store.claim_jobs, owner=self.id, queues=self.queues, tasks=tasks,
                             now=now, lease_until=now + timedelta(seconds=self.lease),
                             limit=limit, horizon=now + timedelta(seconds=self.lookahead),
                             reserve_limit=reserve))
+                    started, reserved = claimed
+                    wake = getattr(claimed, "wake_at", None)
+                    if self._gate_wake is not None and self._gate_wake <= now:
+                        self._gate_wake = None  # this claim was that wake-up
+                    if wake is not None and (self._gate_wake is None or wake < self._gate_wake):
+                        self._gate_wake = wake
                 except StoreError as e:
                     _store_failed("claim failed, retrying after the poll interval", e)
                     await self._idle_wait()
@@ -424,8 +433,15 @@ class Worker:
         assert self._wake is not None
         if self._wake.is_set():
             return
+        timeout = self.poll_interval
+        if self._gate_wake is not None:  # kept until it passes, then claimed at once
+            ahead = (self._gate_wake - self.clock.now()).total_seconds()
+            if ahead <= 0:
+                self._gate_wake = None
+                return
+            timeout = min(timeout, ahead)
         waiter = asyncio.ensure_future(self._wake.wait())
-        sleeper = asyncio.ensure_future(self.clock.sleep(self.poll_interval))
+        sleeper = asyncio.ensure_future(self.clock.sleep(timeout))
         try:
             await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:

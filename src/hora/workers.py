@@ -50,6 +50,8 @@ FORGET_BATCH = 100
 MAX_QUEUE_NAME = 200
 
 _WAITING = (JobState.SCHEDULED, JobState.RETRYING)
+#: How the claim's flow gates word a waiting job's state_reason (hora.store.gating).
+_GATE_REASONS = ("rate_limited:", "concurrency:")
 
 
 def hora_version() -> str:
@@ -151,17 +153,23 @@ class WorkerService:
     # -- what cannot run ----------------------------------------------------------------------
 
     def waiting_reasons(self, jobs: Iterable[Job]) -> dict[str, str]:
-        """Per job id, why a due waiting job is not being run: its queue is paused, or no
-        live worker serves its task on its queue. One read of the workers (and of the queue
-        states) for the whole page, and none when no job of it waits due."""
+        """Per job id, why a waiting job is not being run: a flow gate passed it over (its
+        rate limit or concurrency key), its queue is paused, or no live worker serves its
+        task on its queue. One read of the workers (and of the queue states) for the whole
+        page, and none when no job of it waits due."""
         now = self.clock.now()
+        jobs = list(jobs)
+        # A flow gate's reason (rate_limited: ..., concurrency: ...), recorded by the claim
+        # that passed the job over; a paused queue or a missing worker says more and wins.
+        out = {j.id: j.state_reason for j in jobs
+               if j.state in _WAITING and j.state_reason is not None
+               and j.state_reason.startswith(_GATE_REASONS)}
         due = [j for j in jobs if j.state in _WAITING and j.due_at <= now]
         if not due:
-            return {}
+            return out
         store = self._store()
         paused = {s.name for s in store.list_queue_states(self.tenant_id) if s.paused}
         live = self.live_workers()
-        out: dict[str, str] = {}
         for j in due:
             if j.queue in paused:
                 out[j.id] = f"queue {j.queue} is paused"

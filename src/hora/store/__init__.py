@@ -177,7 +177,14 @@ class JobStore(Protocol):
                    horizon: datetime | None = None, reserve_limit: int = 0,
                    ) -> tuple[list[ClaimedJob], list[ClaimedJob]]:
         """Start up to ``limit`` due jobs (now running) and reserve up to ``reserve_limit``
-        jobs due by ``horizon`` (leased, still waiting). Returns (started, reserved)."""
+        jobs due by ``horizon`` (leased, still waiting). Returns (started, reserved).
+
+        A job with flow gates (rate limits, a concurrency key, a queue limit) starts only if
+        they all admit it, checked in this transaction (``hora.store.gating``); one they
+        refuse stays waiting with the reason, pushed to its slot or parked. Such jobs are
+        never reserved. The pair returned is a ``hora.store.gating.Claimed``: its
+        ``wake_at`` says when to claim again after a gate pushed jobs back (None: no
+        gate did)."""
         ...
 
     def start_reserved(self, job_ids: Sequence[str], *, owner: str, now: datetime,

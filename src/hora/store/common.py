@@ -128,11 +128,13 @@ def with_current_attempt(r: Mapping[str, Any], attempts: tuple[Attempt, ...], ts
     return (*attempts, current)
 
 
-def replay_of(old: Job, now: datetime) -> NewJob:
+def replay_of(old: Job, now: datetime, *, flow_json: str | None = None,
+              concurrency_key: str | None = None) -> NewJob:
     """The new job a replay creates: same work, fresh attempts, linked to the original.
 
     It carries no idempotency key: the original keeps its key, and the replay is a deliberate
-    second run, not a duplicate to be folded into the first.
+    second run, not a duplicate to be folded into the first. It keeps the original's gates
+    (``flow_json``, ``concurrency_key``: the row's, which a Job does not carry).
     """
     return NewJob(
         id=new_id(), task=old.task, payload_json=dumps(old.payload),
@@ -140,7 +142,8 @@ def replay_of(old: Job, now: datetime) -> NewJob:
         max_attempts=old.max_attempts,
         retry_policy_json=None if old.retry_policy is None else dumps(old.retry_policy),
         timeout=old.timeout, idempotency_key=None, correlation_id=old.correlation_id,
-        tenant_id=old.tenant_id, replay_of=old.id,
+        tenant_id=old.tenant_id, replay_of=old.id, flow_json=flow_json,
+        concurrency_key=concurrency_key,
     )
 
 

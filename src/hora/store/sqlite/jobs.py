@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -28,6 +27,8 @@ from hora.store.common import (
     with_attempt_logs,
     with_current_attempt,
 )
+from hora.store.gating import Claimed
+from hora.store.sqlite import flow
 from hora.store.sqlite.connection import Q, SQLiteConnection, _rows
 
 
@@ -48,11 +49,13 @@ class SQLiteJobs(SQLiteConnection):
             "tasks": None if tasks is None else json.dumps(list(tasks)),
             "now": to_us(now), "lease_until": to_us(lease_until), "limit": limit,
         }
+        wake: int | None = None
         with self._write() as conn:
             started: list[ClaimedJob] = []
             if limit > 0 and queue_list:
                 params.update({f"q{i}": q for i, q in enumerate(queue_list)})
-                started = _claimed(conn.execute(_claim_sql(len(queue_list)), params).fetchall())
+                rows, wake = flow.claim(conn, params, len(queue_list))
+                started = _claimed(rows)
             reserved: list[ClaimedJob] = []
             if horizon is not None and reserve_limit > 0:
                 params.update(horizon=to_us(horizon), limit=reserve_limit)
@@ -60,7 +63,7 @@ class SQLiteJobs(SQLiteConnection):
         # RETURNING does not promise an order; hand them out as the queries chose them.
         started.sort(key=lambda j: (j.priority, j.due_at, j.id))
         reserved.sort(key=lambda j: (j.due_at, j.priority, j.id))
-        return started, reserved
+        return Claimed(started, reserved, None if wake is None else from_us(wake))
 
     def start_reserved(self, job_ids: Sequence[str], *, owner: str, now: datetime,
                        lease_until: datetime) -> list[str]:
@@ -78,7 +81,9 @@ class SQLiteJobs(SQLiteConnection):
         n = to_us(now)
         batch = json.dumps([_outcome_dict(o) for o in outcomes], separators=(",", ":"))
         with self._write() as conn:
-            applied = [r[0] for r in conn.execute(Q["finish_jobs"], {"batch": batch, "now": n})]
+            rows = conn.execute(Q["finish_jobs"], {"batch": batch, "now": n}).fetchall()
+            applied = [r[0] for r in rows]
+            flow.wake_parked(conn, ((r[1], r[2]) for r in rows), n)
             if applied:
                 every = len(applied) == len(outcomes)
                 conn.execute(Q["record_attempts"], {
@@ -110,19 +115,23 @@ class SQLiteJobs(SQLiteConnection):
                         "id": job_id, "attempt": attempt, "worker_id": owner, "now": n,
                         "outcome": "lost", "error_type": err["type"],
                         "error_message": err["message"], "traceback": None})
+            flow.wake_parked_of(conn, rescued, n)
         return rescued
 
     def release_jobs(self, outcomes: Sequence[Outcome], *, owner: str, now: datetime) -> int:
         n = to_us(now)
         count = 0
         with self._write() as conn:
+            released: list[str] = []
             for o in outcomes:
                 cur = conn.execute(Q["release_running"], {
                     "id": o.job_id, "owner": owner, "attempt": o.attempt, "now": n,
                     "reason": o.reason})
                 if cur.rowcount == 1:
                     count += 1
+                    released.append(o.job_id)
                     conn.execute(Q["record_attempt"], _attempt_params(o, n))
+            flow.wake_parked_of(conn, released, n)
             count += conn.execute(Q["release_reserved"], {"owner": owner}).rowcount
         return count
 
@@ -190,7 +199,9 @@ class SQLiteJobs(SQLiteConnection):
                 old = self._get_job(conn, job_id, tenant_id, history=False)
                 if old.state is not JobState.DEAD:
                     raise TransitionConflict(job_id, "dead", old.state)
-                new = replay_of(old, now)
+                gates = conn.execute(Q["job_flow"], {"id": job_id}).fetchone()
+                new = replay_of(old, now, flow_json=gates and gates[0],
+                                concurrency_key=gates and gates[1])
                 conn.execute(Q["insert_job"], _insert_params(new, n))
                 conn.execute(Q["mark_replayed"], {"id": job_id, "tenant_id": tenant_id,
                                                   "new_id": new.id, "now": n,
@@ -269,14 +280,6 @@ def _attempt_params(o: Outcome, now_us: int) -> dict[str, Any]:
             "outcome": o.outcome,
             "error_type": e.type if e else None, "error_message": e.message if e else None,
             "traceback": e.traceback if e else None}
-
-
-@functools.cache
-def _claim_sql(queues: int) -> str:
-    heads = " UNION ALL ".join(
-        f"SELECT * FROM ({Q['due_in_queue'].replace(':queue', f':q{i}')})"
-        for i in range(queues))
-    return Q["claim_due"].replace("/*HEADS*/", heads)
 
 
 def _outcome_dict(o: Outcome) -> dict[str, Any]:

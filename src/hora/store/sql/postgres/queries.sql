@@ -38,41 +38,6 @@ FROM hora_jobs j
 JOIN unnest(%(tenant_ids)b::text[], %(keys)b::text[]) AS k (tenant_id, idempotency_key)
   ON j.tenant_id = k.tenant_id AND j.idempotency_key = k.idempotency_key;
 
--- name: claim_due
--- (A queue a tenant paused (hora_queues) is skipped by claim_due, reserve_upcoming and
--- next_due_at: one primary-key probe per candidate row.)
--- Due jobs go straight to running in priority order. The attempt in progress lives on the
--- job row (attempt, started_at, lease_owner); its hora_job_attempts row is written when it ends.
--- One index range per queue (LATERAL), so hora_jobs_claim yields rows already in order and a
--- claim reads about :limit rows, not every due job; the per-queue candidates are then merged.
--- SKIP LOCKED: concurrent claimers take disjoint jobs instead of queueing on the same rows.
--- (With several queues, candidates beyond the first :limit stay locked until commit.)
-WITH due AS (
-    SELECT c.id
-    FROM unnest(%(queues)s::text[]) AS q (name)
-    CROSS JOIN LATERAL (
-        SELECT id, priority, due_at FROM hora_jobs
-        WHERE queue = q.name
-          AND state IN ('scheduled', 'retrying')
-          AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
-          AND due_at <= %(now)s
-          AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
-          AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
-                          AND p.name = hora_jobs.queue AND p.paused)
-        ORDER BY priority, due_at, id
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED) AS c
-    ORDER BY c.priority, c.due_at, c.id
-    LIMIT %(limit)s)
-UPDATE hora_jobs j
-SET state = 'running', attempt = j.attempt + 1, lease_owner = %(owner)s,
-    lease_expires_at = %(lease_until)s, started_at = %(now)s, updated_at = %(now)s,
-    state_reason = NULL, cancel_requested = false
-FROM due
-WHERE j.id = due.id
-RETURNING j.id, j.task, j.payload, j.attempt, j.max_attempts, j.retry_policy, j.timeout,
-          j.correlation_id, j.tenant_id, j.due_at, j.priority;
-
 -- name: reserve_upcoming
 -- Jobs due within the horizon are leased without changing state, so the worker can hold them
 -- in a timer and start them on the instant; an expired reservation is claimable again.
@@ -85,6 +50,10 @@ WITH upcoming AS (
       AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
       AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
                       AND p.name = hora_jobs.queue AND p.paused)
+      -- a gated job starts only through the claim, which checks its gates
+      AND flow IS NULL
+      AND NOT EXISTS (SELECT 1 FROM hora_rate_limits r WHERE r.tenant_id = hora_jobs.tenant_id
+                      AND r.name = 'queue:' || hora_jobs.queue)
     ORDER BY due_at, priority, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED)
@@ -104,7 +73,8 @@ WITH mine AS (
     FOR UPDATE)
 UPDATE hora_jobs j
 SET state = 'running', attempt = j.attempt + 1, lease_expires_at = %(lease_until)s,
-    started_at = %(now)s, updated_at = %(now)s, state_reason = NULL, cancel_requested = false
+    started_at = %(now)s, updated_at = %(now)s, state_reason = NULL, blocked_on = NULL,
+    cancel_requested = false
 FROM mine
 WHERE j.id = mine.id AND j.state IN ('scheduled', 'retrying') AND j.lease_owner = %(owner)s
 RETURNING j.id;
@@ -137,14 +107,15 @@ done AS (
     FROM o, locked
     WHERE j.id = o.id AND j.id = locked.id AND j.id = ANY(%(ids)b::text[])
       AND j.state = 'running' AND j.lease_owner = o.owner AND j.attempt = o.attempt
-    RETURNING j.id, j.started_at),
+    RETURNING j.id, j.started_at, j.tenant_id, j.concurrency_key),
 ended AS (
     INSERT INTO hora_job_attempts (job_id, attempt, worker_id, started_at, ended_at, outcome,
                                    error_type, error_message, traceback, logs)
     SELECT o.id, o.attempt, o.owner, done.started_at, %(now)s, o.outcome, o.error_type,
            o.error_message, o.traceback, o.logs
     FROM done JOIN o ON o.id = done.id)
-SELECT o.id FROM o JOIN done ON done.id = o.id ORDER BY o.ord;
+SELECT o.id, done.tenant_id, done.concurrency_key FROM o JOIN done ON done.id = o.id
+ORDER BY o.ord;
 
 -- name: extend_leases
 WITH mine AS (

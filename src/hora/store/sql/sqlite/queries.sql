@@ -14,31 +14,6 @@ ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NO
 -- name: job_by_idempotency_key
 SELECT id, fingerprint FROM hora_jobs WHERE tenant_id = :tenant_id AND idempotency_key = :key;
 
--- name: due_in_queue
--- The head of one queue, read in index order (no sort of the backlog). claim_due unions one
--- of these per queue: SQLite cannot walk an index in order for "queue IN (...)".
-SELECT id, priority, due_at FROM hora_jobs INDEXED BY hora_jobs_claim
-WHERE queue = :queue AND state IN ('scheduled', 'retrying') AND due_at <= :now
-  AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
-  AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
-  AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
-                  AND p.name = hora_jobs.queue AND p.paused = 1)
-ORDER BY priority, due_at, id
-LIMIT :limit
-
--- name: claim_due
--- (A queue a tenant paused (hora_queues) is skipped by due_in_queue, reserve_upcoming and
--- next_due_at: one primary-key probe per candidate row.)
--- Due jobs go straight to running in priority order; /*HEADS*/ is the union of due_in_queue
--- for the worker's queues.
-UPDATE hora_jobs
-SET state = 'running', attempt = attempt + 1, lease_owner = :owner,
-    lease_expires_at = :lease_until, started_at = :now, updated_at = :now,
-    state_reason = NULL, cancel_requested = 0
-WHERE id IN (SELECT id FROM (/*HEADS*/) ORDER BY priority, due_at, id LIMIT :limit)
-RETURNING id, task, payload, attempt, max_attempts, retry_policy, timeout, correlation_id,
-          tenant_id, due_at, priority;
-
 -- name: reserve_upcoming
 -- Jobs due within the horizon are leased without changing state, so the worker can hold them
 -- in a timer and start them on the instant; an expired reservation is claimable again.
@@ -53,6 +28,10 @@ WHERE id IN (
       AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
       AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
                       AND p.name = hora_jobs.queue AND p.paused = 1)
+      -- a gated job starts only through the claim, which checks its gates
+      AND flow IS NULL
+      AND NOT EXISTS (SELECT 1 FROM hora_rate_limits r WHERE r.tenant_id = hora_jobs.tenant_id
+                      AND r.name = 'queue:' || hora_jobs.queue)
     ORDER BY due_at, priority, id
     LIMIT :limit)
 RETURNING id, task, payload, attempt, max_attempts, retry_policy, timeout, correlation_id,
@@ -61,7 +40,8 @@ RETURNING id, task, payload, attempt, max_attempts, retry_policy, timeout, corre
 -- name: start_reserved
 UPDATE hora_jobs
 SET state = 'running', attempt = attempt + 1, lease_expires_at = :lease_until,
-    started_at = :now, updated_at = :now, state_reason = NULL, cancel_requested = 0
+    started_at = :now, updated_at = :now, state_reason = NULL, blocked_on = NULL,
+    cancel_requested = 0
 WHERE id = :id AND state IN ('scheduled', 'retrying') AND lease_owner = :owner
 RETURNING id;
 
@@ -80,7 +60,7 @@ FROM (SELECT value ->> '$.id' AS id, value ->> '$.attempt' AS attempt,
       FROM json_each(:batch)) AS o
 WHERE hora_jobs.id = o.id AND hora_jobs.state = 'running'
   AND hora_jobs.lease_owner = o.owner AND hora_jobs.attempt = o.attempt
-RETURNING hora_jobs.id;
+RETURNING hora_jobs.id, hora_jobs.tenant_id, hora_jobs.concurrency_key;
 
 -- name: record_attempts
 -- The ended attempts of the jobs finish_jobs applied (:applied lists them when some were not;

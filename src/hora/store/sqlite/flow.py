@@ -1,0 +1,114 @@
+"""Flow control inside the SQLite claim: rate and concurrency gates (``hora.store.gating``).
+
+SQLite has one writer at a time (every write is ``BEGIN IMMEDIATE``), so reading the
+buckets and the running counts, deciding, and writing back is atomic across every process
+on the file without further locks.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from hora.flow import Rate
+from hora.store.gating import (
+    Bucket,
+    Candidate,
+    Limit,
+    Plan,
+    bucket_keys,
+    concurrency_keys,
+    limit_keys,
+)
+from hora.store.gating import plan as plan_gates
+from hora.store.sqlite.connection import Q
+
+
+@functools.cache
+def candidates_sql(queues: int) -> str:
+    heads = " UNION ALL ".join(
+        f"SELECT * FROM ({Q['due_in_queue_flow'].replace(':queue', f':q{i}')})"
+        for i in range(queues))
+    return Q["claim_candidates"].replace("/*HEADS*/", heads)
+
+
+def claim(conn: sqlite3.Connection, params: dict[str, Any], queues: int,
+          ) -> tuple[list[tuple[Any, ...]], int | None]:
+    """Start up to ``params['limit']`` due jobs, gates checked, in the caller's write
+    transaction. Returns the started rows (claim columns) and, when some job was pushed
+    back, the instant (µs) the worker should claim again."""
+    now_us: int = params["now"]
+    limit: int = params["limit"]
+    rows = conn.execute(candidates_sql(queues), params).fetchall()
+    if not rows:
+        return [], None
+    gated = [Candidate(r[0], r[2], r[3], r[1], bool(r[4]), r[5]) for r in rows
+             if r[1] is not None or r[4]]
+    ids = [r[0] for r in rows if r[1] is None and not r[4]]
+    wake: int | None = None
+    p: Plan | None = None
+    if gated:
+        p = _plan(conn, gated, now_us, full_batch=len(rows) >= limit)
+        ids.extend(p.admitted)
+        wake = p.wake_at
+        if p.blocked:
+            conn.execute(Q["block_jobs"], {"now": now_us, "rows": json.dumps(p.blocked)})
+        for job_id, reason in p.cancelled:
+            conn.execute(Q["cancel_gated"], {"id": job_id, "reason": reason, "now": now_us})
+    started = conn.execute(Q["start_jobs"], {
+        "ids": json.dumps(ids), "owner": params["owner"], "now": now_us,
+        "lease_until": params["lease_until"]}).fetchall() if ids else []
+    if p is not None:
+        for tenant_id, key, job_id in p.supersede:
+            args = {"tenant_id": tenant_id, "key": key, "id": job_id, "now": now_us,
+                    "reason": f"superseded by {job_id}"}
+            conn.execute(Q["supersede_running"], args)
+            conn.execute(Q["supersede_waiting"], args)
+    if p is not None and p.pending:
+        # The worker sleeps until the next job is due (a pushed one, most likely).
+        nxt = conn.execute(Q["next_due_at"], params).fetchone()
+        if nxt is not None and nxt[0] is not None:
+            wake = nxt[0] if wake is None else min(wake, nxt[0])
+    return started, wake
+
+
+def _plan(conn: sqlite3.Connection, gated: Sequence[Candidate], now_us: int, *,
+          full_batch: bool) -> Plan:
+    overrides = {(r[0], r[1]): Limit(Rate(int(r[2]), float(r[3])), int(r[4]))
+                 for r in conn.execute(Q["rate_overrides"],
+                                       {"keys": json.dumps(limit_keys(gated))})}
+    bkeys = bucket_keys(gated)
+    buckets = {(r[0], r[1], r[2]): Bucket(int(r[3]), r[4])
+               for r in conn.execute(Q["rate_buckets"], {"keys": json.dumps(bkeys)})
+               } if bkeys else {}
+    ckeys = concurrency_keys(gated)
+    running = {(r[0], r[1]): int(r[2])
+               for r in conn.execute(Q["running_counts"], {"keys": json.dumps(ckeys)})
+               } if ckeys else {}
+    p = plan_gates(gated, now_us, overrides=overrides, buckets=buckets, running=running,
+                   full_batch=full_batch)
+    changed = [[*k, b.tat, b.slot] for k, b in buckets.items() if b.changed]
+    if changed:
+        conn.execute(Q["save_buckets"], {"rows": json.dumps(changed)})
+    return p
+
+
+def wake_parked(conn: sqlite3.Connection, freed: Iterable[tuple[str, str | None]],
+                now_us: int) -> None:
+    """Jobs left running under these (tenant, concurrency key): per job that left, the next
+    job parked behind its key is due now."""
+    counts = Counter((t, k) for t, k in freed if k is not None)
+    for (tenant_id, key), n in sorted(counts.items()):
+        conn.execute(Q["wake_parked"], {"tenant_id": tenant_id, "key": key, "n": n,
+                                        "now": now_us})
+
+
+def wake_parked_of(conn: sqlite3.Connection, job_ids: Sequence[str], now_us: int) -> None:
+    """``wake_parked`` for jobs known by id only (a rescue, a release)."""
+    if job_ids:
+        wake_parked(conn, conn.execute(Q["concurrency_keys_of"],
+                                       {"ids": json.dumps(list(job_ids))}).fetchall(), now_us)
