@@ -30,7 +30,7 @@ from hora.limits import MAX_RATE_LIMIT, check_int, check_seconds
 __all__ = [
     "CONCURRENCY_POLICIES", "MAX_BATCH_SIZE", "MAX_BURST", "MAX_FLOW_WINDOW", "MAX_KEY_LENGTH",
     "Batch", "Concurrency", "Debounce", "FlowSpec", "Gates", "Rate", "RateLimit", "Throttle",
-    "gcra", "key_value", "parse_rate",
+    "default_burst", "gcra", "key_value", "parse_rate",
 ]
 
 #: A rate's period units, in seconds.
@@ -45,6 +45,11 @@ MAX_BURST = 100_000
 MAX_BATCH_SIZE = 10_000
 #: A key computed from a payload (after ``str``), and a limit's name.
 MAX_KEY_LENGTH = 200
+#: With no ``burst`` given, a limit admits this many seconds of its rate at once (at least
+#: one start). A claim is a commit, and a start that comes late does not bank the time it
+#: lost: a limit of hundreds per second that admits one start at a time reaches a fraction of
+#: its rate. Up to 19/s this is 1, the strict cap ("10/s": never 11 in a second).
+DEFAULT_BURST_SECONDS = 0.1
 #: Most concurrent runs per key.
 MAX_CONCURRENCY = 100_000
 
@@ -76,6 +81,12 @@ class Rate:
             if mult >= 1 and mult == int(mult):
                 return f"{self.count}/{'' if mult == 1 else int(mult)}{unit}"
         return f"{self.count}/{self.period:g}s"
+
+
+def default_burst(rate: Rate) -> int:
+    """The burst of a limit that names none: ``DEFAULT_BURST_SECONDS`` of its rate, at
+    least 1 (so every rate up to 19/s is a strict cap)."""
+    return max(1, min(MAX_BURST, math.floor(rate.per_second * DEFAULT_BURST_SECONDS)))
 
 
 def parse_rate(value: str | Rate, field: str = "rate") -> Rate:
@@ -132,11 +143,14 @@ class RateLimit:
     rate: str | Rate
     key: KeySpec = None
     name: str | None = None
-    burst: int = 1
+    #: Starts admitted at once; None: ``default_burst(rate)``.
+    burst: int = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rate", parse_rate(self.rate, "rate_limit"))
         _check_key(self.key, "rate_limit.key")
+        if self.burst is None:
+            object.__setattr__(self, "burst", default_burst(self.parsed))
         check_int(self.burst, "rate_limit.burst", least=1, most=MAX_BURST)
         if self.name is not None and not (0 < len(self.name) <= MAX_KEY_LENGTH):
             raise InvalidPayload("must be 1-200 characters", field="rate_limit.name")
@@ -392,7 +406,7 @@ class FlowSpec:
                 return k
             return _remote_key(task, str(k.get("fn", "key")))
 
-        limits = [RateLimit(r["rate"], key(r.get("key")), r.get("name"), int(r.get("burst", 1)))
+        limits = [RateLimit(r["rate"], key(r.get("key")), r.get("name"), r.get("burst"))
                   for r in doc.get("rate_limits", ())]
         c = doc.get("concurrency")
         d = doc.get("debounce")

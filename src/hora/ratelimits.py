@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from hora.clock import Clock
 from hora.errors import InvalidPayload, NotFound
-from hora.flow import MAX_BURST, MAX_KEY_LENGTH, FlowSpec, Rate, parse_rate
+from hora.flow import MAX_BURST, MAX_KEY_LENGTH, FlowSpec, Rate, default_burst, parse_rate
 from hora.limits import check_int
 from hora.models import RateLimitInfo, RateLimitOverride
 from hora.observability import JOBS_WAITING
@@ -89,12 +89,14 @@ class RateLimitService:
         self.tenant_id = tenant_id
         self._tasks = tasks
 
-    def set(self, name: str, rate: str | Rate, *, burst: int = 1) -> RateLimitInfo:
+    def set(self, name: str, rate: str | Rate, *, burst: int | None = None) -> RateLimitInfo:
         """Limit ``name`` to ``rate`` (``"20/s"``, ``"3/h"``, ``"100/15m"``) with ``burst``
         starts at once, for every worker from its next claim, whatever the code declares.
         Returns the limit as now in force."""
         check_limit_name(name)
         parsed = parse_rate(rate, "rate")
+        if burst is None:
+            burst = default_burst(parsed)
         check_int(burst, "burst", least=1, most=MAX_BURST)
         store = self._store()
         if store.get_rate_limit(self.tenant_id, name) is None and len(
@@ -171,7 +173,7 @@ class RateLimitService:
             for doc in _rate_docs(entry.flow):
                 try:
                     rate = parse_rate(doc.get("rate", ""), "rate")
-                    burst = int(doc.get("burst", 1))
+                    burst = int(doc["burst"]) if doc.get("burst") else default_burst(rate)
                     limit_name = str(doc.get("name") or entry.name)
                 except (InvalidPayload, TypeError, ValueError):  # a record from elsewhere
                     continue

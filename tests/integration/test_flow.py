@@ -15,7 +15,7 @@ from hora.flow import parse_rate, window_bound
 from hora.models import JobFilter
 from hora.states import JobState
 from hora.testing import run_until_idle
-from tests.integration.flow_proc import RATE
+from tests.integration.flow_proc import BURST, RATE
 from tests.integration.flow_proc import build_app as build_proc_app
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -101,7 +101,7 @@ def test_three_worker_processes_share_one_limit(pg_schema_url: str, tmp_path: Pa
     assert len(rows) == total
     assert len({w for _, w in rows}) >= 2  # the processes really shared the work
     at = [r[0] for r in rows]
-    bound = window_bound(parse_rate(RATE), 1, 1.0)
+    bound = window_bound(parse_rate(RATE), BURST, 1.0)
     worst = max(sum(1 for t in at[i:] if t - at[i] < timedelta(seconds=1))
                 for i in range(len(at)))
     assert worst <= bound

@@ -825,7 +825,8 @@ class ScheduleEnsureOut(ScheduleOut):
 class RateLimitIn(_In):
     rate: str = Field(max_length=40, description="COUNT/PERIOD: '20/s', '3/h', '100/15m' "
                       "(units s, m, h, d).", examples=["20/s"])
-    burst: int = Field(1, description="Starts admitted at once (at least 1).")
+    burst: int | None = Field(None, description="Starts admitted at once (at least 1); "
+                              "omitted: 0.1 s of the rate, at least 1.")
 
 
 class RateLimitOut(BaseModel):

@@ -59,7 +59,9 @@ def limits_list(tenant: Tenant = "default", json_out: JsonOut = False,
 def limits_set(
     name: Name,
     rate: Annotated[str, typer.Argument(help="COUNT/PERIOD: 20/s, 3/h, 100/15m.")],
-    burst: Annotated[int, typer.Option("--burst", help="Starts admitted at once.")] = 1,
+    burst: Annotated[int | None, typer.Option(
+        "--burst", help="Starts admitted at once (default: 0.1 s of the rate, at least 1).",
+    )] = None,
     tenant: Tenant = "default",
     json_out: JsonOut = False,
     database_url: DatabaseUrl = None,
