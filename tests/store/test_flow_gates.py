@@ -12,7 +12,7 @@ import pytest
 
 from hora.flow import Gates, RateLimit, parse_rate, window_bound
 from hora.ids import new_id
-from hora.models import NewJob
+from hora.models import NewJob, RateLimitOverride
 from hora.states import JobState
 from hora.store import Outcome, Store, open_store
 from hora.store.common import to_us
@@ -114,6 +114,32 @@ def test_an_operator_override_changes_the_rate(store: Store, database_url: str) 
     ids = insert(store, *[gated(rates=(("send", "", "100/s", 1),)) for _ in range(2)])
     assert [j.id for j in claim(store)[0]] == ids[:1]
     assert job(store, ids[1]).due_at == T0 + timedelta(seconds=10)
+
+
+def test_raising_a_limit_brings_the_jobs_it_pushed_back_to_the_new_rate(store: Store) -> None:
+    """Jobs pushed to slots at the old rate do not wait for them once an operator raises
+    the limit: setting (or deleting) a limit makes them due again, and the next claim gives
+    them slots at the new rate."""
+    ids = insert(store, *[gated(rates=(("send", "", "1/h", 1),)) for _ in range(4)])
+    assert [j.id for j in claim(store)[0]] == ids[:1]
+    assert job(store, ids[3]).due_at == T0 + timedelta(hours=3)
+    later = T0 + timedelta(seconds=1)
+    store.set_rate_limit(RateLimitOverride(tenant_id="default", name="send", count=10,
+                                           period=1.0, burst=1, updated_at=later))
+    assert all(job(store, i).due_at == later for i in ids[1:])
+    # the bucket counts as just filled at the new rate: the three come one interval apart
+    assert claim(store, now=later)[0] == []
+    assert [job(store, i).due_at for i in ids[1:]] == [
+        later + timedelta(seconds=0.1 * k) for k in (1, 2, 3)]
+    assert [j.id for j in claim(store, now=later + timedelta(seconds=0.1))[0]] == ids[1:2]
+    # another tenant's jobs blocked on a limit of the same name are not touched
+    other = insert(store, *[gated(rates=(("send", "", "1/h", 1),), tenant="t2")
+                            for _ in range(2)])
+    claim(store, now=later)
+    pushed = store.get_job(other[1], tenant_id="t2", history=False).due_at
+    assert pushed > later + timedelta(minutes=59)
+    assert store.delete_rate_limit("default", "send", now=later) is True
+    assert store.get_job(other[1], tenant_id="t2", history=False).due_at == pushed
 
 
 def test_a_queue_limit_row_limits_every_job_of_the_queue_and_stops_reservations(

@@ -54,6 +54,17 @@ def horizon(now_us: int, rate: Rate, burst: int) -> int:
 
 
 #: A ``blocked_on`` prefix (``rate:<name>``, ``concurrency:<name>``) -> the gauge's reason.
+#: The most pushed jobs a changed limit makes due again at once (the rest are re-planned
+#: when their old slots come).
+RELEASE_LIMIT = 10_000
+
+
+def release_params(tenant_id: str, name: str, now: Any) -> dict[str, Any]:
+    """``release_rate_blocked``'s parameters (``now`` in the dialect's form)."""
+    return {"tenant_id": tenant_id, "blocked_on": f"rate:{name}", "now": now,
+            "limit": RELEASE_LIMIT}
+
+
 _REASONS = {"rate": "rate_limited", "concurrency": "concurrency"}
 
 

@@ -11,7 +11,13 @@ from hora.flow import Rate
 from hora.models import RateLimitOverride
 from hora.store.common import to_us
 from hora.store.postgres.connection import PostgresConnection, Q, _utc
-from hora.store.ratelimit_rows import horizon, override_from_row, reasons, take
+from hora.store.ratelimit_rows import (
+    horizon,
+    override_from_row,
+    reasons,
+    release_params,
+    take,
+)
 
 
 class PostgresRateLimits(PostgresConnection):
@@ -27,6 +33,8 @@ class PostgresRateLimits(PostgresConnection):
                 "tenant_id": limit.tenant_id, "name": limit.name,
                 "horizon": horizon(to_us(limit.updated_at), Rate(limit.count, limit.period),
                                    limit.burst)})
+            cur.execute(Q["release_rate_blocked"], release_params(
+                limit.tenant_id, limit.name, _utc(limit.updated_at)))
         assert row is not None
         return override_from_row(row, _utc)
 
@@ -51,6 +59,9 @@ class PostgresRateLimits(PostgresConnection):
             if deleted and fallback is not None:
                 conn.execute(Q["clamp_rate_buckets"], {
                     **params, "horizon": horizon(to_us(now), *fallback)})
+            if deleted:
+                conn.execute(Q["release_rate_blocked"], release_params(
+                    tenant_id, name, _utc(now)))
         return deleted
 
     def take_tokens(self, tenant_id: str, name: str, key: str, *, rate: Rate, burst: int,

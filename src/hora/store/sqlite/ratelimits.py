@@ -8,7 +8,13 @@ from datetime import datetime
 from hora.flow import Rate
 from hora.models import RateLimitOverride
 from hora.store.common import from_us, to_us
-from hora.store.ratelimit_rows import horizon, override_from_row, reasons, take
+from hora.store.ratelimit_rows import (
+    horizon,
+    override_from_row,
+    reasons,
+    release_params,
+    take,
+)
 from hora.store.sqlite.connection import Q, SQLiteConnection, _rows
 
 
@@ -24,6 +30,8 @@ class SQLiteRateLimits(SQLiteConnection):
             conn.execute(Q["clamp_rate_buckets"], {
                 "tenant_id": limit.tenant_id, "name": limit.name,
                 "horizon": horizon(now_us, Rate(limit.count, limit.period), limit.burst)})
+            conn.execute(Q["release_rate_blocked"], release_params(
+                limit.tenant_id, limit.name, now_us))
         return override_from_row(rows[0], from_us)
 
     def get_rate_limit(self, tenant_id: str, name: str) -> RateLimitOverride | None:
@@ -47,6 +55,9 @@ class SQLiteRateLimits(SQLiteConnection):
             if deleted and fallback is not None:
                 conn.execute(Q["clamp_rate_buckets"], {
                     **params, "horizon": horizon(to_us(now), *fallback)})
+            if deleted:
+                conn.execute(Q["release_rate_blocked"], release_params(
+                    tenant_id, name, to_us(now)))
         return deleted
 
     def take_tokens(self, tenant_id: str, name: str, key: str, *, rate: Rate, burst: int,

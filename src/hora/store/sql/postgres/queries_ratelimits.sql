@@ -52,3 +52,14 @@ FROM hora_queues q
 JOIN hora_jobs j ON j.tenant_id = q.tenant_id AND j.queue = q.name
 WHERE q.paused AND j.state IN ('scheduled', 'retrying') AND j.due_at <= %(now)s
 GROUP BY q.name ORDER BY n DESC, q.name LIMIT %(limit)s;
+
+-- name: release_rate_blocked
+-- A changed limit: the jobs it pushed to slots computed at the old rate are due again now,
+-- so the next claim gives them slots at the new one (a raised limit would otherwise wait for
+-- the old, later slots). Bounded: the rest keep their slots and are re-planned when due.
+UPDATE hora_jobs SET due_at = %(now)s
+WHERE id IN (SELECT id FROM hora_jobs
+             WHERE blocked_on = %(blocked_on)s AND state IN ('scheduled', 'retrying')
+               AND tenant_id = %(tenant_id)s AND due_at > %(now)s
+             LIMIT %(limit)s
+             FOR UPDATE SKIP LOCKED);

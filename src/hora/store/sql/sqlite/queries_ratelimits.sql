@@ -46,3 +46,13 @@ FROM hora_queues q
 JOIN hora_jobs j ON j.tenant_id = q.tenant_id AND j.queue = q.name
 WHERE q.paused = 1 AND j.state IN ('scheduled', 'retrying') AND j.due_at <= :now
 GROUP BY q.name ORDER BY n DESC, q.name LIMIT :limit;
+
+-- name: release_rate_blocked
+-- A changed limit: the jobs it pushed to slots computed at the old rate are due again now,
+-- so the next claim gives them slots at the new one (a raised limit would otherwise wait for
+-- the old, later slots). Bounded: the rest keep their slots and are re-planned when due.
+UPDATE hora_jobs SET due_at = :now
+WHERE id IN (SELECT id FROM hora_jobs INDEXED BY hora_jobs_blocked
+             WHERE blocked_on = :blocked_on AND state IN ('scheduled', 'retrying')
+               AND tenant_id = :tenant_id AND due_at > :now
+             LIMIT :limit);
