@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from hora.errors import Conflict, InvalidPayload, InvalidTrigger, NotFound, StaleRecord
+from hora.flow import FlowSpec
 from hora.ids import new_id
 from hora.limits import (
     MAX_ATTEMPTS,
@@ -258,6 +259,9 @@ class ScheduleService:
             raise InvalidTrigger("never fires after now; nothing to schedule", field="trigger")
         payload = payload or {}
         payload_json(task_name, payload)  # refuse what is not JSON, naming the field
+        flow = known.flow if known is not None else None
+        if flow is not None:
+            flow.gates(payload)  # a rate or concurrency key the payload lacks: refused now
         policy = retry or (known.retry_policy if known else DEFAULT_RETRY)
         schedule = Schedule(
             id=schedule_id, tenant_id=self.tenant_id, name=name, task=task_name,
@@ -543,11 +547,16 @@ class ScheduleService:
                 text = json.dumps(schedule.payload, separators=(",", ":"), sort_keys=True,
                                   ensure_ascii=False)
                 digest = fingerprint(schedule.task, text)
+                flow = self._flow_of(schedule)
+                gates = flow.gates(schedule.payload) if flow is not None else None
 
                 def make_job(occ: Occurrence) -> NewJob:
                     nj = job_for(schedule, occ, text, digest)
                     if schedule.retry_policy is not None:
                         nj = replace(nj, retry_policy_json=json.dumps(schedule.retry_policy))
+                    if gates is not None:
+                        nj = replace(nj, flow_json=gates.json,
+                                     concurrency_key=gates.concurrency_key)
                     return nj
 
                 return plan_schedule(schedule, trig, now, active, make_job=make_job)
@@ -564,6 +573,17 @@ class ScheduleService:
             SCHEDULE_JOBS.inc(fired)
             self._notify(now)
         return fired, processed
+
+    def _flow_of(self, schedule: Schedule) -> FlowSpec | None:
+        """The flow options (rate and concurrency limits) of a schedule's task: this
+        process's definition, else the tenant's registry entry, so a fired job is gated like
+        one enqueued by hand, whichever process fires it."""
+        local = self.tasks.get(schedule.task)
+        if local is not None:
+            return local.flow
+        entry = self.store.get_registered_task(tenant_id=schedule.tenant_id, kind="task",
+                                               name=schedule.task)
+        return None if entry is None else FlowSpec.from_dict(entry.name, entry.flow)
 
     def next_schedule_fire(self) -> datetime | None:
         """The earliest instant any active schedule of this store needs the scheduler."""

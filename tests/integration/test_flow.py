@@ -10,7 +10,9 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from hora import Concurrency, FakeClock, Hora, RateLimit
+import pytest
+
+from hora import Concurrency, FakeClock, Hora, InvalidPayload, RateLimit
 from hora.flow import parse_rate, window_bound
 from hora.models import JobFilter
 from hora.states import JobState
@@ -107,3 +109,27 @@ def test_three_worker_processes_share_one_limit(pg_schema_url: str, tmp_path: Pa
     assert worst <= bound
     # and the limit was used, not merely respected: 120 starts at 20/s take about 6 s
     assert at[-1] - at[0] < timedelta(seconds=8)
+
+
+def test_jobs_a_schedule_fires_are_gated_like_enqueued_ones(app: Hora, clock: FakeClock,
+                                                             ) -> None:
+    """A schedule firing a rate-limited task makes gated jobs (the limit holds whoever
+    creates the job), and a schedule whose payload lacks a limit's key field is refused."""
+    @app.task(name="digest", rate_limit=RateLimit("1/h", key="team"))
+    def digest(team: str) -> None: ...
+
+    app.create_schedule("digest", trigger={"every": "PT1M"}, payload={"team": "a"},
+                        catchup_limit=100)
+    clock.advance(timedelta(minutes=3))
+    fired, _ = app.schedules.process_due(100)
+    assert fired >= 2
+    started, _ = app.store.claim_jobs(owner="w", queues=["default"], tasks=None,
+                                      now=clock.now(), lease_until=clock.now()
+                                      + timedelta(minutes=5), limit=10)
+    assert len(started) == 1  # one start per hour for team a: the rest wait their slots
+    waiting = app.list_jobs(state="scheduled").items
+    assert waiting and all(j.state_reason == "rate_limited: digest[team] (a)"
+                           for j in waiting if j.due_at > clock.now())
+    with pytest.raises(InvalidPayload) as refused:
+        app.create_schedule("digest", trigger={"every": "PT1M"}, payload={})
+    assert refused.value.field in ("payload.team", "payload")
