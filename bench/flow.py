@@ -127,7 +127,8 @@ def fairness(url: str, args: Any) -> dict[str, Any]:
     enqueue(app, [fair.request(key=f"k{k}", n=n) for n in range(args.per_key)
                   for k in range(args.keys)])
     total = args.keys * args.per_key
-    asyncio.run(drain(app, args.workers, total))
+    asyncio.run(drain(app, args.workers, total, concurrency=args.worker_concurrency,
+                      batch_size=args.worker_concurrency))
     app.close()
     per_key: dict[str, list[float]] = defaultdict(list)
     for key, t in started_at(url):
@@ -145,7 +146,8 @@ def fairness(url: str, args: Any) -> dict[str, Any]:
             late.append(max(0.0, t - allowed))
             allowed = t + interval
     return {"section": "fairness", "keys": args.keys, "jobs": total,
-            "workers": args.workers, "limit_per_key": str(rate),
+            "workers": args.workers, "worker_concurrency": args.worker_concurrency,
+            "limit_per_key": str(rate),
             "max_per_key_starts_in_1s": worst, "bound_1s": window_bound(rate, 1, 1.0),
             "p99_wait_beyond_limit_ms": round(p99(late) * 1000, 1),
             "p50_wait_beyond_limit_ms": round(sorted(late)[len(late) // 2] * 1000, 1)
@@ -191,6 +193,9 @@ def main() -> None:
     p.add_argument("--burst", type=int, default=50,
                    help="the accuracy limit's burst (0.1 s of 500/s: see docs/flow.md)")
     p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--worker-concurrency", type=int, default=100,
+                   help="each worker's concurrency and claim size (the fairness section "
+                        "starts a thousand keys' jobs at once every 1/rate)")
     p.add_argument("--keys", type=int, default=1_000)
     p.add_argument("--per-key", type=int, default=50)
     p.add_argument("--key-rate", default="5/s")

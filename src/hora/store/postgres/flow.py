@@ -36,8 +36,20 @@ from hora.store.postgres.connection import Conn, Q, _announce, _utc
 
 def claim(conn: Conn, params: dict[str, Any]) -> tuple[list[tuple[Any, ...]], datetime | None]:
     """Start up to ``params['limit']`` due jobs, gates checked, in the caller's transaction.
-    Returns the started rows (claim columns) and, when a gate pushed jobs back, when the
-    worker should claim again."""
+    Returns the started rows (claim columns) and, when a gate pushed jobs back or nothing
+    was due, when the worker should claim again.
+
+    One read of candidates per transaction (unlike SQLite, which reads on while gates push
+    candidates back): a second read would lock buckets out of the one sorted order every
+    claimer takes them in, and concurrent claims would deadlock."""
+    rows, wake, _pushed = _claim_step(conn, params, first=True)
+    return rows, wake
+
+
+def _claim_step(conn: Conn, params: dict[str, Any], *, first: bool,
+                ) -> tuple[list[tuple[Any, ...]], datetime | None, int]:
+    """One read of candidates and their decision: (started rows, wake instant, how many a
+    gate pushed back or cancelled)."""
     started: list[tuple[Any, ...]] = []
     gated: list[Candidate] = []
     count = 0
@@ -47,8 +59,15 @@ def claim(conn: Conn, params: dict[str, Any]) -> tuple[list[tuple[Any, ...]], da
             started.append(r[1:12])
         else:
             gated.append(Candidate(r[1], r[9], r[12], r[13], bool(r[14]), r[15]))
+    if count == 0:
+        if not first:
+            return started, None, 0
+        # Nothing due: say when something is. Jobs a gate pushed to a slot are not reserved
+        # ahead of time, so without this the worker would find them at its next poll.
+        row = conn.execute(Q["next_due_at"], params).fetchone()
+        return started, None if row is None or row[0] is None else _utc(row[0]), 0
     if not gated:
-        return started, None
+        return started, None, 0
     now: datetime = params["now"]
     now_us = to_us(now)
     p, changed = _plan(conn, gated, now_us, full_batch=count >= params["limit"])
@@ -74,7 +93,7 @@ def claim(conn: Conn, params: dict[str, Any]) -> tuple[list[tuple[Any, ...]], da
         row = conn.execute(Q["next_due_at"], params).fetchone()
         if row is not None and row[0] is not None:
             wake = _utc(row[0]) if wake is None else min(wake, _utc(row[0]))
-    return started, wake
+    return started, wake, len(p.blocked) + len(p.cancelled)
 
 
 def _plan(conn: Conn, gated: Sequence[Candidate], now_us: int, *, full_batch: bool,

@@ -36,16 +36,49 @@ def candidates_sql(queues: int) -> str:
     return Q["claim_candidates"].replace("/*HEADS*/", heads)
 
 
+#: The most due candidates one claim reads while gates push them back: a backlog of pushed
+#: jobs is given its slots this many at a time (not a worker's free slots at a time, which
+#: left due jobs queued behind it), and the write lock is still held for a bounded time.
+SCAN_LIMIT = 1000
+
+
 def claim(conn: sqlite3.Connection, params: dict[str, Any], queues: int,
           ) -> tuple[list[tuple[Any, ...]], int | None]:
     """Start up to ``params['limit']`` due jobs, gates checked, in the caller's write
     transaction. Returns the started rows (claim columns) and, when some job was pushed
-    back, the instant (µs) the worker should claim again."""
+    back or nothing was due, the instant (µs) the worker should claim again.
+
+    When gates pushed candidates back and the claim has room left, it reads on (the pushed
+    ones are no longer due), up to SCAN_LIMIT candidates."""
+    limit: int = params["limit"]
+    started: list[tuple[Any, ...]] = []
+    wake: int | None = None
+    scanned = 0
+    while True:
+        rows, step_wake, pushed = _claim_step(conn, {**params, "limit": limit - len(started)},
+                                              queues, first=scanned == 0)
+        started.extend(rows)
+        if step_wake is not None:
+            wake = step_wake if wake is None else min(wake, step_wake)
+        scanned += pushed + len(rows)
+        if not pushed or len(started) >= limit or scanned >= SCAN_LIMIT:
+            return started, wake
+
+
+def _claim_step(conn: sqlite3.Connection, params: dict[str, Any], queues: int, *,
+                first: bool) -> tuple[list[tuple[Any, ...]], int | None, int]:
+    """One read of candidates and their decision: (started rows, wake instant, how many a
+    gate pushed back or cancelled)."""
     now_us: int = params["now"]
     limit: int = params["limit"]
     rows = conn.execute(candidates_sql(queues), params).fetchall()
     if not rows:
-        return [], None
+        if not first:
+            return [], None, 0
+        # Nothing due: say when something is. Jobs a gate pushed to a slot are not reserved
+        # ahead of time, so without this the worker would find them at its next poll.
+        nxt = conn.execute(Q["next_due_at"], params).fetchone()
+        return [], None if nxt is None or nxt[0] is None else int(nxt[0]), 0
     gated = [Candidate(r[0], r[2], r[3], r[1], bool(r[4]), r[5]) for r in rows
              if r[1] is not None or r[4]]
     ids = [r[0] for r in rows if r[1] is None and not r[4]]
@@ -73,7 +106,8 @@ def claim(conn: sqlite3.Connection, params: dict[str, Any], queues: int,
         nxt = conn.execute(Q["next_due_at"], params).fetchone()
         if nxt is not None and nxt[0] is not None:
             wake = nxt[0] if wake is None else min(wake, nxt[0])
-    return started, wake
+    pushed = 0 if p is None else len(p.blocked) + len(p.cancelled)
+    return started, wake, pushed
 
 
 def _plan(conn: sqlite3.Connection, gated: Sequence[Candidate], now_us: int, *,
