@@ -16,6 +16,7 @@ allows a fourth start within any hour.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -256,8 +257,12 @@ class Gates:
 
     @staticmethod
     def from_json(text: str | None) -> Gates:
-        if not text:
-            return Gates()
+        """The gates of a row's text; cached, since the jobs of one task (and one key)
+        carry the same text and a claim decodes every gated candidate's."""
+        return _gates_of(text) if text else _NO_GATES
+
+    @staticmethod
+    def _decode(text: str) -> Gates:
         doc = json.loads(text)
         rates = tuple((r["name"], r["key"], Rate(int(r["count"]), float(r["period"])),
                        int(r["burst"])) for r in doc.get("rate", ()))
@@ -267,6 +272,10 @@ class Gates:
     @property
     def concurrency_key(self) -> str | None:
         return None if self.concurrency is None else self.concurrency[0]
+
+
+_NO_GATES = Gates()
+_gates_of = functools.lru_cache(maxsize=8192)(Gates._decode)
 
 
 def key_value(key: KeySpec, payload: Mapping[str, Any], *, task: str, what: str) -> str:
