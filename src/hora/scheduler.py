@@ -34,7 +34,7 @@ from hora.triggers import Occurrence, Trigger
 if TYPE_CHECKING:
     from hora.app import Hora
     from hora.retention import Retention
-    from hora.store import ScheduleStore
+    from hora.store import SchedulePass, ScheduleStore
 
 log = logging.getLogger("hora.scheduler")
 
@@ -176,7 +176,8 @@ def plan_schedule(schedule: Schedule, trigger: Trigger, now: datetime,
 PlanFn = Callable[[Schedule, list[tuple[str, str]]], SchedulePlan]
 
 
-def fire_due_schedules(store: ScheduleStore, now: datetime, limit: int, plan: PlanFn,
+def fire_due_schedules(store: ScheduleStore, now: datetime, limit: int, plan: PlanFn, *,
+                       on_due: Callable[[SchedulePass, list[Schedule]], None] | None = None,
                        ) -> tuple[int, int]:
     """One scheduler pass over up to ``limit`` due schedules, in one store transaction;
     returns (jobs fired, schedules processed). A caller loops while processed == limit.
@@ -191,6 +192,8 @@ def fire_due_schedules(store: ScheduleStore, now: datetime, limit: int, plan: Pl
         due = tx.due(limit)
         if not due:
             return 0, 0
+        if on_due is not None:  # what the plans need to read, in this transaction
+            on_due(tx, due)
         active = tx.active_jobs([s.id for s in due])
         plans = [(s, plan(s, active.get(s.id, []))) for s in due]
         jobs = [t.job for _, p in plans for t in p.ticks if t.job is not None]

@@ -47,7 +47,7 @@ from hora.triggers import Occurrence, Trigger
 if TYPE_CHECKING:
     from hora.clock import Clock
     from hora.models import Job
-    from hora.store import Store
+    from hora.store import SchedulePass, Store
 
 log = logging.getLogger("hora.scheduler")
 
@@ -547,7 +547,7 @@ class ScheduleService:
                 text = json.dumps(schedule.payload, separators=(",", ":"), sort_keys=True,
                                   ensure_ascii=False)
                 digest = fingerprint(schedule.task, text)
-                flow = self._flow_of(schedule)
+                flow = self._flow_of(schedule, registered)
                 gates = flow.gates(schedule.payload) if flow is not None else None
 
                 def make_job(occ: Occurrence) -> NewJob:
@@ -568,22 +568,30 @@ class ScheduleService:
                             "edited or resumed: %s", schedule.id, reason)
                 return SchedulePlan(cursor=schedule.cursor, next_fire_at=None, error=reason)
 
-        fired, processed = fire_due_schedules(self.store, now, limit, plan)
+        registered: dict[tuple[str, str], dict[str, Any] | None] = {}
+
+        def on_due(tx: SchedulePass, due: list[Schedule]) -> None:
+            missing = sorted({(s.tenant_id, s.task) for s in due if s.task not in self.tasks})
+            if missing:
+                registered.update(tx.task_flows(missing))
+
+        fired, processed = fire_due_schedules(self.store, now, limit, plan, on_due=on_due)
         if fired:
             SCHEDULE_JOBS.inc(fired)
             self._notify(now)
         return fired, processed
 
-    def _flow_of(self, schedule: Schedule) -> FlowSpec | None:
+    def _flow_of(self, schedule: Schedule,
+                 registered: Mapping[tuple[str, str], dict[str, Any] | None],
+                 ) -> FlowSpec | None:
         """The flow options (rate and concurrency limits) of a schedule's task: this
-        process's definition, else the tenant's registry entry, so a fired job is gated like
-        one enqueued by hand, whichever process fires it."""
+        process's definition, else the tenant's registry entry (read by the pass), so a
+        fired job is gated like one enqueued by hand, whichever process fires it."""
         local = self.tasks.get(schedule.task)
         if local is not None:
             return local.flow
-        entry = self.store.get_registered_task(tenant_id=schedule.tenant_id, kind="task",
-                                               name=schedule.task)
-        return None if entry is None else FlowSpec.from_dict(entry.name, entry.flow)
+        return FlowSpec.from_dict(schedule.task,
+                                  registered.get((schedule.tenant_id, schedule.task)))
 
     def next_schedule_fire(self) -> datetime | None:
         """The earliest instant any active schedule of this store needs the scheduler."""

@@ -133,3 +133,31 @@ def test_jobs_a_schedule_fires_are_gated_like_enqueued_ones(app: Hora, clock: Fa
     with pytest.raises(InvalidPayload) as refused:
         app.create_schedule("digest", trigger={"every": "PT1M"}, payload={})
     assert refused.value.field in ("payload.team", "payload")
+
+
+def test_a_scheduler_without_the_code_gates_by_the_registry(database_url: str,
+                                                           clock: FakeClock) -> None:
+    """The process that fires a schedule need not define its task: the limits come from the
+    registry, read inside the scheduler pass's own transaction."""
+    worker_app = Hora(database_url, clock=clock)
+    worker_app.migrate()
+
+    @worker_app.task(name="report", rate_limit=RateLimit("1/h", name="reports"))
+    def report() -> None: ...
+
+    worker_app.registry.register()
+    scheduler_app = Hora(database_url, clock=clock)
+    try:
+        scheduler_app.create_schedule("report", trigger={"every": "PT1M"}, catchup_limit=100)
+        clock.advance(timedelta(minutes=3))
+        fired, _ = scheduler_app.schedules.process_due(100)
+        assert fired >= 2
+        started, _ = worker_app.store.claim_jobs(
+            owner="w", queues=["default"], tasks=None, now=clock.now(),
+            lease_until=clock.now() + timedelta(minutes=5), limit=10)
+        assert len(started) == 1
+        reasons = {j.state_reason for j in worker_app.list_jobs(state="scheduled").items}
+        assert reasons == {"rate_limited: reports"}
+    finally:
+        scheduler_app.close()
+        worker_app.close()

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from hora.errors import ConfigError
 from hora.flow import Rate
@@ -133,6 +133,12 @@ class SchedulePass(Protocol):
 
     def active_jobs(self, schedule_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         """Per schedule, its unfinished jobs as (id, state), by id."""
+        ...
+
+    def task_flows(self, keys: Sequence[tuple[str, str]],
+                   ) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """Per (tenant, task name), the flow options the registry records for it (None: no
+        entry, or none), read in the pass's transaction."""
         ...
 
     def insert_jobs(self, jobs: Sequence[NewJob]) -> dict[str, str]:

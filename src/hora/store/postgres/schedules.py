@@ -181,6 +181,15 @@ class PostgresSchedulePass:
             rows = cur.execute(Q["due_schedules"], {"now": self._now, "limit": limit}).fetchall()
         return [schedule_from_row(r, _utc, decoded=True) for r in rows]
 
+    def task_flows(self, keys: Sequence[tuple[str, str]],
+                   ) -> dict[tuple[str, str], dict[str, Any] | None]:
+        out: dict[tuple[str, str], dict[str, Any] | None] = {}
+        for tenant_id, name in keys:
+            row = self._conn.execute(Q["task_flow"], {"tenant_id": tenant_id,
+                                                      "name": name}).fetchone()
+            out[(tenant_id, name)] = None if row is None else row[0]
+        return out
+
     def active_jobs(self, schedule_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         out: dict[str, list[tuple[str, str]]] = {}
         for schedule_id, job_id, state in self._conn.execute(

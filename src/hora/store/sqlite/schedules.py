@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 from hora.errors import Conflict, NotFound, StaleRecord, StoreError
 from hora.models import NewJob, Page, Schedule, Tick
@@ -149,6 +150,15 @@ class SQLiteSchedulePass:
     def due(self, limit: int) -> list[Schedule]:
         rows = _rows(self._conn.execute(Q["due_schedules"], {"now": self._now, "limit": limit}))
         return [schedule_from_row(r, from_us) for r in rows]
+
+    def task_flows(self, keys: Sequence[tuple[str, str]],
+                   ) -> dict[tuple[str, str], dict[str, Any] | None]:
+        out: dict[tuple[str, str], dict[str, Any] | None] = {}
+        for tenant_id, name in keys:
+            row = self._conn.execute(Q["task_flow"], {"tenant_id": tenant_id,
+                                                      "name": name}).fetchone()
+            out[(tenant_id, name)] = json.loads(row[0]) if row and row[0] else None
+        return out
 
     def active_jobs(self, schedule_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
         out: dict[str, list[tuple[str, str]]] = {}

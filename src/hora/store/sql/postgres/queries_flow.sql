@@ -171,3 +171,9 @@ RETURNING j.queue;
 
 -- name: job_flow
 SELECT flow, concurrency_key FROM hora_jobs WHERE id = %(id)s;
+
+-- name: task_flow
+-- A registered task's flow options, for a scheduler pass firing a task its process does not
+-- define (read in the pass's own transaction).
+SELECT flow FROM hora_task_registry
+WHERE tenant_id = %(tenant_id)s AND kind = 'task' AND name = %(name)s;

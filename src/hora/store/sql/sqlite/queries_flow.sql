@@ -92,3 +92,9 @@ WHERE id IN (SELECT id FROM hora_jobs
 
 -- name: job_flow
 SELECT flow, concurrency_key FROM hora_jobs WHERE id = :id;
+
+-- name: task_flow
+-- A registered task's flow options, for a scheduler pass firing a task its process does not
+-- define (read in the pass's own transaction).
+SELECT flow FROM hora_task_registry
+WHERE tenant_id = :tenant_id AND kind = 'task' AND name = :name;
