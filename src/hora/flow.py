@@ -155,6 +155,10 @@ class RateLimit:
         check_int(self.burst, "rate_limit.burst", least=1, most=MAX_BURST)
         if self.name is not None and not (0 < len(self.name) <= MAX_KEY_LENGTH):
             raise InvalidPayload("must be 1-200 characters", field="rate_limit.name")
+        if self.name is not None and self.name.startswith("hora."):
+            raise InvalidPayload(f"{self.name!r} is reserved: names starting with 'hora.' are "
+                                 "hora's own (the API's request limit)",
+                                 field="rate_limit.name")
 
     @property
     def parsed(self) -> Rate:

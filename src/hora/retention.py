@@ -40,7 +40,7 @@ from datetime import datetime, timedelta
 from hora.clock import Clock
 from hora.errors import ConfigError, StoreUnavailable
 from hora.models import RETENTION_KINDS, RetentionPolicy
-from hora.store import FlowKeyStore, RetentionStore
+from hora.store import FlowKeyStore, RateLimitStore, RetentionStore
 from hora.store.flowkeys import FLOW_KEY_GRACE
 
 log = logging.getLogger("hora.retention")
@@ -54,6 +54,9 @@ DEFAULT_POLICY = RetentionPolicy(jobs=14 * _DAY, dead=30 * _DAY, ticks=14 * _DAY
 BATCH_SIZE = 1000
 #: How often the scheduler role prunes.
 PRUNE_INTERVAL = 60.0
+#: A rate-limit bucket whose tat and slot are this far past is deleted (a full bucket is the
+#: same as none; the margin keeps a row a claim may be about to read).
+RATE_BUCKET_GRACE = timedelta(hours=1)
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": _DAY, "w": 7 * _DAY}
@@ -234,6 +237,7 @@ class Retention:
             return None
         report = self.prune(max_batches=self.max_batches)
         self._prune_flow_keys(now)
+        self._prune_rate_buckets(now)
         self._next_pass = now if report.more else now + timedelta(seconds=self.interval)
         if report.total:
             log.info("retention pruned %s", ", ".join(
@@ -249,6 +253,20 @@ class Retention:
         total = 0
         for _ in range(self.max_batches or 100):
             n = self.store.prune_flow_keys(before=before, limit=self.batch_size)
+            total += n
+            if n < self.batch_size or self._stopping:
+                break
+        return total
+
+    def _prune_rate_buckets(self, now: datetime) -> int:
+        """Rate-limit buckets full again for an hour (``hora_rate_buckets``: one row per
+        limit and key value ever used, so per-user keys would otherwise pile up)."""
+        if not isinstance(self.store, RateLimitStore):
+            return 0
+        before = now - RATE_BUCKET_GRACE
+        total = 0
+        for _ in range(self.max_batches or 100):
+            n = self.store.prune_rate_buckets(before=before, limit=self.batch_size)
             total += n
             if n < self.batch_size or self._stopping:
                 break

@@ -136,6 +136,20 @@ def test_a_bucket_per_tenant_name_and_key(store: Store) -> None:
                              now=T0 + timedelta(seconds=60))[0] == 1
 
 
+def test_buckets_full_again_are_pruned_and_busy_ones_kept(store: Store) -> None:
+    """A bucket whose tat and promised slot are past the cut-off is the same as no row and
+    goes; one still owing (or promising a later slot) stays, and its budget is intact."""
+    slow = Rate(1, 86_400.0)  # a day's debt after one start
+    store.take_tokens("acme", "old", "u1", rate=parse_rate("10/s"), burst=1, want=1, now=T0)
+    store.take_tokens("acme", "busy", "u1", rate=slow, burst=1, want=1, now=T0)
+    assert store.prune_rate_buckets(before=T0 + timedelta(hours=1), limit=10) == 1
+    assert store.prune_rate_buckets(before=T0 + timedelta(hours=1), limit=10) == 0
+    # the busy bucket still refuses: its debt was not forgotten
+    granted, wait = store.take_tokens("acme", "busy", "u1", rate=slow, burst=1, want=1,
+                                      now=T0 + timedelta(hours=2))
+    assert granted == 0 and wait > 0
+
+
 def test_racing_takers_never_beat_the_window_bound(store: Store) -> None:
     """Eight threads take slices of one bucket at the same instants, all at once at each,
     2 s of them: the total granted is what the limit admits over the span, never more (no

@@ -62,6 +62,9 @@ def test_declarations_check_their_fields() -> None:
     with pytest.raises(InvalidPayload) as e:
         Debounce(timedelta(0))
     assert e.value.field == "debounce.window"
+    with pytest.raises(InvalidPayload, match="reserved") as e:
+        RateLimit("10/s", name="hora.api")
+    assert e.value.field == "rate_limit.name"
     with pytest.raises(InvalidPayload, match="not both"):
         FlowSpec.build("t", debounce=1.0, throttle=1.0)
     with pytest.raises(InvalidPayload, match="batched task cannot also"):

@@ -563,6 +563,7 @@ class RetentionStore(Protocol):
         """Store a tenant's override; None (or every age None) removes it."""
         ...
 
+@runtime_checkable
 class RateLimitStore(Protocol):
     """Rate limits set at run time by name (``hora_rate_limits``, written by
     ``hora.ratelimits``; the claim reads them), GCRA buckets taken a slice at a time
@@ -603,6 +604,11 @@ class RateLimitStore(Protocol):
         ``rate_limited``/``concurrency`` by limit name (from ``blocked_on``, set by a claim
         that passed them over) and ``queue_paused`` by queue (due jobs of paused queues).
         Two grouped reads, at most ``limit`` groups each, the largest first."""
+        ...
+
+    def prune_rate_buckets(self, *, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` buckets whose tat and slot are before ``before`` (full
+        again: the same as no row), in one short transaction."""
         ...
 
 class WorkerStore(Protocol):

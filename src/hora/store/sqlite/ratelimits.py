@@ -72,6 +72,11 @@ class SQLiteRateLimits(SQLiteConnection):
                 conn.execute(Q["put_rate_bucket"], {**params, "tat": tat})
         return granted, wait
 
+    def prune_rate_buckets(self, *, before: datetime, limit: int) -> int:
+        with self._write() as conn:
+            return conn.execute(Q["prune_rate_buckets"],
+                                {"before": to_us(before), "limit": limit}).rowcount
+
     def waiting_by_reason(self, *, now: datetime, limit: int = 500,
                           ) -> list[tuple[str, str, int]]:
         with self._read() as conn:

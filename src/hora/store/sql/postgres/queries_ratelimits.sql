@@ -63,3 +63,13 @@ WHERE id IN (SELECT id FROM hora_jobs
                AND tenant_id = %(tenant_id)s AND due_at > %(now)s
              LIMIT %(limit)s
              FOR UPDATE SKIP LOCKED);
+
+-- name: prune_rate_buckets
+-- Buckets long full again (tat and any promised slot well past): the same as no row. Rows a
+-- claim holds are skipped (it is about to write them).
+DELETE FROM hora_rate_buckets
+WHERE (tenant_id, name, key) IN (
+    SELECT tenant_id, name, key FROM hora_rate_buckets
+    WHERE tat < %(before)s AND (slot IS NULL OR slot < %(before)s)
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED);

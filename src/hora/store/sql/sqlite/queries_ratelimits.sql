@@ -56,3 +56,11 @@ WHERE id IN (SELECT id FROM hora_jobs INDEXED BY hora_jobs_blocked
              WHERE blocked_on = :blocked_on AND state IN ('scheduled', 'retrying')
                AND tenant_id = :tenant_id AND due_at > :now
              LIMIT :limit);
+
+-- name: prune_rate_buckets
+-- Buckets long full again (tat and any promised slot well past): the same as no row.
+DELETE FROM hora_rate_buckets
+WHERE (tenant_id, name, key) IN (
+    SELECT tenant_id, name, key FROM hora_rate_buckets INDEXED BY hora_rate_buckets_tat
+    WHERE tat < :before AND (slot IS NULL OR slot < :before)
+    LIMIT :limit);
