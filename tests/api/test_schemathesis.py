@@ -32,6 +32,10 @@ EXAMPLES = int(os.environ.get("HORA_FUZZ_EXAMPLES", "25"))
 #: unknown query parameter is ignored, as HTTP APIs do, so a "negative" request that only
 #: adds one is rightly answered 200.
 EXCLUDED = [positive_data_acceptance, negative_data_rejection]
+#: Framing headers belong to the HTTP server, not the API: uvicorn (h11) answers a malformed
+#: one (a ``transfer-encoding`` of junk) with its own text/plain 400 before hora sees the request.
+FRAMING_HEADERS = {"transfer-encoding", "content-length", "connection", "host", "upgrade",
+                   "te", "trailer", "expect"}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -94,6 +98,9 @@ def test_every_operation_answers_per_its_schema(api_only: Server) -> None:
             @settings(max_examples=EXAMPLES, deadline=None, database=None,
                       suppress_health_check=list(HealthCheck))
             def check(case: Any) -> None:
+                if case.headers:
+                    case.headers = {k: v for k, v in case.headers.items()
+                                    if k.lower() not in FRAMING_HEADERS}
                 case.call_and_validate(headers=headers, excluded_checks=EXCLUDED)
                 if "/tenants/" in case.operation.path:
                     probe = tenant.get("/v1/jobs")
