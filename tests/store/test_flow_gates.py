@@ -243,13 +243,28 @@ def test_an_expired_lease_frees_the_slot(store: Store) -> None:
     expired = T0 + LEASE + timedelta(seconds=1)
     assert store.rescue_expired(expired) == [first]
     assert job(store, second).due_at == expired
-    # the freed slot is used again at once: by the retry of the rescued job (first in line),
-    # and the other goes back to waiting for it
+    # the freed slot is used again at once: by the job that waited for it (jobs back from a
+    # gate come first), and the rescued job's retry waits its turn behind it
+    (waited,) = claim(store, now=expired)[0]
+    assert waited.id == second and waited.attempt == 1
+    assert job(store, first).state_reason == f"concurrency: {key}"
+    succeed(store, [waited], expired)
     (again,) = claim(store, now=expired)[0]
     assert again.id == first and again.attempt == 2
-    assert job(store, second).state_reason == f"concurrency: {key}"
-    succeed(store, [again], expired)
-    assert [j.id for j in claim(store, now=expired)[0]] == [second]
+
+
+def test_jobs_back_from_a_gate_come_before_a_backlog_of_new_ones(store: Store) -> None:
+    """A job on its slot is claimed ahead of never-seen jobs of the same priority that are
+    due earlier: a backlog the gates must first push back does not starve the jobs whose
+    turn has come (priority still comes first)."""
+    ids = insert(store, *[gated(rates=(("send", "k1", "10/s", 1),)) for _ in range(2)])
+    assert [j.id for j in claim(store)[0]] == ids[:1]  # ids[1] pushed to T0 + 0.1 s
+    backlog = insert(store, *[gated(rates=(("send", f"b{i}", "10/s", 1),)) for i in range(3)])
+    urgent = insert(store, gated(rates=(("send", "u", "10/s", 1),), priority=-1))
+    on_slot = T0 + timedelta(seconds=0.1)
+    started = [j.id for j in claim(store, now=on_slot, limit=2)[0]]
+    assert started == [urgent[0], ids[1]]
+    assert [j.id for j in claim(store, now=on_slot, limit=10)[0]] == backlog
 
 
 def test_racing_claimers_keep_one_running_per_key(database_url: str, store: Store) -> None:

@@ -31,8 +31,8 @@ from hora.store.sqlite.connection import Q
 @functools.cache
 def candidates_sql(queues: int) -> str:
     heads = " UNION ALL ".join(
-        f"SELECT * FROM ({Q['due_in_queue_flow'].replace(':queue', f':q{i}')})"
-        for i in range(queues))
+        f"SELECT * FROM ({Q[name].replace(':queue', f':q{i}')})"
+        for i in range(queues) for name in ("returning_in_queue_flow", "due_in_queue_flow"))
     return Q["claim_candidates"].replace("/*HEADS*/", heads)
 
 

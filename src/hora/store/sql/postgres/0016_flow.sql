@@ -15,6 +15,11 @@ ALTER TABLE hora_jobs ADD COLUMN blocked_on text;
 -- Counting a key's running jobs, and finding its next waiting one (FIFO: ids sort by time).
 CREATE INDEX hora_jobs_concurrency ON hora_jobs (tenant_id, concurrency_key, state, id)
     WHERE concurrency_key IS NOT NULL;
+-- Jobs back from a gate (due on their slot, or woken from a full concurrency key) are
+-- claimed ahead of never-seen ones of the same priority: they were in line first, and a
+-- backlog of new jobs that the gates must push back first may not starve them.
+CREATE INDEX hora_jobs_returning ON hora_jobs (queue, priority, due_at, id)
+    WHERE blocked_on IS NOT NULL AND state IN ('scheduled', 'retrying');
 -- The waiting-by-reason gauge reads only the blocked jobs.
 CREATE INDEX hora_jobs_blocked ON hora_jobs (blocked_on)
     WHERE blocked_on IS NOT NULL AND state IN ('scheduled', 'retrying');

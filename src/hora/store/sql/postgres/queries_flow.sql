@@ -7,7 +7,7 @@
 -- 'queue:<name>' limit on their queue) start at once: the fast path, one round trip as
 -- before. The gated candidates come back unstarted (started = false, locked until commit)
 -- for hora.store.gating to decide in the same transaction.
-WITH due AS (
+WITH fresh AS (
     SELECT c.*
     FROM unnest(%(queues)s::text[]) AS q (name)
     CROSS JOIN LATERAL (
@@ -17,6 +17,7 @@ WITH due AS (
         FROM hora_jobs
         WHERE queue = q.name
           AND state IN ('scheduled', 'retrying')
+          AND blocked_on IS NULL
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
           AND due_at <= %(now)s
           AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
@@ -24,8 +25,31 @@ WITH due AS (
                           AND p.name = hora_jobs.queue AND p.paused)
         ORDER BY priority, due_at, id
         LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED) AS c
-    ORDER BY c.priority, c.due_at, c.id
+        FOR UPDATE SKIP LOCKED) AS c),
+-- Jobs a gate passed over before (back on their slot, or woken when their concurrency key
+-- freed), from their own small index: within a priority they come first.
+back AS (
+    SELECT c.*
+    FROM unnest(%(queues)s::text[]) AS q (name)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, due_at, flow, tenant_id, queue, blocked_on,
+               EXISTS (SELECT 1 FROM hora_rate_limits r WHERE r.tenant_id = hora_jobs.tenant_id
+                       AND r.name = 'queue:' || hora_jobs.queue) AS queue_limited
+        FROM hora_jobs
+        WHERE queue = q.name
+          AND state IN ('scheduled', 'retrying')
+          AND blocked_on IS NOT NULL
+          AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
+          AND due_at <= %(now)s
+          AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
+          AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
+                          AND p.name = hora_jobs.queue AND p.paused)
+        ORDER BY priority, due_at, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED) AS c),
+due AS (
+    SELECT * FROM (SELECT * FROM back UNION ALL SELECT * FROM fresh) AS candidates
+    ORDER BY priority, blocked_on IS NULL, due_at, id
     LIMIT %(limit)s),
 started AS (
     UPDATE hora_jobs j

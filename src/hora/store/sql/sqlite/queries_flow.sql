@@ -3,12 +3,30 @@
 
 -- name: due_in_queue_flow
 -- due_in_queue, with what the gates need: the job's gates (flow), its tenant and queue, and
--- whether an operator limits its queue (a 'queue:<name>' row: one primary-key probe).
+-- whether an operator limits its queue (a 'queue:<name>' row: one primary-key probe). Jobs
+-- never passed over by a gate (blocked_on NULL); returning_in_queue_flow reads the others.
 SELECT id, priority, due_at, flow, tenant_id, queue, blocked_on,
        EXISTS (SELECT 1 FROM hora_rate_limits r WHERE r.tenant_id = hora_jobs.tenant_id
                AND r.name = 'queue:' || hora_jobs.queue) AS queue_limited
 FROM hora_jobs INDEXED BY hora_jobs_claim
 WHERE queue = :queue AND state IN ('scheduled', 'retrying') AND due_at <= :now
+  AND blocked_on IS NULL
+  AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
+  AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
+  AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
+                  AND p.name = hora_jobs.queue AND p.paused = 1)
+ORDER BY priority, due_at, id
+LIMIT :limit
+
+-- name: returning_in_queue_flow
+-- The due jobs of one queue a gate passed over before (back on their slot, or woken when
+-- their concurrency key freed), from their own small index.
+SELECT id, priority, due_at, flow, tenant_id, queue, blocked_on,
+       EXISTS (SELECT 1 FROM hora_rate_limits r WHERE r.tenant_id = hora_jobs.tenant_id
+               AND r.name = 'queue:' || hora_jobs.queue) AS queue_limited
+FROM hora_jobs INDEXED BY hora_jobs_returning
+WHERE queue = :queue AND state IN ('scheduled', 'retrying') AND due_at <= :now
+  AND blocked_on IS NOT NULL
   AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
   AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
   AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
@@ -17,9 +35,10 @@ ORDER BY priority, due_at, id
 LIMIT :limit
 
 -- name: claim_candidates
--- /*HEADS*/ is the union of due_in_queue_flow for the worker's queues.
+-- /*HEADS*/ is the union of due_in_queue_flow and returning_in_queue_flow for the worker's
+-- queues. Within a priority, jobs back from a gate come first (they were in line first).
 SELECT id, flow, tenant_id, queue, queue_limited, blocked_on FROM (/*HEADS*/)
-ORDER BY priority, due_at, id LIMIT :limit
+ORDER BY priority, blocked_on IS NULL, due_at, id LIMIT :limit
 
 -- name: start_jobs
 UPDATE hora_jobs
