@@ -528,7 +528,11 @@ def test_a_long_step_keeps_its_run_lease(app: Hora, clock: FakeClock) -> None:
         return str(await ctx.step(long_step))
 
     long_flow.start(workflow_id="lw")
-    run(app)
+    # A job lease longer than the clock's jumps: with the default 30 s one, the worker's own
+    # rescuer could see the runner job's lease over after a 7-minute jump before a heartbeat
+    # renewed it, and run the step again (seen as a flaky intruder). The run lease under test
+    # is still renewed by the heartbeat, every minute of the clock.
+    run_until_idle(app, poll_interval=0.01, lease=3600, heartbeat=60)
     assert intruders == [None]  # the renewed lease kept the other owner out
     wf = app.get_workflow("lw")
     assert wf.state == "completed" and wf.run_owner is None
