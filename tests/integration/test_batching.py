@@ -62,6 +62,8 @@ def test_one_batch_exactly_at_max_wait_and_waiting_shows_why(app: Hora,
                 app.get_job(j.id, history=False).state_reason == "batching: provider=ses"
                 for j in jobs), timeout=30, message="jobs waiting for their batch")
             clock.advance(4.999)
+            # A negative check needs a window: the worker runs its passes on the advanced
+            # clock (its poll waits are fake-clock sleeps, woken by the advance) meanwhile.
             await asyncio.sleep(0.05)
             assert seen == []  # not a moment early
             clock.advance(0.001)
@@ -237,7 +239,7 @@ def test_the_timeout_applies_to_the_batch(app: Hora) -> None:
     @app.task(batch=Batch(max_size=5, max_wait=0), timeout=0.05,
               retry=RetryPolicy(max_attempts=1))
     async def slow(items: list[dict[str, Any]]) -> None:
-        await asyncio.sleep(30)
+        await asyncio.Event().wait()  # never ends by itself: only the timeout ends it
 
     jobs = app.enqueue_many([slow.request(n=i) for i in range(2)])
     run_until_idle(app)
@@ -284,6 +286,8 @@ def test_heartbeats_keep_a_long_wait_buffered_by_one_worker(app: Hora, clock: Fa
         try:
             for _ in range(6):  # 10 s at a time: every heartbeat runs on its beat
                 clock.advance(10)
+                # Heartbeats beat on the fake clock but not on exact multiples of it: give
+                # each beat a moment of real time to run (a window, not a wait for work).
                 await asyncio.sleep(0.2)
                 assert b.stats["started"] == 0
             await await_condition(lambda: app.count_jobs() == {"succeeded": 5}, timeout=30)
