@@ -245,28 +245,24 @@ class Retention:
         return report
 
     def _prune_flow_keys(self, now: datetime) -> int:
-        """Expired debounce/throttle keys (hora_flow_keys, ``hora.flow``): up to
-        ``max_batches`` bounded batches per pass (enqueues delete a few as they go, too)."""
+        """Expired debounce/throttle keys (hora_flow_keys, ``hora.flow``); enqueues delete
+        a few as they go, too."""
         if not isinstance(self.store, FlowKeyStore):
             return 0
-        before = now - FLOW_KEY_GRACE
-        total = 0
-        for _ in range(self.max_batches or 100):
-            n = self.store.prune_flow_keys(before=before, limit=self.batch_size)
-            total += n
-            if n < self.batch_size or self._stopping:
-                break
-        return total
+        return self._in_batches(self.store.prune_flow_keys, now - FLOW_KEY_GRACE)
 
     def _prune_rate_buckets(self, now: datetime) -> int:
         """Rate-limit buckets full again for an hour (``hora_rate_buckets``: one row per
         limit and key value ever used, so per-user keys would otherwise pile up)."""
         if not isinstance(self.store, RateLimitStore):
             return 0
-        before = now - RATE_BUCKET_GRACE
+        return self._in_batches(self.store.prune_rate_buckets, now - RATE_BUCKET_GRACE)
+
+    def _in_batches(self, prune: Callable[..., int], before: datetime) -> int:
+        """``prune(before=, limit=)`` in bounded batches, at most ``max_batches`` a pass."""
         total = 0
         for _ in range(self.max_batches or 100):
-            n = self.store.prune_rate_buckets(before=before, limit=self.batch_size)
+            n = prune(before=before, limit=self.batch_size)
             total += n
             if n < self.batch_size or self._stopping:
                 break
