@@ -70,16 +70,27 @@ def p99(values: list[float]) -> float:
     return s[min(len(s) - 1, math.ceil(0.99 * len(s)) - 1)]
 
 
+#: Handlers count their calls here: the drain loop watches this number instead of counting
+#: the store's jobs, a query that took a tenth of the CPU the workers under test need.
+calls = [0]
+
+
 async def drain(app: Hora, workers: int, total: int, **options: Any) -> float:
-    """Run ``workers`` workers until every job is done; wall seconds."""
+    """Run ``workers`` workers until ``calls`` reaches ``total`` (every job's handler has
+    run once), then until the store has every job succeeded; wall seconds."""
+    calls[0] = 0
     ws = [app.worker(**options) for _ in range(workers)]
     t0 = time.perf_counter()
     runs = [asyncio.ensure_future(w.run()) for w in ws]
     while True:
-        counts = await asyncio.to_thread(app.count_jobs)
-        if counts.get("succeeded", 0) >= total or any(r.done() for r in runs):
+        if calls[0] >= total or any(r.done() for r in runs):
             break
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.01)
+    while not any(r.done() for r in runs):
+        counts = await asyncio.to_thread(app.count_jobs)
+        if counts.get("succeeded", 0) >= total:
+            break
+        await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - t0
     for w in ws:
         w.stop()
@@ -98,7 +109,7 @@ def accuracy(url: str, args: Any) -> dict[str, Any]:
 
     @app.task(name="acc", rate_limit=limit)
     async def acc(n: int) -> None:
-        return None
+        calls[0] += 1
 
     enqueue(app, [acc.request(n=n) for n in range(args.jobs)])
     asyncio.run(drain(app, args.workers, args.jobs))
@@ -118,40 +129,54 @@ def accuracy(url: str, args: Any) -> dict[str, Any]:
 def fairness(url: str, args: Any) -> dict[str, Any]:
     app = Hora(url)
     rate = parse_rate(args.key_rate)
+    called: list[tuple[str, float]] = []
 
     @app.task(name="fair", rate_limit=RateLimit(rate, key="key"))
     async def fair(key: str, n: int) -> None:
-        return None
+        calls[0] += 1
+        called.append((key, time.time()))
 
     created = datetime.now(UTC).timestamp()
     enqueue(app, [fair.request(key=f"k{k}", n=n) for n in range(args.per_key)
                   for k in range(args.keys)])
     total = args.keys * args.per_key
     asyncio.run(drain(app, args.workers, total, concurrency=args.worker_concurrency,
-                      batch_size=args.worker_concurrency))
+                      batch_size=args.worker_concurrency, gate_ahead=args.gate_ahead))
     app.close()
-    per_key: dict[str, list[float]] = defaultdict(list)
-    for key, t in started_at(url):
-        per_key[key].append(t)
     interval = rate.interval_us / US
-    late: list[float] = []
-    worst = 0
-    # A key's first job may start once the workers are up (their start-up is not the limit's)
-    first = max(created, min(min(v) for v in per_key.values()))
-    for starts in per_key.values():
-        starts.sort()
-        worst = max(worst, max_window(starts))
-        allowed = first
-        for t in starts:
-            late.append(max(0.0, t - allowed))
-            allowed = t + interval
+
+    def lateness(instants: list[tuple[str, float]]) -> tuple[int, list[float]]:
+        per_key: dict[str, list[float]] = defaultdict(list)
+        for key, t in instants:
+            per_key[key].append(t)
+        late: list[float] = []
+        worst = 0
+        # A key's first job may start once the workers are up (not the limit's delay)
+        first = max(created, min(min(v) for v in per_key.values()))
+        for starts in per_key.values():
+            starts.sort()
+            worst = max(worst, max_window(starts))
+            allowed = first
+            for t in starts:
+                late.append(max(0.0, t - allowed))
+                allowed = t + interval
+        late.sort()
+        return worst, late
+
+    # The recorded starts (what the limit counts) and the handlers' calls (which a worker
+    # may make a moment after the recorded instant, never before).
+    worst, late = lateness(started_at(url))
+    worst_called, late_called = lateness(called)
     return {"section": "fairness", "keys": args.keys, "jobs": total,
             "workers": args.workers, "worker_concurrency": args.worker_concurrency,
-            "limit_per_key": str(rate),
+            "gate_ahead_s": args.gate_ahead, "limit_per_key": str(rate),
             "max_per_key_starts_in_1s": worst, "bound_1s": window_bound(rate, 1, 1.0),
             "p99_wait_beyond_limit_ms": round(p99(late) * 1000, 1),
-            "p50_wait_beyond_limit_ms": round(sorted(late)[len(late) // 2] * 1000, 1)
-            if late else 0.0}
+            "p50_wait_beyond_limit_ms": round(late[len(late) // 2] * 1000, 1),
+            "max_per_key_calls_in_1s": worst_called,
+            "p99_call_wait_beyond_limit_ms": round(p99(late_called) * 1000, 1),
+            "p50_call_wait_beyond_limit_ms": round(late_called[len(late_called) // 2] * 1000,
+                                                   1)}
 
 
 def overhead(url_plain: str, url_limited: str, args: Any) -> dict[str, Any]:
@@ -163,7 +188,7 @@ def overhead(url_plain: str, url_limited: str, args: Any) -> dict[str, Any]:
 
         @app.task(name="noop", rate_limit=rl)
         async def noop(n: int) -> None:
-            return None
+            calls[0] += 1
 
         enqueue(app, [noop.request(n=n) for n in range(args.overhead_jobs)])
         elapsed = asyncio.run(drain(app, 1, args.overhead_jobs))
@@ -198,6 +223,9 @@ def main() -> None:
                         "starts a thousand keys' jobs at once every 1/rate)")
     p.add_argument("--keys", type=int, default=1_000)
     p.add_argument("--per-key", type=int, default=50)
+    p.add_argument("--gate-ahead", type=float, default=0.25,
+                   help="the workers' gate_ahead (s): how far ahead a claim starts a job "
+                        "its rate gates admit a little later")
     p.add_argument("--key-rate", default="5/s")
     p.add_argument("--overhead-jobs", type=int, default=20_000)
     args = p.parse_args()

@@ -115,14 +115,16 @@ class Worker:
                  max_held: int = 2000, rescue_interval: float | None = None,
                  grace_period: float = 30.0, worker_id: str | None = None,
                  only_known_tasks: bool = True, schedules: bool = True,
-                 schedule_interval: float = 1.0, capture_logs: bool = True) -> None:
+                 schedule_interval: float = 1.0, capture_logs: bool = True,
+                 gate_ahead: float = 0.25) -> None:
         # Within sane ranges (hora.limits style): a lease of 1e308 s would overflow the
         # first instant computed from it.
         for what, value, zero in (("lease", lease, False), ("poll_interval", poll_interval, False),
                                   ("heartbeat", heartbeat, False), ("lookahead", lookahead, True),
                                   ("rescue_interval", rescue_interval, False),
                                   ("grace_period", grace_period, True),
-                                  ("schedule_interval", schedule_interval, False)):
+                                  ("schedule_interval", schedule_interval, False),
+                                  ("gate_ahead", gate_ahead, True)):
             if value is not None:
                 check_seconds(value, what, most=MAX_WORKER_SECONDS, zero=zero)
         for what, count, least in (("concurrency", concurrency, 1), ("threads", threads, 1),
@@ -137,6 +139,12 @@ class Worker:
         self.lease = lease
         self.heartbeat = heartbeat if heartbeat is not None else lease / 3
         self.lookahead = lookahead
+        if gate_ahead >= lease:
+            raise ValueError(f"gate_ahead ({gate_ahead} s) must be shorter than the lease "
+                             f"({lease} s): a job held that long would lose its lease")
+        #: A rate-limited job its gates admit within this many seconds starts in this claim,
+        #: held until its instant (docs/flow.md): fewer, fuller claims under a busy limit.
+        self.gate_ahead = gate_ahead
         self.max_held = max_held
         self.rescue_interval = rescue_interval if rescue_interval is not None else lease / 2
         self.grace_period = grace_period
@@ -383,7 +391,8 @@ class Worker:
                             store.claim_jobs, owner=self.id, queues=self.queues, tasks=tasks,
                             now=now, lease_until=now + timedelta(seconds=self.lease),
                             limit=limit, horizon=now + timedelta(seconds=self.lookahead),
-                            reserve_limit=reserve))
+                            reserve_limit=reserve,
+                            gate_ahead=timedelta(seconds=self.gate_ahead)))
                     started, reserved = claimed
                     wake = getattr(claimed, "wake_at", None)
                     if self._gate_wake is not None and self._gate_wake <= now:
@@ -395,7 +404,8 @@ class Worker:
                     await self._idle_wait()
                     continue
                 for job in started:
-                    self._spawn(job, now, recorded=True)
+                    # A job a gate admitted a little ahead starts at its due instant.
+                    self._spawn(job, max(now, job.due_at), recorded=True)
                 for job in reserved:
                     self._hold(job)
             # Whether a freed slot is worth a claim: only if the last one came back full.
@@ -543,6 +553,8 @@ class Worker:
 
     async def _execute(self, run: _Running) -> None:
         job, ctx = run.job, run.ctx
+        if ctx.started_at > self.clock.now():  # admitted ahead by a rate gate: its instant
+            await self.clock.sleep_until(ctx.started_at)
         token = _current.set(ctx)
         if self.capture_logs:
             run.logs = LogCapture()

@@ -380,3 +380,57 @@ def test_a_released_job_wakes_the_next_of_its_key(store: Store) -> None:
                                        T0, reason="worker stopping")], owner="w1",
                               now=later) == 1
     assert job(store, second).due_at == later
+
+
+# -- gate_ahead: a claim takes a bucket's next starts at once, each on its instant -----------
+
+
+def claim_ahead(store: Store, ahead: timedelta, *, now: Any = T0, limit: int = 10) -> Any:
+    return store.claim_jobs(owner="w1", queues=("default",), tasks=None, now=now,
+                            lease_until=now + LEASE, limit=limit, gate_ahead=ahead)
+
+
+def test_a_claim_starts_jobs_its_gates_admit_within_gate_ahead_each_on_its_instant(
+        store: Store) -> None:
+    ids = insert(store, *[gated(rates=(("send", "", "10/s", 1),)) for _ in range(5)])
+    started, _ = claim_ahead(store, timedelta(seconds=0.25))
+    # now, +100 ms and +200 ms: the bucket's starts within 250 ms, never two at once
+    assert [j.id for j in started] == ids[:3]
+    assert [j.due_at - T0 for j in started] == [timedelta(0), timedelta(seconds=0.1),
+                                                timedelta(seconds=0.2)]
+    assert [job(store, i).started_at - T0 for i in ids[:3]] == [
+        timedelta(0), timedelta(seconds=0.1), timedelta(seconds=0.2)]
+    # the others wait on their slots after those, as without gate_ahead
+    assert [job(store, i).due_at - T0 for i in ids[3:]] == [timedelta(seconds=0.3),
+                                                            timedelta(seconds=0.4)]
+    assert job(store, ids[3]).state_reason == "rate_limited: send"
+
+
+def test_a_job_back_from_a_gate_is_read_ahead_of_its_slot_and_starts_on_it(
+        store: Store) -> None:
+    ids = insert(store, *[gated(rates=(("send", "", "2/s", 1),)) for _ in range(3)])
+    claim(store)  # starts ids[0], pushes ids[1] to +0.5 s and ids[2] to +1 s
+    early = T0 + timedelta(seconds=0.4)
+    started, _ = claim_ahead(store, timedelta(seconds=0.2), now=early)
+    assert [(j.id, j.due_at) for j in started] == [(ids[1], T0 + timedelta(seconds=0.5))]
+    # ids[2] (due at +1 s) is outside the look-ahead: untouched, still waiting on its slot
+    assert job(store, ids[2]).due_at == T0 + timedelta(seconds=1)
+    assert job(store, ids[2]).state is JobState.SCHEDULED
+
+
+def test_a_job_read_ahead_that_its_gate_still_refuses_is_left_as_it_was(
+        store: Store, database_url: str) -> None:
+    ids = insert(store, *[gated(rates=(("send", "", "2/s", 1),)) for _ in range(2)])
+    claim(store)  # ids[1] pushed to +0.5 s
+    # the bucket's next start moved to +10 s meanwhile (as a raised count of earlier starts
+    # or a lowered limit's clamp would move it)
+    with raw(database_url) as conn:
+        tat = to_us(T0) + 10_000_000
+        conn.execute("UPDATE hora_rate_buckets SET tat = ?" if database_url.startswith(
+            "sqlite") else "UPDATE hora_rate_buckets SET tat = %s", (tat,))
+    early = T0 + timedelta(seconds=0.4)
+    claimed = claim_ahead(store, timedelta(seconds=0.2), now=early)
+    assert claimed[0] == []
+    waiting = job(store, ids[1])
+    assert waiting.due_at == T0 + timedelta(seconds=0.5)  # not pushed again before its slot
+    assert claimed.wake_at == T0 + timedelta(seconds=0.5)  # claimed again when it is due

@@ -93,3 +93,22 @@ def test_jobs_back_late_together_are_spaced_again() -> None:
     p = plan([cand(f"j{i}", rates=(("send", "", "10/s", 1),), blocked_on="rate:send")
               for i in range(3)], NOW, overrides={}, buckets=buckets, running={})
     assert [b[1] - NOW for b in p.blocked] == [50_000, 150_000, 250_000]
+
+
+def test_ahead_admits_a_job_later_but_not_past_jobs_already_in_line() -> None:
+    buckets: dict[tuple[str, str, str], Bucket] = {}
+    rates = (("send", "", "10/s", 1),)
+    p = plan([cand(f"j{i}", rates=rates) for i in range(3)], NOW, overrides={},
+             buckets=buckets, running={}, ahead_us=150_000)
+    assert p.admitted == ["j0", "j1"] and p.start_at == {"j1": NOW + 100_000}
+    assert [b[1] - NOW for b in p.blocked] == [200_000]
+    # a new job may not jump the one pushed back to +200 ms, even if it could start then
+    later = plan([cand("new", rates=rates)], NOW + 100_000, overrides={}, buckets=buckets,
+                 running={}, ahead_us=150_000)
+    assert later.admitted == [] and later.blocked[0][1] == NOW + 300_000
+    # the pushed one, read a little ahead of its slot, starts on it
+    back = plan([Candidate("j2", "default", "default", Gates(
+        (("send", "", parse_rate("10/s"), 1),), None).json, False, "rate:send",
+        NOW + 200_000)], NOW + 150_000, overrides={}, buckets=buckets, running={},
+        ahead_us=150_000)
+    assert back.admitted == ["j2"] and back.start_at == {"j2": NOW + 200_000}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from hora.errors import ConfigError
@@ -181,6 +181,7 @@ class JobStore(Protocol):
     def claim_jobs(self, *, owner: str, queues: Sequence[str], tasks: Sequence[str] | None,
                    now: datetime, lease_until: datetime, limit: int,
                    horizon: datetime | None = None, reserve_limit: int = 0,
+                   gate_ahead: timedelta = timedelta(0),
                    ) -> tuple[list[ClaimedJob], list[ClaimedJob]]:
         """Start up to ``limit`` due jobs (now running) and reserve up to ``reserve_limit``
         jobs due by ``horizon`` (leased, still waiting). Returns (started, reserved).
@@ -188,9 +189,10 @@ class JobStore(Protocol):
         A job with flow gates (rate limits, a concurrency key, a queue limit) starts only if
         they all admit it, checked in this transaction (``hora.store.gating``); one they
         refuse stays waiting with the reason, pushed to its slot or parked. Such jobs are
-        never reserved. The pair returned is a ``hora.store.gating.Claimed``: its
-        ``wake_at`` says when to claim again after a gate pushed jobs back (None: no
-        gate did)."""
+        never reserved. A gated job every gate admits within ``gate_ahead`` of now starts
+        at that instant: its ``due_at`` is then later than now, and the caller must not run
+        it before. The pair returned is a ``hora.store.gating.Claimed``: its ``wake_at``
+        says when to claim again after a gate pushed jobs back (None: no gate did)."""
         ...
 
     def start_reserved(self, job_ids: Sequence[str], *, owner: str, now: datetime,

@@ -9,6 +9,11 @@ count of their concurrency keys (serialized per key). ``plan`` decides, in prior
 
 - a job starts only if every one of its rate gates admits it and its concurrency key has
   room; only then are its buckets consumed (a job refused by one gate costs no other);
+- a job a rate gate admits only a little later (within the claim's ``ahead``) starts now
+  with that later instant as its start: the buckets count it there and the worker holds it
+  until then (its ``due_at`` and ``started_at`` are that instant), so a claim takes a
+  bucket's next few starts at once instead of one per claim, and a job that comes back on
+  its slot a moment before the bucket has room is not pushed back again;
 - a job a rate gate refuses is pushed to its projected slot: the instant the gate admits
   next, or one interval after the last job that bucket pushed back (``slot``), so a backlog
   of one bucket comes back one interval apart instead of all at once;
@@ -67,6 +72,9 @@ class Candidate:
     queue_limited: bool
     #: Why the last claim passed it over (``rate:<name>``...), None for a new job.
     blocked_on: str | None = None
+    #: Its due instant (µs). A job back from a gate is read up to the claim's ``ahead``
+    #: before it is due: it starts then if its gates admit it by then, else stays as it is.
+    due_us: int = 0
     #: ``flow`` parsed, once.
     gates: Gates = field(init=False, compare=False)
 
@@ -92,6 +100,8 @@ class Plan:
     """What one claim does with its gated candidates."""
 
     admitted: list[str] = field(default_factory=list)
+    #: The admitted jobs that start later than now (µs): held by the worker until then.
+    start_at: dict[str, int] = field(default_factory=dict)
     #: (job id, new due instant µs, state_reason, blocked_on)
     blocked: list[tuple[str, int, str, str]] = field(default_factory=list)
     #: (job id, reason): cancel_new
@@ -160,24 +170,38 @@ def _gates(c: Candidate, overrides: Mapping[LimitKey, Limit],
 
 def plan(cands: Sequence[Candidate], now_us: int, *, overrides: Mapping[LimitKey, Limit],
          buckets: dict[BucketKey, Bucket], running: Mapping[ConcKey, int],
-         full_batch: bool = False) -> Plan:
+         full_batch: bool = False, ahead_us: int = 0) -> Plan:
     """Decide each gated candidate, in the order given (the claim's priority order).
     ``buckets`` is updated in place (``changed`` marks those to write back); a bucket
     missing from it is full. ``full_batch``: the claim read as many candidates as it may
-    start, so more may be due: a job pushed back then asks for an immediate new claim."""
+    start, so more may be due: a job pushed back then asks for an immediate new claim.
+    ``ahead_us``: a job every rate gate admits by ``now_us + ahead_us`` starts at that
+    instant (``Plan.start_at``) instead of being pushed back, unless jobs pushed back
+    earlier are in line before it."""
     out = Plan()
     busy = dict(running)
     heads: dict[BucketKey, int] = {}
     for c in cands:
         gates = _gates(c, overrides)
         conc = c.gates.concurrency
+        early = c.due_us > now_us  # read ahead of its instant: start it then, or leave it
+        at = max(now_us, c.due_us)
         # Rates first: a refusal has a definite instant; concurrency has none.
         worst: tuple[int, str, str, Limit] | None = None
+        in_line = False  # jobs this bucket pushed back earlier wait ahead of this one
         for name, key, limit in gates:
             b = buckets.get((c.tenant_id, name, key))
-            ok, _tat, allow_at = _decide(b, now_us, limit)
+            ok, _tat, allow_at = _decide(b, at, limit)
             if not ok and (worst is None or allow_at > worst[0]):
                 worst = (allow_at, name, key, limit)
+            if (not ok and b is not None and b.slot is not None and b.slot > now_us
+                    and c.blocked_on != f"rate:{name}"):
+                in_line = True
+        if worst is not None and worst[0] <= now_us + ahead_us and not in_line:
+            at, worst = worst[0], None  # every gate admits it at ``at``: it starts then
+        if worst is not None and early:
+            out.wake(c.due_us)  # not yet: claimed again when it is due
+            continue
         if worst is not None:
             allow_at, name, key, limit = worst
             b = buckets.setdefault((c.tenant_id, name, key), Bucket(0, None))
@@ -204,6 +228,9 @@ def plan(cands: Sequence[Candidate], now_us: int, *, overrides: Mapping[LimitKey
         if conc is not None:
             ckey, climit, policy = conc
             ck = (c.tenant_id, ckey)
+            if busy.get(ck, 0) >= climit and early:
+                out.wake(c.due_us)
+                continue
             if busy.get(ck, 0) >= climit:
                 if policy == "cancel_new":
                     out.cancelled.append((c.id, f"concurrency: {ckey} is full ({climit} "
@@ -220,9 +247,11 @@ def plan(cands: Sequence[Candidate], now_us: int, *, overrides: Mapping[LimitKey
         for name, key, limit in gates:
             bk = (c.tenant_id, name, key)
             b = buckets.setdefault(bk, Bucket(0, None))
-            _ok, b.tat, _next = _decide(b, now_us, limit)
+            _ok, b.tat, _next = _decide(b, at, limit)
             b.changed = True
         out.admitted.append(c.id)
+        if at > now_us:
+            out.start_at[c.id] = at
     out.pending = bool(out.blocked) or any(
         b.changed and b.slot is not None and b.slot > now_us for b in buckets.values())
     return out

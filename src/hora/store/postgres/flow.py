@@ -58,7 +58,8 @@ def _claim_step(conn: Conn, params: dict[str, Any], *, first: bool,
         if r[0]:
             started.append(r[1:12])
         else:
-            gated.append(Candidate(r[1], r[9], r[12], r[13], bool(r[14]), r[15]))
+            gated.append(Candidate(r[1], r[9], r[12], r[13], bool(r[14]), r[15],
+                                   to_us(r[10])))
     if count == 0:
         if not first:
             return started, None, 0
@@ -70,7 +71,8 @@ def _claim_step(conn: Conn, params: dict[str, Any], *, first: bool,
         return started, None, 0
     now: datetime = params["now"]
     now_us = to_us(now)
-    p, changed = _plan(conn, gated, now_us, full_batch=count >= params["limit"])
+    p, changed = _plan(conn, gated, now_us, full_batch=count >= params["limit"],
+                       ahead_us=params.get("ahead_us", 0))
     if p.admitted or p.blocked or changed:
         started.extend(conn.execute(Q["apply_gates"], {
             "b_tenants": [k[0] for k, _ in changed], "b_names": [k[1] for k, _ in changed],
@@ -79,7 +81,9 @@ def _claim_step(conn: Conn, params: dict[str, Any], *, first: bool,
             "blocked": [b[0] for b in p.blocked],
             "due_ats": [from_us(b[1]) for b in p.blocked],
             "reasons": [b[2] for b in p.blocked], "blocked_ons": [b[3] for b in p.blocked],
-            "ids": p.admitted, "owner": params["owner"], "now": now,
+            "ids": p.admitted,
+            "ats": [from_us(p.start_at[i]) if i in p.start_at else now for i in p.admitted],
+            "owner": params["owner"], "now": now,
             "lease_until": params["lease_until"]}).fetchall())
     for job_id, reason in p.cancelled:
         conn.execute(Q["cancel_gated"], {"id": job_id, "reason": reason, "now": now})
@@ -97,7 +101,7 @@ def _claim_step(conn: Conn, params: dict[str, Any], *, first: bool,
 
 
 def _plan(conn: Conn, gated: Sequence[Candidate], now_us: int, *, full_batch: bool,
-          ) -> tuple[Plan, list[tuple[BucketKey, Bucket]]]:
+          ahead_us: int) -> tuple[Plan, list[tuple[BucketKey, Bucket]]]:
     """The plan, and the buckets it changed (to write back)."""
     ckeys = concurrency_keys(gated)
     running: dict[tuple[str, str], int] = {}
@@ -123,7 +127,7 @@ def _plan(conn: Conn, gated: Sequence[Candidate], now_us: int, *, full_batch: bo
         buckets.update(((r[0], r[1], r[2]), Bucket(int(r[3]), r[4]))
                        for r in conn.execute(Q["lock_buckets"], _bucket_args(missing)))
     p = plan_gates(gated, now_us, overrides=overrides, buckets=buckets, running=running,
-                   full_batch=full_batch)
+                   full_batch=full_batch, ahead_us=ahead_us)
     return p, [(k, b) for k, b in buckets.items() if b.changed]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -42,12 +42,15 @@ class PostgresJobs(PostgresConnection):
     def claim_jobs(self, *, owner: str, queues: Sequence[str], tasks: Sequence[str] | None,
                    now: datetime, lease_until: datetime, limit: int,
                    horizon: datetime | None = None, reserve_limit: int = 0,
+                   gate_ahead: timedelta = timedelta(0),
                    ) -> tuple[list[ClaimedJob], list[ClaimedJob]]:
         params: dict[str, Any] = {
             # each queue once: claim_due scans one index range per queue
             "owner": owner, "queues": list(dict.fromkeys(queues)),
             "tasks": None if tasks is None else list(tasks),
             "now": now, "lease_until": lease_until, "limit": limit,
+            "ahead_us": gate_ahead // timedelta(microseconds=1),
+            "back_until": now + gate_ahead,
         }
         reserve = horizon is not None and reserve_limit > 0
         if limit <= 0 and not reserve:

@@ -79,14 +79,17 @@ def _claim_step(conn: sqlite3.Connection, params: dict[str, Any], queues: int, *
         # ahead of time, so without this the worker would find them at its next poll.
         nxt = conn.execute(Q["next_due_at"], params).fetchone()
         return [], None if nxt is None or nxt[0] is None else int(nxt[0]), 0
-    gated = [Candidate(r[0], r[2], r[3], r[1], bool(r[4]), r[5]) for r in rows
+    gated = [Candidate(r[0], r[2], r[3], r[1], bool(r[4]), r[5], int(r[6])) for r in rows
              if r[1] is not None or r[4]]
-    ids = [r[0] for r in rows if r[1] is None and not r[4]]
+    # (a job read ahead of its instant, and no longer gated, waits for its instant)
+    ids: list[tuple[str, int]] = [(r[0], now_us) for r in rows
+                                  if r[1] is None and not r[4] and r[6] <= now_us]
     wake: int | None = None
     p: Plan | None = None
     if gated:
-        p = _plan(conn, gated, now_us, full_batch=len(rows) >= limit)
-        ids.extend(p.admitted)
+        p = _plan(conn, gated, now_us, full_batch=len(rows) >= limit,
+                  ahead_us=params.get("ahead_us", 0))
+        ids.extend((i, p.start_at.get(i, now_us)) for i in p.admitted)
         wake = p.wake_at
         if p.blocked:
             conn.execute(Q["block_jobs"], {"now": now_us, "rows": json.dumps(p.blocked)})
@@ -111,7 +114,7 @@ def _claim_step(conn: sqlite3.Connection, params: dict[str, Any], queues: int, *
 
 
 def _plan(conn: sqlite3.Connection, gated: Sequence[Candidate], now_us: int, *,
-          full_batch: bool) -> Plan:
+          full_batch: bool, ahead_us: int) -> Plan:
     overrides = {(r[0], r[1]): Limit(Rate(int(r[2]), float(r[3])), int(r[4]))
                  for r in conn.execute(Q["rate_overrides"],
                                        {"keys": json.dumps(limit_keys(gated))})}
@@ -124,7 +127,7 @@ def _plan(conn: sqlite3.Connection, gated: Sequence[Candidate], now_us: int, *,
                for r in conn.execute(Q["running_counts"], {"keys": json.dumps(ckeys)})
                } if ckeys else {}
     p = plan_gates(gated, now_us, overrides=overrides, buckets=buckets, running=running,
-                   full_batch=full_batch)
+                   full_batch=full_batch, ahead_us=ahead_us)
     changed = [[*k, b.tat, b.slot] for k, b in buckets.items() if b.changed]
     if changed:
         conn.execute(Q["save_buckets"], {"rows": json.dumps(changed)})

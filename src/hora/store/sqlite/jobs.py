@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from hora.errors import IdempotencyConflict, NotFound, StoreError, TransitionConflict
@@ -42,12 +42,15 @@ class SQLiteJobs(SQLiteConnection):
     def claim_jobs(self, *, owner: str, queues: Sequence[str], tasks: Sequence[str] | None,
                    now: datetime, lease_until: datetime, limit: int,
                    horizon: datetime | None = None, reserve_limit: int = 0,
+                   gate_ahead: timedelta = timedelta(0),
                    ) -> tuple[list[ClaimedJob], list[ClaimedJob]]:
         queue_list = list(dict.fromkeys(queues))
         params: dict[str, Any] = {
             "owner": owner, "queues": json.dumps(queue_list),
             "tasks": None if tasks is None else json.dumps(list(tasks)),
             "now": to_us(now), "lease_until": to_us(lease_until), "limit": limit,
+            "ahead_us": gate_ahead // timedelta(microseconds=1),
+            "back_until": to_us(now + gate_ahead),
         }
         wake: int | None = None
         with self._write() as conn:

@@ -27,7 +27,9 @@ WITH fresh AS (
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED) AS c),
 -- Jobs a gate passed over before (back on their slot, or woken when their concurrency key
--- freed), from their own small index: within a priority they come first.
+-- freed), from their own small index: within a priority they come first. Read up to
+-- %(back_until)s (the claim's gate_ahead) before they are due, to start on their instant
+-- if their gates admit them by then.
 back AS (
     SELECT c.*
     FROM unnest(%(queues)s::text[]) AS q (name)
@@ -40,7 +42,7 @@ back AS (
           AND state IN ('scheduled', 'retrying')
           AND blocked_on IS NOT NULL
           AND (%(tasks)s::text[] IS NULL OR task = ANY(%(tasks)s::text[]))
-          AND due_at <= %(now)s
+          AND due_at <= %(back_until)s
           AND (lease_expires_at IS NULL OR lease_expires_at <= %(now)s)
           AND NOT EXISTS (SELECT 1 FROM hora_queues p WHERE p.tenant_id = hora_jobs.tenant_id
                           AND p.name = hora_jobs.queue AND p.paused)
@@ -58,6 +60,7 @@ started AS (
         state_reason = NULL, blocked_on = NULL, cancel_requested = false
     FROM due
     WHERE j.id = due.id AND due.flow IS NULL AND NOT due.queue_limited
+      AND due.due_at <= %(now)s
     RETURNING j.id, j.task, j.payload, j.attempt, j.max_attempts, j.retry_policy, j.timeout,
               j.correlation_id, j.tenant_id, j.due_at, j.priority)
 SELECT true AS started, s.*, NULL::text AS queue, NULL::text AS flow, false AS queue_limited,
@@ -136,11 +139,15 @@ blocked AS (
                 %(blocked_ons)s::text[]) AS b (id, due_at, reason, blocked_on)
     WHERE j.id = b.id AND j.state IN ('scheduled', 'retrying')
     RETURNING 1)
+-- An admitted job starts at its instant in %(ats)s: now, or a little later when a gate
+-- admits it ahead (due then: the worker holds it until then).
 UPDATE hora_jobs j
 SET state = 'running', attempt = j.attempt + 1, lease_owner = %(owner)s,
-    lease_expires_at = %(lease_until)s, started_at = %(now)s, updated_at = %(now)s,
+    lease_expires_at = %(lease_until)s, started_at = s.at, updated_at = %(now)s,
+    due_at = greatest(j.due_at, s.at),
     state_reason = NULL, blocked_on = NULL, cancel_requested = false
-WHERE j.id = ANY(%(ids)s::text[]) AND j.state IN ('scheduled', 'retrying')
+FROM unnest(%(ids)s::text[], %(ats)s::timestamptz[]) AS s (id, at)
+WHERE j.id = s.id AND j.state IN ('scheduled', 'retrying')
 RETURNING j.id, j.task, j.payload, j.attempt, j.max_attempts, j.retry_policy, j.timeout,
           j.correlation_id, j.tenant_id, j.due_at, j.priority;
 

@@ -20,7 +20,7 @@ SELECT id, fingerprint FROM hora_jobs WHERE tenant_id = :tenant_id AND idempoten
 UPDATE hora_jobs
 SET lease_owner = :owner, lease_expires_at = :lease_until
 WHERE id IN (
-    SELECT id FROM hora_jobs INDEXED BY hora_jobs_due
+    SELECT id FROM hora_jobs INDEXED BY hora_jobs_reservable
     WHERE state IN ('scheduled', 'retrying')
       AND queue IN (SELECT value FROM json_each(:queues))
       AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))

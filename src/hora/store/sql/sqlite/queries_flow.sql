@@ -20,12 +20,13 @@ LIMIT :limit
 
 -- name: returning_in_queue_flow
 -- The due jobs of one queue a gate passed over before (back on their slot, or woken when
--- their concurrency key freed), from their own small index.
+-- their concurrency key freed), from their own small index; read up to :back_until (the
+-- claim's gate_ahead) before they are due, to start on their instant if the gates admit.
 SELECT id, priority, due_at, flow, tenant_id, queue, blocked_on,
        EXISTS (SELECT 1 FROM hora_rate_limits r WHERE r.tenant_id = hora_jobs.tenant_id
                AND r.name = 'queue:' || hora_jobs.queue) AS queue_limited
 FROM hora_jobs INDEXED BY hora_jobs_returning
-WHERE queue = :queue AND state IN ('scheduled', 'retrying') AND due_at <= :now
+WHERE queue = :queue AND state IN ('scheduled', 'retrying') AND due_at <= :back_until
   AND blocked_on IS NOT NULL
   AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
   AND (lease_expires_at IS NULL OR lease_expires_at <= :now)
@@ -37,15 +38,19 @@ LIMIT :limit
 -- name: claim_candidates
 -- /*HEADS*/ is the union of due_in_queue_flow and returning_in_queue_flow for the worker's
 -- queues. Within a priority, jobs back from a gate come first (they were in line first).
-SELECT id, flow, tenant_id, queue, queue_limited, blocked_on FROM (/*HEADS*/)
+SELECT id, flow, tenant_id, queue, queue_limited, blocked_on, due_at FROM (/*HEADS*/)
 ORDER BY priority, blocked_on IS NULL, due_at, id LIMIT :limit
 
 -- name: start_jobs
+-- :ids is [[id, start instant], ...]: a job a gate admits a little ahead starts at that
+-- instant (due then, held by the worker until then); the others at :now.
 UPDATE hora_jobs
 SET state = 'running', attempt = attempt + 1, lease_owner = :owner,
-    lease_expires_at = :lease_until, started_at = :now, updated_at = :now,
+    lease_expires_at = :lease_until, started_at = s.at, updated_at = :now,
+    due_at = max(due_at, s.at),
     state_reason = NULL, blocked_on = NULL, cancel_requested = 0
-WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('scheduled', 'retrying')
+FROM (SELECT value ->> 0 AS id, value ->> 1 AS at FROM json_each(:ids)) AS s
+WHERE hora_jobs.id = s.id AND state IN ('scheduled', 'retrying')
 RETURNING id, task, payload, attempt, max_attempts, retry_policy, timeout, correlation_id,
           tenant_id, due_at, priority;
 
