@@ -146,6 +146,27 @@ class InvalidTrigger(HoraError, ValueError):
     http_status = 422
 
 
+class InvalidNotification(HoraError, ValueError):
+    """Notification input that cannot work: a recipient with an unknown time zone or quiet
+    hours ``25:00``, an e-mail address without ``@``, a template that does not parse, a send
+    to an unknown channel. ``field`` names the input (``timezone``, ``quiet_hours.start``,
+    ``addresses.email``, ``template.html``)."""
+
+    problem_type = "invalid-notification"
+    http_status = 422
+
+
+class DeliveryError(HoraError):
+    """A channel could not deliver a message. Raised by a channel's ``send``; the delivery
+    job retries it per its policy."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A delivery that no retry can fix (an SMTP 5xx such as 550 mailbox unknown, an HTTP
+    410 Gone, an address the provider refuses): the delivery job fails at once, without
+    retries, and goes to the dead-letter queue with this message."""
+
+
 class NotFound(HoraError, LookupError):
     """The record does not exist, or is not visible to the caller."""
 
