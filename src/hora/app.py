@@ -43,6 +43,8 @@ from hora.limits import (
 )
 from hora.locks import Lease, LockService
 from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page, Workflow
+from hora.notify.service import NotificationService
+from hora.notify.service import install as install_notifications
 from hora.observability import JOBS_ENQUEUED, tracer
 from hora.payloads import (
     ENQUEUE_OPTIONS,
@@ -235,6 +237,7 @@ class Hora:
         #: Who waits for which job or workflow to end in this process (every tenant's view
         #: shares it, and with it one PostgreSQL listener): ``hora.waiting``.
         self._results = ResultWaiters(self._open_store)
+        self._notify_config = install_notifications(self)
         self._build_services()
 
     def _build_services(self) -> None:
@@ -256,6 +259,9 @@ class Hora:
             tasks=self.tasks, definitions=self._workflow_defs)
         self.rate_limits = RateLimitService(store=self._open_store, clock=self.clock,
                                             tenant_id=self.tenant_id, tasks=self.tasks)
+        #: Notifications (docs/notifications.md): ``app.notify`` is ``notifications.notify``.
+        self.notifications = NotificationService(self, self._notify_config)
+        self.notify = self.notifications.notify
         self.workflows.registry = self.registry
         self.schedules.resolve_task = self.registry.resolve_task
         self.aio = AsyncHora(self)

@@ -17,6 +17,7 @@ The layout (each sub-module imports ``_common``, never this package, so there is
     ├── prune             hora prune
     ├── workers           hora workers list, hora queues list | pause | resume
     ├── limits            hora limits list | set | delete (rate limits by name)
+    ├── notify            hora notify send | list | show
     ├── demo              hora demo
     └── completion        hora completion bash|zsh|fish
 
@@ -39,6 +40,7 @@ from hora.cli import (
     jobs,
     keys,
     limits,
+    notify,
     prune,
     schedules,
     serve,
@@ -66,6 +68,7 @@ class HoraCommand(LazyGroups):
         "queues": workers.queues_cli,
         "workers": workers.workers_cli,
         "limits": limits.limits_cli,
+        "notify": notify.notify_cli,
         "keys": keys.keys_cli,
         "tenants": tenants.tenants_cli,
     }

@@ -261,3 +261,38 @@ class Message:
     unsubscribe_url: str | None = None
     correlation_id: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One channel of one notification: its state, why, and the job that sends it."""
+
+    channel: str
+    state: DeliveryState
+    reason: str | None = None
+    address: str | None = None
+    job_id: str | None = None
+    provider_id: str | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One ``app.notify`` call as stored, with its deliveries."""
+
+    id: str
+    tenant_id: str
+    recipient_id: str
+    category: str
+    template: str
+    data: Mapping[str, Any]
+    deliver_at: datetime
+    created_at: datetime
+    correlation_id: str | None = None
+    dedup_key: str | None = None
+    requested_at: str | None = None
+    #: Why ``deliver_at`` is not the instant asked for (quiet hours, a holiday).
+    note: str | None = None
+    deliveries: tuple[Delivery, ...] = ()
+    #: False when ``notify`` found it by its dedup key instead of creating it.
+    created: bool = True

@@ -40,7 +40,9 @@ from hora.models import (
     WorkerInfo,
     Workflow,
 )
+from hora.notify.model import DeliveryState, Notification
 from hora.states import MOVES, JobState, Move, allowed_targets
+from hora.store.notification_rows import NewDelivery, NewNotification
 
 #: The states a worker's outcome may move a running job to.
 _WORKER_TARGETS = allowed_targets(JobState.RUNNING)
@@ -750,9 +752,41 @@ class BatchStore(Protocol):
         ...
 
 
+@runtime_checkable
+class NotificationStore(Protocol):
+    """Notifications and their deliveries (``hora.notify.service``): a notification, its
+    deliveries and their jobs are written in one transaction, so none is half there."""
+
+    def create_notification(self, n: NewNotification, deliveries: Sequence[NewDelivery],
+                            jobs: Sequence[NewJob], now: datetime) -> tuple[str, bool]:
+        """Insert all, or with a dedup key the recipient already used within its window
+        (``dedup_until`` after ``now``) nothing: (that notification's id, False). The same
+        key with a different ``fingerprint`` raises IdempotencyConflict."""
+        ...
+
+    def get_notification(self, tenant_id: str, notification_id: str) -> Notification | None:
+        ...
+
+    def list_notifications(self, tenant_id: str, *, recipient_id: str | None = None,
+                           correlation_id: str | None = None, category: str | None = None,
+                           after: str | None = None, limit: int = 100) -> list[Notification]:
+        """Newest first; ``after`` is the last id of the previous page."""
+        ...
+
+    def set_delivery(self, tenant_id: str, notification_id: str, channel: str,
+                     state: DeliveryState, *, reason: str | None, provider_id: str | None,
+                     now: datetime) -> bool:
+        """Move a scheduled delivery to ``state`` (a final one stays as it is)."""
+        ...
+
+    def delivery_counts(self, tenant_id: str) -> dict[tuple[str, str], int]:
+        """(channel, state) -> deliveries."""
+        ...
+
+
 class Store(JobStore, ScheduleStore, TenantStore, WorkflowStore, ApprovalStore, LockStore,
             WorkerStore, RegistryStore, RetentionStore, RateLimitStore, JobControlStore,
-            FlowKeyStore, BatchStore, Protocol):
+            FlowKeyStore, BatchStore, NotificationStore, Protocol):
     """Everything hora needs from a database: the union of the aggregates' protocols."""
 
     dialect: str
@@ -798,6 +832,7 @@ __all__ = [
     "JobStore",
     "LeaseStatus",
     "LockStore",
+    "NotificationStore",
     "Outcome",
     "RateLimitStore",
     "RegistryStore",

@@ -15,6 +15,7 @@ from hora.api.routes import (
     jobs,
     keys,
     locks,
+    notifications,
     ratelimits,
     schedules,
     tasks,
@@ -26,7 +27,7 @@ from hora.api.routes import (
 
 router = APIRouter()
 for _resource in (jobs, dlq, schedules, triggers, workflows, approvals, tasks, tenants, keys,
-                  locks, workers, ratelimits):
+                  locks, workers, ratelimits, notifications):
     router.routes.extend(_resource.router.routes)
 
 __all__ = ["router"]

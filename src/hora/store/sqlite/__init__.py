@@ -15,6 +15,7 @@ from hora.store.sqlite.control import SQLiteControl
 from hora.store.sqlite.flowkeys import SQLiteFlowKeys
 from hora.store.sqlite.jobs import SQLiteJobs
 from hora.store.sqlite.locks import SQLiteLocks
+from hora.store.sqlite.notifications import SQLiteNotifications
 from hora.store.sqlite.ratelimits import SQLiteRateLimits
 from hora.store.sqlite.registry import SQLiteRegistry
 from hora.store.sqlite.results import SQLiteResults
@@ -28,7 +29,7 @@ from hora.store.sqlite.workflows import SQLiteWorkflows
 class SQLiteStore(SQLiteJobs, SQLiteSchedules, SQLiteTenants, SQLiteLocks, SQLiteWorkflows,
                   SQLiteApprovals, SQLiteWorkers, SQLiteResults, SQLiteRegistry,
                   SQLiteRetention, SQLiteRateLimits, SQLiteControl, SQLiteFlowKeys,
-                  SQLiteBatches):
+                  SQLiteBatches, SQLiteNotifications):
     """Every aggregate over one SQLite file (see ``SQLiteConnection`` for the options)."""
 
 

@@ -1,0 +1,54 @@
+"""What both stores share of the notification tables (``hora.store.NotificationStore``):
+the rows they write and how a read row becomes a ``Notification``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from hora.notify.model import Delivery, DeliveryState, Notification
+
+
+@dataclass(frozen=True, slots=True)
+class NewNotification:
+    """A notification to insert (``NotificationStore.create_notification``)."""
+
+    id: str
+    tenant_id: str
+    recipient_id: str
+    category: str
+    template: str
+    data_json: str
+    correlation_id: str | None
+    dedup_key: str | None
+    dedup_until: datetime | None
+    fingerprint: str
+    requested_at: str | None
+    deliver_at: datetime
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    channel: str
+    state: DeliveryState
+    reason: str | None = None
+    address: str | None = None
+    job_id: str | None = None
+
+
+def delivery_from_row(r: Sequence[Any], instant: Callable[[Any], datetime]) -> Delivery:
+    return Delivery(channel=r[1], state=DeliveryState(r[2]), reason=r[3], address=r[4],
+                    job_id=r[5], provider_id=r[6], updated_at=instant(r[7]))
+
+
+def notification_from_row(r: Sequence[Any], instant: Callable[[Any], datetime],
+                          deliveries: Sequence[Delivery] = ()) -> Notification:
+    data = r[5] if isinstance(r[5], dict) else json.loads(r[5])
+    return Notification(id=r[0], tenant_id=r[1], recipient_id=r[2], category=r[3],
+                        template=r[4], data=data, deliver_at=instant(r[6]),
+                        created_at=instant(r[7]), correlation_id=r[8], dedup_key=r[9],
+                        requested_at=r[10], note=r[11], deliveries=tuple(deliveries))

@@ -1,0 +1,40 @@
+-- Notifications (hora.notify, docs/notifications.md): one row per app.notify call, one per
+-- (notification, channel) delivery, whose job (task hora.notify.deliver) does the sending.
+-- Instants: INTEGER microseconds.
+CREATE TABLE hora_notifications (
+    id             TEXT PRIMARY KEY,
+    tenant_id      TEXT NOT NULL,
+    recipient_id   TEXT NOT NULL,
+    category       TEXT NOT NULL,
+    template       TEXT NOT NULL,
+    data           TEXT NOT NULL,            -- JSON object
+    correlation_id TEXT,
+    -- the same key for the same recipient within the window is one notification
+    dedup_key      TEXT,
+    dedup_until    INTEGER,
+    fingerprint    TEXT NOT NULL,
+    requested_at   TEXT,                     -- what the caller asked: "now", "local:09:00", ISO
+    deliver_at     INTEGER NOT NULL,         -- resolved in the recipient's local time
+    note           TEXT,                     -- why deliver_at moved (quiet hours, holiday)
+    created_at     INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX hora_notifications_dedup ON hora_notifications (tenant_id, recipient_id, dedup_key)
+    WHERE dedup_key IS NOT NULL;
+CREATE INDEX hora_notifications_recipient ON hora_notifications (tenant_id, recipient_id, id);
+CREATE INDEX hora_notifications_correlation ON hora_notifications (tenant_id, correlation_id, id)
+    WHERE correlation_id IS NOT NULL;
+
+CREATE TABLE hora_deliveries (
+    notification_id TEXT NOT NULL REFERENCES hora_notifications (id) ON DELETE CASCADE,
+    channel         TEXT NOT NULL,
+    tenant_id       TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('scheduled', 'sent', 'delivered', 'failed',
+                                                   'suppressed')),
+    reason          TEXT,
+    address         TEXT,
+    job_id          TEXT,
+    provider_id     TEXT,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (notification_id, channel)
+) WITHOUT ROWID;
+CREATE INDEX hora_deliveries_state ON hora_deliveries (tenant_id, state);
