@@ -43,6 +43,9 @@ from hora.limits import (
 )
 from hora.locks import Lease, LockService
 from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page, Workflow
+from hora.notify.channels import Channels, default_channels
+from hora.notify.inbox import InboxService
+from hora.notify.templates import TemplateService
 from hora.observability import JOBS_ENQUEUED, tracer
 from hora.payloads import (
     ENQUEUE_OPTIONS,
@@ -235,6 +238,9 @@ class Hora:
         #: Who waits for which job or workflow to end in this process (every tenant's view
         #: shares it, and with it one PostgreSQL listener): ``hora.waiting``.
         self._results = ResultWaiters(self._open_store)
+        #: The notification channels, by name (``hora.notify.channels``): shared by every
+        #: tenant's view, like the store.
+        self.channels: Channels = default_channels(self)
         self._build_services()
 
     def _build_services(self) -> None:
@@ -256,6 +262,10 @@ class Hora:
             tasks=self.tasks, definitions=self._workflow_defs)
         self.rate_limits = RateLimitService(store=self._open_store, clock=self.clock,
                                             tenant_id=self.tenant_id, tasks=self.tasks)
+        self.templates = TemplateService(store=self._open_store, clock=self.clock,
+                                         tenant_id=self.tenant_id)
+        self.inbox = InboxService(store=self._open_store, clock=self.clock,
+                                  tenant_id=self.tenant_id)
         self.workflows.registry = self.registry
         self.schedules.resolve_task = self.registry.resolve_task
         self.aio = AsyncHora(self)
