@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from hora.clock import Clock
@@ -28,7 +29,7 @@ from hora.store.notify_rows import (
 )
 
 __all__ = ["MAX_MARK", "MAX_PAGE", "InboxItem", "InboxService", "decode_cursor",
-           "encode_cursor"]
+           "encode_cursor", "inbox_item_dict"]
 
 #: The most items one ``mark`` names, and one listing returns.
 MAX_MARK = 500
@@ -61,6 +62,18 @@ def check_action(action: object) -> InboxAction:
         raise InvalidNotification(f"{action!r} is not one of {', '.join(INBOX_ACTIONS)}",
                                   field="action")
     return action
+
+
+def inbox_item_dict(item: InboxItem) -> dict[str, Any]:
+    """An inbox item as the HTTP API and the CLI show it."""
+    def iso(dt: datetime | None) -> str | None:
+        return None if dt is None else dt.astimezone(UTC).isoformat()
+
+    return {"id": item.id, "notification_id": item.notification_id,
+            "category": item.category, "subject": item.subject, "text": item.text,
+            "data": dict(item.data), "created_at": iso(item.created_at),
+            "read": item.read_at is not None, "read_at": iso(item.read_at),
+            "archived": item.archived_at is not None, "archived_at": iso(item.archived_at)}
 
 
 class InboxService:

@@ -23,17 +23,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import UTC
 from typing import Any
 
 from hora.clock import Clock
 from hora.errors import InvalidNotification, NotFound, PermanentDeliveryError
-from hora.notify.model import CHANNELS, Recipient, Rendered, check_channel, check_name
+from hora.notify.model import (
+    CHANNELS,
+    MAX_ENTRIES,
+    MAX_LOCALE,
+    Recipient,
+    Rendered,
+    check_channel,
+    check_name,
+    check_timezone,
+)
 from hora.store import Store
 from hora.store.notify_rows import StoredTemplate
 
 __all__ = ["ANY_CHANNEL", "MAX_OUTPUT", "MAX_RANGE", "MAX_STEPS", "MAX_TEMPLATE_BYTES",
            "StoredTemplate", "TemplateRenderError", "TemplateService", "check_template",
-           "recipient_scope", "render"]
+           "preview_recipient", "recipient_scope", "render", "rendered_dict",
+           "template_dict"]
 
 #: The channel of a template that serves every channel without one of its own.
 ANY_CHANNEL = "*"
@@ -171,6 +182,43 @@ def render(template: StoredTemplate, *, recipient: Recipient, data: Mapping[str,
     return Rendered(subject=" ".join(subject.split()), text=text, html=html)
 
 
+def preview_recipient(value: object, tenant_id: str) -> Recipient:
+    """The recipient a preview renders for, from ``{"id", "timezone", "locale",
+    "addresses", "data"}`` (other fields of a recipient are ignored: a template does not
+    see them); each bad field named as ``recipient.<field>``."""
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise InvalidNotification("must be an object", field="recipient")
+    rid = check_name(value.get("id", "preview"), "recipient.id")
+    tz = check_timezone(value.get("timezone", "UTC"), "recipient.timezone")
+    locale = value.get("locale", "en")
+    if not isinstance(locale, str) or not 0 < len(locale) <= MAX_LOCALE:
+        raise InvalidNotification(f"must be a locale tag of 1-{MAX_LOCALE} characters",
+                                  field="recipient.locale")
+    addresses = value.get("addresses") or {}
+    if not isinstance(addresses, Mapping) or len(addresses) > MAX_ENTRIES or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in addresses.items()):
+        raise InvalidNotification(f"must map at most {MAX_ENTRIES} channels to addresses",
+                                  field="recipient.addresses")
+    data = value.get("data") or {}
+    if not isinstance(data, Mapping):
+        raise InvalidNotification("must be an object", field="recipient.data")
+    return Recipient(rid, tenant_id=tenant_id, timezone=tz, locale=locale,
+                     addresses=dict(addresses), data=dict(data))
+
+
+def template_dict(t: StoredTemplate) -> dict[str, Any]:
+    """A template as the HTTP API and the CLI show it."""
+    return {"name": t.name, "channel": t.channel, "version": t.version, "subject": t.subject,
+            "text": t.text, "html": t.html,
+            "created_at": t.created_at.astimezone(UTC).isoformat()}
+
+
+def rendered_dict(r: Rendered) -> dict[str, Any]:
+    return {"subject": r.subject, "text": r.text, "html": r.html}
+
+
 # -- the service ---------------------------------------------------------------------------
 
 
@@ -230,19 +278,20 @@ class TemplateService:
         """The template a send of ``name`` on ``channel`` uses: the channel's own if it has
         one (of any version), else the ``*`` template; NotFound when neither exists."""
         check_name(name, "template")
-        check_channel(channel)
+        channel = _check_template_channel(channel)
         version = _check_version(version)
         store = self._store()
         own = store.get_template(self.tenant_id, name, channel, version)
         if own is not None:
             return own
-        if version is None or store.get_template(self.tenant_id, name, channel) is None:
+        if channel != ANY_CHANNEL and (
+                version is None or store.get_template(self.tenant_id, name, channel) is None):
             found = store.get_template(self.tenant_id, name, ANY_CHANNEL, version)
             if found is not None:
                 return found
         which = "" if version is None else f" version {version}"
-        raise NotFound(f"no template {name!r}{which} for channel {channel!r} nor for any "
-                       "channel ('*')")
+        raise NotFound(f"no template {name!r}{which} for channel {channel!r}"
+                       + ("" if channel == ANY_CHANNEL else " nor for any channel ('*')"))
 
     def render(self, name: str, channel: str, *, recipient: Recipient,
                data: Mapping[str, Any], extra: Mapping[str, Any] | None = None,
@@ -253,13 +302,15 @@ class TemplateService:
                       extra=extra)
 
     def preview(self, name: str, channel: str, *, recipient: Recipient,
-                data: Mapping[str, Any], version: int | None = None) -> Rendered:
-        """``render`` for a person trying a template out: a render error is their input's
-        fault, so it is InvalidNotification naming ``data`` and the missing variable."""
+                data: Mapping[str, Any],
+                version: int | None = None) -> tuple[StoredTemplate, Rendered]:
+        """(the template a send would use, what it renders) for a person trying a template
+        out: a render error is their input's fault, so it is InvalidNotification naming
+        ``data.<variable>`` (or the template's part)."""
+        template = self.resolve(name, channel, version)
         try:
-            return self.render(name, channel, recipient=recipient, data=data,
-                               version=version,
-                               extra={"unsubscribe_url": "https://example.invalid/unsubscribe"})
+            return template, render(template, recipient=recipient, data=data, extra={
+                "unsubscribe_url": "https://example.invalid/unsubscribe"})
         except TemplateRenderError as e:
             field = f"data.{e.variable}" if e.variable else f"template.{e.part or 'text'}"
             raise InvalidNotification(str(e), field=field) from None

@@ -12,12 +12,14 @@ from fastapi import APIRouter
 from hora.api.routes import (
     approvals,
     dlq,
+    inbox,
     jobs,
     keys,
     locks,
     ratelimits,
     schedules,
     tasks,
+    templates,
     tenants,
     triggers,
     workers,
@@ -26,7 +28,7 @@ from hora.api.routes import (
 
 router = APIRouter()
 for _resource in (jobs, dlq, schedules, triggers, workflows, approvals, tasks, tenants, keys,
-                  locks, workers, ratelimits):
+                  locks, workers, ratelimits, templates, inbox):
     router.routes.extend(_resource.router.routes)
 
 __all__ = ["router"]
