@@ -17,6 +17,7 @@ The layout (each sub-module imports ``_common``, never this package, so there is
     ├── prune             hora prune
     ├── workers           hora workers list, hora queues list | pause | resume
     ├── limits            hora limits list | set | delete (rate limits by name)
+    ├── templates         hora templates list | put | show | delete | preview
     ├── demo              hora demo
     └── completion        hora completion bash|zsh|fish
 
@@ -43,6 +44,7 @@ from hora.cli import (
     schedules,
     serve,
     tasks,
+    templates,
     tenants,
     workers,
     workflows,
@@ -66,6 +68,7 @@ class HoraCommand(LazyGroups):
         "queues": workers.queues_cli,
         "workers": workers.workers_cli,
         "limits": limits.limits_cli,
+        "templates": templates.templates_cli,
         "keys": keys.keys_cli,
         "tenants": tenants.tenants_cli,
     }
