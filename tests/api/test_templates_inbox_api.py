@@ -39,6 +39,9 @@ def test_put_get_list_and_delete_versions(api: Api) -> None:
     rest = c.get("/v1/templates", params={"cursor": page["next_cursor"]}).json()
     assert [(t["name"], t["channel"]) for t in rest["items"]] == [("welcome", "email")]
     assert rest["next_cursor"] is None
+    assert len(c.get("/v1/templates", params={"limit": 500}).json()["items"]) == 3
+    assert_problem(c.get("/v1/templates", params={"cursor": "garbage"}), 422,
+                   "invalid-notification")
     assert c.delete("/v1/templates/welcome", params={"channel": "email"}).status_code == 204
     assert_problem(c.get("/v1/templates/welcome/email"), 404, "not-found")
     assert c.get("/v1/templates/welcome/*").status_code == 200

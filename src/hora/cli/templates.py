@@ -60,13 +60,13 @@ def templates_list(tenant: Tenant = "default", json_out: JsonOut = False,
 
     with open_app(database_url, read_only=True, tenant_id=tenant) as app:
         found = []
-        after: tuple[str, str] | None = None
+        cursor: str | None = None
         while True:
-            page = app.templates.list(after=after, limit=MAX_PAGE)
-            found.extend(page)
-            if len(page) < MAX_PAGE:
+            page = app.templates.list(cursor=cursor, limit=MAX_PAGE)
+            found.extend(page.items)
+            cursor = page.next_cursor
+            if cursor is None:
                 break
-            after = (page[-1].name, page[-1].channel)
     if json_out:
         print_json({"items": [template_dict(t) for t in found]})
         return

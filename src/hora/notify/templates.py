@@ -28,6 +28,7 @@ from typing import Any
 
 from hora.clock import Clock
 from hora.errors import InvalidNotification, NotFound, PermanentDeliveryError
+from hora.models import Page
 from hora.notify.model import (
     CHANNELS,
     MAX_ENTRIES,
@@ -61,6 +62,8 @@ MAX_WIDTH = 10_000
 #: Versions one (name, channel) keeps at most, and (name, channel) pairs per tenant.
 MAX_VERSIONS = 1000
 MAX_TEMPLATES = 10_000
+#: The largest version number (a database integer).
+MAX_INT = 2**31 - 1
 #: The most templates one listing returns.
 MAX_PAGE = 500
 
@@ -229,7 +232,7 @@ def _check_template_channel(channel: object) -> str:
 def _check_version(version: object) -> int | None:
     if version is None:
         return None
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= MAX_INT:
         raise InvalidNotification(f"{version!r} is not a version (1, 2, ...)", field="version")
     return version
 
@@ -324,13 +327,23 @@ class TemplateService:
         return self._store().delete_template(self.tenant_id, name, channel)
 
     # last in the class: below it, ``list`` names this method
-    def list(self, *, after: tuple[str, str] | None = None,
-             limit: int = 100) -> list[StoredTemplate]:
-        """The latest version of each of the tenant's templates, by name then channel,
-        after ``after`` ((name, channel) of the last one seen)."""
+    def list(self, *, cursor: str | None = None, limit: int = 100) -> Page[StoredTemplate]:
+        """The latest version of each of the tenant's templates, by name then channel; pass
+        ``next_cursor`` back for the next page."""
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
             raise InvalidNotification(f"must be 1-{MAX_PAGE}", field="limit")
-        return self._store().list_templates(self.tenant_id, after=after, limit=limit)
+        after = None
+        if cursor is not None:
+            channel, sep, name = cursor.partition(":")  # a channel has no ':'
+            if not sep or not name or not channel:
+                raise InvalidNotification("not a cursor this listing gave (next_cursor)",
+                                          field="cursor")
+            after = (name, channel)
+        items = self._store().list_templates(self.tenant_id, after=after, limit=limit + 1)
+        more = len(items) > limit
+        items = items[:limit]
+        return Page(items=items, next_cursor=f"{items[-1].channel}:{items[-1].name}"
+                    if more else None)
 
 
 #: The channels a template may be stored for.

@@ -18,8 +18,9 @@ from pydantic import BaseModel, Field
 
 from hora.api.deps import Cursor, IdemKey, Reader, Writer, _ctx, _reply
 from hora.api.schemas import _In
-from hora.errors import InvalidNotification, NotFound
+from hora.errors import NotFound
 from hora.notify.templates import (
+    MAX_INT,
     MAX_PAGE,
     preview_recipient,
     rendered_dict,
@@ -67,7 +68,7 @@ class PreviewIn(_In):
     recipient: dict[str, Any] = Field(default_factory=dict, description=(
         "id, timezone, locale, addresses, data: what the template sees as recipient."))
     data: dict[str, Any] = Field(default_factory=dict, description="The notification's data.")
-    version: int | None = Field(None, ge=1, description="A version; null: the latest.")
+    version: int | None = Field(None, ge=1, le=MAX_INT, description="A version; null: the latest.")
 
 
 class RenderedOut(BaseModel):
@@ -75,20 +76,6 @@ class RenderedOut(BaseModel):
     text: str
     html: str | None
     template: TemplateVersion
-
-
-def _cursor(name: str, channel: str) -> str:
-    return f"{channel}:{name}"  # a channel has no ':'
-
-
-def _after(cursor: str | None) -> tuple[str, str] | None:
-    if cursor is None:
-        return None
-    channel, sep, name = cursor.partition(":")
-    if not sep or not name or not channel:
-        raise InvalidNotification("not a cursor this listing gave (next_cursor)",
-                                  field="cursor")
-    return name, channel
 
 
 @router.put("/templates/{name}/{channel}", status_code=201, response_model=TemplateVersion,
@@ -104,20 +91,16 @@ def put_template(name: TemplateName, channel: TemplateChannel, body: TemplateIn,
             summary="The tenant's templates, the latest version of each, by name and channel")
 def list_templates(request: Request, caller: Reader, cursor: Cursor = None,
                    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100) -> JSONResponse:
-    items = _ctx(request).view(caller.tenant_id).templates.list(after=_after(cursor),
-                                                                limit=limit + 1)
-    more = len(items) > limit
-    items = items[:limit]
-    return JSONResponse({"items": [template_dict(t) for t in items],
-                         "next_cursor": _cursor(items[-1].name, items[-1].channel)
-                         if more else None})
+    page = _ctx(request).view(caller.tenant_id).templates.list(cursor=cursor, limit=limit)
+    return JSONResponse({"items": [template_dict(t) for t in page.items],
+                         "next_cursor": page.next_cursor})
 
 
 @router.get("/templates/{name}/{channel}", response_model=TemplateOut, tags=TAGS,
             summary="One template of exactly this channel: the latest or ?version=")
 def get_template(name: TemplateName, channel: TemplateChannel, request: Request,
                  caller: Reader,
-                 version: Annotated[int | None, Query(ge=1)] = None) -> JSONResponse:
+                 version: Annotated[int | None, Query(ge=1, le=MAX_INT)] = None) -> JSONResponse:
     t = _ctx(request).view(caller.tenant_id).templates.get(name, channel, version)
     return JSONResponse(template_dict(t))
 
