@@ -56,6 +56,14 @@ def template_from_row(r: Mapping[str, Any], ts: Callable[[Any], datetime]) -> St
                           html=r["html_body"], created_at=ts(r["created_at"]))
 
 
+def inbox_params(item: InboxItem, *, data: Any, created_at: Any) -> dict[str, Any]:
+    """``add_inbox_item``'s parameters; ``data`` and ``created_at`` in the dialect's form."""
+    return {"tenant_id": item.tenant_id, "recipient_id": item.recipient_id, "id": item.id,
+            "notification_id": item.notification_id, "category": item.category,
+            "subject": item.subject, "text": item.text, "data": data,
+            "created_at": created_at}
+
+
 def inbox_from_row(r: Mapping[str, Any], ts: Callable[[Any], datetime]) -> InboxItem:
     data = r["data"]
     if isinstance(data, str):  # SQLite keeps JSON as text; psycopg decodes jsonb

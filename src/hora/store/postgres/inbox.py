@@ -13,6 +13,7 @@ from hora.store.notify_rows import (
     InboxItem,
     InboxStatus,
     inbox_from_row,
+    inbox_params,
 )
 from hora.store.postgres.connection import PostgresConnection, Q, _utc
 
@@ -23,11 +24,9 @@ class PostgresInbox(PostgresConnection):
     def add_inbox_item(self, item: InboxItem) -> bool:
         assert item.created_at is not None
         with self._write() as conn:
-            return conn.execute(Q["add_inbox_item"], {
-                "tenant_id": item.tenant_id, "recipient_id": item.recipient_id, "id": item.id,
-                "notification_id": item.notification_id, "category": item.category,
-                "subject": item.subject, "text": item.text, "data": Jsonb(dict(item.data)),
-                "created_at": _utc(item.created_at)}).rowcount == 1
+            return conn.execute(Q["add_inbox_item"], inbox_params(
+                item, data=Jsonb(dict(item.data)), created_at=_utc(item.created_at),
+            )).rowcount == 1
 
     def get_inbox_item(self, tenant_id: str, recipient_id: str,
                        item_id: str) -> InboxItem | None:
@@ -49,9 +48,9 @@ class PostgresInbox(PostgresConnection):
     def mark_inbox(self, tenant_id: str, recipient_id: str, ids: Sequence[str],
                    action: InboxAction, now: datetime) -> int:
         with self._write() as conn:
-            return conn.execute(Q[f"mark_inbox_{action}"], {
+            return conn.execute(Q["mark_inbox"], {
                 "tenant_id": tenant_id, "recipient_id": recipient_id, "ids": list(ids),
-                "now": _utc(now)}).rowcount
+                "action": action, "now": _utc(now)}).rowcount
 
     def inbox_counts(self, tenant_id: str, recipient_id: str) -> dict[str, int]:
         with self._read() as conn:

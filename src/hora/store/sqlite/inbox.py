@@ -12,6 +12,7 @@ from hora.store.notify_rows import (
     InboxItem,
     InboxStatus,
     inbox_from_row,
+    inbox_params,
 )
 from hora.store.sqlite.connection import Q, SQLiteConnection, _rows
 
@@ -22,11 +23,9 @@ class SQLiteInbox(SQLiteConnection):
     def add_inbox_item(self, item: InboxItem) -> bool:
         assert item.created_at is not None
         with self._write() as conn:
-            return conn.execute(Q["add_inbox_item"], {
-                "tenant_id": item.tenant_id, "recipient_id": item.recipient_id, "id": item.id,
-                "notification_id": item.notification_id, "category": item.category,
-                "subject": item.subject, "text": item.text, "data": dumps(dict(item.data)),
-                "created_at": to_us(item.created_at)}).rowcount == 1
+            return conn.execute(Q["add_inbox_item"], inbox_params(
+                item, data=dumps(dict(item.data)), created_at=to_us(item.created_at),
+            )).rowcount == 1
 
     def get_inbox_item(self, tenant_id: str, recipient_id: str,
                        item_id: str) -> InboxItem | None:
@@ -48,9 +47,9 @@ class SQLiteInbox(SQLiteConnection):
     def mark_inbox(self, tenant_id: str, recipient_id: str, ids: Sequence[str],
                    action: InboxAction, now: datetime) -> int:
         with self._write() as conn:
-            return conn.execute(Q[f"mark_inbox_{action}"], {
+            return conn.execute(Q["mark_inbox"], {
                 "tenant_id": tenant_id, "recipient_id": recipient_id,
-                "ids": json.dumps(list(ids)), "now": to_us(now)}).rowcount
+                "ids": json.dumps(list(ids)), "action": action, "now": to_us(now)}).rowcount
 
     def inbox_counts(self, tenant_id: str, recipient_id: str) -> dict[str, int]:
         with self._read() as conn:

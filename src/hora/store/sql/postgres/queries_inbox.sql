@@ -26,25 +26,21 @@ WHERE tenant_id = %(tenant_id)s AND recipient_id = %(recipient_id)s
         ELSE archived_at IS NOT NULL END
 ORDER BY created_at DESC, id DESC LIMIT %(limit)s;
 
--- name: mark_inbox_read
-UPDATE hora_inbox SET read_at = %(now)s
+-- name: mark_inbox
+-- One action on the recipient's items of the list; only the items it changes are touched
+-- (and counted): read sets read_at, unread clears it, archived sets archived_at,
+-- unarchived clears it.
+UPDATE hora_inbox
+SET read_at = CASE %(action)s::text WHEN 'read' THEN %(now)s::timestamptz WHEN 'unread' THEN NULL ELSE read_at END,
+    archived_at = CASE %(action)s::text WHEN 'archived' THEN %(now)s::timestamptz WHEN 'unarchived' THEN NULL
+                  ELSE archived_at END
 WHERE tenant_id = %(tenant_id)s AND recipient_id = %(recipient_id)s
-  AND id = ANY(%(ids)s::text[]) AND read_at IS NULL;
-
--- name: mark_inbox_unread
-UPDATE hora_inbox SET read_at = NULL
-WHERE tenant_id = %(tenant_id)s AND recipient_id = %(recipient_id)s
-  AND id = ANY(%(ids)s::text[]) AND read_at IS NOT NULL;
-
--- name: mark_inbox_archived
-UPDATE hora_inbox SET archived_at = %(now)s
-WHERE tenant_id = %(tenant_id)s AND recipient_id = %(recipient_id)s
-  AND id = ANY(%(ids)s::text[]) AND archived_at IS NULL;
-
--- name: mark_inbox_unarchived
-UPDATE hora_inbox SET archived_at = NULL
-WHERE tenant_id = %(tenant_id)s AND recipient_id = %(recipient_id)s
-  AND id = ANY(%(ids)s::text[]) AND archived_at IS NOT NULL;
+  AND id = ANY(%(ids)s::text[])
+  AND CASE %(action)s::text
+        WHEN 'read' THEN read_at IS NULL
+        WHEN 'unread' THEN read_at IS NOT NULL
+        WHEN 'archived' THEN archived_at IS NULL
+        ELSE archived_at IS NOT NULL END;
 
 -- name: inbox_counts
 -- Unread through the partial index hora_inbox_unread; total: the feed (not archived).
