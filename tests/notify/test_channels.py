@@ -14,7 +14,7 @@ import pytest
 from hora import FakeClock, Hora
 from hora.errors import DeliveryError, PermanentDeliveryError, Retry
 from hora.http_target import AddressPolicy, verify
-from hora.notify.channels import InAppChannel, LogChannel, WebhookChannel
+from hora.notify.channels import Channels, InAppChannel, LogChannel, WebhookChannel
 from hora.notify.model import Message, Recipient, Rendered
 from tests.receiver import Receiver, Reply
 
@@ -121,3 +121,17 @@ def test_log_channel_writes_one_line(caplog: pytest.LogCaptureFixture) -> None:
     [record] = [r for r in caplog.records if r.name == "hora.notify"]
     assert "n-1" in record.getMessage() and "u42" in record.getMessage()
     assert record.notification["subject"] == "Report ready"  # type: ignore[attr-defined]
+
+
+def test_closing_the_channels_closes_the_webhook_client(
+        webhook: tuple[Hora, WebhookChannel], receiver: Receiver) -> None:
+    _, ch = webhook
+
+    async def send_then_close() -> bool:
+        await ch.send(message(receiver.url()))
+        client = ch.targets().client()
+        assert not client.is_closed
+        await Channels([ch, LogChannel()]).aclose()
+        return client.is_closed
+
+    assert asyncio.run(send_then_close())

@@ -334,6 +334,14 @@ class Channels:
     def names(self) -> list[str]:
         return sorted(self._by_name)
 
+    async def aclose(self) -> None:
+        """Close the channels' pooled connections (the webhook client): when the worker's
+        event loop stops, as ``HttpTargets.aclose``."""
+        for channel in self._by_name.values():
+            close = getattr(channel, "aclose", None)
+            if close is not None:
+                await close()
+
 
 def default_channels(app: Hora) -> Channels:
     """What ``Hora()`` starts with: log, inapp and webhook; email when ``HORA_SMTP_HOST``
