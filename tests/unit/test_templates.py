@@ -145,3 +145,9 @@ def test_template_parts_are_bounded_and_storable() -> None:
         check_template("", "", None)
     assert caught.value.field == "template"
     assert check_template("s", "t", "<b>h</b>") == ("s", "t", "<b>h</b>")
+
+
+def test_json_field_names_win_over_dict_methods() -> None:
+    out = render(tpl("{{ data.items|join(',') }} {{ data.keys }} {{ data.get }}"),
+                 recipient=ADA, data={"items": ["a", "b"], "keys": 2, "get": "g"})
+    assert out.text == "a,b 2 g"

@@ -120,6 +120,13 @@ class _Sandbox(SandboxedEnvironment):
                                    None, lineno=loop.lineno)
         return tree
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``data.items`` is the key ``items`` of JSON data, not the dict's method: template
+        authors write JSON's field names, which often are ``items``, ``keys``, ``values``."""
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
     def call(__self, __context: Context, __obj: Any, *args: Any,
              **kwargs: Any) -> Any:
         _spend()
