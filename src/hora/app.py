@@ -43,8 +43,11 @@ from hora.limits import (
 )
 from hora.locks import Lease, LockService
 from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page, Workflow
+from hora.notify.channels import Channels, default_channels
+from hora.notify.inbox import InboxService
 from hora.notify.service import NotificationService
 from hora.notify.service import install as install_notifications
+from hora.notify.templates import TemplateService
 from hora.observability import JOBS_ENQUEUED, tracer
 from hora.payloads import (
     ENQUEUE_OPTIONS,
@@ -238,6 +241,9 @@ class Hora:
         #: shares it, and with it one PostgreSQL listener): ``hora.waiting``.
         self._results = ResultWaiters(self._open_store)
         self._notify_config = install_notifications(self)
+        #: The notification channels, by name (``hora.notify.channels``): shared by every
+        #: tenant's view, like the store.
+        self.channels: Channels = default_channels(self)
         self._build_services()
 
     def _build_services(self) -> None:
@@ -262,6 +268,10 @@ class Hora:
         #: Notifications (docs/notifications.md): ``app.notify`` is ``notifications.notify``.
         self.notifications = NotificationService(self, self._notify_config)
         self.notify = self.notifications.notify
+        self.templates = TemplateService(store=self._open_store, clock=self.clock,
+                                         tenant_id=self.tenant_id)
+        self.inbox = InboxService(store=self._open_store, clock=self.clock,
+                                  tenant_id=self.tenant_id)
         self.workflows.registry = self.registry
         self.schedules.resolve_task = self.registry.resolve_task
         self.aio = AsyncHora(self)

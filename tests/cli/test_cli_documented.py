@@ -252,6 +252,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
     seed["schedule"] = ok("schedules", "create", "billing.remind", "--cron", "0 9 * * *",
                           "--name", "nightly")["id"]
     ok("tenants", "create", "acme")
+    ok("templates", "put", "welcome", "--subject", "Hi", "--text", "Hello {{ recipient.id }}")
     seed["key"] = ok("keys", "create", "--tenant", "acme")["id"]
     ok("keys", "create", "--tenant", "acme")
     seed["keys_cursor"] = ok("keys", "list", "--tenant", "acme", "--limit", "1")["next_cursor"]

@@ -18,6 +18,7 @@ The layout (each sub-module imports ``_common``, never this package, so there is
     ├── workers           hora workers list, hora queues list | pause | resume
     ├── limits            hora limits list | set | delete (rate limits by name)
     ├── notify            hora notify send | list | show
+    ├── templates         hora templates list | put | show | delete | preview
     ├── demo              hora demo
     └── completion        hora completion bash|zsh|fish
 
@@ -45,6 +46,7 @@ from hora.cli import (
     schedules,
     serve,
     tasks,
+    templates,
     tenants,
     workers,
     workflows,
@@ -69,6 +71,7 @@ class HoraCommand(LazyGroups):
         "workers": workers.workers_cli,
         "limits": limits.limits_cli,
         "notify": notify.notify_cli,
+        "templates": templates.templates_cli,
         "keys": keys.keys_cli,
         "tenants": tenants.tenants_cli,
     }

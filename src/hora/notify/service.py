@@ -249,7 +249,7 @@ class NotificationService:
             if n is None or r is None:
                 raise PermanentDeliveryError(
                     f"the {'notification' if n is None else 'recipient'} is gone")
-            rendered = await asyncio.to_thread(app.templates.render_for, n.template, channel,
+            rendered = await asyncio.to_thread(app.templates.render, n.template, channel,
                                                recipient=r, data=n.data)
             message = Message(notification_id=n.id, delivery_id=f"{n.id}:{channel}",
                               tenant_id=tenant, recipient=r, channel=channel,

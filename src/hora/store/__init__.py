@@ -43,6 +43,7 @@ from hora.models import (
 from hora.notify.model import DeliveryState, Notification
 from hora.states import MOVES, JobState, Move, allowed_targets
 from hora.store.notification_rows import NewDelivery, NewNotification
+from hora.store.notify_rows import InboxAction, InboxItem, InboxStatus, StoredTemplate
 
 #: The states a worker's outcome may move a running job to.
 _WORKER_TARGETS = allowed_targets(JobState.RUNNING)
@@ -781,12 +782,78 @@ class NotificationStore(Protocol):
 
     def delivery_counts(self, tenant_id: str) -> dict[tuple[str, str], int]:
         """(channel, state) -> deliveries."""
+
+@runtime_checkable
+class TemplateStore(Protocol):
+    """Notification templates (``hora_templates``, written by ``hora.notify.templates``):
+    per tenant, name and channel (``*``: any channel), a new version per put."""
+
+    def put_template(self, tenant_id: str, name: str, channel: str, subject: str, text: str,
+                     html: str | None, now: datetime) -> int:
+        """Store the next version of (tenant, name, channel) -- the highest so far plus 1,
+        taken atomically: two concurrent puts get two versions -- and return it."""
+        ...
+
+    def get_template(self, tenant_id: str, name: str, channel: str,
+                     version: int | None = None) -> StoredTemplate | None:
+        """That version, or the latest when ``version`` is None; None when there is none
+        (no fallback to ``*`` here: the service decides)."""
+        ...
+
+    def list_templates(self, tenant_id: str, *, after: tuple[str, str] | None = None,
+                       limit: int = 100) -> list[StoredTemplate]:
+        """The latest version of each (name, channel) after ``after`` (a (name, channel)
+        cursor), by name then channel, at most ``limit``."""
+        ...
+
+    def count_templates(self, tenant_id: str, name: str | None = None,
+                        channel: str | None = None) -> int:
+        """With name and channel: how many versions they have; else how many (name,
+        channel) pairs the tenant has (what the service bounds)."""
+        ...
+
+    def delete_template(self, tenant_id: str, name: str, channel: str | None = None) -> int:
+        """Delete every version of the name, of ``channel`` or (None) of every channel;
+        returns how many versions went."""
+        ...
+
+
+@runtime_checkable
+class InboxStore(Protocol):
+    """The in-app channel's inbox (``hora_inbox``): per tenant and recipient, items that are
+    unread until read, and in the feed until archived."""
+
+    def add_inbox_item(self, item: InboxItem) -> bool:
+        """Store the item (``created_at`` set); False when its id is there already (a
+        retried delivery), which changes nothing."""
+        ...
+
+    def get_inbox_item(self, tenant_id: str, recipient_id: str,
+                       item_id: str) -> InboxItem | None: ...
+
+    def list_inbox(self, tenant_id: str, recipient_id: str, *, status: InboxStatus = "all",
+                   after: tuple[datetime, str] | None = None,
+                   limit: int = 50) -> list[InboxItem]:
+        """Newest first (created_at, id), older than the ``after`` cursor; ``status``: all
+        (every item not archived), unread, read (not archived), archived."""
+        ...
+
+    def mark_inbox(self, tenant_id: str, recipient_id: str, ids: Sequence[str],
+                   action: InboxAction, now: datetime) -> int:
+        """Mark the recipient's items of ``ids`` read (read_at = now), unread, archived
+        (archived_at = now) or unarchived, in one statement; returns how many changed (an
+        item already so, or another recipient's, does not count)."""
+        ...
+
+    def inbox_counts(self, tenant_id: str, recipient_id: str) -> dict[str, int]:
+        """``{"unread": n, "total": n}`` of the feed (archived items count in neither)."""
         ...
 
 
 class Store(JobStore, ScheduleStore, TenantStore, WorkflowStore, ApprovalStore, LockStore,
             WorkerStore, RegistryStore, RetentionStore, RateLimitStore, JobControlStore,
-            FlowKeyStore, BatchStore, NotificationStore, Protocol):
+            FlowKeyStore, BatchStore, NotificationStore, TemplateStore, InboxStore,
+            Protocol):
     """Everything hora needs from a database: the union of the aggregates' protocols."""
 
     dialect: str
@@ -826,6 +893,7 @@ __all__ = [
     "FlowEnqueue",
     "FlowKeyStore",
     "FlowOutcome",
+    "InboxStore",
     "JobCancel",
     "JobControlStore",
     "JobSelection",
@@ -842,6 +910,7 @@ __all__ = [
     "ScheduleStore",
     "Store",
     "Subscription",
+    "TemplateStore",
     "TenantStore",
     "WorkerStore",
     "WorkflowStore",

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from hora.api.routes import (
     approvals,
     dlq,
+    inbox,
     jobs,
     keys,
     locks,
@@ -19,6 +20,7 @@ from hora.api.routes import (
     ratelimits,
     schedules,
     tasks,
+    templates,
     tenants,
     triggers,
     workers,
@@ -27,7 +29,7 @@ from hora.api.routes import (
 
 router = APIRouter()
 for _resource in (jobs, dlq, schedules, triggers, workflows, approvals, tasks, tenants, keys,
-                  locks, workers, ratelimits, notifications):
+                  locks, workers, ratelimits, notifications, templates, inbox):
     router.routes.extend(_resource.router.routes)
 
 __all__ = ["router"]

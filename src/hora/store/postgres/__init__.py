@@ -18,6 +18,7 @@ from hora.store.postgres.connection import (
 )
 from hora.store.postgres.control import PostgresControl
 from hora.store.postgres.flowkeys import PostgresFlowKeys
+from hora.store.postgres.inbox import PostgresInbox
 from hora.store.postgres.jobs import PostgresJobs
 from hora.store.postgres.locks import PostgresLocks
 from hora.store.postgres.notifications import PostgresNotifications
@@ -26,6 +27,7 @@ from hora.store.postgres.registry import PostgresRegistry
 from hora.store.postgres.results import PostgresResults
 from hora.store.postgres.retention import PostgresRetention
 from hora.store.postgres.schedules import PostgresSchedules, _schedule_params
+from hora.store.postgres.templates import PostgresTemplates
 from hora.store.postgres.tenants import PostgresTenants
 from hora.store.postgres.workers import PostgresWorkers
 from hora.store.postgres.workflows import PostgresWorkflows
@@ -34,7 +36,8 @@ from hora.store.postgres.workflows import PostgresWorkflows
 class PostgresStore(PostgresJobs, PostgresSchedules, PostgresTenants, PostgresLocks,
                     PostgresWorkflows, PostgresApprovals, PostgresWorkers, PostgresResults,
                     PostgresRegistry, PostgresRetention, PostgresRateLimits, PostgresControl,
-                    PostgresFlowKeys, PostgresBatches, PostgresNotifications):
+                    PostgresFlowKeys, PostgresBatches, PostgresNotifications,
+                    PostgresTemplates, PostgresInbox):
     """Every aggregate over one PostgreSQL schema (see ``PostgresConnection``)."""
 
 

@@ -13,6 +13,7 @@ from hora.store.sqlite.batches import SQLiteBatches
 from hora.store.sqlite.connection import Q, SQLiteConnection, _statements
 from hora.store.sqlite.control import SQLiteControl
 from hora.store.sqlite.flowkeys import SQLiteFlowKeys
+from hora.store.sqlite.inbox import SQLiteInbox
 from hora.store.sqlite.jobs import SQLiteJobs
 from hora.store.sqlite.locks import SQLiteLocks
 from hora.store.sqlite.notifications import SQLiteNotifications
@@ -21,6 +22,7 @@ from hora.store.sqlite.registry import SQLiteRegistry
 from hora.store.sqlite.results import SQLiteResults
 from hora.store.sqlite.retention import SQLiteRetention
 from hora.store.sqlite.schedules import SQLiteSchedules
+from hora.store.sqlite.templates import SQLiteTemplates
 from hora.store.sqlite.tenants import SQLiteTenants
 from hora.store.sqlite.workers import SQLiteWorkers
 from hora.store.sqlite.workflows import SQLiteWorkflows
@@ -29,7 +31,7 @@ from hora.store.sqlite.workflows import SQLiteWorkflows
 class SQLiteStore(SQLiteJobs, SQLiteSchedules, SQLiteTenants, SQLiteLocks, SQLiteWorkflows,
                   SQLiteApprovals, SQLiteWorkers, SQLiteResults, SQLiteRegistry,
                   SQLiteRetention, SQLiteRateLimits, SQLiteControl, SQLiteFlowKeys,
-                  SQLiteBatches, SQLiteNotifications):
+                  SQLiteBatches, SQLiteNotifications, SQLiteTemplates, SQLiteInbox):
     """Every aggregate over one SQLite file (see ``SQLiteConnection`` for the options)."""
 
 
