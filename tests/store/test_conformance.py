@@ -72,8 +72,8 @@ def raw(database_url: str) -> Iterator[Any]:
 def test_migrate_is_idempotent_and_recorded(store: Store) -> None:
     assert store.migrate() == []
     expected = [m.version for m in load_migrations(store.dialect)]
-    assert expected == list(range(1, 18))  # 12: workers; 13: results; 14: task registry;
-    # 15: retention; 16: flow control; 17: reservable index
+    assert expected == list(range(1, 19))  # 12: workers; 13: results; 14: task registry;
+    # 15: retention; 16: flow control; 17: reservable index; 18: recipients
     assert store.applied_migrations() == expected  # type: ignore[attr-defined]
 
 

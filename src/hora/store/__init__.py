@@ -40,6 +40,7 @@ from hora.models import (
     WorkerInfo,
     Workflow,
 )
+from hora.notify.model import Preferences, Recipient
 from hora.states import MOVES, JobState, Move, allowed_targets
 
 #: The states a worker's outcome may move a running job to.
@@ -750,9 +751,42 @@ class BatchStore(Protocol):
         ...
 
 
+class RecipientStore(Protocol):
+    """Notification recipients (``hora_recipients``, written by ``hora.notify.recipients``):
+    one row per (tenant, id). The unsubscribe token is kept as its sha256 only."""
+
+    def upsert_recipients(self, recipients: Sequence[Recipient], now: datetime) -> int:
+        """Insert or replace every recipient in one transaction (all or none; the caller
+        validated them). A new one gets the hash of a token nobody knows; an existing one
+        keeps its token hash and ``created_at``. Returns how many were written."""
+        ...
+
+    def get_recipient(self, tenant_id: str, recipient_id: str) -> Recipient | None: ...
+    def list_recipients(self, tenant_id: str, *, after: str | None,
+                        limit: int) -> list[Recipient]:
+        """The tenant's recipients by id, those after ``after`` (a keyset cursor), at most
+        ``limit``."""
+        ...
+
+    def delete_recipient(self, tenant_id: str, recipient_id: str) -> bool: ...
+    def set_unsubscribe_token(self, tenant_id: str, recipient_id: str,
+                              token_hash: str) -> bool:
+        """Replace the recipient's token hash (the old link stops working); False when
+        there is no such recipient."""
+        ...
+
+    def recipient_by_token_hash(self, token_hash: str) -> Recipient | None:
+        """The recipient of any tenant whose token hashes to ``token_hash``: the public
+        unsubscribe link carries no tenant, the token alone names the recipient."""
+        ...
+
+    def update_preferences(self, tenant_id: str, recipient_id: str, preferences: Preferences,
+                           now: datetime) -> bool: ...
+
+
 class Store(JobStore, ScheduleStore, TenantStore, WorkflowStore, ApprovalStore, LockStore,
             WorkerStore, RegistryStore, RetentionStore, RateLimitStore, JobControlStore,
-            FlowKeyStore, BatchStore, Protocol):
+            FlowKeyStore, BatchStore, RecipientStore, Protocol):
     """Everything hora needs from a database: the union of the aggregates' protocols."""
 
     dialect: str
@@ -800,6 +834,7 @@ __all__ = [
     "LockStore",
     "Outcome",
     "RateLimitStore",
+    "RecipientStore",
     "RegistryStore",
     "RetentionStore",
     "ScheduleAdvance",

@@ -21,6 +21,7 @@ from hora.store.postgres.flowkeys import PostgresFlowKeys
 from hora.store.postgres.jobs import PostgresJobs
 from hora.store.postgres.locks import PostgresLocks
 from hora.store.postgres.ratelimits import PostgresRateLimits
+from hora.store.postgres.recipients import PostgresRecipients
 from hora.store.postgres.registry import PostgresRegistry
 from hora.store.postgres.results import PostgresResults
 from hora.store.postgres.retention import PostgresRetention
@@ -33,7 +34,7 @@ from hora.store.postgres.workflows import PostgresWorkflows
 class PostgresStore(PostgresJobs, PostgresSchedules, PostgresTenants, PostgresLocks,
                     PostgresWorkflows, PostgresApprovals, PostgresWorkers, PostgresResults,
                     PostgresRegistry, PostgresRetention, PostgresRateLimits, PostgresControl,
-                    PostgresFlowKeys, PostgresBatches):
+                    PostgresFlowKeys, PostgresBatches, PostgresRecipients):
     """Every aggregate over one PostgreSQL schema (see ``PostgresConnection``)."""
 
 
