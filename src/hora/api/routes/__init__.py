@@ -16,6 +16,7 @@ from hora.api.routes import (
     keys,
     locks,
     ratelimits,
+    recipients,
     schedules,
     tasks,
     tenants,
@@ -26,7 +27,7 @@ from hora.api.routes import (
 
 router = APIRouter()
 for _resource in (jobs, dlq, schedules, triggers, workflows, approvals, tasks, tenants, keys,
-                  locks, workers, ratelimits):
+                  locks, workers, ratelimits, recipients):
     router.routes.extend(_resource.router.routes)
 
 __all__ = ["router"]
