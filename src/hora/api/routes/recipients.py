@@ -175,7 +175,7 @@ async def unsubscribe(token: str, request: Request,
     raw = await request.body()  # bounded by the request guard
     form = parse_qs(raw.decode("utf-8", "replace"), max_num_fields=10)
     try:
-        cat = _category(category or (form.get("category") or [None])[0])
+        cat = _category(category or next(iter(form.get("category", ())), None))
     except InvalidNotification:
         return _page("Link not valid", "<p>This link names no valid category.</p>", 422)
     ctx = _ctx(request)
