@@ -17,6 +17,7 @@ The layout (each sub-module imports ``_common``, never this package, so there is
     ├── prune             hora prune
     ├── workers           hora workers list, hora queues list | pause | resume
     ├── limits            hora limits list | set | delete (rate limits by name)
+    ├── recipients        hora recipients list | get | upsert | delete | import | unsubscribe-link
     ├── demo              hora demo
     └── completion        hora completion bash|zsh|fish
 
@@ -40,6 +41,7 @@ from hora.cli import (
     keys,
     limits,
     prune,
+    recipients,
     schedules,
     serve,
     tasks,
@@ -66,6 +68,7 @@ class HoraCommand(LazyGroups):
         "queues": workers.queues_cli,
         "workers": workers.workers_cli,
         "limits": limits.limits_cli,
+        "recipients": recipients.recipients_cli,
         "keys": keys.keys_cli,
         "tenants": tenants.tenants_cli,
     }

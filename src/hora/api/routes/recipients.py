@@ -173,10 +173,10 @@ async def unsubscribe(token: str, request: Request,
     """Opt out: of ``category`` (from the query or the form) on every channel, else of the
     e-mail channel. Also what a mail client's one-click unsubscribe (RFC 8058) posts."""
     raw = await request.body()  # bounded by the request guard
-    form = parse_qs(raw.decode("utf-8", "replace"), max_num_fields=10)
     try:
+        form = parse_qs(raw.decode("utf-8", "replace"), max_num_fields=10)
         cat = _category(category or next(iter(form.get("category", ())), None))
-    except InvalidNotification:
+    except (InvalidNotification, ValueError):  # ValueError: more fields than a form has
         return _page("Link not valid", "<p>This link names no valid category.</p>", 422)
     ctx = _ctx(request)
     try:
