@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tests.api.conftest import Api
-from tests.api.test_api import assert_problem
+from tests.api.test_api import assert_problem, paged_ids
 
 ADA = {"timezone": "Europe/Paris", "locale": "fr-FR", "quiet_hours": "21:00-08:00",
        "holidays": "FR", "business_days_only": True,
@@ -57,17 +57,7 @@ def test_bulk_of_2000_and_pages(api: Api) -> None:
     r = c.post("/v1/recipients/bulk", json={"recipients": people})
     assert r.status_code == 200, r.text
     assert r.json() == {"upserted": 2000}
-    seen: list[str] = []
-    cursor = None
-    while True:
-        params: dict[str, Any] = {"limit": 500}
-        if cursor:
-            params["cursor"] = cursor
-        page = c.get("/v1/recipients", params=params).json()
-        seen += [i["id"] for i in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    seen = paged_ids(c, "/v1/recipients", limit=500)
     assert seen == [f"p{i:04d}" for i in range(2000)]
     assert c.get("/v1/recipients/p1999").json()["addresses"] == {"email": "p1999@example.com"}
 

@@ -172,3 +172,35 @@ def test_every_resolved_instant_is_open_and_at_or_after_the_ask() -> None:
         assert (note is None) == (at == t)
         assert at - t < timedelta(days=5)
         t += timedelta(minutes=47)
+
+
+# -- what a recipient may hold ----------------------------------------------------------------
+
+
+def test_recipient_checks_name_the_field() -> None:
+    from hora.notify.recipients import MAX_DATA_BYTES, check_recipient
+
+    ok = check_recipient(Recipient(id="u1", holidays="us-ca", quiet_hours="21:00-08:00",  # type: ignore[arg-type]
+                                   addresses={"email": "Ada@Example.COM"}))
+    assert ok.holidays == "US-CA" and ok.quiet_hours == QuietHours.parse("21:00-08:00")
+    assert ok.addresses == {"email": "Ada@example.com"}  # the domain normalised
+    bad: list[tuple[dict[str, object], str]] = [
+        ({"timezone": "Nowhere/Else"}, "timezone"),
+        ({"quiet_hours": "25:00-08:00"}, "quiet_hours.start"),
+        ({"addresses": {"email": "no-at-sign"}}, "addresses.email"),
+        ({"addresses": {"webhook": "javascript:alert(1)"}}, "addresses.webhook"),
+        ({"addresses": {"sms": "+33 1 23"}}, "addresses.sms"),
+        ({"holidays": "XX"}, "holidays"),
+        ({"data": {"x": float("nan")}}, "data"),
+        ({"data": {"x": "y" * MAX_DATA_BYTES}}, "data"),
+        ({"data": {f"k{i}": i for i in range(65)}}, "data"),
+        ({"business_days_only": "yes"}, "business_days_only"),
+        ({"id": "has space"}, "id"),
+    ]
+    for over, field in bad:
+        with pytest.raises(InvalidNotification) as e:
+            check_recipient(Recipient(**{"id": "u1", **over}))  # type: ignore[arg-type]
+        assert e.value.field == field, over
+    with pytest.raises(InvalidNotification) as e:
+        check_recipient(Recipient(id="u1", timezone="Nowhere"), prefix="recipients[7].")
+    assert e.value.field == "recipients[7].timezone"

@@ -131,9 +131,10 @@ def _check_data(value: object, what: str) -> dict[str, Any]:
     if len(value) > MAX_ENTRIES:
         raise InvalidNotification(f"at most {MAX_ENTRIES} keys", field=what)
     try:
-        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
-    except (TypeError, ValueError, RecursionError):
-        raise InvalidNotification("must be JSON: objects, arrays, text, numbers, "
+        size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False,
+                              allow_nan=False).encode())
+    except (TypeError, ValueError, RecursionError):  # NaN too: PostgreSQL's jsonb has none
+        raise InvalidNotification("must be JSON: objects, arrays, text, finite numbers, "
                                   "true/false/null", field=what) from None
     if size > MAX_DATA_BYTES:
         raise InvalidNotification(f"is {size} bytes as JSON; at most {MAX_DATA_BYTES}",
