@@ -68,6 +68,15 @@ def test_list_is_a_keyset_by_id(store: Store) -> None:
     assert store.list_recipients("acme", after="u05", limit=10) == []
 
 
+def test_ids_sort_byte_wise_on_both_stores(store: Store) -> None:
+    ids = ["b", "B", "a-b", "a_b", "a.b", "A", "a", "é", "z"]
+    store.upsert_recipients([person(i) for i in ids], T0)
+    listed = [r.id for r in store.list_recipients("acme", after=None, limit=100)]
+    assert listed == sorted(ids, key=lambda i: i.encode())
+    assert [r.id for r in store.list_recipients("acme", after="a", limit=100)] == listed[
+        listed.index("a") + 1:]
+
+
 def test_thousands_at_once_in_one_transaction(store: Store) -> None:
     many = [person(f"bulk-{i:05d}", data={"i": i}) for i in range(5000)]
     began = time.perf_counter()

@@ -1,9 +1,10 @@
 -- Notification recipients (hora.notify.recipients, docs/notifications.md "Recipients"): a
 -- person of one tenant with a time zone, quiet hours, a holiday calendar, addresses per
--- channel and preferences.
+-- channel and preferences. As in 0001, ids compare byte-wise (COLLATE "C"), so listings
+-- walk them in the order SQLite does and a keyset cursor means the same in both.
 CREATE TABLE hora_recipients (
-    tenant_id          text NOT NULL,
-    id                 text NOT NULL CHECK (length(id) BETWEEN 1 AND 200),
+    tenant_id          text COLLATE "C" NOT NULL,
+    id                 text COLLATE "C" NOT NULL CHECK (length(id) BETWEEN 1 AND 200),
     timezone           text NOT NULL,
     locale             text NOT NULL,
     quiet_hours        jsonb,             -- {"start": "21:00", "end": "08:00"} or NULL
