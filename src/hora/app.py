@@ -45,6 +45,7 @@ from hora.locks import Lease, LockService
 from hora.models import DEFAULT_QUEUE, DEFAULT_TENANT, Job, JobFilter, NewJob, Page, Workflow
 from hora.notify.channels import Channels, default_channels
 from hora.notify.inbox import InboxService
+from hora.notify.recipients import RecipientService
 from hora.notify.service import NotificationService
 from hora.notify.service import install as install_notifications
 from hora.notify.templates import TemplateService
@@ -272,6 +273,8 @@ class Hora:
                                          tenant_id=self.tenant_id)
         self.inbox = InboxService(store=self._open_store, clock=self.clock,
                                   tenant_id=self.tenant_id)
+        self.recipients = RecipientService(store=self._open_store, clock=self.clock,
+                                           tenant_id=self.tenant_id)
         self.workflows.registry = self.registry
         self.schedules.resolve_task = self.registry.resolve_task
         self.aio = AsyncHora(self)
@@ -834,6 +837,14 @@ class AsyncHora:
     get_rate_limit = _Async(RateLimitService.get, "rate_limits")
     list_rate_limits = _Async(RateLimitService.list, "rate_limits")
     delete_rate_limit = _Async(RateLimitService.delete, "rate_limits")
+
+    upsert_recipient = _Async(RecipientService.upsert, "recipients")
+    upsert_recipients = _Async(RecipientService.upsert_many, "recipients")
+    get_recipient = _Async(RecipientService.get, "recipients")
+    list_recipients = _Async(RecipientService.list, "recipients")
+    delete_recipient = _Async(RecipientService.delete, "recipients")
+    set_recipient_preferences = _Async(RecipientService.set_preferences, "recipients")
+    recipient_unsubscribe_url = _Async(RecipientService.unsubscribe_url, "recipients")
 
     def lock(self, name: str, ttl: float | timedelta = 30.0, wait: float | timedelta = 10.0,
              owner: str | None = None) -> contextlib.AbstractAsyncContextManager[Lease]:

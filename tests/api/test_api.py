@@ -122,18 +122,24 @@ def test_listing_pages_with_a_cursor(api: Api) -> None:
     _, _, c = api.tenant()
     ids = [c.post("/v1/jobs", json={"task": "t", "delay": 3600}).json()["id"]
            for _ in range(5)]
+    assert paged_ids(c, "/v1/jobs", limit=2) == sorted(ids, reverse=True)
+
+
+def paged_ids(c: httpx.Client, path: str, *, limit: int) -> list[str]:
+    """The ids of every page of a listing, following ``next_cursor`` to the end."""
     seen: list[str] = []
     cursor = None
     while True:
-        params: dict[str, Any] = {"limit": 2}
+        params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
-        page = c.get("/v1/jobs", params=params).json()
-        seen += [j["id"] for j in page["items"]]
+        r = c.get(path, params=params)
+        assert r.status_code == 200, r.text
+        page = r.json()
+        seen += [item["id"] for item in page["items"]]
         cursor = page["next_cursor"]
         if cursor is None:
-            break
-    assert seen == sorted(ids, reverse=True)
+            return seen
 
 
 def test_a_python_task_runs_on_the_servers_worker_when_it_knows_it(api: Api) -> None:

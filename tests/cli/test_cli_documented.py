@@ -70,6 +70,7 @@ PLACEHOLDERS: dict[str, dict[str, str]] = {
     "hora workflows signal": {"ID": "e1", "NAME": "go"},
     "hora workflows wait": {"ID": "e3"},
     "hora workflows start": {"ID": "e2", "NAME": "cli.expense", "JSON": '{"amount": 1}'},
+    "hora recipients": {"ID": "u42", "FILE.jsonl": "@recipients_file"},
 }
 
 
@@ -265,6 +266,10 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
     finally:
         app.close()
     seed["request"] = ok("workflows", "approvals")["items"][0]["id"]
+    ok("recipients", "upsert", "u42", "--email", "ada@example.com")
+    people = where / "people.jsonl"
+    people.write_text('{"id": "u1", "timezone": "Europe/Paris"}\n')
+    seed["recipients_file"] = str(people)
     return where / "hora.db", seed
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hora import FakeClock, Hora
-from hora.errors import IdempotencyConflict, InvalidNotification, NotFound
+from hora.errors import Conflict, InvalidNotification, NotFound
 from hora.models import JobFilter
 from hora.notify.model import DeliveryState, LocalTime
 from hora.notify.service import DELIVER_TASK
@@ -80,7 +80,7 @@ def test_a_dedup_key_is_one_notification_within_its_window(app: Hora,
     again = app.notify("u42", category="reports", template="welcome", data={"report": "R1"},
                        channels=["log"], dedup_key="report-R1")
     assert first.created and not again.created and again.id == first.id
-    with pytest.raises(IdempotencyConflict, match="report-R1"):
+    with pytest.raises(Conflict, match="report-R1"):
         app.notify("u42", category="reports", template="welcome", data={"report": "R2"},
                    channels=["log"], dedup_key="report-R1")
     assert len(app.notifications.list(recipient="u42")) == 1
@@ -93,7 +93,7 @@ def test_a_dedup_key_is_one_notification_within_its_window(app: Hora,
 def test_a_per_recipient_cap_delays_the_rest_and_loses_none(app: Hora,
                                                             clock: FakeClock) -> None:
     setup(app)
-    app.recipients.upsert("u7", timezone="UTC", addresses={})
+    app.recipients.upsert("u7", timezone="UTC", data={"name": "Bo"})
     app.notifications.category("reminders", per_recipient="3/h")
     ids = [app.notify(who, category="reminders", template="welcome", data={"report": i},
                       channels=["log"]).id for i in range(5) for who in ("u7",)]

@@ -72,9 +72,9 @@ def raw(database_url: str) -> Iterator[Any]:
 def test_migrate_is_idempotent_and_recorded(store: Store) -> None:
     assert store.migrate() == []
     expected = [m.version for m in load_migrations(store.dialect)]
-    assert expected == list(range(1, 20))  # 12: workers; 13: results; 14: task registry;
+    assert expected == list(range(1, 21))  # 12: workers; 13: results; 14: task registry;
     # 15: retention; 16: flow control; 17: reservable index; 18: recipients;
-    # 19: templates and inbox
+    # 19: templates and inbox; 20: notifications
     assert store.applied_migrations() == expected  # type: ignore[attr-defined]
 
 

@@ -29,6 +29,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: PostgreSQL refuses it in a query parameter.
 _UNSTORABLE_URL = re.compile(r"%00|\x00")
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+#: The one place a body may be an HTML form: the public unsubscribe page's button, and a
+#: mail client's one-click unsubscribe (RFC 8058), post ``application/x-www-form-urlencoded``.
+_FORM = "application/x-www-form-urlencoded"
+_FORM_PATHS = ("/v1/unsubscribe/",)
 
 
 class RequestGuard:
@@ -57,7 +61,8 @@ class RequestGuard:
         has_body = chunked or length not in (None, "0")
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         if (scope["method"] in _WITH_BODY and has_body
-                and ctype not in ("application/json", "") and not ctype.endswith("+json")):
+                and ctype not in ("application/json", "") and not ctype.endswith("+json")
+                and not (ctype == _FORM and path.startswith(_FORM_PATHS))):
             await problems.problem(415, "unsupported-media-type",
                                    "send JSON with Content-Type: application/json, not "
                                    f"{headers.get('content-type', '')!r}",

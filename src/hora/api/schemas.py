@@ -845,3 +845,91 @@ class RateLimitOut(BaseModel):
 
 class RateLimitList(BaseModel):
     items: list[RateLimitOut]
+
+
+# -- notification recipients (/v1/recipients) ------------------------------------------------
+# Loose on purpose where hora.notify checks more than JSON Schema can (a zone, an e-mail
+# address, 25:00): the 422 then names the field as the SDK does (``quiet_hours.start``).
+
+
+class QuietHoursIn(_In):
+    start: str = Field(max_length=10, examples=["21:00"])
+    end: str = Field(max_length=10, examples=["08:00"])
+
+
+class PreferencesIn(_In):
+    channels: dict[str, bool] = Field(
+        default_factory=dict, description="A channel set to false receives nothing.",
+        examples=[{"email": False}])
+    categories: dict[str, bool | dict[str, bool]] = Field(
+        default_factory=dict, description="A category set to false receives nothing; an "
+        "object names the channels of that category turned off.",
+        examples=[{"marketing": False, "digest": {"email": False}}])
+
+
+class RecipientIn(_In):
+    id: str | None = Field(None, max_length=200, description="Required in a bulk upsert; "
+                           "in PUT /v1/recipients/{id} the path's id (may be omitted).")
+    timezone: str = Field("UTC", max_length=100, examples=["Europe/Paris"])
+    locale: str = Field("en", max_length=35, examples=["fr-FR"])
+    quiet_hours: str | QuietHoursIn | None = Field(
+        None, description="No delivery from start to end, local time: '21:00-08:00' runs "
+        "overnight. A delivery inside is moved to the end.", examples=["21:00-08:00"])
+    holidays: str | None = Field(None, max_length=20, description="A country code (holidays "
+                                 "package, 'US-CA' with a subdivision).", examples=["FR"])
+    business_days_only: bool = Field(False, description="Deliver Monday-Friday, minus the "
+                                     "holidays.")
+    addresses: dict[str, str] = Field(default_factory=dict, description="Channel -> address.",
+                                      examples=[{"email": "ada@example.com"}])
+    preferences: PreferencesIn | None = None
+    data: dict[str, Any] = Field(default_factory=dict, description="What templates see as "
+                                 "recipient.data (at most 16 KiB as JSON).")
+
+
+class RecipientsBulkIn(_In):
+    recipients: list[RecipientIn] = Field(max_length=10_000, description="Written in one "
+                                          "transaction: all, or none on any bad one.")
+
+
+class RecipientsBulkOut(BaseModel):
+    upserted: int
+
+
+class QuietHoursOut(BaseModel):
+    start: str
+    end: str
+
+
+class PreferencesOut(BaseModel):
+    channels: dict[str, bool]
+    categories: dict[str, bool | dict[str, bool]]
+
+
+class RecipientOut(BaseModel):
+    id: str
+    timezone: str
+    locale: str
+    quiet_hours: QuietHoursOut | None
+    holidays: str | None
+    business_days_only: bool
+    addresses: dict[str, str]
+    preferences: PreferencesOut
+    data: dict[str, Any]
+    created_at: str | None
+    updated_at: str | None
+
+
+class RecipientList(BaseModel):
+    items: list[RecipientOut]
+    next_cursor: str | None
+
+
+class UnsubscribeLinkIn(_In):
+    base_url: str | None = Field(None, max_length=2048, description="The server's public "
+                                 "URL; omitted: the URL this request came to.")
+
+
+class UnsubscribeLinkOut(BaseModel):
+    recipient_id: str
+    url: str = Field(description="Works without an API key; shown once (only its hash is "
+                     "stored): a new link replaces the old.")

@@ -19,6 +19,7 @@ The layout (each sub-module imports ``_common``, never this package, so there is
     ├── limits            hora limits list | set | delete (rate limits by name)
     ├── notify            hora notify send | list | show
     ├── templates         hora templates list | put | show | delete | preview
+    ├── recipients        hora recipients list | get | upsert | delete | import | unsubscribe-link
     ├── demo              hora demo
     └── completion        hora completion bash|zsh|fish
 
@@ -43,6 +44,7 @@ from hora.cli import (
     limits,
     notify,
     prune,
+    recipients,
     schedules,
     serve,
     tasks,
@@ -72,6 +74,7 @@ class HoraCommand(LazyGroups):
         "limits": limits.limits_cli,
         "notify": notify.notify_cli,
         "templates": templates.templates_cli,
+        "recipients": recipients.recipients_cli,
         "keys": keys.keys_cli,
         "tenants": tenants.tenants_cli,
     }

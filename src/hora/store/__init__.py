@@ -40,7 +40,7 @@ from hora.models import (
     WorkerInfo,
     Workflow,
 )
-from hora.notify.model import DeliveryState, Notification
+from hora.notify.model import DeliveryState, Notification, Preferences, Recipient
 from hora.states import MOVES, JobState, Move, allowed_targets
 from hora.store.notification_rows import NewDelivery, NewNotification
 from hora.store.notify_rows import InboxAction, InboxItem, InboxStatus, StoredTemplate
@@ -762,7 +762,7 @@ class NotificationStore(Protocol):
                             jobs: Sequence[NewJob], now: datetime) -> tuple[str, bool]:
         """Insert all, or with a dedup key the recipient already used within its window
         (``dedup_until`` after ``now``) nothing: (that notification's id, False). The same
-        key with a different ``fingerprint`` raises IdempotencyConflict."""
+        key with a different ``fingerprint`` raises Conflict (field ``dedup_key``)."""
         ...
 
     def get_notification(self, tenant_id: str, notification_id: str) -> Notification | None:
@@ -848,12 +848,43 @@ class InboxStore(Protocol):
     def inbox_counts(self, tenant_id: str, recipient_id: str) -> dict[str, int]:
         """``{"unread": n, "total": n}`` of the feed (archived items count in neither)."""
         ...
+class RecipientStore(Protocol):
+    """Notification recipients (``hora_recipients``, written by ``hora.notify.recipients``):
+    one row per (tenant, id). The unsubscribe token is kept as its sha256 only."""
+
+    def upsert_recipients(self, recipients: Sequence[Recipient], now: datetime) -> int:
+        """Insert or replace every recipient in one transaction (all or none; the caller
+        validated them). A new one gets the hash of a token nobody knows; an existing one
+        keeps its token hash and ``created_at``. Returns how many were written."""
+        ...
+
+    def get_recipient(self, tenant_id: str, recipient_id: str) -> Recipient | None: ...
+    def list_recipients(self, tenant_id: str, *, after: str | None,
+                        limit: int) -> list[Recipient]:
+        """The tenant's recipients by id, those after ``after`` (a keyset cursor), at most
+        ``limit``."""
+        ...
+
+    def delete_recipient(self, tenant_id: str, recipient_id: str) -> bool: ...
+    def set_unsubscribe_token(self, tenant_id: str, recipient_id: str,
+                              token_hash: str) -> bool:
+        """Replace the recipient's token hash (the old link stops working); False when
+        there is no such recipient."""
+        ...
+
+    def recipient_by_token_hash(self, token_hash: str) -> Recipient | None:
+        """The recipient of any tenant whose token hashes to ``token_hash``: the public
+        unsubscribe link carries no tenant, the token alone names the recipient."""
+        ...
+
+    def update_preferences(self, tenant_id: str, recipient_id: str, preferences: Preferences,
+                           now: datetime) -> bool: ...
 
 
 class Store(JobStore, ScheduleStore, TenantStore, WorkflowStore, ApprovalStore, LockStore,
             WorkerStore, RegistryStore, RetentionStore, RateLimitStore, JobControlStore,
             FlowKeyStore, BatchStore, NotificationStore, TemplateStore, InboxStore,
-            Protocol):
+            RecipientStore, Protocol):
     """Everything hora needs from a database: the union of the aggregates' protocols."""
 
     dialect: str
@@ -903,6 +934,7 @@ __all__ = [
     "NotificationStore",
     "Outcome",
     "RateLimitStore",
+    "RecipientStore",
     "RegistryStore",
     "RetentionStore",
     "ScheduleAdvance",

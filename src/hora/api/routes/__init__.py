@@ -18,6 +18,7 @@ from hora.api.routes import (
     locks,
     notifications,
     ratelimits,
+    recipients,
     schedules,
     tasks,
     templates,
@@ -29,7 +30,7 @@ from hora.api.routes import (
 
 router = APIRouter()
 for _resource in (jobs, dlq, schedules, triggers, workflows, approvals, tasks, tenants, keys,
-                  locks, workers, ratelimits, notifications, templates, inbox):
+                  locks, workers, ratelimits, notifications, templates, inbox, recipients):
     router.routes.extend(_resource.router.routes)
 
 __all__ = ["router"]

@@ -23,6 +23,7 @@ from hora.store.postgres.jobs import PostgresJobs
 from hora.store.postgres.locks import PostgresLocks
 from hora.store.postgres.notifications import PostgresNotifications
 from hora.store.postgres.ratelimits import PostgresRateLimits
+from hora.store.postgres.recipients import PostgresRecipients
 from hora.store.postgres.registry import PostgresRegistry
 from hora.store.postgres.results import PostgresResults
 from hora.store.postgres.retention import PostgresRetention
@@ -37,7 +38,7 @@ class PostgresStore(PostgresJobs, PostgresSchedules, PostgresTenants, PostgresLo
                     PostgresWorkflows, PostgresApprovals, PostgresWorkers, PostgresResults,
                     PostgresRegistry, PostgresRetention, PostgresRateLimits, PostgresControl,
                     PostgresFlowKeys, PostgresBatches, PostgresNotifications,
-                    PostgresTemplates, PostgresInbox):
+                    PostgresTemplates, PostgresInbox, PostgresRecipients):
     """Every aggregate over one PostgreSQL schema (see ``PostgresConnection``)."""
 
 

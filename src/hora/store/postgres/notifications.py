@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from hora.errors import IdempotencyConflict
+from hora.errors import Conflict
 from hora.models import NewJob
 from hora.notify.model import Delivery, DeliveryState, Notification
 from hora.store.notification_rows import (
@@ -34,7 +34,7 @@ class PostgresNotifications(PostgresConnection):
                 found = conn.execute(Q["find_dedup"], key).fetchone()
                 if found is not None:
                     if found[1] != n.fingerprint:
-                        raise IdempotencyConflict(
+                        raise Conflict(
                             f"dedup key {n.dedup_key!r} of recipient {n.recipient_id!r} is "
                             f"notification {found[0]}, sent with a different content",
                             field="dedup_key")

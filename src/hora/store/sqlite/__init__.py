@@ -18,6 +18,7 @@ from hora.store.sqlite.jobs import SQLiteJobs
 from hora.store.sqlite.locks import SQLiteLocks
 from hora.store.sqlite.notifications import SQLiteNotifications
 from hora.store.sqlite.ratelimits import SQLiteRateLimits
+from hora.store.sqlite.recipients import SQLiteRecipients
 from hora.store.sqlite.registry import SQLiteRegistry
 from hora.store.sqlite.results import SQLiteResults
 from hora.store.sqlite.retention import SQLiteRetention
@@ -31,7 +32,8 @@ from hora.store.sqlite.workflows import SQLiteWorkflows
 class SQLiteStore(SQLiteJobs, SQLiteSchedules, SQLiteTenants, SQLiteLocks, SQLiteWorkflows,
                   SQLiteApprovals, SQLiteWorkers, SQLiteResults, SQLiteRegistry,
                   SQLiteRetention, SQLiteRateLimits, SQLiteControl, SQLiteFlowKeys,
-                  SQLiteBatches, SQLiteNotifications, SQLiteTemplates, SQLiteInbox):
+                  SQLiteBatches, SQLiteNotifications, SQLiteTemplates, SQLiteInbox,
+                  SQLiteRecipients):
     """Every aggregate over one SQLite file (see ``SQLiteConnection`` for the options)."""
 
 

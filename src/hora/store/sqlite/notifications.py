@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
-from hora.errors import IdempotencyConflict
+from hora.errors import Conflict
 from hora.models import NewJob
 from hora.notify.model import Delivery, DeliveryState, Notification
 from hora.store.common import from_us, to_us
@@ -35,7 +35,7 @@ class SQLiteNotifications(SQLiteConnection):
                 found = conn.execute(Q["find_dedup"], key).fetchone()
                 if found is not None:
                     if found[1] != n.fingerprint:
-                        raise IdempotencyConflict(
+                        raise Conflict(
                             f"dedup key {n.dedup_key!r} of recipient {n.recipient_id!r} is "
                             f"notification {found[0]}, sent with a different content",
                             field="dedup_key")

@@ -56,5 +56,5 @@ GROUP BY channel, state;
 
 -- name: lock_dedup
 -- Two notifies with one dedup key at once: the second waits, then finds the first.
-SELECT pg_advisory_xact_lock(hashtextextended(%(tenant_id)s || chr(0) || %(recipient_id)s
-                                              || chr(0) || %(dedup_key)s, 7));
+SELECT pg_advisory_xact_lock(hashtextextended(%(tenant_id)s || chr(1) || %(recipient_id)s
+                                              || chr(1) || %(dedup_key)s, 7));
