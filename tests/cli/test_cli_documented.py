@@ -71,6 +71,7 @@ PLACEHOLDERS: dict[str, dict[str, str]] = {
     "hora workflows wait": {"ID": "e3"},
     "hora workflows start": {"ID": "e2", "NAME": "cli.expense", "JSON": '{"amount": 1}'},
     "hora recipients": {"ID": "u42", "FILE.jsonl": "@recipients_file"},
+    "hora notify": {"ID": "@notification"},
 }
 
 
@@ -267,6 +268,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
         app.close()
     seed["request"] = ok("workflows", "approvals")["items"][0]["id"]
     ok("recipients", "upsert", "u42", "--email", "ada@example.com")
+    seed["notification"] = ok("notify", "send", "u42", "--category", "news", "--template",
+                              "welcome", "--channel", "inapp")["id"]
     people = where / "people.jsonl"
     people.write_text('{"id": "u1", "timezone": "Europe/Paris"}\n')
     seed["recipients_file"] = str(people)

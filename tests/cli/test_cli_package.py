@@ -72,8 +72,8 @@ def test_the_root_help_builds_no_group() -> None:
     assert isinstance(commands, LazyCommands)
     assert list(commands) == ["worker", "migrate", "enqueue", "demo", "serve", "completion",
                               "prune", "jobs", "dlq", "schedules", "workflows", "tasks",
-                              "queues", "workers", "limits", "recipients", "keys",
-                              "tenants"]
+                              "queues", "workers", "limits", "recipients", "templates",
+                              "notify", "keys", "tenants"]
     assert not set(commands._built) & set(hora.cli.HoraCommand.lazy_groups)
     assert commands["jobs"].name == "jobs"  # a lookup builds it
     assert "jobs" in commands._built

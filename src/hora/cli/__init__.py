@@ -17,9 +17,9 @@ The layout (each sub-module imports ``_common``, never this package, so there is
     ├── prune             hora prune
     ├── workers           hora workers list, hora queues list | pause | resume
     ├── limits            hora limits list | set | delete (rate limits by name)
-    ├── notify            hora notify send | list | show
-    ├── templates         hora templates list | put | show | delete | preview
     ├── recipients        hora recipients list | get | upsert | delete | import | unsubscribe-link
+    ├── templates         hora templates list | put | show | delete | preview
+    ├── notify            hora notify send | list | show
     ├── demo              hora demo
     └── completion        hora completion bash|zsh|fish
 
@@ -72,9 +72,9 @@ class HoraCommand(LazyGroups):
         "queues": workers.queues_cli,
         "workers": workers.workers_cli,
         "limits": limits.limits_cli,
-        "notify": notify.notify_cli,
-        "templates": templates.templates_cli,
         "recipients": recipients.recipients_cli,
+        "templates": templates.templates_cli,
+        "notify": notify.notify_cli,
         "keys": keys.keys_cli,
         "tenants": tenants.tenants_cli,
     }

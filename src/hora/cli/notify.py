@@ -97,8 +97,8 @@ def notify_list(
 @notify_cli.command("show")
 @handled
 def notify_show(notification_id: Annotated[str, typer.Argument()], tenant: Tenant = "default",
-                database_url: DatabaseUrl = None) -> None:
-    """One notification and its deliveries, as JSON."""
+                json_out: JsonOut = False, database_url: DatabaseUrl = None) -> None:
+    """One notification and its deliveries, as JSON (with or without ``--json``)."""
     from hora.api.routes.notifications import notification_dict
 
     with open_app(database_url, read_only=True, tenant_id=tenant) as app:
