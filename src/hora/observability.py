@@ -62,6 +62,12 @@ WORKFLOW_RUNS = Counter("hora_workflow_runs", "Workflow runs ended, by the state
 WORKFLOW_STEPS = Counter("hora_workflow_steps", "Workflow steps executed (replays are not "
                          "counted), by status: done, pending (will retry), failed.",
                          ["workflow", "status"])
+NOTIFICATIONS = Counter("hora_notifications", "Notifications created by app.notify (a dedup "
+                        "key's repeat is not counted), by category.", ["category"])
+NOTIFICATION_DELIVERIES = Counter(
+    "hora_notification_deliveries", "Notification deliveries by channel and the state they "
+    "reached: scheduled and suppressed at notify, sent and failed when their job ends.",
+    ["channel", "state"])
 PRUNED_ROWS = Counter("hora_pruned_rows", "Records pruned by retention in this process, by "
                       "kind: jobs, dead, ticks, workflows, idempotency.", ["kind"])
 JOBS_UNRUNNABLE = Gauge("hora_jobs_unrunnable", "Waiting jobs, due now, that no live worker "

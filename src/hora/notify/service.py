@@ -37,6 +37,7 @@ from hora.notify.model import (
     check_channel,
     check_name,
 )
+from hora.observability import NOTIFICATION_DELIVERIES, NOTIFICATIONS
 from hora.payloads import JobRequest, new_job
 from hora.retry import RetryPolicy
 from hora.store.notification_rows import NewDelivery, NewNotification
@@ -192,8 +193,12 @@ class NotificationService:
             dedup_until=None if dedup_key is None else now + cat.dedup_window,
             fingerprint=fingerprint, requested_at=requested, deliver_at=deliver_at, note=note)
         found, created = app.store.create_notification(n, deliveries, jobs, now)
-        if created and jobs:
-            app._notify_workers(deliver_at)
+        if created:
+            NOTIFICATIONS.labels(category).inc()
+            for d in deliveries:
+                NOTIFICATION_DELIVERIES.labels(d.channel, d.state.value).inc()
+            if jobs:
+                app._notify_workers(deliver_at)
         out = self.get(found)
         return out if created else replace(out, created=False)
 
@@ -260,11 +265,13 @@ class NotificationService:
         except Exception as e:
             last = isinstance(e, PermanentDeliveryError) or ctx.attempt >= ctx.max_attempts
             if last:
+                NOTIFICATION_DELIVERIES.labels(channel, DeliveryState.FAILED.value).inc()
                 await asyncio.to_thread(
                     store.set_delivery, tenant, notification_id, channel,
                     DeliveryState.FAILED, reason=f"{type(e).__name__}: {e}"[:1000],
                     provider_id=None, now=app.clock.now())
             raise
+        NOTIFICATION_DELIVERIES.labels(channel, DeliveryState.SENT.value).inc()
         await asyncio.to_thread(store.set_delivery, tenant, notification_id, channel,
                                 DeliveryState.SENT, reason=None, provider_id=provider_id,
                                 now=app.clock.now())
