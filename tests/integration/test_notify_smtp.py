@@ -102,3 +102,26 @@ def test_a_550_fails_at_once_and_a_451_is_retried(app: Hora, smtpd: Smtpd) -> No
     job = app.get_job(d.job_id or "")
     assert (job.state, job.attempt) == (JobState.SUCCEEDED, 3)
     assert [r.message["Subject"] for r in smtpd.handler.received] == ["Report B"]
+
+
+def test_the_email_carries_a_stable_signed_unsubscribe_link_that_works(
+        app: Hora, smtpd: Smtpd, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HORA_PUBLIC_URL", "https://hora.example.com/")
+    monkeypatch.setenv("HORA_SECRET_KEY", "a-test-secret-of-enough-bytes")
+    prepare(app, smtpd)
+    app.templates.put("ready", channel="email", subject="Report {{ data.report }}",
+                      text="Unsubscribe: {{ unsubscribe_url }}")
+    for report in ("A", "B"):
+        app.notify("u42", category="reports", template="ready", data={"report": report})
+    run_until_idle(app, until=T0 + timedelta(hours=1))
+    first, second = smtpd.handler.received
+    link = first.message["List-Unsubscribe"].strip("<>")
+    assert link.startswith("https://hora.example.com/v1/unsubscribe/s1.")
+    assert second.message["List-Unsubscribe"] == first.message["List-Unsubscribe"]  # stable
+    assert link in first.message.get_body(("plain",)).get_content()
+    token = link.rsplit("/", 1)[1]
+    assert app.recipients.by_token(token[:-2] + "AA") is None  # a forged mac names nobody
+    app.recipients.unsubscribe(token)  # what the public page does with it
+    assert app.recipients.get("u42").preferences.allows("reports", "email") is not None
+    again = app.notify("u42", category="reports", template="ready", data={"report": "C"})
+    assert again.deliveries[0].state is DeliveryState.SUPPRESSED

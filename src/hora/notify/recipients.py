@@ -15,9 +15,13 @@ and off their weekends and holidays -- through the same ``DeliveryWindow`` and
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
+import hashlib
+import hmac
 import json
+import os
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
@@ -28,7 +32,7 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 
 from hora.clock import Clock
-from hora.errors import InvalidNotification, InvalidTrigger, NotFound
+from hora.errors import ConfigError, InvalidNotification, InvalidTrigger, NotFound
 from hora.limits import check_int
 from hora.notify.model import (
     CHANNELS,
@@ -64,6 +68,53 @@ FIELDS = ("id", "timezone", "locale", "quiet_hours", "holidays", "business_days_
           "addresses", "preferences", "data")
 _LOCALE = re.compile(r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+#: A signed unsubscribe token (what e-mails carry): ``s1.<tenant>.<recipient>.<mac>``, each
+#: part base64url; the mac is HMAC-SHA256 under ``HORA_SECRET_KEY``.
+_SIGNED = re.compile(r"^s1\.([A-Za-z0-9_-]{1,300})\.([A-Za-z0-9_-]{1,300})\.([A-Za-z0-9_-]{43})$")
+#: The least a secret key may hold (bytes of its UTF-8).
+MIN_SECRET = 16
+
+
+def secret_key() -> bytes | None:
+    """``HORA_SECRET_KEY``, the key signed unsubscribe links are made with; None when unset
+    (then e-mails carry no unsubscribe link). Changing it ends every link made with it."""
+    raw = os.environ.get("HORA_SECRET_KEY", "")
+    if not raw:
+        return None
+    if len(raw.encode()) < MIN_SECRET:
+        raise ConfigError(f"HORA_SECRET_KEY must be at least {MIN_SECRET} bytes")
+    return raw.encode()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def signed_unsubscribe_token(key: bytes, tenant_id: str, recipient_id: str) -> str:
+    """A token that names its recipient and proves hora made it: stable for as long as the
+    key (every e-mail to a recipient carries the same link, and a link in an old e-mail
+    keeps working), and nothing to store."""
+    t, r = _b64(tenant_id.encode()), _b64(recipient_id.encode())
+    mac = hmac.new(key, f"s1.{t}.{r}".encode(), hashlib.sha256).digest()
+    return f"s1.{t}.{r}.{_b64(mac)}"
+
+
+def verify_unsubscribe_token(key: bytes, token: str) -> tuple[str, str] | None:
+    """(tenant, recipient) of a genuine signed token, else None."""
+    m = _SIGNED.match(token)
+    if m is None:
+        return None
+    mac = hmac.new(key, f"s1.{m.group(1)}.{m.group(2)}".encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(_b64(mac), m.group(3)):
+        return None
+    try:
+        return _unb64(m.group(1)).decode(), _unb64(m.group(2)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 # -- validation -------------------------------------------------------------------------------
@@ -424,7 +475,13 @@ class RecipientService:
     def by_token(self, token: str) -> Recipient | None:
         """The recipient (of any tenant: the link names no tenant) an unsubscribe token
         belongs to, or None for a malformed, unknown or replaced one."""
-        if not isinstance(token, str) or not _TOKEN.match(token):
+        if not isinstance(token, str):
+            return None
+        if token.startswith("s1."):
+            key = secret_key()
+            named = None if key is None else verify_unsubscribe_token(key, token)
+            return None if named is None else self._store().get_recipient(*named)
+        if not _TOKEN.match(token):
             return None
         return self._store().recipient_by_token_hash(token_hash(token))
 

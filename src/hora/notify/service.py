@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -37,6 +38,7 @@ from hora.notify.model import (
     check_channel,
     check_name,
 )
+from hora.notify.recipients import resolve_delivery, secret_key, signed_unsubscribe_token
 from hora.observability import NOTIFICATION_DELIVERIES, NOTIFICATIONS
 from hora.payloads import JobRequest, new_job
 from hora.retry import RetryPolicy
@@ -139,8 +141,6 @@ class NotificationService:
         ``"now"``: now; a ``LocalTime`` or ``"local:09:00"``: that wall time in the
         recipient's zone; an aware datetime), moved out of their quiet hours. Returns the
         notification (``created`` False when ``dedup_key`` found an earlier one)."""
-        from hora.notify.recipients import resolve_delivery
-
         app = self._app
         tenant = app.tenant_id
         check_name(recipient, "recipient")
@@ -254,13 +254,15 @@ class NotificationService:
             if n is None or r is None:
                 raise PermanentDeliveryError(
                     f"the {'notification' if n is None else 'recipient'} is gone")
-            rendered = await asyncio.to_thread(app.templates.render, n.template, channel,
-                                               recipient=r, data=n.data)
+            link = unsubscribe_link(tenant, r.id)
+            rendered = await asyncio.to_thread(
+                app.templates.render, n.template, channel, recipient=r, data=n.data,
+                extra={"unsubscribe_url": link})
             message = Message(notification_id=n.id, delivery_id=f"{n.id}:{channel}",
                               tenant_id=tenant, recipient=r, channel=channel,
                               address=r.addresses.get(channel), category=n.category,
-                              rendered=rendered, correlation_id=n.correlation_id,
-                              data=n.data)
+                              rendered=rendered, unsubscribe_url=link,
+                              correlation_id=n.correlation_id, data=n.data)
             provider_id = await app.channels.get(channel).send(message)
         except Exception as e:
             last = isinstance(e, PermanentDeliveryError) or ctx.attempt >= ctx.max_attempts
@@ -278,6 +280,17 @@ class NotificationService:
         log.info("delivered", extra={"notification_id": notification_id, "channel": channel,
                                      "recipient": recipient})
         return {"channel": channel, "provider_id": provider_id}
+
+
+def unsubscribe_link(tenant_id: str, recipient_id: str) -> str | None:
+    """The recipient's unsubscribe link for a message (``List-Unsubscribe``, and
+    ``unsubscribe_url`` in templates): signed with ``HORA_SECRET_KEY`` under the server's
+    ``HORA_PUBLIC_URL``; None unless both are set."""
+    public = os.environ.get("HORA_PUBLIC_URL", "").rstrip("/")
+    key = secret_key()
+    if not public or key is None:
+        return None
+    return f"{public}/v1/unsubscribe/{signed_unsubscribe_token(key, tenant_id, recipient_id)}"
 
 
 def _parse_at(at: LocalTime | datetime | str | None) -> tuple[LocalTime | datetime | None,
