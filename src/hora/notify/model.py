@@ -274,6 +274,8 @@ class Delivery:
     job_id: str | None = None
     provider_id: str | None = None
     updated_at: datetime | None = None
+    #: Folded into the recipient's digest of this instant (its job sends the digest).
+    digest_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,9 +21,9 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hora.context import current_job
@@ -35,6 +35,7 @@ from hora.notify.model import (
     LocalTime,
     Message,
     Notification,
+    Recipient,
     check_channel,
     check_name,
 )
@@ -43,16 +44,20 @@ from hora.observability import NOTIFICATION_DELIVERIES, NOTIFICATIONS
 from hora.payloads import JobRequest, new_job
 from hora.retry import RetryPolicy
 from hora.store.notification_rows import NewDelivery, NewNotification
+from hora.triggers.dst import zone
 
 if TYPE_CHECKING:
     from hora.app import Hora
 
-__all__ = ["DELIVER_TASK", "Category", "NotificationService", "NotifyConfig", "install"]
+__all__ = ["DELIVER_TASK", "DIGEST_TASK", "Category", "Digest", "NotificationService",
+           "NotifyConfig", "install"]
 
 log = logging.getLogger("hora.notify")
 
 #: The internal task whose jobs send one delivery each.
 DELIVER_TASK = "hora.notify.deliver"
+#: The internal task whose jobs send one digest each (every delivery folded into it).
+DIGEST_TASK = "hora.notify.digest"
 #: A channel's limit when none is set: high enough never to bind by itself, present so an
 #: operator can lower it at run time (``app.rate_limits.set("notify.email", "20/s")``).
 DEFAULT_CHANNEL_RATE = "1000/s"
@@ -66,6 +71,26 @@ DELIVERY_RETRY = RetryPolicy(max_attempts=8, base=10.0, max_delay=3600.0,
 
 
 @dataclass(frozen=True, slots=True)
+class Digest:
+    """Fold a recipient's notifications of a category into one message: every ``every``
+    (aligned on the recipient's local clock: hourly digests go out at :00 their time) or
+    daily ``at`` a local time; rendered from ``template``, which lists ``items``."""
+
+    template: str
+    every: timedelta | None = None
+    at: LocalTime | None = None
+
+    def __post_init__(self) -> None:
+        check_name(self.template, "digest.template")
+        if (self.every is None) == (self.at is None):
+            raise InvalidNotification("give every= (a period) or at= (a daily local time)",
+                                      field="digest")
+        if self.every is not None and not (timedelta(minutes=1) <= self.every
+                                           <= timedelta(days=7)):
+            raise InvalidNotification("must be 1 minute to 7 days", field="digest.every")
+
+
+@dataclass(frozen=True, slots=True)
 class Category:
     """How one category of notifications is limited (``app.notifications.category``)."""
 
@@ -73,6 +98,11 @@ class Category:
     #: Per-recipient caps, all enforced: ``("3/h", "10/d")``.
     per_recipient: tuple[str, ...] = ()
     dedup_window: timedelta = DEFAULT_DEDUP_WINDOW
+    #: Every notification of the category goes into the recipient's digest.
+    digest: Digest | None = None
+    #: What exceeds a per-recipient cap: ``"delay"`` (waits for the cap, the default) or
+    #: ``"digest"`` (folded into the next digest; needs ``digest``).
+    over_limit: str = "delay"
 
 
 @dataclass(slots=True)
@@ -93,7 +123,14 @@ def install(app: Hora) -> NotifyConfig:
         view = app if ctx.tenant_id == app.tenant_id else app.for_tenant(ctx.tenant_id)
         return await view.notifications._deliver(notification_id, channel, recipient)
 
+    async def digest(recipient: str, category: str, channel: str,
+                     template: str) -> dict[str, Any]:
+        ctx = current_job()
+        view = app if ctx.tenant_id == app.tenant_id else app.for_tenant(ctx.tenant_id)
+        return await view.notifications._send_digest(recipient, category, channel, template)
+
     app._register_task(deliver, name=DELIVER_TASK, retry=DELIVERY_RETRY)
+    app._register_task(digest, name=DIGEST_TASK, retry=DELIVERY_RETRY)
     return config
 
 
@@ -109,9 +146,12 @@ class NotificationService:
     # -- declarations --------------------------------------------------------------------------
 
     def category(self, name: str, *, per_recipient: Sequence[str] | str = (),
-                 dedup_window: timedelta | None = None) -> Category:
-        """Declare a category's per-recipient caps (``"3/h"``, ``["3/h", "10/d"]``): every
-        process that sends or delivers it should declare the same."""
+                 dedup_window: timedelta | None = None, digest: Digest | None = None,
+                 over_limit: str = "delay") -> Category:
+        """Declare a category: its per-recipient caps (``"3/h"``, ``["3/h", "10/d"]``), what
+        exceeds them (``over_limit="delay"`` or ``"digest"``), and a ``Digest`` -- alone, it
+        folds every notification of the category; with ``over_limit="digest"``, only what
+        exceeds a cap. Every process that sends or delivers it should declare the same."""
         check_name(name, "category")
         caps = (per_recipient,) if isinstance(per_recipient, str) else tuple(per_recipient)
         for i, cap in enumerate(caps):
@@ -119,7 +159,13 @@ class NotificationService:
                 parse_rate(cap)
             except ValueError as e:
                 raise InvalidNotification(str(e), field=f"per_recipient[{i}]") from None
-        c = Category(name, caps, dedup_window or DEFAULT_DEDUP_WINDOW)
+        if over_limit not in ("delay", "digest"):
+            raise InvalidNotification(f"{over_limit!r} is not delay or digest",
+                                      field="over_limit")
+        if over_limit == "digest" and (digest is None or not caps):
+            raise InvalidNotification("folding what exceeds a cap needs a digest= and "
+                                      "per_recipient caps", field="over_limit")
+        c = Category(name, caps, dedup_window or DEFAULT_DEDUP_WINDOW, digest, over_limit)
         self._categories[name] = c
         return c
 
@@ -175,6 +221,12 @@ class NotificationService:
         nid = new_id()
         deliveries: list[NewDelivery] = []
         jobs = []
+        digests: list[Any] = []
+        fold = self._fold_reason(cat, r.id, now)
+        digest_at = None
+        if fold is not None:
+            assert cat.digest is not None
+            digest_at = _digest_instant(r, cat.digest, deliver_at, resolve_delivery)
         for ch in chans:
             address = r.addresses.get(ch)
             why = r.preferences.allows(category, ch)
@@ -182,6 +234,13 @@ class NotificationService:
                 why = f"no {ch} address"
             if why is not None:
                 deliveries.append(NewDelivery(ch, DeliveryState.SUPPRESSED, why, address))
+                continue
+            if digest_at is not None:
+                job = self._digest_job(ch, r.id, cat, digest_at, now)
+                digests.append(job)
+                deliveries.append(NewDelivery(
+                    ch, DeliveryState.SCHEDULED, f"{fold}: in the digest of "
+                    f"{digest_at.isoformat()}", address, job.id, digest_at))
                 continue
             job = self._job(nid, ch, r.id, cat, deliver_at, correlation_id, now)
             jobs.append(job)
@@ -192,13 +251,14 @@ class NotificationService:
             dedup_key=dedup_key,
             dedup_until=None if dedup_key is None else now + cat.dedup_window,
             fingerprint=fingerprint, requested_at=requested, deliver_at=deliver_at, note=note)
-        found, created = app.store.create_notification(n, deliveries, jobs, now)
+        found, created = app.store.create_notification(n, deliveries, jobs, now,
+                                                       digests=digests)
         if created:
             NOTIFICATIONS.labels(category).inc()
             for d in deliveries:
                 NOTIFICATION_DELIVERIES.labels(d.channel, d.state.value).inc()
-            if jobs:
-                app._notify_workers(deliver_at)
+            if jobs or digests:
+                app._notify_workers(deliver_at if digest_at is None else digest_at)
         out = self.get(found)
         return out if created else replace(out, created=False)
 
@@ -215,6 +275,37 @@ class NotificationService:
                       now, tenant_id=self._app.tenant_id,
                       task=self._app.tasks.get(DELIVER_TASK))
         spec = FlowSpec.build(DELIVER_TASK, rate_limit=limits)
+        assert spec is not None
+        return replace(job, flow_json=spec.gates(payload).json)
+
+    def _fold_reason(self, cat: Category, recipient: str, now: datetime) -> str | None:
+        """Why this notification goes into the recipient's digest, or None (it goes alone)."""
+        if cat.digest is None:
+            return None
+        if cat.over_limit != "digest":
+            return "digested"
+        for cap in cat.per_recipient:
+            rate = parse_rate(cap)
+            since = now - timedelta(seconds=rate.period)
+            if self._app.store.count_direct(self._app.tenant_id, recipient, cat.name,
+                                            since) >= rate.count:
+                return f"over the cap {cap}, digested"
+        return None
+
+    def _digest_job(self, channel: str, recipient: str, cat: Category, at: datetime,
+                    now: datetime) -> Any:
+        """The job that sends the digest of (recipient, category, channel) at ``at``: one
+        per such digest, by idempotency key (the store folds into the one that waits)."""
+        assert cat.digest is not None
+        payload = {"recipient": recipient, "category": cat.name, "channel": channel,
+                   "template": cat.digest.template}
+        limits = [RateLimit(self._channel_rates.get(channel, DEFAULT_CHANNEL_RATE),
+                            name=f"notify.{channel}")]
+        job = new_job(JobRequest(
+            task=DIGEST_TASK, payload=payload, at=at,
+            idempotency_key=f"digest:{recipient}:{cat.name}:{channel}:{at.isoformat()}"),
+            now, tenant_id=self._app.tenant_id, task=self._app.tasks.get(DIGEST_TASK))
+        spec = FlowSpec.build(DIGEST_TASK, rate_limit=limits)
         assert spec is not None
         return replace(job, flow_json=spec.gates(payload).json)
 
@@ -237,6 +328,54 @@ class NotificationService:
             category=category, after=after, limit=limit)
 
     # -- delivering (the worker side) ----------------------------------------------------------
+
+    async def _send_digest(self, recipient: str, category: str, channel: str,
+                           template: str) -> dict[str, Any]:
+        """The job of one digest: every delivery folded into it, as one message rendered
+        from the digest template with ``items`` (each notification's id, template, data,
+        created_at). Its deliveries end ``sent`` together (or ``failed``, as a delivery)."""
+        import asyncio
+
+        ctx = current_job()
+        app = self._app
+        store = app.store
+        tenant = ctx.tenant_id
+        items = await asyncio.to_thread(store.digest_items, tenant, ctx.job_id)
+        if not items:
+            return {"channel": channel, "items": 0}
+        try:
+            r = await asyncio.to_thread(store.get_recipient, tenant, recipient)
+            if r is None:
+                raise PermanentDeliveryError("the recipient is gone")
+            link = unsubscribe_link(tenant, r.id)
+            listed = [{"id": i.notification_id, "template": i.template, "data": i.data,
+                       "created_at": i.created_at.isoformat()} for i in items]
+            rendered = await asyncio.to_thread(
+                app.templates.render, template, channel, recipient=r, data={},
+                extra={"items": listed, "category": category, "unsubscribe_url": link})
+            message = Message(notification_id=items[0].notification_id,
+                              delivery_id=f"digest:{ctx.job_id}:{channel}", tenant_id=tenant,
+                              recipient=r, channel=channel,
+                              address=r.addresses.get(channel), category=category,
+                              rendered=rendered, unsubscribe_url=link,
+                              correlation_id=items[0].correlation_id,
+                              data={"items": listed})
+            provider_id = await _send(app, channel, message)
+        except Exception as e:
+            if isinstance(e, PermanentDeliveryError) or ctx.attempt >= ctx.max_attempts:
+                NOTIFICATION_DELIVERIES.labels(channel, DeliveryState.FAILED.value).inc(
+                    len(items))
+                await asyncio.to_thread(
+                    store.finish_digest, tenant, ctx.job_id, DeliveryState.FAILED,
+                    reason=f"{type(e).__name__}: {e}"[:1000], provider_id=None,
+                    now=app.clock.now())
+            raise
+        NOTIFICATION_DELIVERIES.labels(channel, DeliveryState.SENT.value).inc(len(items))
+        await asyncio.to_thread(
+            store.finish_digest, tenant, ctx.job_id, DeliveryState.SENT,
+            reason=f"digested: one message of {len(items)}", provider_id=provider_id,
+            now=app.clock.now())
+        return {"channel": channel, "items": len(items), "provider_id": provider_id}
 
     async def _deliver(self, notification_id: str, channel: str, recipient: str) -> dict[str, Any]:
         """The job of one delivery: render, send, record. A permanent error (an SMTP 5xx,
@@ -282,6 +421,24 @@ class NotificationService:
         return {"channel": channel, "provider_id": provider_id}
 
 
+def _digest_instant(r: Recipient, digest: Digest, after: datetime,
+                    resolve: Callable[[Recipient, LocalTime | datetime | None, datetime],
+                                      tuple[datetime, str | None]]) -> datetime:
+    """When the digest a notification due ``after`` folds into goes out: the next daily
+    ``at`` in the recipient's zone, or the end of the ``every`` period (aligned on their
+    local midnight) that holds ``after``; then out of their quiet hours like any delivery."""
+    if digest.at is not None:
+        return resolve(r, digest.at, after)[0]
+    assert digest.every is not None
+    tz = zone(r.timezone)
+    local = after.astimezone(tz)
+    midnight = datetime.combine(local.date(), time(0), tz)
+    step = digest.every
+    k = (local - midnight) // step + 1
+    end = (midnight + k * step).astimezone(after.tzinfo)
+    return resolve(r, end, after)[0]
+
+
 def unsubscribe_link(tenant_id: str, recipient_id: str) -> str | None:
     """The recipient's unsubscribe link for a message (``List-Unsubscribe``, and
     ``unsubscribe_url`` in templates): signed with ``HORA_SECRET_KEY`` under the server's
@@ -291,6 +448,10 @@ def unsubscribe_link(tenant_id: str, recipient_id: str) -> str | None:
     if not public or key is None:
         return None
     return f"{public}/v1/unsubscribe/{signed_unsubscribe_token(key, tenant_id, recipient_id)}"
+
+
+async def _send(app: Hora, channel: str, message: Message) -> str | None:
+    return await app.channels.get(channel).send(message)
 
 
 def _parse_at(at: LocalTime | datetime | str | None) -> tuple[LocalTime | datetime | None,

@@ -42,7 +42,7 @@ from hora.models import (
 )
 from hora.notify.model import DeliveryState, Notification, Preferences, Recipient
 from hora.states import MOVES, JobState, Move, allowed_targets
-from hora.store.notification_rows import NewDelivery, NewNotification
+from hora.store.notification_rows import DigestItem, NewDelivery, NewNotification
 from hora.store.notify_rows import InboxAction, InboxItem, InboxStatus, StoredTemplate
 
 #: The states a worker's outcome may move a running job to.
@@ -759,10 +759,31 @@ class NotificationStore(Protocol):
     deliveries and their jobs are written in one transaction, so none is half there."""
 
     def create_notification(self, n: NewNotification, deliveries: Sequence[NewDelivery],
-                            jobs: Sequence[NewJob], now: datetime) -> tuple[str, bool]:
+                            jobs: Sequence[NewJob], now: datetime,
+                            digests: Sequence[NewJob] = ()) -> tuple[str, bool]:
         """Insert all, or with a dedup key the recipient already used within its window
         (``dedup_until`` after ``now``) nothing: (that notification's id, False). The same
-        key with a different ``fingerprint`` raises Conflict (field ``dedup_key``)."""
+        key with a different ``fingerprint`` raises Conflict (field ``dedup_key``).
+
+        ``digests`` are the digest jobs deliveries fold into (by idempotency key: one per
+        recipient, category, channel and instant); a delivery naming one gets the job
+        that waits under its key, or a new one for the same instant when that one has
+        started already, so no delivery is ever folded into a digest that was sent."""
+        ...
+
+    def digest_items(self, tenant_id: str, job_id: str) -> list[DigestItem]:
+        """The notifications whose deliveries wait in this digest job, oldest first."""
+        ...
+
+    def finish_digest(self, tenant_id: str, job_id: str, state: DeliveryState, *,
+                      reason: str | None, provider_id: str | None, now: datetime) -> int:
+        """Move every delivery still waiting in this digest job to ``state``."""
+        ...
+
+    def count_direct(self, tenant_id: str, recipient_id: str, category: str,
+                     since: datetime) -> int:
+        """The recipient's notifications of ``category`` since ``since`` that went out on
+        their own (not digested, not suppressed)."""
         ...
 
     def get_notification(self, tenant_id: str, notification_id: str) -> Notification | None:

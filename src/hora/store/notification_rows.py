@@ -38,11 +38,14 @@ class NewDelivery:
     reason: str | None = None
     address: str | None = None
     job_id: str | None = None
+    #: Folded into the digest of this instant (``job_id`` is the digest's job).
+    digest_at: datetime | None = None
 
 
 def delivery_from_row(r: Sequence[Any], instant: Callable[[Any], datetime]) -> Delivery:
     return Delivery(channel=r[1], state=DeliveryState(r[2]), reason=r[3], address=r[4],
-                    job_id=r[5], provider_id=r[6], updated_at=instant(r[7]))
+                    job_id=r[5], provider_id=r[6], updated_at=instant(r[7]),
+                    digest_at=None if r[8] is None else instant(r[8]))
 
 
 def notification_from_row(r: Sequence[Any], instant: Callable[[Any], datetime],
@@ -52,3 +55,19 @@ def notification_from_row(r: Sequence[Any], instant: Callable[[Any], datetime],
                         template=r[4], data=data, deliver_at=instant(r[6]),
                         created_at=instant(r[7]), correlation_id=r[8], dedup_key=r[9],
                         requested_at=r[10], note=r[11], deliveries=tuple(deliveries))
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    """A notification folded into a digest, as the digest's template lists it."""
+
+    notification_id: str
+    template: str
+    data: dict[str, Any]
+    created_at: datetime
+    correlation_id: str | None
+
+
+def digest_item_from_row(r: Sequence[Any], instant: Callable[[Any], datetime]) -> DigestItem:
+    data = r[2] if isinstance(r[2], dict) else json.loads(r[2])
+    return DigestItem(r[0], r[1], data, instant(r[3]), r[4])

@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from hora.errors import Conflict
+from hora.ids import new_id
 from hora.models import NewJob
 from hora.notify.model import Delivery, DeliveryState, Notification
 from hora.store.common import from_us, to_us
 from hora.store.notification_rows import (
+    DigestItem,
     NewDelivery,
     NewNotification,
     delivery_from_row,
+    digest_item_from_row,
     notification_from_row,
 )
 from hora.store.sqlite.connection import Q, SQLiteConnection
@@ -25,7 +30,8 @@ class SQLiteNotifications(SQLiteConnection):
     """hora_notifications and hora_deliveries."""
 
     def create_notification(self, n: NewNotification, deliveries: Sequence[NewDelivery],
-                            jobs: Sequence[NewJob], now: datetime) -> tuple[str, bool]:
+                            jobs: Sequence[NewJob], now: datetime,
+                            digests: Sequence[NewJob] = ()) -> tuple[str, bool]:
         now_us = to_us(now)
         with self._write() as conn:
             if n.dedup_key is not None:
@@ -49,11 +55,14 @@ class SQLiteNotifications(SQLiteConnection):
                 "deliver_at": to_us(n.deliver_at), "note": n.note, "now": now_us})
             if jobs:
                 _insert_jobs(conn, jobs, now_us)
+            actual = {j.id: _digest_job(conn, j, n.id, now_us) for j in digests}
             for d in deliveries:
                 conn.execute(Q["insert_delivery"], {
                     "notification_id": n.id, "channel": d.channel, "tenant_id": n.tenant_id,
                     "state": d.state.value, "reason": d.reason, "address": d.address,
-                    "job_id": d.job_id, "now": now_us})
+                    "job_id": actual.get(d.job_id or "", d.job_id),
+                    "digest_at": None if d.digest_at is None else to_us(d.digest_at),
+                    "now": now_us})
         return n.id, True
 
     def get_notification(self, tenant_id: str, notification_id: str) -> Notification | None:
@@ -95,3 +104,39 @@ class SQLiteNotifications(SQLiteConnection):
         with self._read() as conn:
             return {(r[0], r[1]): int(r[2]) for r in conn.execute(
                 Q["delivery_counts"], {"tenant_id": tenant_id})}
+
+    def digest_items(self, tenant_id: str, job_id: str) -> list[DigestItem]:
+        with self._read() as conn:
+            return [digest_item_from_row(r, from_us) for r in conn.execute(
+                Q["digest_items"], {"tenant_id": tenant_id, "job_id": job_id})]
+
+    def finish_digest(self, tenant_id: str, job_id: str, state: DeliveryState, *,
+                      reason: str | None, provider_id: str | None, now: datetime) -> int:
+        with self._write() as conn:
+            return conn.execute(Q["finish_digest"], {
+                "tenant_id": tenant_id, "job_id": job_id, "state": state.value,
+                "reason": reason, "provider_id": provider_id, "now": to_us(now)}).rowcount
+
+    def count_direct(self, tenant_id: str, recipient_id: str, category: str,
+                     since: datetime) -> int:
+        with self._read() as conn:
+            row = conn.execute(Q["count_direct"], {
+                "tenant_id": tenant_id, "recipient_id": recipient_id, "category": category,
+                "since": to_us(since)}).fetchone()
+        return 0 if row is None else int(row[0])
+
+
+def _digest_job(conn: Any, job: NewJob, notification_id: str, now: Any) -> str:
+    """The id of the digest job this delivery folds into: the one its key names while it
+    still waits (locked on PostgreSQL until this transaction ends, so it cannot start
+    without this delivery), else a new one for the same instant (the first already ran)."""
+    ((job_id, created),) = _insert_jobs(conn, [job], now)
+    if created:
+        return str(job_id)
+    row = conn.execute(Q["job_state"], {"id": job_id}).fetchone()
+    if row is not None and row[0] in ("scheduled", "retrying"):
+        return str(job_id)
+    again = replace(job, id=new_id(),
+                    idempotency_key=f"{job.idempotency_key}:{notification_id}")
+    ((job_id, _),) = _insert_jobs(conn, [again], now)
+    return str(job_id)

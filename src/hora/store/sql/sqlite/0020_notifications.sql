@@ -34,7 +34,12 @@ CREATE TABLE hora_deliveries (
     address         TEXT,
     job_id          TEXT,
     provider_id     TEXT,
+    -- a digested delivery: the instant of the digest it is folded into (its job_id is the
+    -- digest's job, which sends every delivery folded into it as one message)
+    digest_at       INTEGER,
     updated_at      INTEGER NOT NULL,
     PRIMARY KEY (notification_id, channel)
 ) WITHOUT ROWID;
 CREATE INDEX hora_deliveries_state ON hora_deliveries (tenant_id, state);
+-- A digest's job reads the deliveries folded into it.
+CREATE INDEX hora_deliveries_job ON hora_deliveries (job_id) WHERE job_id IS NOT NULL;

@@ -19,8 +19,9 @@ VALUES (:id, :tenant_id, :recipient_id, :category, :template, :data, :correlatio
 
 -- name: insert_delivery
 INSERT INTO hora_deliveries (notification_id, channel, tenant_id, state, reason, address,
-                             job_id, updated_at)
-VALUES (:notification_id, :channel, :tenant_id, :state, :reason, :address, :job_id, :now);
+                             job_id, digest_at, updated_at)
+VALUES (:notification_id, :channel, :tenant_id, :state, :reason, :address, :job_id,
+        :digest_at, :now);
 
 -- name: get_notification
 SELECT id, tenant_id, recipient_id, category, template, data, deliver_at, created_at,
@@ -28,7 +29,8 @@ SELECT id, tenant_id, recipient_id, category, template, data, deliver_at, create
 FROM hora_notifications WHERE tenant_id = :tenant_id AND id = :id;
 
 -- name: deliveries_of
-SELECT notification_id, channel, state, reason, address, job_id, provider_id, updated_at
+SELECT notification_id, channel, state, reason, address, job_id, provider_id, updated_at,
+       digest_at
 FROM hora_deliveries WHERE notification_id IN (SELECT value FROM json_each(:ids))
 ORDER BY notification_id, channel;
 
@@ -53,3 +55,27 @@ WHERE notification_id = :notification_id AND channel = :channel AND tenant_id = 
 -- name: delivery_counts
 SELECT channel, state, count(*) FROM hora_deliveries WHERE tenant_id = :tenant_id
 GROUP BY channel, state;
+
+-- name: job_state
+-- A digest's job found by its key: still waiting (locked, so no claim starts it before this
+-- transaction's delivery is folded in), or gone past (then the delivery needs another).
+SELECT state FROM hora_jobs WHERE id = :id;
+
+-- name: digest_items
+SELECT n.id, n.template, n.data, n.created_at, n.correlation_id
+FROM hora_deliveries d JOIN hora_notifications n ON n.id = d.notification_id
+WHERE d.job_id = :job_id AND d.tenant_id = :tenant_id AND d.state = 'scheduled'
+ORDER BY n.id;
+
+-- name: finish_digest
+UPDATE hora_deliveries SET state = :state, reason = :reason, provider_id = :provider_id,
+    updated_at = :now
+WHERE job_id = :job_id AND tenant_id = :tenant_id AND state = 'scheduled';
+
+-- name: count_direct
+-- How many of the recipient's notifications of a category went (or go) out on their own
+-- since an instant: what a cap with over_limit="digest" compares with.
+SELECT count(DISTINCT n.id) FROM hora_notifications n
+JOIN hora_deliveries d ON d.notification_id = n.id
+WHERE n.tenant_id = :tenant_id AND n.recipient_id = :recipient_id AND n.category = :category
+  AND n.created_at >= :since AND d.digest_at IS NULL AND d.state <> 'suppressed';
