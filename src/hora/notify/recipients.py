@@ -281,12 +281,22 @@ def _in_quiet(quiet: QuietHours, t: time) -> bool:
 
 
 @functools.lru_cache(maxsize=1024)
-def _window(quiet: QuietHours, timezone: str, holidays: str | None,
-            business: bool) -> DeliveryWindow:
+def _windows(quiet: QuietHours, timezone: str, holidays: str | None,
+             business: bool) -> tuple[DeliveryWindow, ...]:
     """The recipient's open hours (quiet hours' end to their start), on business days when
-    asked: cached, as DeliveryWindow keeps the day bounds it computed."""
-    return DeliveryWindow(quiet.end, quiet.start, timezone,
-                          days=_calendar(holidays) if business else None)
+    asked: cached, as DeliveryWindow keeps the day bounds it computed.
+
+    Quiet hours within one day (12:00-13:30) leave an opening that runs overnight (13:30 to
+    12:00 the next day); a window is checked against the calendar on the day it opens, so on
+    business days that opening would run from Friday into Saturday. There the open hours are
+    two windows per day instead: 00:00 to the quiet hours' start, and their end to midnight."""
+    days = _calendar(holidays) if business else None
+    if not business or quiet.end < quiet.start:
+        return (DeliveryWindow(quiet.end, quiet.start, timezone, days=days),)
+    out = [DeliveryWindow(quiet.end, time(0), timezone, days=days)]
+    if quiet.start != time(0):
+        out.append(DeliveryWindow(time(0), quiet.start, timezone, days=days))
+    return tuple(out)
 
 
 def _next_business_start(r: Recipient, instant: datetime) -> datetime:
@@ -361,8 +371,8 @@ def resolve_delivery(recipient: Recipient, at: LocalTime | datetime | str | None
         if quiet is None:
             placed = _next_business_start(recipient, instant)
         else:
-            placed, _ = _window(quiet, recipient.timezone, recipient.holidays,
-                                business).place(instant)
+            placed = min(w.place(instant)[0] for w in _windows(
+                quiet, recipient.timezone, recipient.holidays, business))
     except InvalidTrigger as e:  # never open within the window's bounded search
         raise InvalidNotification(str(e), field="business_days_only") from None
     if placed == instant:

@@ -27,7 +27,7 @@ from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hora.context import current_job
-from hora.errors import InvalidNotification, NotFound, PermanentDeliveryError
+from hora.errors import InvalidNotification, NotFound, PermanentDeliveryError, Retry
 from hora.flow import FlowSpec, RateLimit, parse_rate
 from hora.ids import new_id
 from hora.notify.model import (
@@ -118,7 +118,8 @@ def install(app: Hora) -> NotifyConfig:
     whose jobs run as the tenant that sent them."""
     config = NotifyConfig({}, {})
 
-    async def deliver(notification_id: str, channel: str, recipient: str) -> dict[str, Any]:
+    async def deliver(notification_id: str, channel: str, recipient: str,
+                      cap_key: str | None = None) -> dict[str, Any]:
         ctx = current_job()
         view = app if ctx.tenant_id == app.tenant_id else app.for_tenant(ctx.tenant_id)
         return await view.notifications._deliver(notification_id, channel, recipient)
@@ -268,8 +269,11 @@ class NotificationService:
                             name=f"notify.{channel}")]
         for i, cap in enumerate(cat.per_recipient):
             name = f"notify.{cat.name}" if i == 0 else f"notify.{cat.name}.{i}"
-            limits.append(RateLimit(cap, key="recipient", name=name))
-        payload = {"notification_id": nid, "channel": channel, "recipient": recipient}
+            limits.append(RateLimit(cap, key="cap_key", name=name))
+        # A cap counts a recipient's notifications on each channel: one sent by e-mail and
+        # in-app uses one of the e-mail budget and one of the in-app budget.
+        payload = {"notification_id": nid, "channel": channel, "recipient": recipient,
+                   "cap_key": f"{recipient}/{channel}"}
         job = new_job(JobRequest(task=DELIVER_TASK, payload=payload, at=deliver_at,
                                  correlation_id=correlation_id),
                       now, tenant_id=self._app.tenant_id,
@@ -347,6 +351,7 @@ class NotificationService:
             r = await asyncio.to_thread(store.get_recipient, tenant, recipient)
             if r is None:
                 raise PermanentDeliveryError("the recipient is gone")
+            _defer_if_closed(r, app.clock.now())
             link = unsubscribe_link(tenant, r.id)
             listed = [{"id": i.notification_id, "template": i.template, "data": i.data,
                        "created_at": i.created_at.isoformat()} for i in items]
@@ -361,6 +366,8 @@ class NotificationService:
                               correlation_id=items[0].correlation_id,
                               data={"items": listed})
             provider_id = await _send(app, channel, message)
+        except Retry:
+            raise  # deferred to the recipient's next opening: not a failure
         except Exception as e:
             if isinstance(e, PermanentDeliveryError) or ctx.attempt >= ctx.max_attempts:
                 NOTIFICATION_DELIVERIES.labels(channel, DeliveryState.FAILED.value).inc(
@@ -393,6 +400,7 @@ class NotificationService:
             if n is None or r is None:
                 raise PermanentDeliveryError(
                     f"the {'notification' if n is None else 'recipient'} is gone")
+            _defer_if_closed(r, app.clock.now())
             link = unsubscribe_link(tenant, r.id)
             rendered = await asyncio.to_thread(
                 app.templates.render, n.template, channel, recipient=r, data=n.data,
@@ -403,6 +411,8 @@ class NotificationService:
                               rendered=rendered, unsubscribe_url=link,
                               correlation_id=n.correlation_id, data=n.data)
             provider_id = await app.channels.get(channel).send(message)
+        except Retry:
+            raise  # deferred to the recipient's next opening: not a failure
         except Exception as e:
             last = isinstance(e, PermanentDeliveryError) or ctx.attempt >= ctx.max_attempts
             if last:
@@ -437,6 +447,15 @@ def _digest_instant(r: Recipient, digest: Digest, after: datetime,
     k = (local - midnight) // step + 1
     end = (midnight + k * step).astimezone(after.tzinfo)
     return resolve(r, end, after)[0]
+
+
+def _defer_if_closed(r: Recipient, now: datetime) -> None:
+    """A delivery whose job starts while the recipient is closed (a per-recipient cap or a
+    channel limit held it past the instant notify resolved, into their quiet hours or a day
+    off) waits for their next opening instead: the job is retried then (``Retry``)."""
+    opens, note = resolve_delivery(r, None, now)
+    if opens > now:
+        raise Retry((opens - now).total_seconds(), f"deferred: {note}")
 
 
 def unsubscribe_link(tenant_id: str, recipient_id: str) -> str | None:
