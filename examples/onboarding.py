@@ -3,9 +3,11 @@
 
 The user is made a notification recipient (their time zone, quiet hours 21:00-08:00 local,
 their e-mail address); the welcome message goes out at once and the product tour 24 hours
-later, both through ``app.notify`` in the category ``onboarding`` (at most 3 deliveries an
-hour per user), so each is moved out of the user's quiet hours by hora rather than by this
-code: someone who signs up at 22:30 gets both at 08:00 their time. Then a follow-up call
+later, both through ``app.notify`` in the category ``onboarding``, so each is moved out of
+the user's quiet hours by hora rather than by this code: someone who signs up at 22:30 gets
+both at 08:00 their time. The category caps what one user receives at 3 deliveries an hour
+(each channel's copy counts); the cap is strict -- one every 20 minutes -- so a message's
+second channel follows its first 20 minutes later. Then a follow-up call
 7 days after the tour, moved to the next working day (no weekends, no public holidays of
 the user's country) at 10:00 in the user's time zone; the call waits for a person's approval
 (2 days at most): an approval request in the inbox, showing the user and the call's time.
@@ -192,8 +194,9 @@ def main() -> None:  # pragma: no cover - a demo
         asyncio.run(arun_until_idle(app, until=datetime(2030, 12, 26, 16, tzinfo=UTC)))
         print("notifications (correlation id user-42):")
         for n in reversed(app.notifications.list(correlation_id="user-42")):
-            print(f"  {n.template}: at {n.deliver_at.isoformat()} ({n.note or 'not moved'});",
-                  ", ".join(f"{d.channel} {d.state.value}" for d in n.deliveries))
+            print(f"  {n.template}: due {n.deliver_at.isoformat()} ({n.note or 'not moved'});",
+                  ", ".join(f"{d.channel} {d.state.value} at {d.updated_at:%H:%M} UTC"
+                            for d in n.deliveries))
         print("u-42's inbox:", [item.subject for item in app.inbox.list("u-42").items],
               app.inbox.counts("u-42"))
         (request,) = app.approvals().items  # the inbox: the call waiting for a decision
