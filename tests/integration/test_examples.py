@@ -10,10 +10,12 @@ import pytest
 
 from examples import invoice, onboarding
 from hora import FakeClock, Hora
+from hora.models import HistoryEntry
 from hora.notify.model import DeliveryState
 from hora.notify.service import DELIVER_TASK
 from hora.states import JobState
 from hora.testing import run_until_idle
+from tests.notify.smtpd import running_smtpd
 
 START = datetime(2030, 12, 17, 15, tzinfo=UTC)  # a Tuesday, a week before Christmas
 
@@ -37,10 +39,15 @@ def onboard(database_url: str, monkeypatch: pytest.MonkeyPatch
     app.close()
 
 
+def _steps(app: Hora, workflow_id: str) -> dict[str, HistoryEntry]:
+    """The workflow's steps by the step function's name."""
+    return {h.name.rsplit(".", 1)[-1]: h for h in app.workflow_history(workflow_id)
+            if h.kind == "step"}
+
+
 def _outputs(app: Hora, workflow_id: str) -> dict[str, Any]:
     """Each step's result by the step function's name."""
-    return {h.name.rsplit(".", 1)[-1]: h.output for h in app.workflow_history(workflow_id)
-            if h.kind == "step"}
+    return {name: h.output for name, h in _steps(app, workflow_id).items()}
 
 
 def test_onboarding_notifies_outside_quiet_hours_then_moves_the_call_past_christmas(
@@ -93,8 +100,7 @@ def test_onboarding_notifies_outside_quiet_hours_then_moves_the_call_past_christ
     assert app.inbox.counts("u-42") == {"unread": 2, "total": 2}
 
     # Dedup keys make the step idempotent: its second attempt got the first notification.
-    steps = {h.name.rsplit(".", 1)[-1]: h for h in app.workflow_history("onb-42")
-             if h.kind == "step"}
+    steps = _steps(app, "onb-42")
     assert steps["send_product_tour"].attempts == 2
     assert steps["send_product_tour"].output["notification_id"] == tour.id
     assert steps["send_product_tour"].output["created"] is False
@@ -170,6 +176,32 @@ def test_a_user_who_is_a_recipient_already_keeps_their_settings(
     assert tour.deliver_at == SIGNUP + timedelta(hours=24)
     assert {d.channel: d.state for d in welcome.deliveries} == {
         "inapp": DeliveryState.SENT, "log": DeliveryState.SUPPRESSED}
+
+
+def test_with_an_smtp_server_the_messages_are_e_mails_too(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with running_smtpd() as smtpd:
+        monkeypatch.setenv("HORA_SMTP_HOST", smtpd.host)
+        monkeypatch.setenv("HORA_SMTP_PORT", str(smtpd.port))
+        monkeypatch.setenv("HORA_SMTP_FROM", "Acme <hello@acme.example>")
+        monkeypatch.setenv("HORA_SMTP_STARTTLS", "false")
+        app, _ = onboarding.create_app(database_url, FakeClock(SIGNUP))
+        try:
+            app.start_workflow("onboarding", {"user_id": "u-42", "email": "ada@example.com"},
+                               workflow_id="onb-42", correlation_id="user-42")
+            run_until_idle(app, until=SIGNUP + timedelta(days=2))
+            tour, welcome = app.notifications.list(recipient="u-42")
+            for n in (welcome, tour):
+                assert {d.channel: d.state for d in n.deliveries} == {
+                    "email": DeliveryState.SENT, "inapp": DeliveryState.SENT}
+        finally:
+            app.close()
+    mails = [r.message for r in smtpd.handler.received]
+    assert [(m["To"], m["Subject"], m["X-Hora-Correlation-Id"]) for m in mails] == [
+        ("ada@example.com", "Welcome to Acme", "user-42"),
+        ("ada@example.com", "A five-minute tour of Acme", "user-42")]
+    html = mails[1].get_body(("html",))
+    assert html is not None and onboarding.TOUR_URL in html.get_content()
 
 
 @pytest.fixture
