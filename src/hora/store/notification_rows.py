@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from hora.ids import new_id
+from hora.models import NewJob
 from hora.notify.model import Delivery, DeliveryState, Notification
 
 
@@ -71,3 +73,22 @@ class DigestItem:
 def digest_item_from_row(r: Sequence[Any], instant: Callable[[Any], datetime]) -> DigestItem:
     data = r[2] if isinstance(r[2], dict) else json.loads(r[2])
     return DigestItem(r[0], r[1], data, instant(r[3]), r[4])
+
+
+def digest_job(conn: Any, job: NewJob, notification_id: str, now: Any,
+               insert: Callable[[Any, Sequence[NewJob], Any], list[tuple[str, bool]]],
+               state_sql: str) -> str:
+    """The id of the digest job a delivery folds into (both stores; ``insert`` is the
+    store's ``_insert_jobs``, ``state_sql`` its ``job_state`` query): the one its key names
+    while it still waits (locked on PostgreSQL until this transaction ends, so it cannot
+    start without this delivery), else a new one for the same instant (the first already
+    started)."""
+    ((job_id, created),) = insert(conn, [job], now)
+    if created:
+        return str(job_id)
+    row = conn.execute(state_sql, {"id": job_id}).fetchone()
+    if row is not None and row[0] in ("scheduled", "retrying"):
+        return str(job_id)
+    again = replace(job, id=new_id(), idempotency_key=f"{job.idempotency_key}:{notification_id}")
+    ((job_id, _),) = insert(conn, [again], now)
+    return str(job_id)

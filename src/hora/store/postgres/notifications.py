@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
-from typing import Any
 
 from hora.errors import Conflict
-from hora.ids import new_id
 from hora.models import NewJob
 from hora.notify.model import Delivery, DeliveryState, Notification
 from hora.store.notification_rows import (
@@ -18,6 +15,7 @@ from hora.store.notification_rows import (
     NewNotification,
     delivery_from_row,
     digest_item_from_row,
+    digest_job,
     notification_from_row,
 )
 from hora.store.postgres.connection import PostgresConnection, Q, _utc
@@ -54,7 +52,8 @@ class PostgresNotifications(PostgresConnection):
                 "deliver_at": n.deliver_at, "note": n.note, "now": now_us})
             if jobs:
                 _insert_jobs(conn, jobs, now)
-            actual = {j.id: _digest_job(conn, j, n.id, now) for j in digests}
+            actual = {j.id: digest_job(conn, j, n.id, now, _insert_jobs, Q["job_state"])
+                      for j in digests}
             for d in deliveries:
                 conn.execute(Q["insert_delivery"], {
                     "notification_id": n.id, "channel": d.channel, "tenant_id": n.tenant_id,
@@ -124,18 +123,3 @@ class PostgresNotifications(PostgresConnection):
                 "since": since}).fetchone()
         return 0 if row is None else int(row[0])
 
-
-def _digest_job(conn: Any, job: NewJob, notification_id: str, now: Any) -> str:
-    """The id of the digest job this delivery folds into: the one its key names while it
-    still waits (locked on PostgreSQL until this transaction ends, so it cannot start
-    without this delivery), else a new one for the same instant (the first already ran)."""
-    ((job_id, created),) = _insert_jobs(conn, [job], now)
-    if created:
-        return str(job_id)
-    row = conn.execute(Q["job_state"], {"id": job_id}).fetchone()
-    if row is not None and row[0] in ("scheduled", "retrying"):
-        return str(job_id)
-    again = replace(job, id=new_id(),
-                    idempotency_key=f"{job.idempotency_key}:{notification_id}")
-    ((job_id, _),) = _insert_jobs(conn, [again], now)
-    return str(job_id)
