@@ -231,9 +231,10 @@ def test_a_week_across_dst_with_quiet_hours_holidays_and_caps(app: Hora,
 @pytest.mark.xfail(strict=True, reason=(
     "BUG in src/hora/notify/service.py: notify() resolves deliver_at out of quiet hours, but "
     "the per-recipient cap (a flow-control rate limit on the delivery job) then delays the "
-    "job to whenever the cap allows, with no second look at the recipient's window: the 4th "
-    "and 5th of five 'now' reminders at 20:30 under '3/h' start at 21:10 and 21:30 local, "
-    "inside quiet hours 21:00-08:00 (they should wait for 08:00)"))
+    "job to whenever the cap allows, with no second look at the recipient's window: five "
+    "'now' reminders at 20:30 under '3/h' (one per 20 min) start at 20:30, 20:50, 21:10, "
+    "21:30 and 21:50 local, the last three inside quiet hours 21:00-08:00 (they should "
+    "wait for 08:00)"))
 def test_a_cap_must_not_push_a_delivery_into_quiet_hours(app: Hora, clock: FakeClock) -> None:
     clock.set(datetime(2030, 10, 28, 19, 30, tzinfo=UTC))  # Monday 20:30 in Paris (UTC+1)
     app.recipients.upsert("ada", timezone="Europe/Paris", quiet_hours="21:00-08:00")
