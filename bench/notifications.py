@@ -19,8 +19,8 @@ for scale:
 * ``quiet_violations``: e-mails accepted inside their recipient's quiet hours (in their
   zone): must be 0.
 
-**The cap.** The issue's "5/h" would hold a run for two hours (10 notifications each), and
-"digests hourly" are not built yet; the default is ``--cap 5/s``: the same rate limit, keyed
+**The cap.** The issue's "5/h" would hold a run for two hours (10 notifications each); the
+default is ``--cap 5/s`` (digests are not measured here yet): the same rate limit, keyed
 by recipient, on a scale a benchmark run can finish, so that it binds (each recipient's 10
 e-mails arrive within 2 s) and its accuracy is measured. ``--cap 5/h`` is accepted; the
 run then only ends when every e-mail is sent.
