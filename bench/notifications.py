@@ -5,8 +5,8 @@
 per-recipient cap (``--cap``), over the ``email`` channel (``SmtpChannel``, no STARTTLS)
 into a real aiosmtpd on 127.0.0.1; ``--workers`` workers run in this process while the
 notifications are being accepted. By default (``--order bursts``) each recipient's
-notifications are sent back to back, so the cap binds and delays some. One JSON line per run, with the store's raw commit rate
-for scale:
+notifications are sent back to back, so the cap binds and delays some. One JSON line per
+run, with the store's raw commit rate for scale:
 
 * ``accepted_per_s``: ``app.notify`` calls per second (each one transaction: the
   notification, its delivery and its job);
