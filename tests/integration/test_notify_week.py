@@ -29,6 +29,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from hora import FakeClock, Hora
 from hora.notify.model import DeliveryState, LocalTime, QuietHours
 from hora.notify.service import DELIVER_TASK
